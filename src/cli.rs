@@ -1,0 +1,179 @@
+//! The command line (clap derive): [`Cli`], [`Command`] and the sub-command enums.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::source::SourceKind;
+
+/// reportd — scheduled SQL reports to Excel, DingTalk and e-mail.
+#[derive(Debug, Parser)]
+#[command(name = "reportd", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "REPORTD_CONFIG",
+        default_value = "config.yaml"
+    )]
+    pub config: PathBuf,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the config, templates and stored tasks; connect to the store and every data source.
+    Check {
+        /// Only validate files; connect to nothing.
+        #[arg(long)]
+        no_connect: bool,
+    },
+    /// Manage data sources.
+    #[command(subcommand)]
+    Datasource(DatasourceCommand),
+    /// Manage tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
+}
+
+impl Command {
+    /// Whether the command changes state and so also logs to `logging.file` (an audit trail).
+    pub fn writes_log_file(&self) -> bool {
+        match self {
+            Command::Check { .. } => false,
+            Command::Datasource(d) => matches!(
+                d,
+                DatasourceCommand::Add(_) | DatasourceCommand::Remove { .. }
+            ),
+            Command::Task(t) => matches!(
+                t,
+                TaskCommand::Apply { dry_run: false, .. }
+                    | TaskCommand::Enable { .. }
+                    | TaskCommand::Disable { .. }
+                    | TaskCommand::Remove { .. }
+            ),
+        }
+    }
+}
+
+/// `reportd datasource ...`
+#[derive(Debug, Subcommand)]
+pub enum DatasourceCommand {
+    /// List data sources from the config and the store.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a data source to the store.
+    Add(DatasourceAdd),
+    /// Connect, run SELECT 1 and print the latency.
+    Test {
+        /// Data source name.
+        name: String,
+    },
+    /// Remove a data source from the store.
+    Remove {
+        /// Data source name.
+        name: String,
+        /// Remove even if tasks use it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `reportd datasource add NAME --type ...`
+#[derive(Debug, Args)]
+pub struct DatasourceAdd {
+    /// Unique name.
+    pub name: String,
+    /// mysql, adb, postgresql or sqlite.
+    #[arg(long = "type", short = 't', value_parser = parse_kind)]
+    pub kind: SourceKind,
+    /// Server host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Server port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Database name; for sqlite the file path.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Login user.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Password; prefer a reference such as '${WAREHOUSE_PASSWORD}', expanded at connect time.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Character set (MySQL family).
+    #[arg(long)]
+    pub charset: Option<String>,
+    /// Full connection URL instead of host/port/... (may be '${ENV}').
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Pool size.
+    #[arg(long)]
+    pub max_connections: Option<u32>,
+}
+
+fn parse_kind(s: &str) -> Result<SourceKind, String> {
+    s.parse()
+}
+
+/// `reportd task ...`
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// List tasks with their next fire time.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one task (secrets masked) and its next fire times.
+    Show {
+        /// Task id or name.
+        task: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or update the tasks of a file, by name; all or nothing.
+    Apply {
+        /// Task file (YAML with `tasks:`).
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// Validate only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Enable a task.
+    Enable {
+        /// Task id or name.
+        task: String,
+    },
+    /// Disable a task (it stays stored but does not fire).
+    Disable {
+        /// Task id or name.
+        task: String,
+    },
+    /// Remove a task (its execution history stays).
+    Remove {
+        /// Task id or name.
+        task: String,
+    },
+    /// Print tasks as a task file that `apply` takes back unchanged.
+    Export {
+        /// Task ids or names (default: all).
+        tasks: Vec<String>,
+        /// Write to this file instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+}

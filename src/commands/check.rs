@@ -1,0 +1,148 @@
+//! `reportd check [--no-connect]`: validates the config (already loaded by then), the
+//! templates and the stored tasks, and unless `--no-connect` connects to the store and to
+//! every data source. Prints one line per item; exit 1 when anything failed.
+
+use anyhow::bail;
+use std::process::ExitCode;
+
+use crate::config::Settings;
+use crate::notify::template::{self, MESSAGE_PLACEHOLDERS};
+use crate::source::{Source, catalog};
+use crate::store::Store;
+use crate::task::validate::{Context, validate};
+
+#[derive(Default)]
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn ok(&mut self, what: impl AsRef<str>) {
+        println!("ok    {}", what.as_ref());
+    }
+    fn warn(&mut self, what: impl AsRef<str>) {
+        println!("warn  {}", what.as_ref());
+    }
+    fn skip(&mut self, what: impl AsRef<str>) {
+        println!("skip  {}", what.as_ref());
+    }
+    fn fail(&mut self, what: impl AsRef<str>) {
+        self.failures += 1;
+        println!("FAIL  {}", what.as_ref());
+    }
+}
+
+/// Runs the checks.
+///
+/// # Errors
+/// "N problems" when any check failed (each was printed).
+pub async fn run(settings: &Settings, no_connect: bool) -> anyhow::Result<ExitCode> {
+    let mut r = Report::default();
+    r.ok(format!(
+        "config {} ({} data source(s))",
+        settings.path.display(),
+        settings.data_sources.len()
+    ));
+    for w in &settings.warnings {
+        r.warn(w);
+    }
+    check_templates(settings, &mut r);
+
+    if no_connect {
+        r.skip("store, stored tasks and data source connections (--no-connect)");
+    } else {
+        match Store::connect(&settings.system_database).await {
+            Err(e) => r.fail(format!("store ({}): {e}", super::store_label(settings))),
+            Ok(store) => {
+                r.ok(format!("store {}", store.describe()));
+                check_store(settings, &store, &mut r).await;
+                store.close().await;
+            }
+        }
+    }
+    if r.failures > 0 {
+        bail!(
+            "check found {} problem{}",
+            r.failures,
+            if r.failures == 1 { "" } else { "s" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_templates(settings: &Settings, r: &mut Report) {
+    let dir = &settings.templates_dir;
+    let Ok(read) = std::fs::read_dir(dir) else {
+        r.warn(format!(
+            "templates directory {} not found; tasks can only use inline templates",
+            dir.display()
+        ));
+        return;
+    };
+    let mut files: Vec<_> = read
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.display();
+        match std::fs::read_to_string(&path) {
+            Err(e) => r.fail(format!("template {name}: {e}")),
+            Ok(text) => match template::check(&text, MESSAGE_PLACEHOLDERS) {
+                Ok(()) => r.ok(format!("template {name}")),
+                Err(e) => r.fail(format!("template {name}: {e}")),
+            },
+        }
+    }
+}
+
+async fn check_store(settings: &Settings, store: &Store, r: &mut Report) {
+    let entries = match catalog::entries(settings, Some(store)).await {
+        Ok(e) => e,
+        Err(e) => return r.fail(e.to_string()),
+    };
+    let names = catalog::names(&entries);
+    match store.tasks().await {
+        Err(e) => r.fail(e.to_string()),
+        Ok(tasks) => {
+            let ctx = Context {
+                data_sources: &names,
+                templates_dir: &settings.templates_dir,
+            };
+            for (i, t) in tasks.iter().enumerate() {
+                let errors = validate(&t.spec, &ctx, i);
+                if errors.is_empty() {
+                    r.ok(format!("task {} (id {})", t.spec.name, t.id));
+                }
+                for e in errors {
+                    r.fail(format!("{e} (id {})", t.id));
+                }
+            }
+        }
+    }
+    for entry in entries.iter() {
+        if entry.shadowed {
+            r.warn(format!(
+                "data source {} in the store is hidden by the one in the config",
+                entry.name
+            ));
+            continue;
+        }
+        let result = async {
+            let spec = entry.connect_spec()?;
+            Source::test(&entry.name, &spec).await.map(|l| (spec, l))
+        }
+        .await;
+        match result {
+            Ok((spec, latency)) => r.ok(format!(
+                "data source {} ({} {}): SELECT 1 in {:.1} ms",
+                entry.name,
+                spec.kind,
+                spec.location(),
+                latency.as_secs_f64() * 1000.0
+            )),
+            Err(e) => r.fail(e.to_string()),
+        }
+    }
+}

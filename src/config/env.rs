@@ -1,0 +1,161 @@
+//! `${ENV_VAR}` and `${ENV_VAR:-default}` expansion, and the serde helpers that apply it to
+//! config fields while they are parsed, so a missing variable is reported at its line.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use std::str::FromStr;
+
+use crate::secret::Secret;
+
+/// Expands `${NAME}` and `${NAME:-default}` in `input`; `$${` is a literal `${`.
+///
+/// # Errors
+/// A variable that is not set and has no default, or a `${` without its `}`.
+pub fn expand(input: &str) -> Result<String, String> {
+    expand_with(input, |name| std::env::var(name).ok())
+}
+
+/// [`expand`] with a chosen variable lookup (tests use a map).
+pub fn expand_with(input: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in {input:?}"))?;
+            let body = &tail[..end];
+            let (name, default) = match body.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (body, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("bad variable name {name:?} in `${{{body}}}`"));
+            }
+            match (lookup(name), default) {
+                (Some(v), _) if !v.is_empty() || default.is_none() => out.push_str(&v),
+                (_, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!("environment variable {name} is not set"));
+                }
+                (Some(_), None) => unreachable!("guarded above"),
+            }
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// serde `deserialize_with`: a string with `${ENV}` expanded.
+pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    expand(&raw).map_err(de::Error::custom)
+}
+
+/// serde `deserialize_with`: an optional string with `${ENV}` expanded; empty becomes `None`.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(raw) => {
+            let v = expand(&raw).map_err(de::Error::custom)?;
+            Ok((!v.is_empty()).then_some(v))
+        }
+    }
+}
+
+/// serde `deserialize_with`: a [`Secret`] with `${ENV}` expanded; null is empty.
+pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    Ok(Secret::new(opt_string(d)?.unwrap_or_default()))
+}
+
+/// serde `deserialize_with`: a number, given as a number or as a string with `${ENV}`.
+pub fn opt_num<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + Deserialize<'de>,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrStr<T> {
+        Num(T),
+        Str(String),
+    }
+    match Option::<NumOrStr<T>>::deserialize(d)? {
+        None => Ok(None),
+        Some(NumOrStr::Num(n)) => Ok(Some(n)),
+        Some(NumOrStr::Str(s)) => {
+            let v = expand(&s).map_err(de::Error::custom)?;
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|e| de::Error::custom(format!("{v:?} is not a number: {e}")))
+        }
+    }
+}
+
+/// serde `deserialize_with` for a section: an empty section (`dingtalk:` with nothing under
+/// it, which YAML reads as null) is the section's default.
+pub fn section<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// serde `deserialize_with`: a path with `${ENV}` expanded.
+pub fn path<'de, D: Deserializer<'de>>(d: D) -> Result<std::path::PathBuf, D::Error> {
+    string(d).map(std::path::PathBuf::from)
+}
+
+/// serde `deserialize_with`: an optional path with `${ENV}` expanded; empty becomes `None`.
+pub fn opt_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::path::PathBuf>, D::Error> {
+    opt_string(d).map(|o| o.map(std::path::PathBuf::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "PW" => Some("s3cr:t #x".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_set_default_and_escape() {
+        assert_eq!(expand_with("a${PW}b", env).unwrap(), "as3cr:t #xb");
+        assert_eq!(expand_with("${NOPE:-3306}", env).unwrap(), "3306");
+        assert_eq!(expand_with("${EMPTY:-d}", env).unwrap(), "d");
+        assert_eq!(expand_with("${EMPTY}", env).unwrap(), "");
+        assert_eq!(expand_with("$${PW} $5", env).unwrap(), "${PW} $5");
+        assert_eq!(expand_with("plain", env).unwrap(), "plain");
+    }
+
+    #[test]
+    fn refuses_missing_and_malformed() {
+        assert_eq!(
+            expand_with("${NOPE}", env).unwrap_err(),
+            "environment variable NOPE is not set"
+        );
+        assert!(expand_with("${PW", env).unwrap_err().contains("unclosed"));
+        assert!(
+            expand_with("${a b}", env)
+                .unwrap_err()
+                .contains("bad variable")
+        );
+    }
+}

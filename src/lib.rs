@@ -1,0 +1,31 @@
+//! reportd — a daemon for scheduled SQL reports: it loads report tasks from its system store,
+//! fires each by its cron expression in its own time zone, streams the results into Excel or
+//! CSV files and tells people through DingTalk and e-mail.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (clap derive).
+//! - [`commands`]: one module per subcommand family (`check`, `datasource`, `task`).
+//! - [`config`]: `Settings`, the typed `config.yaml`: sections, defaults, `${ENV}`, validation.
+//! - [`yaml`]: reading YAML files with `file:line:column` errors.
+//! - [`secret`]: `Secret`, strings that never print themselves.
+//! - [`logging`]: tracing to stderr and to a size-rotated log file.
+//! - [`store`]: the system store (SQLite, MySQL, PostgreSQL): data sources, tasks,
+//!   executions, fire claims; migrations embedded per backend.
+//! - [`source`]: the databases reports read from: specs, the config+store catalog, pools,
+//!   and the demo data.
+//! - [`task`]: task specs as written in task files, and their validation.
+//! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz).
+//! - [`notify`]: message templates and their placeholders.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod logging;
+pub mod notify;
+pub mod schedule;
+pub mod secret;
+pub mod source;
+pub mod store;
+pub mod task;
+pub mod yaml;

@@ -1,0 +1,42 @@
+//! The `reportd` binary: parse the command line, load the config, set up logging, dispatch.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+use reportd::cli::{Cli, Command};
+use reportd::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&cli.config)?;
+    let stderr_level = match cli.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let _guard = reportd::logging::init(
+        &settings.logging,
+        stderr_level,
+        cli.command.writes_log_file(),
+    )?;
+    if !matches!(cli.command, Command::Check { .. }) {
+        // `check` prints them in its report.
+        for w in &settings.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(reportd::commands::run(cli.command, &settings))
+}

@@ -1,0 +1,283 @@
+//! The placeholder language of message templates and file names: `{name}` or
+//! `{name:FORMAT}` (a chrono strftime format, for dates), `{{` and `}}` for literal braces.
+//! Anything else in braces, such as CSS `{ color: red }`, is plain text.
+//!
+//! Unknown placeholders are refused when a task is applied and by `reportd check`, never
+//! discovered when a message is sent.
+
+use chrono::format::{Item, StrftimeItems};
+use std::path::{Path, PathBuf};
+
+/// Placeholders of DingTalk and e-mail templates (subjects and bodies).
+pub const MESSAGE_PLACEHOLDERS: &[&str] = &[
+    "task_name",
+    "execution_time",
+    "rows_count",
+    "file_size",
+    "duration",
+    "filename",
+    "download_url",
+    "status",
+    "error",
+    "date",
+    "task_id",
+    "execution_id",
+    "sheets",
+];
+
+/// Placeholders of output file names.
+pub const FILENAME_PLACEHOLDERS: &[&str] = &["task_name", "date", "datetime"];
+
+/// Placeholders that take a `:FORMAT`.
+const DATE_PLACEHOLDERS: &[&str] = &["date", "datetime", "execution_time"];
+
+/// Template file extensions; a template value ending in one of these is a file name.
+const TEMPLATE_EXTENSIONS: &[&str] = &[".md", ".html", ".htm", ".txt"];
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text copied as is (with `{{`/`}}` already unescaped when rendered).
+    Text(&'a str),
+    /// `{name}` or `{name:format}`.
+    Placeholder {
+        /// The name.
+        name: &'a str,
+        /// The format after `:`, if any.
+        format: Option<&'a str>,
+    },
+}
+
+/// Splits a template into text and placeholders.
+pub fn parse(template: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
+    let bytes = template.as_bytes();
+    let mut text_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'}' if bytes.get(i + 1) == Some(&bytes[i]) => {
+                pieces.push(Piece::Text(&template[text_start..=i]));
+                i += 2;
+                text_start = i;
+            }
+            b'{' => match placeholder_at(&template[i..]) {
+                Some((len, name, format)) => {
+                    if text_start < i {
+                        pieces.push(Piece::Text(&template[text_start..i]));
+                    }
+                    pieces.push(Piece::Placeholder { name, format });
+                    i += len;
+                    text_start = i;
+                }
+                None => i += 1,
+            },
+            _ => i += 1,
+        }
+    }
+    if text_start < template.len() {
+        pieces.push(Piece::Text(&template[text_start..]));
+    }
+    pieces
+}
+
+/// `{ident}` or `{ident:format}` at the start of `s`: (length, name, format).
+fn placeholder_at(s: &str) -> Option<(usize, &str, Option<&str>)> {
+    let close = s.find('}')?;
+    let inner = &s[1..close];
+    let (name, format) = match inner.split_once(':') {
+        Some((n, f)) => (n, Some(f)),
+        None => (inner, None),
+    };
+    let mut chars = name.chars();
+    let ident = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let format_ok = format.is_none_or(|f| !f.is_empty() && !f.contains(['{', '\n']));
+    (ident && format_ok).then_some((close + 1, name, format))
+}
+
+/// Checks every placeholder of `template` against `known`, and date formats.
+///
+/// # Errors
+/// The first unknown placeholder or bad format, with the list of known names.
+pub fn check(template: &str, known: &[&str]) -> Result<(), String> {
+    for piece in parse(template) {
+        let Piece::Placeholder { name, format } = piece else {
+            continue;
+        };
+        if !known.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}} (known: {})",
+                known_list(known)
+            ));
+        }
+        if let Some(f) = format {
+            if !DATE_PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "placeholder {{{name}}} takes no format (only {{date:...}}, {{datetime:...}}, {{execution_time:...}})"
+                ));
+            }
+            if StrftimeItems::new(f).any(|item| matches!(item, Item::Error)) {
+                return Err(format!("bad date format {f:?} in {{{name}:{f}}}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn known_list(known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| format!("{{{k}}}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Renders `template`, asking `value(name, format)` for each placeholder; a placeholder it
+/// has no value for is left as written.
+pub fn render(
+    template: &str,
+    mut value: impl FnMut(&str, Option<&str>) -> Option<String>,
+) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    for piece in parse(template) {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Placeholder { name, format } => match value(name, format) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    out.push('{');
+                    out.push_str(name);
+                    if let Some(f) = format {
+                        out.push(':');
+                        out.push_str(f);
+                    }
+                    out.push('}');
+                }
+            },
+        }
+    }
+    out
+}
+
+/// Where a task's template comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateRef {
+    /// The text itself.
+    Inline(String),
+    /// A file in `templates_dir`.
+    File(String),
+}
+
+impl TemplateRef {
+    /// A value without line breaks or braces that ends in `.md`, `.html`, `.htm` or `.txt` names
+    /// a file; anything else is the template text.
+    pub fn from_value(value: &str) -> TemplateRef {
+        let v = value.trim();
+        let looks_like_file = !v.contains(['\n', '{'])
+            && TEMPLATE_EXTENSIONS
+                .iter()
+                .any(|ext| v.to_ascii_lowercase().ends_with(ext));
+        if looks_like_file {
+            TemplateRef::File(v.to_string())
+        } else {
+            TemplateRef::Inline(value.to_string())
+        }
+    }
+
+    /// The template text: inline text, or the file read from `dir`.
+    ///
+    /// # Errors
+    /// A file name that leaves `dir`, or a file that cannot be read.
+    pub fn load(&self, dir: &Path) -> Result<String, String> {
+        match self {
+            TemplateRef::Inline(t) => Ok(t.clone()),
+            TemplateRef::File(name) => {
+                let path = template_path(dir, name)?;
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("template {}: {e}", path.display()))
+            }
+        }
+    }
+}
+
+/// `dir/name`, refusing names that climb out of `dir`.
+///
+/// # Errors
+/// A name that is absolute or contains `..`.
+pub fn template_path(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let p = Path::new(name);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "template name {name:?} must be a file name inside the templates directory"
+        ));
+    }
+    Ok(dir.join(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_placeholders_and_leaves_css_alone() {
+        let t = "<style>p { color: red }</style>{task_name} {{x}} {date:%Y%m%d}";
+        let names: Vec<_> = parse(t)
+            .into_iter()
+            .filter_map(|p| match p {
+                Piece::Placeholder { name, format } => Some((name, format)),
+                Piece::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(names, vec![("task_name", None), ("date", Some("%Y%m%d"))]);
+    }
+
+    #[test]
+    fn renders_values_and_escapes() {
+        let out = render(
+            "{task_name}: {{n}} {rows_count} {nope}",
+            |name, _| match name {
+                "task_name" => Some("日报".into()),
+                "rows_count" => Some("1,000".into()),
+                _ => None,
+            },
+        );
+        assert_eq!(out, "日报: {n} 1,000 {nope}");
+    }
+
+    #[test]
+    fn checks_names_and_formats() {
+        assert!(check("{task_name} {date:%Y-%m-%d}", MESSAGE_PLACEHOLDERS).is_ok());
+        let e = check("{task_nam}", MESSAGE_PLACEHOLDERS).unwrap_err();
+        assert!(e.starts_with("unknown placeholder {task_nam}"), "{e}");
+        assert!(
+            check("{rows_count:%Y}", MESSAGE_PLACEHOLDERS)
+                .unwrap_err()
+                .contains("takes no format")
+        );
+        assert!(
+            check("{date:%Q}", MESSAGE_PLACEHOLDERS)
+                .unwrap_err()
+                .contains("bad date format")
+        );
+        assert!(check("{download_url}", FILENAME_PLACEHOLDERS).is_err());
+    }
+
+    #[test]
+    fn tells_files_from_inline_text() {
+        assert_eq!(
+            TemplateRef::from_value("dingtalk_report.md"),
+            TemplateRef::File("dingtalk_report.md".into())
+        );
+        assert!(matches!(
+            TemplateRef::from_value("### {task_name} done"),
+            TemplateRef::Inline(_)
+        ));
+        assert!(template_path(Path::new("t"), "../etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Data sources: the databases that reports read from. One enum over the concrete sqlx pools
+//! (MySQL/ADB, PostgreSQL, SQLite) because the `Any` driver cannot decode DECIMAL, DATE,
+//! DATETIME or TIMESTAMP(TZ). Pools are bounded and connect lazily.
+//!
+//! - [`spec`]: `DataSourceSpec`, the connection settings.
+//! - [`catalog`]: data sources from the config and the store, merged by name.
+//! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
+
+pub mod catalog;
+pub mod demo;
+pub mod spec;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+pub use spec::{DataSourceSpec, SourceKind};
+
+/// Why a data source could not be used. Displays as one line naming the data source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The settings are incomplete or an `${ENV}` reference is not set.
+    #[error("data source {name}: {message}")]
+    Config {
+        /// Data source name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Connecting or querying failed; the driver's message is kept.
+    #[error("data source {name}: {action}: {cause}")]
+    Database {
+        /// Data source name.
+        name: String,
+        /// What was being done (`connect`, `SELECT 1`, ...).
+        action: &'static str,
+        /// The driver's error.
+        cause: sqlx::Error,
+    },
+    /// Preparing the demo data failed.
+    #[error("data source {name}: preparing demo data: {cause}")]
+    Demo {
+        /// Data source name.
+        name: String,
+        /// The driver's error.
+        cause: sqlx::Error,
+    },
+}
+
+/// How long a new connection may take before the attempt fails.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection pool to one data source.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// MySQL, MariaDB or ADB.
+    MySql(MySqlPool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite, opened read-only.
+    Sqlite(SqlitePool),
+}
+
+/// Connection options for one data source, before a pool exists.
+enum Options {
+    MySql(MySqlConnectOptions),
+    Postgres(PgConnectOptions),
+    Sqlite(SqliteConnectOptions),
+}
+
+impl Options {
+    /// Options for `spec` (after `${ENV}` expansion). A `demo_data` SQLite source gets its
+    /// sample table here, on first use.
+    async fn new(name: &str, spec: &DataSourceSpec) -> Result<Options, SourceError> {
+        let config_err = |message: String| SourceError::Config {
+            name: name.to_string(),
+            message,
+        };
+        spec.validate().map_err(config_err)?;
+        let url = spec.url.expose();
+        let bad_url = |e: sqlx::Error| config_err(format!("bad url: {e}"));
+        Ok(match spec.kind {
+            SourceKind::Mysql | SourceKind::Adb => Options::MySql(if url.is_empty() {
+                let mut o = MySqlConnectOptions::new()
+                    .host(spec.host.as_deref().unwrap_or("localhost"))
+                    .port(spec.port.unwrap_or(3306))
+                    .charset(spec.charset.as_deref().unwrap_or("utf8mb4"));
+                if let Some(db) = &spec.database {
+                    o = o.database(db);
+                }
+                if let Some(u) = &spec.username {
+                    o = o.username(u);
+                }
+                if !spec.password.is_empty() {
+                    o = o.password(spec.password.expose());
+                }
+                o
+            } else {
+                MySqlConnectOptions::from_str(url).map_err(bad_url)?
+            }),
+            SourceKind::Postgresql => Options::Postgres(if url.is_empty() {
+                let mut o = PgConnectOptions::new()
+                    .host(spec.host.as_deref().unwrap_or("localhost"))
+                    .port(spec.port.unwrap_or(5432))
+                    .application_name("reportd");
+                if let Some(db) = &spec.database {
+                    o = o.database(db);
+                }
+                if let Some(u) = &spec.username {
+                    o = o.username(u);
+                }
+                if !spec.password.is_empty() {
+                    o = o.password(spec.password.expose());
+                }
+                o
+            } else {
+                PgConnectOptions::from_str(url).map_err(bad_url)?
+            }),
+            SourceKind::Sqlite => {
+                let opts = if url.is_empty() {
+                    let path = spec.database.as_deref().unwrap_or_default();
+                    if spec.demo_data {
+                        demo::ensure(std::path::Path::new(path))
+                            .await
+                            .map_err(|cause| SourceError::Demo {
+                                name: name.to_string(),
+                                cause,
+                            })?;
+                    }
+                    SqliteConnectOptions::new().filename(path)
+                } else {
+                    SqliteConnectOptions::from_str(url).map_err(bad_url)?
+                };
+                Options::Sqlite(opts.read_only(true))
+            }
+        })
+    }
+}
+
+impl Source {
+    /// Builds the bounded pool for `spec` (after `${ENV}` expansion). No connection is made
+    /// yet, except for a `demo_data` SQLite source, whose sample table is created on first use.
+    ///
+    /// # Errors
+    /// [`SourceError::Config`] for unusable settings, [`SourceError::Demo`] if the sample data
+    /// cannot be written.
+    pub async fn open(name: &str, spec: &DataSourceSpec) -> Result<Source, SourceError> {
+        let max = spec.max_connections.unwrap_or(4).max(1);
+        Ok(match Options::new(name, spec).await? {
+            Options::MySql(o) => {
+                Source::MySql(pool_options::<sqlx::MySql>(max).connect_lazy_with(o))
+            }
+            Options::Postgres(o) => {
+                Source::Postgres(pool_options::<sqlx::Postgres>(max).connect_lazy_with(o))
+            }
+            Options::Sqlite(o) => {
+                Source::Sqlite(pool_options::<sqlx::Sqlite>(max).connect_lazy_with(o))
+            }
+        })
+    }
+
+    /// Opens one connection (no pool, so the driver's own error comes back), runs `SELECT 1`
+    /// and returns how long both took. Gives up after [`CONNECT_TIMEOUT`].
+    ///
+    /// # Errors
+    /// Unusable settings, or the driver's error naming the data source.
+    pub async fn test(name: &str, spec: &DataSourceSpec) -> Result<Duration, SourceError> {
+        let options = Options::new(name, spec).await?;
+        let started = Instant::now();
+        macro_rules! select_one {
+            ($opts:expr) => {{
+                let mut conn = $opts.connect().await?;
+                sqlx::query("SELECT 1").execute(&mut conn).await?;
+                conn.close().await
+            }};
+        }
+        let attempt = async {
+            match options {
+                Options::MySql(o) => select_one!(o),
+                Options::Postgres(o) => select_one!(o),
+                Options::Sqlite(o) => select_one!(o),
+            }
+        };
+        let database = |cause| SourceError::Database {
+            name: name.to_string(),
+            action: "connect and SELECT 1",
+            cause,
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+            Ok(result) => result.map_err(database)?,
+            Err(_) => {
+                return Err(SourceError::Config {
+                    name: name.to_string(),
+                    message: format!(
+                        "connect and SELECT 1: no answer within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(&self) {
+        match self {
+            Source::MySql(p) => p.close().await,
+            Source::Postgres(p) => p.close().await,
+            Source::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+fn pool_options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .idle_timeout(Some(Duration::from_secs(300)))
+}

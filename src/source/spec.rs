@@ -1,0 +1,283 @@
+//! `DataSourceSpec`: how to reach one data source, as written in `config.yaml` (the seed's
+//! `type/host/port/database/username/password/charset`, or `url`) or stored by
+//! `reportd datasource add`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::env;
+use crate::secret::Secret;
+
+/// The database family of a data source. `adb` (AnalyticDB for MySQL) speaks the MySQL protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// MySQL or MariaDB.
+    #[serde(alias = "mariadb")]
+    Mysql,
+    /// Alibaba AnalyticDB for MySQL (MySQL protocol).
+    Adb,
+    /// PostgreSQL.
+    #[serde(alias = "postgres", alias = "pg")]
+    Postgresql,
+    /// SQLite file; `database` is its path.
+    Sqlite,
+}
+
+impl SourceKind {
+    /// The name used in config files and listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Mysql => "mysql",
+            SourceKind::Adb => "adb",
+            SourceKind::Postgresql => "postgresql",
+            SourceKind::Sqlite => "sqlite",
+        }
+    }
+
+    /// Port used when none is given.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            SourceKind::Mysql | SourceKind::Adb => Some(3306),
+            SourceKind::Postgresql => Some(5432),
+            SourceKind::Sqlite => None,
+        }
+    }
+}
+
+impl std::str::FromStr for SourceKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mysql" | "mariadb" => Ok(SourceKind::Mysql),
+            "adb" => Ok(SourceKind::Adb),
+            "postgresql" | "postgres" | "pg" => Ok(SourceKind::Postgresql),
+            "sqlite" => Ok(SourceKind::Sqlite),
+            _ => Err(format!(
+                "unknown data source type {s:?} (use mysql, adb, postgresql or sqlite)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Connection settings of one data source. In `config.yaml` every string may be `${ENV}`;
+/// specs stored by `datasource add` keep `${ENV}` references and expand them at connect time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSourceSpec {
+    /// Database family.
+    #[serde(rename = "type")]
+    pub kind: SourceKind,
+    /// Server host name or address.
+    #[serde(
+        default,
+        deserialize_with = "env::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub host: Option<String>,
+    /// Server port; the family's default when absent.
+    #[serde(
+        default,
+        deserialize_with = "env::opt_num",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub port: Option<u16>,
+    /// Database (schema) name; for SQLite, the file path.
+    #[serde(
+        default,
+        alias = "path",
+        deserialize_with = "env::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub database: Option<String>,
+    /// Login user.
+    #[serde(
+        default,
+        alias = "user",
+        deserialize_with = "env::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username: Option<String>,
+    /// Login password.
+    #[serde(
+        default,
+        deserialize_with = "env::secret",
+        skip_serializing_if = "Secret::is_empty"
+    )]
+    pub password: Secret,
+    /// Connection character set (MySQL family), e.g. `utf8mb4`.
+    #[serde(
+        default,
+        deserialize_with = "env::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub charset: Option<String>,
+    /// A full connection URL instead of host/port/...; may hold a password, so it is a secret.
+    #[serde(
+        default,
+        deserialize_with = "env::secret",
+        skip_serializing_if = "Secret::is_empty"
+    )]
+    pub url: Secret,
+    /// Upper bound of the connection pool (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// SQLite only: create and fill an `orders` table with sample rows on first use.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo_data: bool,
+}
+
+impl DataSourceSpec {
+    /// An empty spec of the given family.
+    pub fn new(kind: SourceKind) -> Self {
+        Self {
+            kind,
+            host: None,
+            port: None,
+            database: None,
+            username: None,
+            password: Secret::default(),
+            charset: None,
+            url: Secret::default(),
+            max_connections: None,
+            demo_data: false,
+        }
+    }
+
+    /// Checks that the spec can describe a connection; the message names the missing field.
+    ///
+    /// # Errors
+    /// A message for the operator, without the data source name (the caller adds it).
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.url.is_empty() {
+            if self.host.is_some() {
+                return Err("give either `url` or `host`, not both".into());
+            }
+            return Ok(());
+        }
+        match self.kind {
+            SourceKind::Sqlite => {
+                if self.database.as_deref().unwrap_or("").is_empty() {
+                    return Err("sqlite needs `database` (the file path) or `url`".into());
+                }
+            }
+            _ => {
+                if self.host.as_deref().unwrap_or("").is_empty() {
+                    return Err(format!("{} needs `host` or `url`", self.kind));
+                }
+            }
+        }
+        if self.demo_data && self.kind != SourceKind::Sqlite {
+            return Err("`demo_data` is only for sqlite data sources".into());
+        }
+        Ok(())
+    }
+
+    /// Makes a relative SQLite path relative to `base` (the config file's directory).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if self.kind == SourceKind::Sqlite
+            && let Some(db) = &self.database
+        {
+            let resolved = crate::config::resolve(base, Path::new(db));
+            self.database = Some(resolved.to_string_lossy().into_owned());
+        }
+    }
+
+    /// Expands `${ENV}` references in every string (used for specs read from the store).
+    ///
+    /// # Errors
+    /// The first variable that is not set.
+    pub fn expand_env(&self) -> Result<Self, String> {
+        let opt = |v: &Option<String>| v.as_deref().map(env::expand).transpose();
+        Ok(Self {
+            kind: self.kind,
+            host: opt(&self.host)?,
+            port: self.port,
+            database: opt(&self.database)?,
+            username: opt(&self.username)?,
+            password: Secret::new(env::expand(self.password.expose())?),
+            charset: opt(&self.charset)?,
+            url: Secret::new(env::expand(self.url.expose())?),
+            max_connections: self.max_connections,
+            demo_data: self.demo_data,
+        })
+    }
+
+    /// The SQLite file path, when this is a SQLite spec given by path.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        (self.kind == SourceKind::Sqlite && self.url.is_empty())
+            .then(|| self.database.as_ref().map(PathBuf::from))
+            .flatten()
+    }
+
+    /// Where it points, for listings: `user@host:port/db`, a URL with its password masked, or
+    /// the SQLite path. Never contains a password.
+    pub fn location(&self) -> String {
+        if !self.url.is_empty() {
+            return mask_url(self.url.expose());
+        }
+        if self.kind == SourceKind::Sqlite {
+            return self.database.clone().unwrap_or_default();
+        }
+        let user = self
+            .username
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let port = self.port.or(self.kind.default_port()).unwrap_or_default();
+        format!(
+            "{user}{}:{port}/{}",
+            self.host.as_deref().unwrap_or(""),
+            self.database.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/...` with `***`.
+pub fn mask_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+        return url.to_string();
+    };
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &url[..start + colon], &url[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_url_passwords() {
+        assert_eq!(
+            mask_url("mysql://u:p@ss@h:3306/db"),
+            "mysql://u:***@h:3306/db"
+        );
+        assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+
+    #[test]
+    fn validates_required_fields() {
+        let mut s = DataSourceSpec::new(SourceKind::Mysql);
+        assert!(s.validate().unwrap_err().contains("host"));
+        s.host = Some("db".into());
+        assert!(s.validate().is_ok());
+        assert_eq!(s.location(), "db:3306/");
+        let s = DataSourceSpec::new(SourceKind::Sqlite);
+        assert!(s.validate().unwrap_err().contains("database"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The `data_sources` table: sources added with `reportd datasource add`. Their specs keep
+//! `${ENV}` references as written; they are expanded when connecting.
+
+use chrono::{DateTime, Utc};
+
+use super::{StoreError, db, dispatch, from_json, is_unique_violation, now, to_json};
+use crate::source::DataSourceSpec;
+
+/// A data source kept in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDataSource {
+    /// Unique name.
+    pub name: String,
+    /// Connection settings, with `${ENV}` references unexpanded.
+    pub spec: DataSourceSpec,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    name: String,
+    spec: String,
+    created_at: DateTime<Utc>,
+}
+
+impl Row {
+    fn into_stored(self) -> Result<StoredDataSource, StoreError> {
+        let name = self.name;
+        let spec = from_json(|| format!("data source {name} (spec)"), &self.spec)?;
+        Ok(StoredDataSource {
+            name,
+            spec,
+            created_at: self.created_at,
+        })
+    }
+}
+
+impl super::Store {
+    /// All stored data sources, by name.
+    ///
+    /// # Errors
+    /// Database errors; a spec that no longer parses.
+    pub async fn data_sources(&self) -> Result<Vec<StoredDataSource>, StoreError> {
+        let rows: Vec<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT name, spec, created_at FROM data_sources ORDER BY name",
+            ))
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db("listing data sources"))?;
+        rows.into_iter().map(Row::into_stored).collect()
+    }
+
+    /// One stored data source.
+    ///
+    /// # Errors
+    /// As [`Self::data_sources`].
+    pub async fn data_source(&self, name: &str) -> Result<Option<StoredDataSource>, StoreError> {
+        let row: Option<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT name, spec, created_at FROM data_sources WHERE name = ?",
+            ))
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(db("reading a data source"))?;
+        row.map(Row::into_stored).transpose()
+    }
+
+    /// Adds a data source.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] when the name is taken; database errors.
+    pub async fn add_data_source(
+        &self,
+        name: &str,
+        spec: &DataSourceSpec,
+    ) -> Result<(), StoreError> {
+        let t = now();
+        let json = to_json(spec);
+        let kind = spec.kind.as_str();
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "INSERT INTO data_sources (name, kind, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            ))
+            .bind(name)
+            .bind(kind)
+            .bind(&json)
+            .bind(t)
+            .bind(t)
+            .execute(pool)
+            .await
+            .map(drop)
+        })
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate(format!("data source {name}"))
+            } else {
+                db("adding a data source")(e)
+            }
+        })
+    }
+
+    /// Removes a data source; false when there was none of that name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn remove_data_source(&self, name: &str) -> Result<bool, StoreError> {
+        let affected = dispatch!(self, |pool, sql| {
+            sqlx::query(sql("DELETE FROM data_sources WHERE name = ?"))
+                .bind(name)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db("removing a data source"))?;
+        Ok(affected > 0)
+    }
+}

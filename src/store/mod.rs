@@ -1,0 +1,437 @@
+//! The system store: data sources, tasks, executions and fire claims, in SQLite (default),
+//! MySQL/MariaDB or PostgreSQL. Migrations are embedded per backend and applied on connect;
+//! a missing SQLite file or server database is created.
+//!
+//! Queries are written once with `?` placeholders and run on the concrete pool through
+//! [`dispatch!`]; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
+//!
+//! - [`datasources`], [`tasks`], [`executions`], [`claims`]: one file per table.
+
+pub mod claims;
+pub mod datasources;
+pub mod executions;
+pub mod tasks;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::config::{StoreKind, SystemDatabase};
+use crate::source::spec::mask_url;
+
+pub use claims::Claim;
+pub use datasources::StoredDataSource;
+pub use executions::{Execution, ExecutionStatus, NewExecution, Trigger};
+pub use tasks::{Change, TaskRecord};
+
+/// Why the store could not do something. One line, naming the action.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A database error while doing `action`.
+    #[error("system store: {action}: {cause}")]
+    Database {
+        /// What was being done.
+        action: &'static str,
+        /// The driver's error.
+        cause: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("system store: migrating the schema: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+    /// The store settings are unusable.
+    #[error("system store: {0}")]
+    Config(String),
+    /// A stored value could not be read back.
+    #[error("system store: {what} is unreadable: {message}")]
+    Corrupt {
+        /// Which row and column.
+        what: String,
+        /// The decoding error.
+        message: String,
+    },
+    /// A name that must be unique already exists.
+    #[error("{0} already exists")]
+    Duplicate(String),
+}
+
+/// `map_err` helper: wraps a driver error with the action being done.
+pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |cause| StoreError::Database { action, cause }
+}
+
+/// The concrete pool behind a [`Store`].
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    MySql(MySqlPool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` once per backend with `$pool` bound to the concrete pool and `$sql` to a
+/// function that turns a static `?`-placeholder statement into that backend's SQL.
+macro_rules! dispatch {
+    ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => {
+                let $sql = $crate::store::qmark;
+                $body
+            }
+            $crate::store::Pool::MySql($pool) => {
+                let $sql = $crate::store::qmark;
+                $body
+            }
+            $crate::store::Pool::Postgres($pool) => {
+                let $sql = $crate::store::numbered;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// A store statement for SQLite and MySQL, which take `?` placeholders as written.
+pub(crate) fn qmark(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    AssertSqlSafe(Cow::Borrowed(sql))
+}
+
+/// A store statement for PostgreSQL: each `?` becomes `$1`, `$2`, ... The statements are our
+/// own constants and contain no `?` inside literals.
+pub(crate) fn numbered(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    AssertSqlSafe(Cow::Owned(out))
+}
+
+/// The current time as the store keeps it (UTC, microseconds).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Handle to the system store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    description: String,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file or the server database when missing) and applies
+    /// pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the step that failed.
+    pub async fn connect(cfg: &SystemDatabase) -> Result<Store, StoreError> {
+        let max = cfg.max_connections.max(1);
+        let timeout = crate::source::CONNECT_TIMEOUT;
+        let url = cfg.url.expose();
+        let (pool, description) = match cfg.kind {
+            StoreKind::Sqlite => {
+                let opts = if url.is_empty() {
+                    if let Some(dir) = cfg
+                        .sqlite_path
+                        .parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                    {
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                        })?;
+                    }
+                    SqliteConnectOptions::new().filename(&cfg.sqlite_path)
+                } else {
+                    SqliteConnectOptions::from_str(url).map_err(db("parsing the sqlite url"))?
+                };
+                let opts = opts
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(timeout)
+                    .connect_with(opts)
+                    .await
+                    .map_err(db("opening the sqlite file"))?;
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                let desc = if url.is_empty() {
+                    format!("sqlite {}", cfg.sqlite_path.display())
+                } else {
+                    format!("sqlite {url}")
+                };
+                (Pool::Sqlite(pool), desc)
+            }
+            StoreKind::Mysql => {
+                let opts = mysql_options(cfg)?;
+                let desc = describe_server(
+                    "mysql",
+                    cfg,
+                    opts.get_host(),
+                    opts.get_port(),
+                    opts.get_database(),
+                );
+                ensure_mysql_database(&opts).await?;
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(timeout)
+                    .connect_with(opts)
+                    .await
+                    .map_err(db("connecting to mysql"))?;
+                sqlx::migrate!("migrations/mysql")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                (Pool::MySql(pool), desc)
+            }
+            StoreKind::Postgresql => {
+                let opts = pg_options(cfg)?;
+                let desc = describe_server(
+                    "postgresql",
+                    cfg,
+                    opts.get_host(),
+                    opts.get_port(),
+                    opts.get_database(),
+                );
+                ensure_pg_database(&opts).await?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(timeout)
+                    .connect_with(opts)
+                    .await
+                    .map_err(db("connecting to postgresql"))?;
+                sqlx::migrate!("migrations/postgres")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                (Pool::Postgres(pool), desc)
+            }
+        };
+        Ok(Store { pool, description })
+    }
+
+    /// Where the store is, for messages: `sqlite ./data/system.db`, `mysql user@host:3306/db`.
+    /// Never contains a password.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Runs `SELECT 1`.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql("SELECT 1")).execute(pool).await.map(drop)
+        })
+        .map_err(db("SELECT 1"))
+    }
+
+    /// Closes all connections.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::MySql(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+fn mysql_options(cfg: &SystemDatabase) -> Result<MySqlConnectOptions, StoreError> {
+    let url = cfg.url.expose();
+    if !url.is_empty() {
+        return MySqlConnectOptions::from_str(url).map_err(db("parsing the mysql url"));
+    }
+    let mut o = MySqlConnectOptions::new()
+        .host(cfg.host.as_deref().unwrap_or("localhost"))
+        .port(cfg.port.unwrap_or(3306))
+        .database(cfg.database.as_deref().unwrap_or("reportd"))
+        .charset("utf8mb4")
+        .timezone(Some("+00:00".into()));
+    if let Some(u) = &cfg.username {
+        o = o.username(u);
+    }
+    if !cfg.password.is_empty() {
+        o = o.password(cfg.password.expose());
+    }
+    Ok(o)
+}
+
+fn pg_options(cfg: &SystemDatabase) -> Result<PgConnectOptions, StoreError> {
+    let url = cfg.url.expose();
+    if !url.is_empty() {
+        return PgConnectOptions::from_str(url).map_err(db("parsing the postgresql url"));
+    }
+    let mut o = PgConnectOptions::new()
+        .host(cfg.host.as_deref().unwrap_or("localhost"))
+        .port(cfg.port.unwrap_or(5432))
+        .database(cfg.database.as_deref().unwrap_or("reportd"))
+        .application_name("reportd");
+    if let Some(u) = &cfg.username {
+        o = o.username(u);
+    }
+    if !cfg.password.is_empty() {
+        o = o.password(cfg.password.expose());
+    }
+    Ok(o)
+}
+
+fn describe_server(
+    kind: &str,
+    cfg: &SystemDatabase,
+    host: &str,
+    port: u16,
+    db: Option<&str>,
+) -> String {
+    if !cfg.url.is_empty() {
+        return format!("{kind} {}", mask_url(cfg.url.expose()));
+    }
+    let user = cfg
+        .username
+        .as_deref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{kind} {user}{host}:{port}/{}", db.unwrap_or(""))
+}
+
+/// A database name safe to put in `CREATE DATABASE` after quoting.
+fn checked_db_name(name: &str) -> Result<&str, StoreError> {
+    if !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(name)
+    } else {
+        Err(StoreError::Config(format!(
+            "database {name:?} does not exist and its name is not one reportd will create (letters, digits, _ and - only)"
+        )))
+    }
+}
+
+async fn ensure_mysql_database(opts: &MySqlConnectOptions) -> Result<(), StoreError> {
+    let Some(name) = opts.get_database() else {
+        return Ok(());
+    };
+    match opts.connect().await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Err(e)
+            if e.as_database_error()
+                .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+                .is_some_and(|m| m.number() == 1049) =>
+        {
+            let name = checked_db_name(name)?;
+            let mut conn = opts
+                .clone()
+                .database("")
+                .connect()
+                .await
+                .map_err(db("connecting to mysql"))?;
+            let stmt = format!(
+                "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            );
+            sqlx::raw_sql(AssertSqlSafe(stmt))
+                .execute(&mut conn)
+                .await
+                .map_err(db("creating the store database"))?;
+            tracing::info!(database = name, "created the store database");
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Database {
+            action: "connecting to mysql",
+            cause: e,
+        }),
+    }
+}
+
+async fn ensure_pg_database(opts: &PgConnectOptions) -> Result<(), StoreError> {
+    let Some(name) = opts.get_database() else {
+        return Ok(());
+    };
+    match opts.connect().await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("3D000") => {
+            let name = checked_db_name(name)?;
+            let mut conn = opts
+                .clone()
+                .database("postgres")
+                .connect()
+                .await
+                .map_err(db("connecting to postgresql"))?;
+            let stmt = format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8'");
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(stmt)).execute(&mut conn).await {
+                // Another instance may have created it meanwhile.
+                if e.as_database_error().and_then(|d| d.code()).as_deref() != Some("42P04") {
+                    return Err(StoreError::Database {
+                        action: "creating the store database",
+                        cause: e,
+                    });
+                }
+            }
+            tracing::info!(database = name, "created the store database");
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Database {
+            action: "connecting to postgresql",
+            cause: e,
+        }),
+    }
+}
+
+/// Reads a JSON column back, naming the row and column when it does not parse.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    what: impl FnOnce() -> String,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: what(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a value as a JSON column.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("store values serialize to JSON")
+}
+
+/// True when the driver error is a unique-key violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_placeholders_for_postgres() {
+        assert_eq!(
+            numbered("UPDATE t SET a = ?, b = ? WHERE id = ?").0,
+            "UPDATE t SET a = $1, b = $2 WHERE id = $3"
+        );
+    }
+}

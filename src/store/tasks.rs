@@ -1,0 +1,333 @@
+//! The `tasks` table: upsert by name (idempotent, all-or-nothing), lookup by id or name,
+//! enable, disable, remove. Sheets, output and notify settings are JSON columns.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, db, dispatch, from_json, now, to_json};
+use crate::task::{SheetSpec, TaskSpec};
+
+/// A stored task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    /// Store id.
+    pub id: i64,
+    /// The task as a task file would say it.
+    pub spec: TaskSpec,
+    /// When it was first applied.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What `apply` did to one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "change", content = "id")]
+pub enum Change {
+    /// New task with this id.
+    Created(i64),
+    /// Existing task changed.
+    Updated(i64),
+    /// Existing task already matched.
+    Unchanged(i64),
+}
+
+/// A sheet as stored: `name: null` marks a task written with a single `sql:`.
+#[derive(Serialize, Deserialize)]
+struct StoredSheet {
+    name: Option<String>,
+    sql: String,
+}
+
+/// The task columns, as written and compared.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct Columns {
+    name: String,
+    description: Option<String>,
+    data_source: String,
+    cron: String,
+    timezone: Option<String>,
+    enabled: bool,
+    sheets: String,
+    output: String,
+    notify: String,
+    timeout_secs: Option<i64>,
+    retries: i64,
+}
+
+impl Columns {
+    fn from_spec(spec: &TaskSpec) -> Columns {
+        let sheets: Vec<StoredSheet> = match &spec.sql {
+            Some(sql) => vec![StoredSheet {
+                name: None,
+                sql: sql.clone(),
+            }],
+            None => spec
+                .sheets
+                .iter()
+                .map(|s| StoredSheet {
+                    name: Some(s.name.clone()),
+                    sql: s.sql.clone(),
+                })
+                .collect(),
+        };
+        Columns {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            data_source: spec.data_source.clone(),
+            cron: spec.cron.clone(),
+            timezone: spec.timezone.clone(),
+            enabled: spec.enabled,
+            sheets: to_json(&sheets),
+            output: to_json(&spec.output),
+            notify: to_json(&spec.notify),
+            timeout_secs: spec.timeout.map(|t| t as i64),
+            retries: i64::from(spec.retries),
+        }
+    }
+
+    fn into_spec(self) -> Result<TaskSpec, StoreError> {
+        let name = self.name;
+        let what = |col: &str| format!("task {name:?} ({col})");
+        let stored: Vec<StoredSheet> = from_json(|| what("sheets"), &self.sheets)?;
+        let (sql, sheets) = match stored.as_slice() {
+            [StoredSheet { name: None, sql }] => (Some(sql.clone()), Vec::new()),
+            _ => (
+                None,
+                stored
+                    .into_iter()
+                    .map(|s| SheetSpec {
+                        name: s.name.unwrap_or_default(),
+                        sql: s.sql,
+                    })
+                    .collect(),
+            ),
+        };
+        Ok(TaskSpec {
+            output: from_json(|| what("output"), &self.output)?,
+            notify: from_json(|| what("notify"), &self.notify)?,
+            name,
+            description: self.description,
+            data_source: self.data_source,
+            cron: self.cron,
+            timezone: self.timezone,
+            enabled: self.enabled,
+            sql,
+            sheets,
+            timeout: self.timeout_secs.map(|t| t.max(0) as u64),
+            retries: self.retries.clamp(0, i64::from(u32::MAX)) as u32,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    #[sqlx(flatten)]
+    columns: Columns,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Row {
+    fn into_record(self) -> Result<TaskRecord, StoreError> {
+        Ok(TaskRecord {
+            id: self.id,
+            spec: self.columns.into_spec()?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// `SELECT <all task columns> FROM tasks` followed by `$tail`.
+macro_rules! select_tasks {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, created_at, updated_at FROM tasks",
+            $tail
+        )
+    };
+}
+
+impl super::Store {
+    /// All tasks, by id.
+    ///
+    /// # Errors
+    /// Database errors; a stored value that does not parse.
+    pub async fn tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        let rows: Vec<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_tasks!(" ORDER BY id")))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db("listing tasks"))?;
+        rows.into_iter().map(Row::into_record).collect()
+    }
+
+    /// The task named `key`, or else the task whose id is `key`.
+    ///
+    /// # Errors
+    /// As [`Self::tasks`].
+    pub async fn find_task(&self, key: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let by_name: Option<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_tasks!(" WHERE name = ?")))
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db("reading a task"))?;
+        if let Some(row) = by_name {
+            return row.into_record().map(Some);
+        }
+        let Ok(id) = key.trim().parse::<i64>() else {
+            return Ok(None);
+        };
+        let by_id: Option<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_tasks!(" WHERE id = ?")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db("reading a task"))?;
+        by_id.map(Row::into_record).transpose()
+    }
+
+    /// Upserts `specs` by name in one transaction: all are written or none. A task that already
+    /// matches is left untouched (its `updated_at` stays).
+    ///
+    /// # Errors
+    /// Database errors; nothing is written then.
+    pub async fn apply_tasks(
+        &self,
+        specs: &[TaskSpec],
+    ) -> Result<Vec<(String, Change)>, StoreError> {
+        let t = now();
+        dispatch!(self, |pool, sql| {
+            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            let mut changes = Vec::with_capacity(specs.len());
+            for spec in specs {
+                let new = Columns::from_spec(spec);
+                let existing: Option<Row> = sqlx::query_as(sql(select_tasks!(" WHERE name = ?")))
+                    .bind(&new.name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("reading a task"))?;
+                let change = match existing {
+                    Some(row) if row.columns == new => Change::Unchanged(row.id),
+                    Some(row) => {
+                        sqlx::query(sql(
+                            "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, updated_at = ? WHERE id = ?",
+                        ))
+                        .bind(&new.description)
+                        .bind(&new.data_source)
+                        .bind(&new.cron)
+                        .bind(&new.timezone)
+                        .bind(new.enabled)
+                        .bind(&new.sheets)
+                        .bind(&new.output)
+                        .bind(&new.notify)
+                        .bind(new.timeout_secs)
+                        .bind(new.retries)
+                        .bind(t)
+                        .bind(row.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("updating a task"))?;
+                        Change::Updated(row.id)
+                    }
+                    None => {
+                        sqlx::query(sql(
+                            "INSERT INTO tasks (name, description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        ))
+                        .bind(&new.name)
+                        .bind(&new.description)
+                        .bind(&new.data_source)
+                        .bind(&new.cron)
+                        .bind(&new.timezone)
+                        .bind(new.enabled)
+                        .bind(&new.sheets)
+                        .bind(&new.output)
+                        .bind(&new.notify)
+                        .bind(new.timeout_secs)
+                        .bind(new.retries)
+                        .bind(t)
+                        .bind(t)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("inserting a task"))?;
+                        let (id,): (i64,) =
+                            sqlx::query_as(sql("SELECT id FROM tasks WHERE name = ?"))
+                                .bind(&new.name)
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(db("reading a new task's id"))?;
+                        Change::Created(id)
+                    }
+                };
+                changes.push((spec.name.clone(), change));
+            }
+            tx.commit().await.map_err(db("committing tasks"))?;
+            Ok(changes)
+        })
+    }
+
+    /// Enables or disables a task; false when no task has that id. Changes `updated_at` only
+    /// when the flag changes.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_task_enabled(&self, id: i64, enabled: bool) -> Result<bool, StoreError> {
+        let current: Option<(bool,)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql("SELECT enabled FROM tasks WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db("reading a task"))?;
+        match current {
+            None => Ok(false),
+            Some((now_enabled,)) if now_enabled == enabled => Ok(true),
+            Some(_) => {
+                let t = now();
+                dispatch!(self, |pool, sql| {
+                    sqlx::query(sql(
+                        "UPDATE tasks SET enabled = ?, updated_at = ? WHERE id = ?",
+                    ))
+                    .bind(enabled)
+                    .bind(t)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+                })
+                .map_err(db("changing a task"))?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Removes a task and its pending fire claims; its executions stay as history.
+    /// False when no task has that id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn remove_task(&self, id: i64) -> Result<bool, StoreError> {
+        dispatch!(self, |pool, sql| {
+            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            sqlx::query(sql("DELETE FROM fire_claims WHERE task_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("removing a task's claims"))?;
+            let affected = sqlx::query(sql("DELETE FROM tasks WHERE id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("removing a task"))?
+                .rows_affected();
+            tx.commit().await.map_err(db("committing"))?;
+            Ok(affected > 0)
+        })
+    }
+}

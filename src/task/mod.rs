@@ -1,0 +1,251 @@
+//! Tasks: what to query, when, into which file, and whom to tell. A `TaskSpec` is the form
+//! written in task files (`reportd task apply -f tasks.yaml`) and exported back by
+//! `reportd task export`; the store keeps it column by column.
+//!
+//! - [`file`]: reading and writing task files.
+//! - [`validate`]: every check `task apply` and `check` make before anything is written.
+
+pub mod file;
+pub mod validate;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// One report task as written in a task file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Unique name; `apply` upserts by it.
+    pub name: String,
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Name of a data source from `config.yaml` or the store.
+    pub data_source: String,
+    /// 5 fields (Vixie) or 6 with leading seconds; names, `L W #` and `@daily` allowed.
+    pub cron: String,
+    /// IANA zone of the cron expression; default `scheduler.timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Disabled tasks stay stored but do not fire.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// A single query (one sheet named after the task). Give this or `sheets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    /// Several queries, one sheet each, in one workbook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sheets: Vec<SheetSpec>,
+    /// File format and name.
+    #[serde(default, skip_serializing_if = "OutputSpec::is_default")]
+    pub output: OutputSpec,
+    /// Seconds before the run is cancelled; default `scheduler.task_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Whole-run retries with back-off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// Who is told, and how.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_default")]
+    pub notify: NotifySpec,
+}
+
+impl TaskSpec {
+    /// The sheets to export: `sheets`, or the single `sql` as one sheet named after the task.
+    pub fn effective_sheets(&self) -> Vec<SheetSpec> {
+        match &self.sql {
+            Some(sql) => vec![SheetSpec {
+                name: default_sheet_name(&self.name),
+                sql: sql.clone(),
+            }],
+            None => self.sheets.clone(),
+        }
+    }
+}
+
+/// One query and the sheet it fills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SheetSpec {
+    /// Excel sheet name: at most 31 characters, none of `[ ] : * ? / \`.
+    pub name: String,
+    /// The query; may use `{today}`, `{yesterday}` and the other date macros.
+    pub sql: String,
+}
+
+/// File format of a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Excel workbook.
+    #[default]
+    Xlsx,
+    /// UTF-8 CSV with BOM.
+    Csv,
+}
+
+impl Format {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// `output:` of a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// `xlsx` (default) or `csv`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub format: Format,
+    /// File name template: `{task_name} {date} {date:%Y%m%d} {datetime}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
+
+impl OutputSpec {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// When a notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// After a successful run.
+    Success,
+    /// After the final failed attempt.
+    Failure,
+}
+
+/// `notify:` of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// DingTalk robot message; `{}` uses the global robot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dingtalk: Option<DingTalkNotify>,
+    /// E-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailNotify>,
+    /// Outcomes that notify (default both).
+    #[serde(default = "both", skip_serializing_if = "is_both")]
+    pub on: Vec<NotifyOn>,
+    /// Send nothing when the result has no rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_empty: bool,
+}
+
+impl Default for NotifySpec {
+    fn default() -> Self {
+        Self {
+            dingtalk: None,
+            email: None,
+            on: both(),
+            skip_empty: false,
+        }
+    }
+}
+
+impl NotifySpec {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `notify.dingtalk:`; anything left out comes from the `dingtalk` config section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DingTalkNotify {
+    /// Robot webhook URL (may be `${ENV}`, expanded when sending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Secret>,
+    /// Signing secret (may be `${ENV}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// Template file name in `templates_dir`, or the template text itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Mobile numbers to @.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_mobiles: Vec<String>,
+    /// DingTalk user ids to @.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_user_ids: Vec<String>,
+    /// @ everyone in the group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_all: bool,
+}
+
+/// `notify.email:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailNotify {
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Copy recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// Blind copy recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bcc: Vec<String>,
+    /// Subject template (default `{task_name} {date}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Body template file name in `templates_dir`, or the template text itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Attach the report when it fits `email.max_attachment_size` (default true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub attach: bool,
+}
+
+/// A legal Excel sheet name made from a task name: forbidden characters replaced, cut to 31.
+pub fn default_sheet_name(task_name: &str) -> String {
+    let cleaned: String = task_name
+        .chars()
+        .map(|c| {
+            if validate::SHEET_FORBIDDEN.contains(&c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .take(validate::SHEET_NAME_MAX)
+        .collect();
+    let trimmed = cleaned.trim_matches('\'').trim();
+    if trimmed.is_empty() {
+        "Sheet1".into()
+    } else {
+        trimmed.into()
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn both() -> Vec<NotifyOn> {
+    vec![NotifyOn::Success, NotifyOn::Failure]
+}
+
+fn is_both(v: &Vec<NotifyOn>) -> bool {
+    *v == both()
+}

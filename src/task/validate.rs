@@ -1,0 +1,276 @@
+//! Task checks made before anything is written: cron, time zone, data source, sheet names,
+//! SQL present, output file name, template placeholders, notification recipients. Every
+//! problem is reported (not only the first), each naming the task and the field.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use super::TaskSpec;
+use crate::config::TimeZone;
+use crate::notify::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
+use crate::schedule::cron::Schedule;
+
+/// Longest Excel sheet name.
+pub const SHEET_NAME_MAX: usize = 31;
+/// Characters Excel refuses in sheet names.
+pub const SHEET_FORBIDDEN: [char; 7] = ['[', ']', ':', '*', '?', '/', '\\'];
+/// Longest task name (the store indexes it).
+pub const TASK_NAME_MAX: usize = 191;
+
+/// One problem with one task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("task {task:?}: {field}: {message}")]
+pub struct TaskError {
+    /// Task name (or `#N` when it has none).
+    pub task: String,
+    /// The field at fault, e.g. `cron`, `sheets[2].name`, `notify.email.to`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What tasks are checked against.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// Names of the data sources in the config and the store.
+    pub data_sources: &'a BTreeSet<String>,
+    /// Where template files are looked up.
+    pub templates_dir: &'a Path,
+}
+
+/// Checks a whole task file: each task, and that names are unique.
+pub fn validate_all(specs: &[TaskSpec], ctx: &Context<'_>) -> Vec<TaskError> {
+    let mut errors = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, spec) in specs.iter().enumerate() {
+        if !spec.name.is_empty() && !seen.insert(spec.name.as_str()) {
+            errors.push(TaskError {
+                task: spec.name.clone(),
+                field: "name".into(),
+                message: format!("defined more than once in the file (entry {})", i + 1),
+            });
+        }
+        errors.extend(validate(spec, ctx, i));
+    }
+    errors
+}
+
+/// Checks one task; `index` (0-based) names a task that has no name.
+pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskError> {
+    let mut errors = Vec::new();
+    let task = if spec.name.trim().is_empty() {
+        format!("#{}", index + 1)
+    } else {
+        spec.name.clone()
+    };
+    let mut fail = |field: &str, message: String| {
+        errors.push(TaskError {
+            task: task.clone(),
+            field: field.to_string(),
+            message,
+        });
+    };
+
+    if spec.name.trim().is_empty() {
+        fail("name", "must not be empty".into());
+    } else if spec.name.chars().count() > TASK_NAME_MAX {
+        fail("name", format!("longer than {TASK_NAME_MAX} characters"));
+    } else if spec.name.chars().any(char::is_control) || spec.name.trim() != spec.name {
+        fail(
+            "name",
+            "must not contain control characters or start or end with spaces".into(),
+        );
+    }
+
+    if !ctx.data_sources.contains(&spec.data_source) {
+        let known: Vec<_> = ctx.data_sources.iter().map(String::as_str).collect();
+        fail(
+            "data_source",
+            format!(
+                "unknown data source {:?} (known: {})",
+                spec.data_source,
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        );
+    }
+
+    if let Err(e) = Schedule::parse(&spec.cron) {
+        fail("cron", e);
+    }
+    if let Some(tz) = &spec.timezone
+        && let Err(e) = tz.parse::<TimeZone>()
+    {
+        fail("timezone", e);
+    }
+
+    match (&spec.sql, spec.sheets.is_empty()) {
+        (Some(_), false) => fail("sql", "give either `sql` or `sheets`, not both".into()),
+        (None, true) => fail(
+            "sql",
+            "missing: give `sql` (one query) or `sheets` (one query per sheet)".into(),
+        ),
+        (Some(sql), true) if sql.trim().is_empty() => fail("sql", "is empty".into()),
+        _ => {}
+    }
+    let mut sheet_names = HashSet::new();
+    for (i, sheet) in spec.sheets.iter().enumerate() {
+        if let Err(e) = check_sheet_name(&sheet.name) {
+            fail(&format!("sheets[{}].name", i + 1), e);
+        } else if !sheet_names.insert(sheet.name.to_lowercase()) {
+            fail(
+                &format!("sheets[{}].name", i + 1),
+                format!("{:?} is used twice (Excel ignores case)", sheet.name),
+            );
+        }
+        if sheet.sql.trim().is_empty() {
+            fail(&format!("sheets[{}].sql", i + 1), "is empty".into());
+        }
+    }
+
+    if let Some(name) = &spec.output.filename {
+        if name.contains(['/', '\\']) {
+            fail(
+                "output.filename",
+                format!("{name:?} must be a file name, not a path"),
+            );
+        } else if let Err(e) = template::check(name, FILENAME_PLACEHOLDERS) {
+            fail("output.filename", e);
+        }
+    }
+    if spec.timeout == Some(0) {
+        fail("timeout", "must be greater than 0 seconds".into());
+    }
+
+    if let Some(d) = &spec.notify.dingtalk {
+        if let Some(url) = &d.webhook
+            && !looks_like_url_or_env(url.expose())
+        {
+            fail(
+                "notify.dingtalk.webhook",
+                "must be an http(s) URL or an ${ENV} reference".into(),
+            );
+        }
+        if let Some(t) = &d.template
+            && let Err(e) = check_template(t, ctx.templates_dir)
+        {
+            fail("notify.dingtalk.template", e);
+        }
+    }
+    if let Some(m) = &spec.notify.email {
+        if m.to.is_empty() {
+            fail("notify.email.to", "needs at least one address".into());
+        }
+        for (field, list) in [("to", &m.to), ("cc", &m.cc), ("bcc", &m.bcc)] {
+            for addr in list.iter().filter(|a| !looks_like_address_or_env(a)) {
+                fail(
+                    &format!("notify.email.{field}"),
+                    format!("{addr:?} is not an e-mail address"),
+                );
+            }
+        }
+        if let Some(s) = &m.subject
+            && let Err(e) = template::check(s, MESSAGE_PLACEHOLDERS)
+        {
+            fail("notify.email.subject", e);
+        }
+        if let Some(t) = &m.template
+            && let Err(e) = check_template(t, ctx.templates_dir)
+        {
+            fail("notify.email.template", e);
+        }
+    }
+    errors
+}
+
+/// Checks an Excel sheet name.
+///
+/// # Errors
+/// Why Excel would refuse it.
+pub fn check_sheet_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    let len = name.chars().count();
+    if len > SHEET_NAME_MAX {
+        return Err(format!(
+            "{name:?} has {len} characters; Excel allows at most {SHEET_NAME_MAX}"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| SHEET_FORBIDDEN.contains(c)) {
+        return Err(format!(
+            "{name:?} contains {c:?}; Excel forbids any of [ ] : * ? / \\"
+        ));
+    }
+    if name.starts_with('\'') || name.ends_with('\'') {
+        return Err(format!("{name:?} must not start or end with an apostrophe"));
+    }
+    if name.eq_ignore_ascii_case("history") {
+        return Err("\"History\" is reserved by Excel".into());
+    }
+    Ok(())
+}
+
+/// Loads a template (file or inline) and checks its placeholders.
+///
+/// # Errors
+/// A missing file or an unknown placeholder.
+pub fn check_template(value: &str, dir: &Path) -> Result<(), String> {
+    let r = TemplateRef::from_value(value);
+    let text = r.load(dir)?;
+    template::check(&text, MESSAGE_PLACEHOLDERS).map_err(|e| match r {
+        TemplateRef::File(name) => format!("{name}: {e}"),
+        TemplateRef::Inline(_) => e,
+    })
+}
+
+fn is_env_reference(s: &str) -> bool {
+    let t = s.trim();
+    t.starts_with("${") && t.ends_with('}')
+}
+
+fn looks_like_url_or_env(s: &str) -> bool {
+    is_env_reference(s) || s.starts_with("https://") || s.starts_with("http://")
+}
+
+fn looks_like_address_or_env(s: &str) -> bool {
+    if is_env_reference(s) {
+        return true;
+    }
+    // `Name <user@host>` or `user@host`.
+    let addr = s
+        .rsplit_once('<')
+        .map_or(s, |(_, a)| a.trim_end_matches('>'));
+    matches!(addr.trim().split_once('@'), Some((user, host)) if !user.is_empty() && host.contains('.') && !host.contains(char::is_whitespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names() {
+        assert!(check_sheet_name("订单").is_ok());
+        assert!(check_sheet_name(&"长".repeat(31)).is_ok());
+        assert!(
+            check_sheet_name(&"长".repeat(32))
+                .unwrap_err()
+                .contains("at most 31")
+        );
+        assert!(check_sheet_name("a/b").unwrap_err().contains("'/'"));
+        assert!(check_sheet_name("'x").is_err());
+        assert!(check_sheet_name("").is_err());
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(looks_like_address_or_env("ops@example.com"));
+        assert!(looks_like_address_or_env("运维 <ops@example.com>"));
+        assert!(looks_like_address_or_env("${OPS_MAIL}"));
+        assert!(!looks_like_address_or_env("ops"));
+        assert!(!looks_like_address_or_env("ops@localhost"));
+    }
+}
