@@ -371,14 +371,15 @@ if cargo nextest --version >/dev/null 2>&1; then
     if [[ -f .config/nextest.toml ]] && grep -Eq '^[[:space:]]*\[profile\.ci[].]' .config/nextest.toml; then
         nextest_args+=(--profile ci)
     fi
-    step "cargo nextest run ${nextest_args[*]}"
-    cargo nextest run "${nextest_args[@]}"
+    # Doc tests first, so the run closes on nextest's summary of all the other tests.
     if has_lib_target; then
         step "cargo test --doc"
         cargo test --doc
     else
         step "cargo test --doc (skipped: no library target)"
     fi
+    step "cargo nextest run ${nextest_args[*]}"
+    cargo nextest run "${nextest_args[@]}"
 else
     step "cargo test"
     cargo test

@@ -9,6 +9,15 @@ use crate::secret::Secret;
 
 /// Expands `${NAME}` and `${NAME:-default}` in `input`; `$${` is a literal `${`.
 ///
+/// # Examples
+///
+/// ```
+/// use reportd::config::env::expand;
+/// assert_eq!(expand("port ${REPORTD_DOC_UNSET_PORT:-3306}").unwrap(), "port 3306");
+/// assert_eq!(expand("cost $${x}").unwrap(), "cost ${x}");
+/// assert!(expand("${REPORTD_DOC_UNSET}").is_err());
+/// ```
+///
 /// # Errors
 /// A variable that is not set and has no default, or a `${` without its `}`.
 pub fn expand(input: &str) -> Result<String, String> {
@@ -53,6 +62,22 @@ pub fn expand_with(input: &str, lookup: impl Fn(&str) -> Option<String>) -> Resu
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The inverse of [`expand`] for literal text: `${` becomes `$${`, so that expanding the
+/// result gives `text` back unchanged.
+pub fn escape(text: &str) -> String {
+    text.replace("${", "$${")
+}
+
+/// Applies [`escape`] to every string inside a JSON value.
+pub fn escape_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = escape(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(escape_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(escape_json),
+        _ => {}
+    }
 }
 
 /// serde `deserialize_with`: a string with `${ENV}` expanded.
@@ -143,6 +168,13 @@ mod tests {
         assert_eq!(expand_with("${EMPTY}", env).unwrap(), "");
         assert_eq!(expand_with("$${PW} $5", env).unwrap(), "${PW} $5");
         assert_eq!(expand_with("plain", env).unwrap(), "plain");
+    }
+
+    #[test]
+    fn escape_round_trips_through_expand() {
+        for text in ["${PW}", "a$${PW}b", "$$${PW}", "$5 ${", "plain"] {
+            assert_eq!(expand_with(&escape(text), env).unwrap(), text, "{text}");
+        }
     }
 
     #[test]

@@ -16,6 +16,19 @@ pub struct Schedule {
 impl Schedule {
     /// Parses `expr`.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use reportd::schedule::cron::Schedule;
+    ///
+    /// let weekdays = Schedule::parse("0 9 * * MON-FRI").unwrap();
+    /// let friday_night = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+    /// let next = weekdays.next_fire(chrono_tz::Asia::Shanghai, friday_night).unwrap();
+    /// assert_eq!(next.to_rfc3339(), "2026-11-30T09:00:00+08:00"); // Monday
+    /// assert!(Schedule::parse("61 * * * *").is_err());
+    /// ```
+    ///
     /// # Errors
     /// croner's message, prefixed with the expression.
     pub fn parse(expr: &str) -> Result<Schedule, String> {

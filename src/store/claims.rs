@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{StoreError, db, dispatch, is_unique_violation, now};
+use super::{StoreError, db, dispatch, is_unique_violation, micros, now};
 
 /// A claimed fire.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -33,7 +33,7 @@ impl super::Store {
         instance: &str,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let t = now();
+        let (t, scheduled_at, lease_until) = (now(), micros(scheduled_at), micros(lease_until));
         let result = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
                 "INSERT INTO fire_claims (task_id, scheduled_at, instance, claimed_at, lease_until) VALUES (?, ?, ?, ?, ?)",
@@ -67,6 +67,7 @@ impl super::Store {
         lease_until: DateTime<Utc>,
         execution_id: Option<i64>,
     ) -> Result<bool, StoreError> {
+        let (scheduled_at, lease_until) = (micros(scheduled_at), micros(lease_until));
         let affected = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
                 "UPDATE fire_claims SET lease_until = ?, execution_id = COALESCE(?, execution_id) WHERE task_id = ? AND scheduled_at = ? AND instance = ?",
@@ -93,6 +94,7 @@ impl super::Store {
         task_id: i64,
         scheduled_at: DateTime<Utc>,
     ) -> Result<Option<Claim>, StoreError> {
+        let scheduled_at = micros(scheduled_at);
         dispatch!(self, |pool, sql| {
             sqlx::query_as(sql(
                 "SELECT task_id, scheduled_at, instance, lease_until, execution_id FROM fire_claims WHERE task_id = ? AND scheduled_at = ?",

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{StoreError, db, dispatch, from_json, is_unique_violation, now, to_json};
+use super::{StoreError, db, dispatch, from_json, is_unique_violation, now};
 use crate::source::DataSourceSpec;
 
 /// A data source kept in the store.
@@ -80,7 +80,7 @@ impl super::Store {
         spec: &DataSourceSpec,
     ) -> Result<(), StoreError> {
         let t = now();
-        let json = to_json(spec);
+        let json = spec_json(spec);
         let kind = spec.kind.as_str();
         dispatch!(self, |pool, sql| {
             sqlx::query(sql(
@@ -119,4 +119,13 @@ impl super::Store {
         .map_err(db("removing a data source"))?;
         Ok(affected > 0)
     }
+}
+
+/// The spec as stored. `DataSourceSpec` expands `${ENV}` while it is deserialized (that is how
+/// `config.yaml` gets its values), but stored specs must keep their references until connect
+/// time; so every `${` is escaped here and comes back verbatim when read.
+fn spec_json(spec: &DataSourceSpec) -> String {
+    let mut value = serde_json::to_value(spec).expect("data source specs serialize to JSON");
+    crate::config::env::escape_json(&mut value);
+    value.to_string()
 }

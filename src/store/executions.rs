@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Pool, StoreError, db, dispatch, from_json, now, to_json};
+use super::{Pool, StoreError, db, dispatch, from_json, micros, now, to_json};
 
 /// Life-cycle state of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,7 +246,7 @@ impl super::Store {
                     .bind(&new.task_name)
                     .bind(new.trigger.as_str())
                     .bind(i64::from(new.attempt))
-                    .bind(new.scheduled_at)
+                    .bind(new.scheduled_at.map(micros))
                     .bind(t)
                     .bind(finished)
                     .bind(new.status.as_str())

@@ -118,7 +118,13 @@ pub(crate) fn numbered(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
 
 /// The current time as the store keeps it (UTC, microseconds).
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    micros(Utc::now())
+}
+
+/// A time as every backend keeps it: microsecond precision (MySQL DATETIME(6) and
+/// PostgreSQL TIMESTAMPTZ hold no more), so SQLite compares and returns the same values.
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
 }
 
 /// Handle to the system store. Cheap to clone.

@@ -1,0 +1,245 @@
+//! Shared test helpers: scratch databases on the local MariaDB and PostgreSQL, and a
+//! temporary working directory with a config file for driving the binary.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use reportd::config::{StoreKind, SystemDatabase};
+use reportd::secret::Secret;
+
+/// The MariaDB server tests use (`scripts/test.sh` exports it).
+pub fn mysql_url() -> String {
+    std::env::var("REPORTD_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// The PostgreSQL server tests use.
+pub fn pg_url() -> String {
+    std::env::var("REPORTD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Mysql,
+    Postgres,
+}
+
+/// A fresh, uniquely named store: a SQLite file in a temp dir, or a database on the local
+/// server that reportd creates on connect and this value drops at the end.
+pub struct ScratchStore {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    /// The server URL of the scratch database (empty for SQLite).
+    pub url: String,
+    db_name: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "reportd_t_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            % 100_000
+    )
+}
+
+fn with_database(base: &str, name: &str) -> String {
+    let (prefix, _) = base.rsplit_once('/').expect("test URL has a database path");
+    format!("{prefix}/{name}")
+}
+
+impl ScratchStore {
+    pub fn new(backend: Backend) -> ScratchStore {
+        let db_name = unique_name();
+        let url = match backend {
+            Backend::Sqlite => String::new(),
+            Backend::Mysql => with_database(&mysql_url(), &db_name),
+            Backend::Postgres => with_database(&pg_url(), &db_name),
+        };
+        ScratchStore {
+            backend,
+            dir: tempfile::tempdir().unwrap(),
+            url,
+            db_name,
+        }
+    }
+
+    /// The `system_database` settings for this store.
+    pub fn settings(&self) -> SystemDatabase {
+        let mut s = SystemDatabase::default();
+        match self.backend {
+            Backend::Sqlite => s.sqlite_path = self.dir.path().join("system.db"),
+            Backend::Mysql => {
+                s.kind = StoreKind::Mysql;
+                s.url = Secret::new(self.url.clone());
+            }
+            Backend::Postgres => {
+                s.kind = StoreKind::Postgresql;
+                s.url = Secret::new(self.url.clone());
+            }
+        }
+        s
+    }
+
+    /// The `system_database:` section of a config file for this store.
+    pub fn yaml(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                "system_database:\n  type: sqlite\n  sqlite_path: ./data/system.db\n".into()
+            }
+            Backend::Mysql => format!("system_database:\n  type: mysql\n  url: {}\n", self.url),
+            Backend::Postgres => format!(
+                "system_database:\n  type: postgresql\n  url: {}\n",
+                self.url
+            ),
+        }
+    }
+}
+
+impl Drop for ScratchStore {
+    fn drop(&mut self) {
+        if self.backend == Backend::Sqlite {
+            return;
+        }
+        let (backend, name) = (self.backend, self.db_name.clone());
+        // Our own runtime on our own thread: works whether or not the test runs in one.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(drop_database(backend, &name));
+        })
+        .join();
+    }
+}
+
+async fn drop_database(backend: Backend, name: &str) {
+    use sqlx::{AssertSqlSafe, Connection};
+    match backend {
+        Backend::Mysql => {
+            if let Ok(mut c) = sqlx::MySqlConnection::connect(&mysql_url()).await {
+                let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                    .execute(&mut c)
+                    .await;
+            }
+        }
+        Backend::Postgres => {
+            if let Ok(mut c) = sqlx::PgConnection::connect(&pg_url()).await {
+                let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut c)
+                .await;
+            }
+        }
+        Backend::Sqlite => {}
+    }
+}
+
+/// A working directory with a `config.yaml`, for running the binary.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+    /// Keeps a server store alive (and drops it at the end).
+    _store: ScratchStore,
+}
+
+impl Workdir {
+    /// A directory whose config has `body` plus a store section for `backend`, and a copy
+    /// of the repository's templates.
+    pub fn new(backend: Backend, body: &str) -> Workdir {
+        let store = ScratchStore::new(backend);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            format!("{}{body}", store.yaml()),
+        )
+        .unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir_all(&templates).unwrap();
+        for entry in std::fs::read_dir(repo().join("templates")).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, templates.join(p.file_name().unwrap())).unwrap();
+        }
+        Workdir { dir, _store: store }
+    }
+
+    /// A directory with a SQLite store and the demo data source.
+    pub fn sqlite_with_demo() -> Workdir {
+        Workdir::new(Backend::Sqlite, DEMO_SOURCE)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `reportd --config config.yaml ARGS...`, run in this directory.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = reportd_cmd();
+        c.current_dir(self.path())
+            .arg("--config")
+            .arg("config.yaml")
+            .args(args);
+        c
+    }
+
+    /// Writes a file in this directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs the command, expects success, and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "reportd {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs the command, expects exit code `code`, and returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "reportd {args:?}: stdout {}\nstderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.contains("panicked"), "panic: {err}");
+        err
+    }
+}
+
+/// The `reportd` binary with a clean environment for config lookup.
+pub fn reportd_cmd() -> Command {
+    let mut c = Command::cargo_bin("reportd").unwrap();
+    c.env_remove("REPORTD_CONFIG").env_remove("RUST_LOG");
+    c
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A config snippet with the demo SQLite data source.
+pub const DEMO_SOURCE: &str =
+    "data_sources:\n  demo:\n    type: sqlite\n    database: ./data/demo.db\n    demo_data: true\n";

@@ -1,0 +1,11 @@
+//! Integration tests: the store suite against SQLite, MariaDB and PostgreSQL, and the real
+//! `reportd` binary driven as an operator would (config errors, task files, data sources,
+//! check, logging).
+
+mod check;
+mod config;
+mod datasource;
+mod helpers;
+mod logging;
+mod store;
+mod tasks;
