@@ -1,11 +1,13 @@
 //! `reportd check [--no-connect]`: validates the config (already loaded by then), the
 //! templates and the stored tasks, and unless `--no-connect` connects to the store and to
-//! every data source. Prints one line per item; exit 1 when anything failed.
+//! every data source. With `--no-connect`, stored tasks are still checked when the store is a
+//! local SQLite file that exists; a server store is not contacted. Prints one line per item;
+//! exit 1 when anything failed.
 
 use anyhow::bail;
 use std::process::ExitCode;
 
-use crate::config::Settings;
+use crate::config::{Settings, StoreKind};
 use crate::notify::template::{self, MESSAGE_PLACEHOLDERS};
 use crate::source::{Source, catalog};
 use crate::store::Store;
@@ -48,14 +50,26 @@ pub async fn run(settings: &Settings, no_connect: bool) -> anyhow::Result<ExitCo
     }
     check_templates(settings, &mut r);
 
-    if no_connect {
+    let sd = &settings.system_database;
+    let local_store = sd.kind == StoreKind::Sqlite && sd.url.is_empty() && sd.sqlite_path.exists();
+    if no_connect && !local_store {
         r.skip("store, stored tasks and data source connections (--no-connect)");
     } else {
-        match Store::connect(&settings.system_database).await {
-            Err(e) => r.fail(format!("store ({}): {e}", super::store_label(settings))),
+        match Store::connect(sd).await {
+            Err(e) => r.fail(format!("store ({}): {e}", sd.describe())),
             Ok(store) => {
                 r.ok(format!("store {}", store.describe()));
-                check_store(settings, &store, &mut r).await;
+                match catalog::entries(settings, Some(&store)).await {
+                    Err(e) => r.fail(e.to_string()),
+                    Ok(entries) => {
+                        check_tasks(settings, &store, &entries, &mut r).await;
+                        if no_connect {
+                            r.skip("data source connections (--no-connect)");
+                        } else {
+                            check_sources(&entries, &mut r).await;
+                        }
+                    }
+                }
                 store.close().await;
             }
         }
@@ -97,31 +111,34 @@ fn check_templates(settings: &Settings, r: &mut Report) {
     }
 }
 
-async fn check_store(settings: &Settings, store: &Store, r: &mut Report) {
-    let entries = match catalog::entries(settings, Some(store)).await {
-        Ok(e) => e,
+async fn check_tasks(
+    settings: &Settings,
+    store: &Store,
+    entries: &[catalog::Entry],
+    r: &mut Report,
+) {
+    let names = catalog::names(entries);
+    let tasks = match store.tasks().await {
+        Ok(t) => t,
         Err(e) => return r.fail(e.to_string()),
     };
-    let names = catalog::names(&entries);
-    match store.tasks().await {
-        Err(e) => r.fail(e.to_string()),
-        Ok(tasks) => {
-            let ctx = Context {
-                data_sources: &names,
-                templates_dir: &settings.templates_dir,
-            };
-            for (i, t) in tasks.iter().enumerate() {
-                let errors = validate(&t.spec, &ctx, i);
-                if errors.is_empty() {
-                    r.ok(format!("task {} (id {})", t.spec.name, t.id));
-                }
-                for e in errors {
-                    r.fail(format!("{e} (id {})", t.id));
-                }
-            }
+    let ctx = Context {
+        data_sources: &names,
+        templates_dir: &settings.templates_dir,
+    };
+    for (i, t) in tasks.iter().enumerate() {
+        let errors = validate(&t.spec, &ctx, i);
+        if errors.is_empty() {
+            r.ok(format!("task {} (id {})", t.spec.name, t.id));
+        }
+        for e in errors {
+            r.fail(format!("{e} (id {})", t.id));
         }
     }
-    for entry in entries.iter() {
+}
+
+async fn check_sources(entries: &[catalog::Entry], r: &mut Report) {
+    for entry in entries {
         if entry.shadowed {
             r.warn(format!(
                 "data source {} in the store is hidden by the one in the config",

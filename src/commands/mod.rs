@@ -32,34 +32,12 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::connect(&settings.system_database)
         .await
-        .with_context(|| format!("opening the store ({})", store_label(settings)))
-}
-
-/// Where the store is, for messages (no password).
-pub fn store_label(settings: &Settings) -> String {
-    let sd = &settings.system_database;
-    match sd.kind {
-        crate::config::StoreKind::Sqlite if sd.url.is_empty() => {
-            format!("sqlite {}", sd.sqlite_path.display())
-        }
-        kind => {
-            if sd.url.is_empty() {
-                format!(
-                    "{kind:?} {}:{}/{}",
-                    sd.host.as_deref().unwrap_or("localhost"),
-                    sd.port.map(|p| p.to_string()).unwrap_or_default(),
-                    sd.database.as_deref().unwrap_or("reportd")
-                )
-                .to_lowercase()
-            } else {
-                format!(
-                    "{kind:?} {}",
-                    crate::source::spec::mask_url(sd.url.expose())
-                )
-                .to_lowercase()
-            }
-        }
-    }
+        .with_context(|| {
+            format!(
+                "opening the store ({})",
+                settings.system_database.describe()
+            )
+        })
 }
 
 /// A borderless table with a header, for listings.

@@ -148,6 +148,41 @@ impl Default for SystemDatabase {
     }
 }
 
+impl SystemDatabase {
+    /// The connection settings of a mysql or postgresql store, as a data source spec (the
+    /// database defaults to `reportd`); `None` for SQLite.
+    pub fn server_spec(&self) -> Option<DataSourceSpec> {
+        let kind = match self.kind {
+            StoreKind::Sqlite => return None,
+            StoreKind::Mysql => crate::source::SourceKind::Mysql,
+            StoreKind::Postgresql => crate::source::SourceKind::Postgresql,
+        };
+        let mut spec = DataSourceSpec::new(kind);
+        spec.url = self.url.clone();
+        if self.url.is_empty() {
+            spec.host = self.host.clone();
+            spec.port = self.port;
+            spec.database = Some(self.database.clone().unwrap_or_else(|| "reportd".into()));
+            spec.username = self.username.clone();
+            spec.password = self.password.clone();
+        }
+        Some(spec)
+    }
+
+    /// Where the store is, for messages: `sqlite ./data/system.db`,
+    /// `mysql root@127.0.0.1:3306/reportd`. Never contains a password.
+    pub fn describe(&self) -> String {
+        match self.server_spec() {
+            Some(spec) => format!("{} {}", spec.kind, spec.location()),
+            None if self.url.is_empty() => format!("sqlite {}", self.sqlite_path.display()),
+            None => format!(
+                "sqlite {}",
+                crate::source::spec::mask_url(self.url.expose())
+            ),
+        }
+    }
+}
+
 /// `export`: where files go and how big they get.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

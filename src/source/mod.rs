@@ -83,42 +83,10 @@ impl Options {
         let url = spec.url.expose();
         let bad_url = |e: sqlx::Error| config_err(format!("bad url: {e}"));
         Ok(match spec.kind {
-            SourceKind::Mysql | SourceKind::Adb => Options::MySql(if url.is_empty() {
-                let mut o = MySqlConnectOptions::new()
-                    .host(spec.host.as_deref().unwrap_or("localhost"))
-                    .port(spec.port.unwrap_or(3306))
-                    .charset(spec.charset.as_deref().unwrap_or("utf8mb4"));
-                if let Some(db) = &spec.database {
-                    o = o.database(db);
-                }
-                if let Some(u) = &spec.username {
-                    o = o.username(u);
-                }
-                if !spec.password.is_empty() {
-                    o = o.password(spec.password.expose());
-                }
-                o
-            } else {
-                MySqlConnectOptions::from_str(url).map_err(bad_url)?
-            }),
-            SourceKind::Postgresql => Options::Postgres(if url.is_empty() {
-                let mut o = PgConnectOptions::new()
-                    .host(spec.host.as_deref().unwrap_or("localhost"))
-                    .port(spec.port.unwrap_or(5432))
-                    .application_name("reportd");
-                if let Some(db) = &spec.database {
-                    o = o.database(db);
-                }
-                if let Some(u) = &spec.username {
-                    o = o.username(u);
-                }
-                if !spec.password.is_empty() {
-                    o = o.password(spec.password.expose());
-                }
-                o
-            } else {
-                PgConnectOptions::from_str(url).map_err(bad_url)?
-            }),
+            SourceKind::Mysql | SourceKind::Adb => {
+                Options::MySql(mysql_options(spec).map_err(bad_url)?)
+            }
+            SourceKind::Postgresql => Options::Postgres(pg_options(spec).map_err(bad_url)?),
             SourceKind::Sqlite => {
                 let opts = if url.is_empty() {
                     let path = spec.database.as_deref().unwrap_or_default();
@@ -212,6 +180,55 @@ impl Source {
             Source::Sqlite(p) => p.close().await,
         }
     }
+}
+
+/// MySQL connection options from a spec: its `url`, or host/port/database/user/password with
+/// `charset` (default `utf8mb4`).
+///
+/// # Errors
+/// A `url` that does not parse.
+pub fn mysql_options(spec: &DataSourceSpec) -> Result<MySqlConnectOptions, sqlx::Error> {
+    if !spec.url.is_empty() {
+        return MySqlConnectOptions::from_str(spec.url.expose());
+    }
+    let mut o = MySqlConnectOptions::new()
+        .host(spec.host.as_deref().unwrap_or("localhost"))
+        .port(spec.port.unwrap_or(3306))
+        .charset(spec.charset.as_deref().unwrap_or("utf8mb4"));
+    if let Some(db) = &spec.database {
+        o = o.database(db);
+    }
+    if let Some(u) = &spec.username {
+        o = o.username(u);
+    }
+    if !spec.password.is_empty() {
+        o = o.password(spec.password.expose());
+    }
+    Ok(o)
+}
+
+/// PostgreSQL connection options from a spec: its `url`, or host/port/database/user/password.
+///
+/// # Errors
+/// A `url` that does not parse.
+pub fn pg_options(spec: &DataSourceSpec) -> Result<PgConnectOptions, sqlx::Error> {
+    if !spec.url.is_empty() {
+        return PgConnectOptions::from_str(spec.url.expose());
+    }
+    let mut o = PgConnectOptions::new()
+        .host(spec.host.as_deref().unwrap_or("localhost"))
+        .port(spec.port.unwrap_or(5432))
+        .application_name("reportd");
+    if let Some(db) = &spec.database {
+        o = o.database(db);
+    }
+    if let Some(u) = &spec.username {
+        o = o.username(u);
+    }
+    if !spec.password.is_empty() {
+        o = o.password(spec.password.expose());
+    }
+    Ok(o)
 }
 
 fn pool_options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {

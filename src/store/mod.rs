@@ -22,7 +22,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::config::{StoreKind, SystemDatabase};
-use crate::source::spec::mask_url;
 
 pub use claims::Claim;
 pub use datasources::StoredDataSource;
@@ -175,22 +174,12 @@ impl Store {
                     .run(&pool)
                     .await
                     .map_err(StoreError::Migrate)?;
-                let desc = if url.is_empty() {
-                    format!("sqlite {}", cfg.sqlite_path.display())
-                } else {
-                    format!("sqlite {url}")
-                };
-                (Pool::Sqlite(pool), desc)
+                (Pool::Sqlite(pool), cfg.describe())
             }
             StoreKind::Mysql => {
-                let opts = mysql_options(cfg)?;
-                let desc = describe_server(
-                    "mysql",
-                    cfg,
-                    opts.get_host(),
-                    opts.get_port(),
-                    opts.get_database(),
-                );
+                // Times are written as UTC wall-clock values into DATETIME(6).
+                let opts = server_options(cfg, crate::source::mysql_options)?
+                    .timezone(Some("+00:00".into()));
                 ensure_mysql_database(&opts).await?;
                 let pool = MySqlPoolOptions::new()
                     .max_connections(max)
@@ -202,17 +191,10 @@ impl Store {
                     .run(&pool)
                     .await
                     .map_err(StoreError::Migrate)?;
-                (Pool::MySql(pool), desc)
+                (Pool::MySql(pool), cfg.describe())
             }
             StoreKind::Postgresql => {
-                let opts = pg_options(cfg)?;
-                let desc = describe_server(
-                    "postgresql",
-                    cfg,
-                    opts.get_host(),
-                    opts.get_port(),
-                    opts.get_database(),
-                );
+                let opts = server_options(cfg, crate::source::pg_options)?;
                 ensure_pg_database(&opts).await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(max)
@@ -224,7 +206,7 @@ impl Store {
                     .run(&pool)
                     .await
                     .map_err(StoreError::Migrate)?;
-                (Pool::Postgres(pool), desc)
+                (Pool::Postgres(pool), cfg.describe())
             }
         };
         Ok(Store { pool, description })
@@ -257,61 +239,15 @@ impl Store {
     }
 }
 
-fn mysql_options(cfg: &SystemDatabase) -> Result<MySqlConnectOptions, StoreError> {
-    let url = cfg.url.expose();
-    if !url.is_empty() {
-        return MySqlConnectOptions::from_str(url).map_err(db("parsing the mysql url"));
-    }
-    let mut o = MySqlConnectOptions::new()
-        .host(cfg.host.as_deref().unwrap_or("localhost"))
-        .port(cfg.port.unwrap_or(3306))
-        .database(cfg.database.as_deref().unwrap_or("reportd"))
-        .charset("utf8mb4")
-        .timezone(Some("+00:00".into()));
-    if let Some(u) = &cfg.username {
-        o = o.username(u);
-    }
-    if !cfg.password.is_empty() {
-        o = o.password(cfg.password.expose());
-    }
-    Ok(o)
-}
-
-fn pg_options(cfg: &SystemDatabase) -> Result<PgConnectOptions, StoreError> {
-    let url = cfg.url.expose();
-    if !url.is_empty() {
-        return PgConnectOptions::from_str(url).map_err(db("parsing the postgresql url"));
-    }
-    let mut o = PgConnectOptions::new()
-        .host(cfg.host.as_deref().unwrap_or("localhost"))
-        .port(cfg.port.unwrap_or(5432))
-        .database(cfg.database.as_deref().unwrap_or("reportd"))
-        .application_name("reportd");
-    if let Some(u) = &cfg.username {
-        o = o.username(u);
-    }
-    if !cfg.password.is_empty() {
-        o = o.password(cfg.password.expose());
-    }
-    Ok(o)
-}
-
-fn describe_server(
-    kind: &str,
+/// Server connection options of a mysql or postgresql store.
+fn server_options<O>(
     cfg: &SystemDatabase,
-    host: &str,
-    port: u16,
-    db: Option<&str>,
-) -> String {
-    if !cfg.url.is_empty() {
-        return format!("{kind} {}", mask_url(cfg.url.expose()));
-    }
-    let user = cfg
-        .username
-        .as_deref()
-        .map(|u| format!("{u}@"))
-        .unwrap_or_default();
-    format!("{kind} {user}{host}:{port}/{}", db.unwrap_or(""))
+    build: fn(&crate::source::DataSourceSpec) -> Result<O, sqlx::Error>,
+) -> Result<O, StoreError> {
+    let spec = cfg
+        .server_spec()
+        .ok_or_else(|| StoreError::Config("not a server store".into()))?;
+    build(&spec).map_err(|e| StoreError::Config(format!("bad connection settings: {e}")))
 }
 
 /// A database name safe to put in `CREATE DATABASE` after quoting.

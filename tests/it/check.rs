@@ -79,3 +79,25 @@ fn check_reports_stored_tasks_that_no_longer_validate() {
         "{stdout}"
     );
 }
+
+#[test]
+fn no_connect_still_checks_tasks_in_a_local_store_but_not_sources() {
+    let w = Workdir::new(
+        Backend::Sqlite,
+        "data_sources:\n  dead:\n    type: mysql\n    host: 127.0.0.1\n    port: 1\n",
+    );
+    let out = w.ok(&["check", "--no-connect"]);
+    assert!(
+        out.contains("skip  store, stored tasks"),
+        "no store file yet: {out}"
+    );
+    w.write("t.yaml", "tasks:\n  - name: nightly\n    data_source: dead\n    cron: \"@daily\"\n    sql: SELECT 1\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let out = w.ok(&["check", "--no-connect"]);
+    assert!(out.contains("ok    task nightly (id 1)"), "{out}");
+    assert!(out.contains("skip  data source connections"), "{out}");
+    assert!(
+        !out.contains("FAIL"),
+        "the dead source is not contacted: {out}"
+    );
+}
