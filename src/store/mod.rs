@@ -13,9 +13,9 @@ pub mod executions;
 pub mod tasks;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -140,8 +140,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] naming the step that failed.
     pub async fn connect(cfg: &SystemDatabase) -> Result<Store, StoreError> {
-        let max = cfg.max_connections.max(1);
-        let timeout = crate::source::CONNECT_TIMEOUT;
+        let max = cfg.max_connections;
         let url = cfg.url.expose();
         let (pool, description) = match cfg.kind {
             StoreKind::Sqlite => {
@@ -164,9 +163,7 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(timeout)
+                let pool = pool_options(max)
                     .connect_with(opts)
                     .await
                     .map_err(db("opening the sqlite file"))?;
@@ -181,9 +178,7 @@ impl Store {
                 let opts = server_options(cfg, crate::source::mysql_options)?
                     .timezone(Some("+00:00".into()));
                 ensure_mysql_database(&opts).await?;
-                let pool = MySqlPoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(timeout)
+                let pool = pool_options(max)
                     .connect_with(opts)
                     .await
                     .map_err(db("connecting to mysql"))?;
@@ -196,9 +191,7 @@ impl Store {
             StoreKind::Postgresql => {
                 let opts = server_options(cfg, crate::source::pg_options)?;
                 ensure_pg_database(&opts).await?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(timeout)
+                let pool = pool_options(max)
                     .connect_with(opts)
                     .await
                     .map_err(db("connecting to postgresql"))?;
@@ -237,6 +230,13 @@ impl Store {
             Pool::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// Pool settings shared by all store backends.
+fn pool_options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(max.max(1))
+        .acquire_timeout(crate::source::CONNECT_TIMEOUT)
 }
 
 /// Server connection options of a mysql or postgresql store.

@@ -150,6 +150,23 @@ macro_rules! select_tasks {
     };
 }
 
+/// Binds the ten task columns from `description` to `retries`, in that order.
+macro_rules! bind_columns {
+    ($query:expr, $c:expr) => {
+        $query
+            .bind(&$c.description)
+            .bind(&$c.data_source)
+            .bind(&$c.cron)
+            .bind(&$c.timezone)
+            .bind($c.enabled)
+            .bind(&$c.sheets)
+            .bind(&$c.output)
+            .bind(&$c.notify)
+            .bind($c.timeout_secs)
+            .bind($c.retries)
+    };
+}
+
 impl super::Store {
     /// All tasks, by id.
     ///
@@ -216,19 +233,12 @@ impl super::Store {
                 let change = match existing {
                     Some(row) if row.columns == new => Change::Unchanged(row.id),
                     Some(row) => {
-                        sqlx::query(sql(
-                            "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, updated_at = ? WHERE id = ?",
-                        ))
-                        .bind(&new.description)
-                        .bind(&new.data_source)
-                        .bind(&new.cron)
-                        .bind(&new.timezone)
-                        .bind(new.enabled)
-                        .bind(&new.sheets)
-                        .bind(&new.output)
-                        .bind(&new.notify)
-                        .bind(new.timeout_secs)
-                        .bind(new.retries)
+                        bind_columns!(
+                            sqlx::query(sql(
+                                "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, updated_at = ? WHERE id = ?",
+                            )),
+                            new
+                        )
                         .bind(t)
                         .bind(row.id)
                         .execute(&mut *tx)
@@ -237,21 +247,14 @@ impl super::Store {
                         Change::Updated(row.id)
                     }
                     None => {
-                        sqlx::query(sql(
-                            "INSERT INTO tasks (name, description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        ))
-                        .bind(&new.name)
-                        .bind(&new.description)
-                        .bind(&new.data_source)
-                        .bind(&new.cron)
-                        .bind(&new.timezone)
-                        .bind(new.enabled)
-                        .bind(&new.sheets)
-                        .bind(&new.output)
-                        .bind(&new.notify)
-                        .bind(new.timeout_secs)
-                        .bind(new.retries)
+                        bind_columns!(
+                            sqlx::query(sql(
+                                "INSERT INTO tasks (description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, updated_at, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            )),
+                            new
+                        )
                         .bind(t)
+                        .bind(&new.name)
                         .bind(t)
                         .execute(&mut *tx)
                         .await
