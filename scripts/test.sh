@@ -337,6 +337,14 @@ fi
 ensure_mysql
 ensure_pg
 
+# Scratch databases left by an interrupted earlier run (tests name theirs reportd_t_*).
+for db in $(mysql_tcp -N -e "SHOW DATABASES LIKE 'reportd\\_t\\_%'" 2>/dev/null); do
+    mysql_tcp -e "DROP DATABASE IF EXISTS \`$db\`" >/dev/null 2>&1 || true
+done
+for db in $(pg_query "$PG_USER" -d postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'reportd\\_t\\_%'" 2>/dev/null); do
+    pg_query "$PG_USER" -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+done
+
 export REPORTD_TEST_MYSQL_URL="${REPORTD_TEST_MYSQL_URL:-mysql://root@$MYSQL_HOST:$MYSQL_PORT/test}"
 export REPORTD_TEST_PG_URL="${REPORTD_TEST_PG_URL:-postgres://$PG_USER@$PG_HOST:$PG_PORT/test}"
 
