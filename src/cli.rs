@@ -31,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Validate the config, templates and stored tasks; connect to the store and every data source.
     Check {
-        /// Only validate files; connect to nothing.
+        /// Contact no server: validate files, and the tasks of a local SQLite store if it exists.
         #[arg(long)]
         no_connect: bool,
     },

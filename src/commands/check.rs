@@ -96,7 +96,7 @@ fn check_templates(settings: &Settings, r: &mut Report) {
     let mut files: Vec<_> = read
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file())
+        .filter(|p| p.is_file() && template::TemplateRef::is_template_file(&p.to_string_lossy()))
         .collect();
     files.sort();
     for path in files {
@@ -122,10 +122,7 @@ async fn check_tasks(
         Ok(t) => t,
         Err(e) => return r.fail(e.to_string()),
     };
-    let ctx = Context {
-        data_sources: &names,
-        templates_dir: &settings.templates_dir,
-    };
+    let ctx = Context::new(settings, &names);
     for (i, t) in tasks.iter().enumerate() {
         let errors = validate(&t.spec, &ctx, i);
         if errors.is_empty() {

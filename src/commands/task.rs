@@ -215,10 +215,7 @@ async fn apply(
     let store = open_store(settings).await?;
     let entries = catalog::entries(settings, Some(&store)).await?;
     let names = catalog::names(&entries);
-    let ctx = Context {
-        data_sources: &names,
-        templates_dir: &settings.templates_dir,
-    };
+    let ctx = Context::new(settings, &names);
     let errors = validate_all(&file.tasks, &ctx);
     if !errors.is_empty() {
         for e in &errors {

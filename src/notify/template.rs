@@ -176,15 +176,18 @@ impl TemplateRef {
     /// a file; anything else is the template text.
     pub fn from_value(value: &str) -> TemplateRef {
         let v = value.trim();
-        let looks_like_file = !v.contains(['\n', '{'])
-            && TEMPLATE_EXTENSIONS
-                .iter()
-                .any(|ext| v.to_ascii_lowercase().ends_with(ext));
+        let looks_like_file = !v.contains(['\n', '{']) && Self::is_template_file(v);
         if looks_like_file {
             TemplateRef::File(v.to_string())
         } else {
             TemplateRef::Inline(value.to_string())
         }
+    }
+
+    /// True for a name ending in a template extension (`.md`, `.html`, `.htm`, `.txt`).
+    pub fn is_template_file(name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        TEMPLATE_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
     }
 
     /// The template text: inline text, or the file read from `dir`.

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use super::TaskSpec;
-use crate::config::TimeZone;
+use crate::config::{Settings, TimeZone};
 use crate::notify::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::schedule::cron::Schedule;
 
@@ -36,6 +36,22 @@ pub struct Context<'a> {
     pub data_sources: &'a BTreeSet<String>,
     /// Where template files are looked up.
     pub templates_dir: &'a Path,
+    /// `dingtalk.webhook_url` is set, so tasks may leave out their own webhook.
+    pub default_webhook: bool,
+    /// `email.smtp_server` is set, so tasks may send e-mail.
+    pub smtp_configured: bool,
+}
+
+impl<'a> Context<'a> {
+    /// The context for `settings` and the known data source names.
+    pub fn new(settings: &'a Settings, data_sources: &'a BTreeSet<String>) -> Context<'a> {
+        Context {
+            data_sources,
+            templates_dir: &settings.templates_dir,
+            default_webhook: !settings.dingtalk.webhook_url.is_empty(),
+            smtp_configured: settings.email.smtp_server.is_some(),
+        }
+    }
 }
 
 /// Checks a whole task file: each task, and that names are unique.
@@ -146,6 +162,12 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     }
 
     if let Some(d) = &spec.notify.dingtalk {
+        if d.webhook.is_none() && !ctx.default_webhook {
+            fail(
+                "notify.dingtalk.webhook",
+                "no robot to send to: give `webhook` here or set dingtalk.webhook_url in the config".into(),
+            );
+        }
         if let Some(url) = &d.webhook
             && !looks_like_url_or_env(url.expose())
         {
@@ -161,6 +183,12 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         }
     }
     if let Some(m) = &spec.notify.email {
+        if !ctx.smtp_configured {
+            fail(
+                "notify.email",
+                "e-mail is not configured: set email.smtp_server in the config".into(),
+            );
+        }
         if m.to.is_empty() {
             fail("notify.email.to", "needs at least one address".into());
         }

@@ -26,12 +26,17 @@ const GOOD: &str = r#"tasks:
     sql: SELECT COUNT(*) FROM orders
 "#;
 
+/// The demo data source and an SMTP server, so tasks may send e-mail.
+fn config() -> String {
+    format!("{DEMO_SOURCE}email:\n  smtp_server: 127.0.0.1\n  smtp_port: 2525\n")
+}
+
 fn task_list(w: &Workdir) -> Vec<Value> {
     serde_json::from_str(&w.ok(&["task", "list", "--json"])).unwrap()
 }
 
 fn round_trip(backend: Backend) {
-    let w = Workdir::new(backend, DEMO_SOURCE);
+    let w = Workdir::new(backend, &config());
     w.write("tasks.yaml", GOOD);
     let out = w.ok(&["task", "apply", "-f", "tasks.yaml"]);
     assert!(out.contains("2 created, 0 updated, 0 unchanged"), "{out}");
@@ -128,6 +133,8 @@ fn bad_tasks_are_refused_by_task_and_field_and_nothing_is_written() {
             "at most 31",
             "task \"t4\": notify.email.subject: unknown placeholder {task_nam}",
             "task \"t4\": notify.dingtalk.template: unknown placeholder {rows}",
+            "task \"t4\": notify.dingtalk.webhook: no robot to send to",
+            "task \"t4\": notify.email: e-mail is not configured",
         ],
     );
     refused(
@@ -146,7 +153,7 @@ fn bad_tasks_are_refused_by_task_and_field_and_nothing_is_written() {
 
 #[test]
 fn show_masks_secrets_and_enable_disable_remove_work() {
-    let w = Workdir::sqlite_with_demo();
+    let w = Workdir::new(Backend::Sqlite, &config());
     w.write("tasks.yaml", GOOD);
     w.ok(&["task", "apply", "-f", "tasks.yaml"]);
 
@@ -187,7 +194,7 @@ fn show_masks_secrets_and_enable_disable_remove_work() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    let w = Workdir::sqlite_with_demo();
+    let w = Workdir::new(Backend::Sqlite, &config());
     w.write("tasks.yaml", GOOD);
     let out = w.ok(&["task", "apply", "-f", "tasks.yaml", "--dry-run"]);
     assert!(out.contains("2 task(s) valid"), "{out}");
