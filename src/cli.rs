@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 use crate::source::SourceKind;
+use crate::task::Format;
 
 /// reportd — scheduled SQL reports to Excel, DingTalk and e-mail.
 #[derive(Debug, Parser)]
@@ -38,6 +39,8 @@ pub enum Command {
     /// Manage data sources.
     #[command(subcommand)]
     Datasource(DatasourceCommand),
+    /// Export the result of one query to a file (needs only `data_sources` in the config).
+    Export(ExportArgs),
     /// Manage tasks.
     #[command(subcommand)]
     Task(TaskCommand),
@@ -47,7 +50,7 @@ impl Command {
     /// Whether the command changes state and so also logs to `logging.file` (an audit trail).
     pub fn writes_log_file(&self) -> bool {
         match self {
-            Command::Check { .. } => false,
+            Command::Check { .. } | Command::Export(_) => false,
             Command::Datasource(d) => matches!(
                 d,
                 DatasourceCommand::Add(_) | DatasourceCommand::Remove { .. }
@@ -55,11 +58,37 @@ impl Command {
             Command::Task(t) => matches!(
                 t,
                 TaskCommand::Apply { dry_run: false, .. }
+                    | TaskCommand::Run { .. }
                     | TaskCommand::Enable { .. }
                     | TaskCommand::Disable { .. }
                     | TaskCommand::Remove { .. }
             ),
         }
+    }
+}
+
+/// `reportd export --source NAME --sql SQL -o FILE`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Data source name.
+    #[arg(long, short = 's')]
+    pub source: String,
+    /// The query; `{today}`, `{yesterday}` and the other date macros are rendered now.
+    #[arg(long)]
+    pub sql: String,
+    /// Output file; `_part2` files go beside it if it grows past `export.max_file_size`.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// xlsx or csv (default: from the file extension, else xlsx).
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "xlsx" => Ok(Format::Xlsx),
+        "csv" => Ok(Format::Csv),
+        _ => Err(format!("unknown format {s:?} (use xlsx or csv)")),
     }
 }
 
@@ -152,6 +181,14 @@ pub enum TaskCommand {
         /// Validate only; write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Run a task once now through the same runner as the daemon, recording an execution.
+    Run {
+        /// Task id or name.
+        task: String,
+        /// Send no notifications.
+        #[arg(long)]
+        no_notify: bool,
     },
     /// Enable a task.
     Enable {

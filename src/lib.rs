@@ -14,6 +14,9 @@
 //!   executions, fire claims; migrations embedded per backend.
 //! - [`source`]: the databases reports read from: specs, the config+store catalog, pools,
 //!   and the demo data.
+//! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
+//! - [`runner`]: one recorded execution of a task (params → query → export → record).
+//! - [`humanize`]: `1,000`, `2.5MB`, `3.2s`.
 //! - [`task`]: task specs as written in task files, and their validation.
 //! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz).
 //! - [`notify`]: message templates and their placeholders.
@@ -21,8 +24,11 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod export;
+pub mod humanize;
 pub mod logging;
 pub mod notify;
+pub mod runner;
 pub mod schedule;
 pub mod secret;
 pub mod source;

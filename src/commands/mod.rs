@@ -3,11 +3,19 @@
 
 pub mod check;
 pub mod datasource;
+pub mod export;
 pub mod task;
 
 use anyhow::Context as _;
 use comfy_table::{ContentArrangement, Table, presets};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::export::ExportOutcome;
+use crate::humanize;
 
 use crate::cli::Command;
 use crate::config::Settings;
@@ -21,6 +29,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
     match command {
         Command::Check { no_connect } => check::run(settings, no_connect).await,
         Command::Datasource(c) => datasource::run(settings, c).await,
+        Command::Export(args) => export::run(settings, args).await,
         Command::Task(c) => task::run(settings, c).await,
     }
 }
@@ -53,4 +62,76 @@ pub fn table(header: &[&str]) -> Table {
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with which one it was.
+pub async fn interrupted() -> String {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)".to_string(),
+                _ = term.recv() => "interrupted (SIGTERM)".to_string(),
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "interrupted (SIGINT)".to_string()
+}
+
+/// A progress line on a terminal (rows, rows/s, elapsed); nothing otherwise.
+pub struct Progress {
+    task: Option<(indicatif::ProgressBar, tokio::task::JoinHandle<()>)>,
+}
+
+impl Progress {
+    /// Starts showing `rows` on stderr when it is a terminal.
+    pub fn start(rows: Arc<AtomicU64>) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress { task: None };
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {human_pos} rows  {per_sec}  {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        let shown = bar.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                shown.set_position(rows.load(Ordering::Relaxed));
+                shown.tick();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Progress {
+            task: Some((bar, ticker)),
+        }
+    }
+
+    /// Removes the progress line.
+    pub fn finish(self) {
+        if let Some((bar, ticker)) = self.task {
+            ticker.abort();
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The one summary line of an export: rows, bytes, seconds, path(s).
+pub fn print_summary(outcome: &ExportOutcome) {
+    let paths: Vec<String> = outcome
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    println!(
+        "{} rows, {}, {} -> {}",
+        humanize::thousands(outcome.rows),
+        humanize::bytes(outcome.bytes()),
+        humanize::seconds(outcome.elapsed),
+        paths.join(", ")
+    );
 }

@@ -6,16 +6,20 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use std::process::ExitCode;
 
-use super::{open_store, print_json, table};
+use super::{Progress, interrupted, open_store, print_json, print_summary, table};
 use crate::cli::TaskCommand;
 use crate::config::{Settings, TimeZone};
+use crate::runner::{RunRequest, run_task};
 use crate::schedule::cron::Schedule;
 use crate::secret::Secret;
 use crate::source::catalog;
+use crate::store::executions::Trigger;
 use crate::store::{Change, Store, TaskRecord};
 use crate::task::TaskSpec;
 use crate::task::file::TaskFile;
 use crate::task::validate::{Context, validate_all};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 /// Runs a `task` subcommand.
 ///
@@ -26,6 +30,7 @@ pub async fn run(settings: &Settings, command: TaskCommand) -> anyhow::Result<Ex
         TaskCommand::List { json } => list(settings, json).await,
         TaskCommand::Show { task, json } => show(settings, &task, json).await,
         TaskCommand::Apply { file, dry_run } => apply(settings, &file, dry_run).await,
+        TaskCommand::Run { task, no_notify } => run_once(settings, &task, no_notify).await,
         TaskCommand::Enable { task } => set_enabled(settings, &task, true).await,
         TaskCommand::Disable { task } => set_enabled(settings, &task, false).await,
         TaskCommand::Remove { task } => remove(settings, &task).await,
@@ -322,4 +327,32 @@ async fn export(
         None => print!("{yaml}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_once(settings: &Settings, key: &str, _no_notify: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings).await?;
+    let record = find(&store, key).await?;
+    let rows = Arc::new(AtomicU64::new(0));
+    let progress = Progress::start(rows.clone());
+    let request = RunRequest {
+        trigger: Trigger::Manual,
+        scheduled_at: Utc::now(),
+        attempt: 1,
+        instance: None,
+    };
+    let report = run_task(settings, &store, &record, &request, rows, interrupted()).await;
+    progress.finish();
+    let report = report?;
+    match (&report.outcome, &report.error) {
+        (Some(outcome), _) => {
+            print_summary(outcome);
+            Ok(ExitCode::SUCCESS)
+        }
+        (None, error) => bail!(
+            "{} (execution {}, {})",
+            error.as_deref().unwrap_or("failed"),
+            report.execution_id,
+            report.status
+        ),
+    }
 }

@@ -63,8 +63,8 @@ async fn fill(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
             qty INTEGER NOT NULL,
             amount REAL NOT NULL,
             status TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            paid_at TEXT
+            created_at DATETIME NOT NULL,
+            paid_at DATETIME
         )",
     )
     .await?;

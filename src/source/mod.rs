@@ -7,7 +7,9 @@
 //! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
 
 pub mod catalog;
+pub mod cell;
 pub mod demo;
+pub mod query;
 pub mod spec;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
@@ -39,6 +41,12 @@ pub enum SourceError {
         action: &'static str,
         /// The driver's error.
         cause: sqlx::Error,
+    },
+    /// The receiver of the rows went away (the writer stopped).
+    #[error("data source {name}: the export writer stopped")]
+    Stopped {
+        /// Data source name.
+        name: String,
     },
     /// Preparing the demo data failed.
     #[error("data source {name}: preparing demo data: {cause}")]

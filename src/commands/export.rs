@@ -1,0 +1,81 @@
+//! `reportd export --source NAME --sql SQL -o FILE [--format xlsx|csv]`: an ad-hoc export
+//! that needs only `data_sources` in the config (a source added to the store is found too).
+
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use super::{Progress, interrupted, print_summary};
+use crate::cli::ExportArgs;
+use crate::config::Settings;
+use crate::export::naming::render_sql;
+use crate::export::{Destination, ExportRequest, SheetQuery, export};
+use crate::source::Source;
+use crate::source::catalog;
+use crate::source::query::QueryOptions;
+use crate::store::Store;
+use crate::task::{Format, default_sheet_name};
+
+/// Runs the export.
+///
+/// # Errors
+/// Unknown data source, query or write failure, interruption.
+pub async fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let mut entries = catalog::entries(settings, None).await?;
+    if catalog::find(&entries, &args.source).is_none() {
+        // Not in the config: a source added to the store, if the store can be opened.
+        if let Ok(store) = Store::connect(&settings.system_database).await {
+            entries = catalog::entries(settings, Some(&store)).await?;
+            store.close().await;
+        }
+    }
+    let Some(entry) = catalog::find(&entries, &args.source) else {
+        bail!(
+            "unknown data source {} (see `reportd datasource list`)",
+            args.source
+        );
+    };
+    let format = args.format.unwrap_or_else(|| {
+        let ext = args
+            .output
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        if ext.as_deref() == Some("csv") {
+            Format::Csv
+        } else {
+            Format::Xlsx
+        }
+    });
+    let stem = args
+        .output
+        .file_stem()
+        .map_or_else(|| "Sheet1".into(), |s| s.to_string_lossy().into_owned());
+    let now = Utc::now().with_timezone(&settings.scheduler.timezone.0);
+    let request = ExportRequest {
+        sheets: vec![SheetQuery {
+            name: default_sheet_name(&stem),
+            sql: render_sql(&args.sql, now),
+        }],
+        format,
+        destination: Destination::File(args.output.clone()),
+        query: QueryOptions {
+            chunk_rows: settings.export.chunk_size,
+            timeout: Some(Duration::from_secs(settings.export.query_timeout)),
+            tz: settings.scheduler.timezone.0,
+        },
+        max_file_size: settings.export.max_file_size.0,
+        temp_dir: settings.export.temp_dir.clone(),
+    };
+    let source = Source::open(&args.source, &entry.connect_spec()?).await?;
+    let rows = Arc::new(AtomicU64::new(0));
+    let progress = Progress::start(rows.clone());
+    let result = export(&source, &args.source, &request, rows, interrupted()).await;
+    progress.finish();
+    source.close().await;
+    let outcome = result.with_context(|| format!("exporting to {}", args.output.display()))?;
+    print_summary(&outcome);
+    Ok(ExitCode::SUCCESS)
+}

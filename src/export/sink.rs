@@ -1,0 +1,101 @@
+//! The writer side of an export: a [`Sink`] (xlsx or csv) fed on its own thread from a
+//! bounded channel, and the loop that drives it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::mpsc::Receiver;
+
+use super::temp::TempFiles;
+use crate::source::query::{Batch, Chunk};
+
+/// One finished file of an export, still in the temp directory.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// Where it was written.
+    pub temp: PathBuf,
+    /// Its final file name.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What a sink produced.
+#[derive(Debug)]
+pub struct Written {
+    /// The files, in order.
+    pub parts: Vec<Part>,
+    /// Rows written per sheet, in order.
+    pub sheets: Vec<(String, u64)>,
+    /// Texts cut to Excel's 32,767 characters.
+    pub truncated: u64,
+    /// The temp files, removed if not moved.
+    pub temps: TempFiles,
+}
+
+/// A file writer: xlsx or csv.
+pub trait Sink {
+    /// A new sheet (query) starts.
+    fn begin_sheet(&mut self, name: &str) -> Result<(), String>;
+    /// The column names of the current sheet.
+    fn columns(&mut self, names: Vec<String>) -> Result<(), String>;
+    /// The next rows of the current sheet.
+    fn rows(&mut self, batch: &Batch) -> Result<(), String>;
+    /// Closes the files.
+    fn finish(self: Box<Self>) -> Result<Written, String>;
+}
+
+/// Why the writer stopped without a file.
+#[derive(Debug)]
+pub enum WriteFailure {
+    /// The reader gave up (error or cancel); nothing was kept.
+    Aborted,
+    /// Writing failed.
+    Error(String),
+}
+
+/// Drives `sink` until the channel closes; `abort` set by then means discard everything.
+/// `progress` counts the rows written.
+pub fn drive(
+    mut sink: Box<dyn Sink + Send>,
+    mut rx: Receiver<Chunk>,
+    abort: Arc<AtomicBool>,
+    progress: Arc<AtomicU64>,
+) -> Result<Written, WriteFailure> {
+    while let Some(chunk) = rx.blocking_recv() {
+        let step = match chunk {
+            Chunk::Sheet(name) => sink.begin_sheet(&name),
+            Chunk::Columns(names) => sink.columns(names),
+            Chunk::Rows(batch) => {
+                let r = sink.rows(&batch);
+                progress.fetch_add(batch.rows as u64, Ordering::Relaxed);
+                r
+            }
+        };
+        if let Err(e) = step {
+            // Dropping the receiver stops the reader; dropping the sink removes its files.
+            return Err(WriteFailure::Error(e));
+        }
+    }
+    if abort.load(Ordering::SeqCst) {
+        return Err(WriteFailure::Aborted);
+    }
+    sink.finish().map_err(WriteFailure::Error)
+}
+
+/// Width of text on screen, counting CJK and other wide characters as two.
+pub fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
+}

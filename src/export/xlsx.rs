@@ -1,0 +1,387 @@
+//! The xlsx writer: rust_xlsxwriter in constant-memory mode, one worksheet per query, bold
+//! frozen header with autofilter, column widths from the header and first rows, real dates.
+//! A sheet that reaches Excel's 1,048,576 rows continues in `name (2)`; a workbook whose
+//! estimated size reaches `max_file_size` is closed and the export continues in `_part2`.
+
+use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use std::collections::HashSet;
+
+use super::naming::part_name;
+use super::sink::{Part, Sink, Written, display_width};
+use super::temp::TempFiles;
+use crate::source::cell::Cell;
+use crate::source::query::Batch;
+
+/// Rows per worksheet, header included.
+pub const MAX_ROWS: u32 = 1_048_576;
+/// Longest text Excel keeps in a cell.
+pub const MAX_TEXT_CHARS: usize = 32_767;
+const MAX_SHEET_NAME: usize = 31;
+/// Uncompressed-to-file size ratio assumed before the first part tells the real one; low,
+/// so parts come out under the limit.
+const FIRST_RATIO: f64 = 4.0;
+
+struct Formats {
+    header: Format,
+    date: Format,
+    datetime: Format,
+    time: Format,
+    /// `0.0`, `0.00`, ... for decimals of scale 1..=10.
+    decimals: Vec<Format>,
+}
+
+impl Formats {
+    fn new() -> Formats {
+        Formats {
+            header: Format::new().set_bold(),
+            date: Format::new().set_num_format("yyyy-mm-dd"),
+            datetime: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+            time: Format::new().set_num_format("hh:mm:ss"),
+            decimals: (1..=10)
+                .map(|n| Format::new().set_num_format(format!("0.{}", "0".repeat(n))))
+                .collect(),
+        }
+    }
+}
+
+struct Sheet {
+    base: String,
+    seq: u32,
+    columns: Vec<String>,
+    /// Worksheet index in the current workbook, once opened.
+    index: Option<usize>,
+    /// Next row to write.
+    row: u32,
+    widths: Vec<f64>,
+    rows_total: u64,
+}
+
+/// Writes one workbook (or several parts).
+pub struct XlsxSink {
+    file_name: String,
+    max_file_size: u64,
+    temps: TempFiles,
+    workbook: Workbook,
+    names: HashSet<String>,
+    parts: Vec<Part>,
+    sheets: Vec<(String, u64)>,
+    sheet: Option<Sheet>,
+    formats: Formats,
+    /// Estimated uncompressed bytes of the current part.
+    raw: f64,
+    ratio: f64,
+    truncated: u64,
+}
+
+fn err(e: XlsxError) -> String {
+    format!("writing xlsx: {e}")
+}
+
+impl XlsxSink {
+    /// A sink writing `file_name` (and `_partN` files) via `temps`.
+    ///
+    /// # Errors
+    /// The scratch directory is not usable.
+    pub fn new(file_name: &str, max_file_size: u64, temps: TempFiles) -> Result<XlsxSink, String> {
+        let workbook = new_workbook(&temps)?;
+        Ok(XlsxSink {
+            file_name: file_name.to_string(),
+            max_file_size,
+            temps,
+            workbook,
+            names: HashSet::new(),
+            parts: Vec::new(),
+            sheets: Vec::new(),
+            sheet: None,
+            formats: Formats::new(),
+            raw: 0.0,
+            ratio: FIRST_RATIO,
+            truncated: 0,
+        })
+    }
+
+    /// Opens the worksheet of the current sheet (name by `seq`), sets widths, writes the header.
+    fn open_worksheet(&mut self) -> Result<(), String> {
+        let sheet = self.sheet.as_mut().expect("a sheet is open");
+        let mut name = sheet_name(&sheet.base, sheet.seq);
+        while !self.names.insert(name.to_lowercase()) {
+            sheet.seq += 1;
+            name = sheet_name(&sheet.base, sheet.seq);
+        }
+        let ws = self
+            .workbook
+            .add_worksheet_with_constant_memory()
+            .map_err(err)?;
+        ws.set_name(&name).map_err(err)?;
+        for (c, w) in sheet.widths.iter().enumerate() {
+            ws.set_column_width(c as u16, *w).map_err(err)?;
+        }
+        if !sheet.columns.is_empty() {
+            ws.set_freeze_panes(1, 0).map_err(err)?;
+        }
+        for (c, h) in sheet.columns.iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, h, &self.formats.header)
+                .map_err(err)?;
+        }
+        sheet.index = Some(self.workbook.worksheets().len() - 1);
+        sheet.row = 1;
+        self.raw += 60.0 * sheet.columns.len() as f64;
+        Ok(())
+    }
+
+    /// Adds the autofilter to the open worksheet.
+    fn close_worksheet(&mut self) -> Result<(), String> {
+        let Some(sheet) = self.sheet.as_mut() else {
+            return Ok(());
+        };
+        let Some(index) = sheet.index.take() else {
+            return Ok(());
+        };
+        if !sheet.columns.is_empty() {
+            let ws = self.workbook.worksheet_from_index(index).map_err(err)?;
+            ws.autofilter(
+                0,
+                0,
+                sheet.row.saturating_sub(1),
+                (sheet.columns.len() - 1) as u16,
+            )
+            .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Saves the current workbook as a part and starts a new one.
+    fn save_part(&mut self, last: bool) -> Result<(), String> {
+        let n = self.parts.len() + 1;
+        let temp = self.temps.create("xlsx");
+        self.workbook.save(&temp).map_err(err)?;
+        let bytes = std::fs::metadata(&temp)
+            .map_err(|e| format!("reading {}: {e}", temp.display()))?
+            .len();
+        if bytes > 64 * 1024 {
+            // The next parts use this part's real ratio, with a margin.
+            self.ratio = (self.raw / bytes as f64 * 0.9).max(1.0);
+        }
+        self.parts.push(Part {
+            temp,
+            name: part_name(&self.file_name, n),
+            bytes,
+        });
+        if !last {
+            self.workbook = new_workbook(&self.temps)?;
+            self.names.clear();
+            self.raw = 0.0;
+        }
+        Ok(())
+    }
+
+    fn finish_sheet(&mut self) -> Result<(), String> {
+        if self
+            .sheet
+            .as_ref()
+            .is_some_and(|s| s.index.is_none() && s.rows_total == 0)
+        {
+            // An empty result still gets its sheet with the header.
+            self.open_worksheet()?;
+        }
+        self.close_worksheet()?;
+        if let Some(s) = self.sheet.take() {
+            self.sheets.push((s.base, s.rows_total));
+        }
+        Ok(())
+    }
+
+    fn write_row(&mut self, cells: &[Cell]) -> Result<(), String> {
+        let full = self.sheet.as_ref().is_some_and(|s| s.row >= MAX_ROWS);
+        let too_big = self.raw / self.ratio >= self.max_file_size as f64
+            && self.sheet.as_ref().is_some_and(|s| s.row > 1);
+        if too_big {
+            self.close_worksheet()?;
+            self.save_part(false)?;
+            self.open_worksheet()?;
+        } else if full {
+            self.close_worksheet()?;
+            self.sheet.as_mut().expect("open").seq += 1;
+            self.open_worksheet()?;
+        }
+        let sheet = self.sheet.as_mut().expect("a sheet is open");
+        let row = sheet.row;
+        let ws = self
+            .workbook
+            .worksheet_from_index(sheet.index.expect("opened"))
+            .map_err(err)?;
+        let f = &self.formats;
+        let mut raw = 30.0;
+        for (c, cell) in cells.iter().enumerate() {
+            let col = c as u16;
+            raw += match cell {
+                Cell::Null => 0.0,
+                Cell::Bool(b) => {
+                    ws.write_boolean(row, col, *b).map_err(err)?;
+                    24.0
+                }
+                Cell::Int(i) => {
+                    ws.write_number(row, col, *i as f64).map_err(err)?;
+                    20.0 + digits(*i)
+                }
+                Cell::Number(n) => {
+                    ws.write_number(row, col, *n).map_err(err)?;
+                    38.0
+                }
+                Cell::Decimal(n, scale) => {
+                    match f.decimals.get(usize::from(*scale).wrapping_sub(1)) {
+                        Some(fmt) => ws
+                            .write_number_with_format(row, col, *n, fmt)
+                            .map_err(err)?,
+                        None => ws.write_number(row, col, *n).map_err(err)?,
+                    };
+                    38.0
+                }
+                Cell::Text(s) => {
+                    let text = if s.len() > MAX_TEXT_CHARS && s.chars().count() > MAX_TEXT_CHARS {
+                        self.truncated += 1;
+                        let end = s
+                            .char_indices()
+                            .nth(MAX_TEXT_CHARS)
+                            .map_or(s.len(), |(i, _)| i);
+                        &s[..end]
+                    } else {
+                        s.as_str()
+                    };
+                    ws.write_string(row, col, text).map_err(err)?;
+                    45.0 + text.len() as f64
+                }
+                Cell::Date(d) => {
+                    ws.write_datetime_with_format(row, col, d, &f.date)
+                        .map_err(err)?;
+                    30.0
+                }
+                Cell::DateTime(dt) => {
+                    ws.write_datetime_with_format(row, col, dt, &f.datetime)
+                        .map_err(err)?;
+                    36.0
+                }
+                Cell::Time(t) => {
+                    ws.write_datetime_with_format(row, col, t, &f.time)
+                        .map_err(err)?;
+                    36.0
+                }
+            };
+        }
+        sheet.row += 1;
+        sheet.rows_total += 1;
+        self.raw += raw;
+        Ok(())
+    }
+}
+
+fn digits(i: i64) -> f64 {
+    f64::from(i.unsigned_abs().checked_ilog10().unwrap_or(0) + 1)
+}
+
+fn new_workbook(temps: &TempFiles) -> Result<Workbook, String> {
+    let mut wb = Workbook::new();
+    wb.set_tempdir(temps.dir()).map_err(err)?;
+    wb.use_zip_large_file(true);
+    Ok(wb)
+}
+
+/// `base`, or `base (seq)` cut so the whole stays within 31 characters.
+fn sheet_name(base: &str, seq: u32) -> String {
+    if seq <= 1 {
+        return base.chars().take(MAX_SHEET_NAME).collect();
+    }
+    let suffix = format!(" ({seq})");
+    let keep = MAX_SHEET_NAME - suffix.chars().count();
+    format!("{}{suffix}", base.chars().take(keep).collect::<String>())
+}
+
+/// Column widths from the header and the first rows: wide characters count double, within
+/// 8..=60 characters.
+fn widths(columns: &[String], batch: &Batch) -> Vec<f64> {
+    let n = columns.len();
+    let mut w: Vec<usize> = columns.iter().map(|h| display_width(h) + 2).collect();
+    if n > 0 {
+        for row in batch.cells.chunks(n).take(200) {
+            for (c, cell) in row.iter().enumerate() {
+                let cw = match cell {
+                    Cell::Null => 0,
+                    Cell::Bool(_) => 5,
+                    Cell::Int(i) => digits(*i) as usize + 1,
+                    Cell::Number(_) | Cell::Decimal(..) => 12,
+                    Cell::Text(s) => display_width(&s.chars().take(80).collect::<String>()),
+                    Cell::Date(_) => 10,
+                    Cell::DateTime(_) => 19,
+                    Cell::Time(_) => 8,
+                };
+                w[c] = w[c].max(cw + 1);
+            }
+        }
+    }
+    w.into_iter().map(|x| x.clamp(8, 60) as f64).collect()
+}
+
+impl Sink for XlsxSink {
+    fn begin_sheet(&mut self, name: &str) -> Result<(), String> {
+        self.finish_sheet()?;
+        self.sheet = Some(Sheet {
+            base: name.to_string(),
+            seq: 1,
+            columns: Vec::new(),
+            index: None,
+            row: 0,
+            widths: Vec::new(),
+            rows_total: 0,
+        });
+        Ok(())
+    }
+
+    fn columns(&mut self, names: Vec<String>) -> Result<(), String> {
+        let sheet = self.sheet.as_mut().ok_or("columns before a sheet")?;
+        sheet.widths = widths(&names, &Batch::default());
+        sheet.columns = names;
+        Ok(())
+    }
+
+    fn rows(&mut self, batch: &Batch) -> Result<(), String> {
+        let sheet = self.sheet.as_mut().ok_or("rows before a sheet")?;
+        let n = sheet.columns.len().max(1);
+        if sheet.index.is_none() {
+            sheet.widths = widths(&sheet.columns, batch);
+            self.open_worksheet()?;
+        }
+        for row in batch.cells.chunks(n) {
+            self.write_row(row)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Written, String> {
+        self.finish_sheet()?;
+        if self.workbook.worksheets().is_empty() {
+            self.workbook.add_worksheet();
+        }
+        self.save_part(true)?;
+        let me = *self;
+        Ok(Written {
+            parts: me.parts,
+            sheets: me.sheets,
+            truncated: me.truncated,
+            temps: me.temps,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_names_fit_31_characters() {
+        assert_eq!(sheet_name("订单", 2), "订单 (2)");
+        let long = "x".repeat(40);
+        assert_eq!(sheet_name(&long, 1).len(), 31);
+        assert_eq!(sheet_name(&long, 12).chars().count(), 31);
+        assert!(sheet_name(&long, 12).ends_with(" (12)"));
+    }
+}

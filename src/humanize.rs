@@ -1,0 +1,56 @@
+//! Numbers for people: `1,000`, `2.5MB`, `3.2秒`/`3.2s`. Used in summaries, logs and messages.
+
+use std::time::Duration;
+
+/// An integer with thousands separators: `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A size with one decimal and a binary unit, as the seed system wrote it: `512B`, `2.5KB`,
+/// `48.3MB`, `1.2GB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1}{unit}")
+}
+
+/// Seconds with one decimal: `3.2s`.
+pub fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_for_people() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(2560), "2.5KB");
+        assert_eq!(bytes(5 << 30), "5.0GB");
+        assert_eq!(seconds(Duration::from_millis(3210)), "3.2s");
+    }
+}

@@ -1,0 +1,224 @@
+//! One execution of a task: record it, resolve its data source, render its SQL and file name
+//! at the scheduled time in the task's zone, export under the task timeout, and complete the
+//! record with rows, bytes, files or the error. Every call leaves exactly one execution row,
+//! whatever happens. (Notifications hook in here.)
+
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::config::{Settings, TimeZone};
+use crate::export::naming::{render_filename, render_sql};
+use crate::export::{Destination, ExportError, ExportOutcome, ExportRequest, SheetQuery, export};
+use crate::source::catalog;
+use crate::source::query::QueryOptions;
+use crate::source::{Source, SourceError};
+use crate::store::executions::{ExecutionStatus, Finish, NewExecution, Trigger};
+use crate::store::{Store, StoreError, TaskRecord};
+
+/// What started a run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Why it runs.
+    pub trigger: Trigger,
+    /// The fire time it belongs to; macros and names are rendered at it (now for manual runs).
+    pub scheduled_at: DateTime<Utc>,
+    /// Attempt number (1 for the first).
+    pub attempt: u32,
+    /// The daemon instance, if any.
+    pub instance: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The execution row.
+    pub execution_id: i64,
+    /// Final status.
+    pub status: ExecutionStatus,
+    /// The export, when it succeeded.
+    pub outcome: Option<ExportOutcome>,
+    /// The error, when it did not.
+    pub error: Option<String>,
+}
+
+/// Why a run could not even be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing the execution row failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The zone a task's cron and macros use: its own, else `scheduler.timezone`.
+pub fn task_zone(record: &TaskRecord, settings: &Settings) -> chrono_tz::Tz {
+    record
+        .spec
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse::<TimeZone>().ok())
+        .unwrap_or(settings.scheduler.timezone)
+        .0
+}
+
+/// Runs `record` once. `progress` counts rows written; `cancel` resolving (with a reason)
+/// interrupts the run.
+///
+/// # Errors
+/// Only when the execution row itself cannot be written; every other failure is recorded in
+/// the row and returned in the report.
+pub async fn run_task(
+    settings: &Settings,
+    store: &Store,
+    record: &TaskRecord,
+    req: &RunRequest,
+    progress: Arc<AtomicU64>,
+    cancel: impl Future<Output = String>,
+) -> Result<RunReport, RunError> {
+    let spec = &record.spec;
+    let execution_id = store
+        .start_execution(&NewExecution {
+            task_id: Some(record.id),
+            task_name: spec.name.clone(),
+            trigger: req.trigger,
+            attempt: req.attempt,
+            scheduled_at: Some(req.scheduled_at),
+            status: ExecutionStatus::Running,
+            error: None,
+            instance: req.instance.clone(),
+        })
+        .await?;
+    tracing::info!(task = %spec.name, execution = execution_id, trigger = %req.trigger, "run started");
+
+    let timeout = Duration::from_secs(spec.timeout.unwrap_or(settings.scheduler.task_timeout));
+    let timed_out = AtomicBool::new(false);
+    let stop = async {
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => {
+                timed_out.store(true, Ordering::SeqCst);
+                format!("timed out after {}s", timeout.as_secs())
+            }
+            reason = cancel => reason,
+        }
+    };
+    let result = execute(settings, store, record, req, timeout, progress, stop).await;
+
+    let (status, finish, outcome, error) = match result {
+        Ok(outcome) => {
+            let finish = Finish {
+                status: Some(ExecutionStatus::Success),
+                rows: Some(outcome.rows),
+                bytes: Some(outcome.bytes()),
+                files: outcome
+                    .files
+                    .iter()
+                    .map(|f| f.path.display().to_string())
+                    .collect(),
+                error: None,
+                notifications: Vec::new(),
+            };
+            (ExecutionStatus::Success, finish, Some(outcome), None)
+        }
+        Err(e) => {
+            let status = match &e {
+                ExportError::Cancelled(_) if timed_out.load(Ordering::SeqCst) => {
+                    ExecutionStatus::Timeout
+                }
+                ExportError::Cancelled(_) => ExecutionStatus::Interrupted,
+                _ => ExecutionStatus::Failed,
+            };
+            let text = format!("task {}: {e}", spec.name).replace('\n', " ");
+            let finish = Finish {
+                status: Some(status),
+                error: Some(text.clone()),
+                ..Finish::default()
+            };
+            (status, finish, None, Some(text))
+        }
+    };
+    store.finish_execution(execution_id, &finish).await?;
+    match &outcome {
+        Some(o) => tracing::info!(
+            task = %spec.name,
+            execution = execution_id,
+            status = %status,
+            rows = o.rows,
+            bytes = o.bytes(),
+            seconds = o.elapsed.as_secs_f64(),
+            files = %o.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>().join(", "),
+            "run finished"
+        ),
+        None => {
+            tracing::warn!(task = %spec.name, execution = execution_id, status = %status, error = error.as_deref().unwrap_or(""), "run finished")
+        }
+    }
+    Ok(RunReport {
+        execution_id,
+        status,
+        outcome,
+        error,
+    })
+}
+
+async fn execute(
+    settings: &Settings,
+    store: &Store,
+    record: &TaskRecord,
+    req: &RunRequest,
+    timeout: Duration,
+    progress: Arc<AtomicU64>,
+    stop: impl Future<Output = String>,
+) -> Result<ExportOutcome, ExportError> {
+    let spec = &record.spec;
+    let entries = catalog::entries(settings, Some(store)).await.map_err(|e| {
+        ExportError::Source(SourceError::Config {
+            name: spec.data_source.clone(),
+            message: e.to_string(),
+        })
+    })?;
+    let entry = catalog::find(&entries, &spec.data_source).ok_or_else(|| SourceError::Config {
+        name: spec.data_source.clone(),
+        message: "unknown data source".into(),
+    })?;
+    let source = Source::open(&spec.data_source, &entry.connect_spec()?).await?;
+
+    let tz = task_zone(record, settings);
+    let at = req.scheduled_at.with_timezone(&tz);
+    let sheets = spec
+        .effective_sheets()
+        .into_iter()
+        .map(|s| SheetQuery {
+            name: s.name,
+            sql: render_sql(&s.sql, at),
+        })
+        .collect();
+    let file_name = render_filename(
+        spec.output.filename.as_deref(),
+        &spec.name,
+        at,
+        spec.output.format,
+    );
+    let request = ExportRequest {
+        sheets,
+        format: spec.output.format,
+        destination: Destination::Dir {
+            dir: settings
+                .export
+                .output_dir
+                .join(at.format("%Y-%m-%d").to_string()),
+            file_name,
+        },
+        query: QueryOptions {
+            chunk_rows: settings.export.chunk_size,
+            timeout: Some(timeout),
+            tz: settings.scheduler.timezone.0,
+        },
+        max_file_size: settings.export.max_file_size.0,
+        temp_dir: settings.export.temp_dir.clone(),
+    };
+    let result = export(&source, &spec.data_source, &request, progress, stop).await;
+    source.close().await;
+    result
+}

@@ -1,0 +1,240 @@
+//! Streaming a query: rows are fetched one by one (never all at once) inside a READ ONLY
+//! transaction with a server-side statement timeout, turned into [`Cell`]s, and handed on in
+//! batches through a bounded channel, so reading and writing run at the same time.
+
+use chrono_tz::Tz;
+use futures_util::TryStreamExt;
+use sqlx::{AssertSqlSafe, Column as _, Connection, Executor, Row, SqlSafeStr, Statement as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc::Sender;
+
+use super::cell::{Cell, Decode, Kind};
+use super::{Source, SourceError};
+
+/// A batch of rows, row-major: `cells.len() == rows * columns`.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Rows in the batch.
+    pub rows: usize,
+    /// The cells, row after row.
+    pub cells: Vec<Cell>,
+}
+
+/// What flows from the reader to the writer.
+#[derive(Debug)]
+pub enum Chunk {
+    /// A new sheet begins (sent by the exporter before each query).
+    Sheet(String),
+    /// The column names, before any rows (also for an empty result).
+    Columns(Vec<String>),
+    /// The next rows.
+    Rows(Batch),
+}
+
+/// How a query runs.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// Rows per batch.
+    pub chunk_rows: usize,
+    /// Server-side statement timeout.
+    pub timeout: Option<Duration>,
+    /// Zone that UTC timestamps are shown in.
+    pub tz: Tz,
+}
+
+/// The server-side identity of a running query, to cancel it from another connection.
+#[derive(Debug, Default, Clone)]
+pub struct QueryHandle(Arc<AtomicU64>);
+
+impl QueryHandle {
+    fn set(&self, id: u64) {
+        self.0.store(id, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|id| *id != 0)
+    }
+}
+
+/// Sends one batch; false when the receiver is gone (the writer stopped).
+async fn send(out: &Sender<Chunk>, chunk: Chunk) -> bool {
+    out.send(chunk).await.is_ok()
+}
+
+/// Streams the rows of `sql` on `conn` into `out`; returns the number of rows.
+macro_rules! pump {
+    ($conn:expr, $sql:expr, $opts:expr, $out:expr) => {
+        async {
+            let mut kinds: Option<Vec<Kind>> = None;
+            let mut batch = Batch::default();
+            let mut total: u64 = 0;
+            let mut gone = false;
+            {
+                let mut rows = sqlx::query(AssertSqlSafe($sql))
+                    .persistent(false)
+                    .fetch(&mut *$conn);
+                while let Some(row) = rows.try_next().await? {
+                    let ks = match &kinds {
+                        Some(k) => k,
+                        None => {
+                            let names =
+                                row.columns().iter().map(|c| c.name().to_string()).collect();
+                            if !send($out, Chunk::Columns(names)).await {
+                                gone = true;
+                                break;
+                            }
+                            kinds = Some(row.kinds());
+                            batch.cells.reserve($opts.chunk_rows * row.columns().len());
+                            kinds.as_ref().expect("just set")
+                        }
+                    };
+                    for (i, kind) in ks.iter().enumerate() {
+                        batch.cells.push(row.cell(i, *kind, $opts.tz)?);
+                    }
+                    batch.rows += 1;
+                    total += 1;
+                    if batch.rows >= $opts.chunk_rows {
+                        let cap = batch.cells.len();
+                        let full = std::mem::replace(
+                            &mut batch,
+                            Batch {
+                                rows: 0,
+                                cells: Vec::with_capacity(cap),
+                            },
+                        );
+                        if !send($out, Chunk::Rows(full)).await {
+                            gone = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if !gone {
+                if kinds.is_none() {
+                    // No rows: the column names come from the prepared statement.
+                    let stmt = (&mut *$conn)
+                        .prepare(AssertSqlSafe($sql).into_sql_str())
+                        .await?;
+                    let names = stmt
+                        .columns()
+                        .iter()
+                        .map(|c| c.name().to_string())
+                        .collect();
+                    gone = !send($out, Chunk::Columns(names)).await;
+                } else if batch.rows > 0 {
+                    gone = !send($out, Chunk::Rows(batch)).await;
+                }
+            }
+            Ok::<(u64, bool), sqlx::Error>((total, gone))
+        }
+        .await
+    };
+}
+
+impl Source {
+    /// Runs `sql` read-only and streams its columns and rows into `out`. The server-side id of
+    /// the query is put in `handle`, for [`Source::cancel`]. Returns the number of rows sent.
+    ///
+    /// # Errors
+    /// The database's error (syntax, permission, the read-only refusal of a write, the
+    /// statement timeout), naming the data source; [`SourceError::Stopped`] when `out` closed.
+    pub async fn stream(
+        &self,
+        name: &str,
+        sql: &str,
+        opts: &QueryOptions,
+        out: &Sender<Chunk>,
+        handle: &QueryHandle,
+    ) -> Result<u64, SourceError> {
+        let db = |cause| SourceError::Database {
+            name: name.to_string(),
+            action: "query",
+            cause,
+        };
+        let sql = sql.to_string();
+        let (rows, gone) = match self {
+            Source::MySql(pool) => {
+                let mut conn = pool.acquire().await.map_err(db)?;
+                let (id, version): (u64, String) =
+                    sqlx::query_as("SELECT CONNECTION_ID(), VERSION()")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                handle.set(id);
+                let millis = opts.timeout.map_or(0, |t| t.as_millis().max(1));
+                let set_timeout = if version.to_ascii_lowercase().contains("mariadb") {
+                    format!(
+                        "SET SESSION max_statement_time = {}",
+                        millis as f64 / 1000.0
+                    )
+                } else {
+                    format!("SET SESSION max_execution_time = {millis}")
+                };
+                // AnalyticDB and older servers may not know the variable: the client-side
+                // timeout still applies, so a refusal here is not fatal.
+                if let Err(e) = conn.execute(AssertSqlSafe(set_timeout)).await {
+                    tracing::debug!(source = name, error = %e, "server statement timeout not set");
+                }
+                let mut tx = conn
+                    .begin_with("START TRANSACTION READ ONLY")
+                    .await
+                    .map_err(db)?;
+                let result = pump!(tx, sql.clone(), opts, out).map_err(db)?;
+                tx.rollback().await.map_err(db)?;
+                result
+            }
+            Source::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(db)?;
+                let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                handle.set(pid as u64);
+                let mut tx = conn.begin_with("BEGIN READ ONLY").await.map_err(db)?;
+                let millis = opts.timeout.map_or(0, |t| t.as_millis().max(1));
+                tx.execute(AssertSqlSafe(format!(
+                    "SET LOCAL statement_timeout = {millis}"
+                )))
+                .await
+                .map_err(db)?;
+                let result = pump!(tx, sql.clone(), opts, out).map_err(db)?;
+                tx.rollback().await.map_err(db)?;
+                result
+            }
+            Source::Sqlite(pool) => {
+                // The pool's connections are opened read-only.
+                let mut conn = pool.acquire().await.map_err(db)?;
+                pump!(conn, sql.clone(), opts, out).map_err(db)?
+            }
+        };
+        if gone {
+            return Err(SourceError::Stopped {
+                name: name.to_string(),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Asks the server to stop the query behind `handle` (MySQL `KILL QUERY`, PostgreSQL
+    /// `pg_cancel_backend`); best effort, from another connection of the pool.
+    pub async fn cancel(&self, handle: &QueryHandle) {
+        let Some(id) = handle.get() else { return };
+        let result = match self {
+            Source::MySql(pool) => pool
+                .execute(AssertSqlSafe(format!("KILL QUERY {id}")))
+                .await
+                .map(drop),
+            Source::Postgres(pool) => sqlx::query("SELECT pg_cancel_backend($1)")
+                .bind(id as i32)
+                .execute(pool)
+                .await
+                .map(drop),
+            Source::Sqlite(_) => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(query = id, error = %e, "could not cancel the query on the server");
+        }
+    }
+}
