@@ -212,7 +212,9 @@ async fn execute(
         },
         query: QueryOptions {
             chunk_rows: settings.export.chunk_size,
-            timeout: Some(timeout),
+            // The client-side timer fires first and cancels the query; the server's own limit,
+            // a little later, stops it even if this process dies.
+            timeout: Some(timeout + Duration::from_secs(2)),
             tz: settings.scheduler.timezone.0,
         },
         max_file_size: settings.export.max_file_size.0,

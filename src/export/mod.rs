@@ -256,7 +256,8 @@ fn place(
         }
         Destination::Dir { dir, .. } => {
             let names: Vec<&str> = written.parts.iter().map(|p| p.name.as_str()).collect();
-            let n = (0..10_000)
+            let n = std::iter::once(0)
+                .chain(2..10_000)
                 .find(|n| {
                     names
                         .iter()

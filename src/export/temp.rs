@@ -1,7 +1,7 @@
-//! Temporary files of exports. Each process writes under `temp_dir/reportd-<pid>/`; files move
-//! into the output directory only when an export succeeds, and a failed or cancelled export
-//! removes its own. Directories of processes that died (`kill -9`) are swept by the next
-//! export or daemon start.
+//! Temporary files of exports. Each export writes in its own directory
+//! `temp_dir/reportd-<pid>/export-<n>/`; its files move into the output directory only when it
+//! succeeds, and its directory is removed either way. Directories of processes that died
+//! (`kill -9`) are swept by the next export or daemon start.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,8 +67,11 @@ impl TempFiles {
     /// # Errors
     /// The directory cannot be created.
     pub fn new(temp_dir: &Path) -> std::io::Result<TempFiles> {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let dir = process_dir(temp_dir)?.join(format!("export-{n}"));
+        std::fs::create_dir_all(&dir)?;
         Ok(TempFiles {
-            dir: process_dir(temp_dir)?,
+            dir,
             files: Vec::new(),
             kept: false,
         })
@@ -81,8 +84,9 @@ impl TempFiles {
 
     /// A fresh path for a file with extension `ext`, tracked for removal.
     pub fn create(&mut self, ext: &str) -> PathBuf {
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("export-{n}.{ext}.tmp"));
+        let path = self
+            .dir
+            .join(format!("part-{}.{ext}", self.files.len() + 1));
         self.files.push(path.clone());
         path
     }
@@ -90,6 +94,7 @@ impl TempFiles {
     /// Stops tracking the files (they were moved away).
     pub fn keep(&mut self) {
         self.kept = true;
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -264,7 +264,7 @@ impl Decode for MySqlRow {
                     Err(_) => Cell::Text(t.to_string()),
                 }
             }
-            Kind::Bytes => Cell::hex(self.try_get_unchecked::<&[u8], _>(i)?),
+            Kind::Bytes => text_or_hex(self.try_get_unchecked::<&[u8], _>(i)?),
             _ => match self.try_get_unchecked::<&str, _>(i) {
                 Ok(s) => Cell::Text(s.to_string()),
                 Err(_) => Cell::hex(self.try_get_unchecked::<&[u8], _>(i)?),
@@ -299,11 +299,18 @@ impl Decode for PgRow {
                 "FLOAT4" => Cell::Number(f64::from(self.try_get::<f32, _>(i)?)),
                 _ => Cell::Number(self.try_get::<f64, _>(i)?),
             },
-            Kind::Decimal => Cell::decimal(
-                &self
-                    .try_get::<sqlx::types::BigDecimal, _>(i)?
-                    .to_plain_string(),
-            ),
+            Kind::Decimal => match pg_numeric_text(
+                self.try_get_raw(i)?
+                    .as_bytes()
+                    .map_err(sqlx::Error::Decode)?,
+            ) {
+                Some(t) => Cell::decimal(&t),
+                None => Cell::decimal(
+                    &self
+                        .try_get::<sqlx::types::BigDecimal, _>(i)?
+                        .to_plain_string(),
+                ),
+            },
             Kind::Date => Cell::date(self.try_get::<NaiveDate, _>(i)?),
             Kind::DateTime => Cell::datetime(self.try_get::<NaiveDateTime, _>(i)?),
             Kind::Timestamp => local(self.try_get::<DateTime<Utc>, _>(i)?, tz),
@@ -321,6 +328,76 @@ impl Decode for PgRow {
             },
         })
     }
+}
+
+/// MySQL reports text columns with a `_bin` collation (JSON in MariaDB, case-sensitive
+/// text) as binary, and sqlx does not expose the collation: bytes that are clean UTF-8 text
+/// are written as text, anything else as hex.
+fn text_or_hex(bytes: &[u8]) -> Cell {
+    match std::str::from_utf8(bytes) {
+        Ok(s)
+            if !s
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) =>
+        {
+            Cell::Text(s.to_string())
+        }
+        _ => Cell::hex(bytes),
+    }
+}
+
+/// The exact text of a PostgreSQL NUMERIC in binary form, with its display scale (as `psql`
+/// shows it: `12345.60` for NUMERIC(12,2)). `None` for NaN and infinities.
+fn pg_numeric_text(b: &[u8]) -> Option<String> {
+    let word = |i: usize| {
+        b.get(i * 2..i * 2 + 2)
+            .map(|w| i16::from_be_bytes([w[0], w[1]]))
+    };
+    let (ndigits, weight, sign, dscale) = (
+        word(0)? as usize,
+        word(1)?,
+        word(2)? as u16,
+        word(3)? as u16,
+    );
+    if sign != 0 && sign != 0x4000 {
+        return None;
+    }
+    let digit = |i: i32| -> i16 {
+        if i < 0 {
+            0
+        } else {
+            word(4 + i as usize)
+                .filter(|_| (i as usize) < ndigits)
+                .unwrap_or(0)
+        }
+    };
+    let mut out = String::new();
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        for i in 0..=i32::from(weight) {
+            let d = digit(i);
+            if i == 0 {
+                out.push_str(&d.to_string())
+            } else {
+                out.push_str(&format!("{d:04}"))
+            }
+        }
+    }
+    if dscale > 0 {
+        out.push('.');
+        let mut frac = String::new();
+        let mut i = i32::from(weight) + 1;
+        while frac.len() < usize::from(dscale) {
+            frac.push_str(&format!("{:04}", digit(i)));
+            i += 1;
+        }
+        out.push_str(&frac[..usize::from(dscale)]);
+    }
+    Some(out)
 }
 
 /// A PostgreSQL array in its text form: `{1,2,3}`, `{"a b",c}`.
@@ -507,6 +584,24 @@ mod tests {
         assert_eq!(Cell::hex(&[0, 171, 255]), Cell::Text("0x00abff".into()));
         let old = NaiveDate::from_ymd_opt(1899, 12, 31).unwrap();
         assert_eq!(Cell::date(old), Cell::Text("1899-12-31".into()));
+    }
+
+    #[test]
+    fn numeric_binary_keeps_its_display_scale() {
+        // 12345.60 as NUMERIC(12,2): digits [1, 2345, 6000], weight 1, dscale 2.
+        let mut b = Vec::new();
+        for w in [3i16, 1, 0, 2, 1, 2345, 6000] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        assert_eq!(pg_numeric_text(&b).as_deref(), Some("12345.60"));
+        // -0.0012 : digits [12], weight -1, dscale 4.
+        let mut b = Vec::new();
+        for w in [1i16, -1, 0x4000, 4, 12] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        assert_eq!(pg_numeric_text(&b).as_deref(), Some("-0.0012"));
+        assert_eq!(text_or_hex(b"{\"a\": 1}"), Cell::Text("{\"a\": 1}".into()));
+        assert_eq!(text_or_hex(&[0, 0xab]), Cell::Text("0x00ab".into()));
     }
 
     #[test]

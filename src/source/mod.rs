@@ -92,9 +92,19 @@ impl Options {
         let bad_url = |e: sqlx::Error| config_err(format!("bad url: {e}"));
         Ok(match spec.kind {
             SourceKind::Mysql | SourceKind::Adb => {
-                Options::MySql(mysql_options(spec).map_err(bad_url)?)
+                // Report SQL is the operator's, may hold literals worth keeping out of logs,
+                // and is expected to run long: sqlx's statement logging stays off.
+                Options::MySql(
+                    mysql_options(spec)
+                        .map_err(bad_url)?
+                        .disable_statement_logging(),
+                )
             }
-            SourceKind::Postgresql => Options::Postgres(pg_options(spec).map_err(bad_url)?),
+            SourceKind::Postgresql => Options::Postgres(
+                pg_options(spec)
+                    .map_err(bad_url)?
+                    .disable_statement_logging(),
+            ),
             SourceKind::Sqlite => {
                 let opts = if url.is_empty() {
                     let path = spec.database.as_deref().unwrap_or_default();
@@ -110,7 +120,7 @@ impl Options {
                 } else {
                     SqliteConnectOptions::from_str(url).map_err(bad_url)?
                 };
-                Options::Sqlite(opts.read_only(true))
+                Options::Sqlite(opts.read_only(true).disable_statement_logging())
             }
         })
     }

@@ -74,7 +74,7 @@ macro_rules! pump {
             {
                 let mut rows = sqlx::query(AssertSqlSafe($sql))
                     .persistent(false)
-                    .fetch(&mut *$conn);
+                    .fetch($conn);
                 while let Some(row) = rows.try_next().await? {
                     let ks = match &kinds {
                         Some(k) => k,
@@ -137,6 +137,10 @@ impl Source {
     /// Runs `sql` read-only and streams its columns and rows into `out`. The server-side id of
     /// the query is put in `handle`, for [`Source::cancel`]. Returns the number of rows sent.
     ///
+    /// The connection is taken out of the pool for the query: if the export is cancelled and
+    /// this future dropped mid-stream, the socket closes at once instead of a pooled
+    /// connection's release check hanging on it (sqlx issue #4349).
+    ///
     /// # Errors
     /// The database's error (syntax, permission, the read-only refusal of a write, the
     /// statement timeout), naming the data source; [`SourceError::Stopped`] when `out` closed.
@@ -156,10 +160,10 @@ impl Source {
         let sql = sql.to_string();
         let (rows, gone) = match self {
             Source::MySql(pool) => {
-                let mut conn = pool.acquire().await.map_err(db)?;
+                let mut conn = pool.acquire().await.map_err(db)?.detach();
                 let (id, version): (u64, String) =
                     sqlx::query_as("SELECT CONNECTION_ID(), VERSION()")
-                        .fetch_one(&mut *conn)
+                        .fetch_one(&mut conn)
                         .await
                         .map_err(db)?;
                 handle.set(id);
@@ -181,14 +185,14 @@ impl Source {
                     .begin_with("START TRANSACTION READ ONLY")
                     .await
                     .map_err(db)?;
-                let result = pump!(tx, sql.clone(), opts, out).map_err(db)?;
+                let result = pump!(&mut *tx, sql.clone(), opts, out).map_err(db)?;
                 tx.rollback().await.map_err(db)?;
                 result
             }
             Source::Postgres(pool) => {
-                let mut conn = pool.acquire().await.map_err(db)?;
+                let mut conn = pool.acquire().await.map_err(db)?.detach();
                 let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
-                    .fetch_one(&mut *conn)
+                    .fetch_one(&mut conn)
                     .await
                     .map_err(db)?;
                 handle.set(pid as u64);
@@ -199,14 +203,14 @@ impl Source {
                 )))
                 .await
                 .map_err(db)?;
-                let result = pump!(tx, sql.clone(), opts, out).map_err(db)?;
+                let result = pump!(&mut *tx, sql.clone(), opts, out).map_err(db)?;
                 tx.rollback().await.map_err(db)?;
                 result
             }
             Source::Sqlite(pool) => {
                 // The pool's connections are opened read-only.
-                let mut conn = pool.acquire().await.map_err(db)?;
-                pump!(conn, sql.clone(), opts, out).map_err(db)?
+                let mut conn = pool.acquire().await.map_err(db)?.detach();
+                pump!(&mut conn, sql.clone(), opts, out).map_err(db)?
             }
         };
         if gone {

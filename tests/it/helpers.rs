@@ -106,6 +106,67 @@ impl ScratchStore {
     }
 }
 
+impl ScratchStore {
+    /// Creates the scratch database now (for use as a data source) and returns its URL; for
+    /// SQLite a file in the temp directory.
+    pub async fn create_source(&self) -> String {
+        use sqlx::{AssertSqlSafe, Connection};
+        match self.backend {
+            Backend::Sqlite => {
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    self.dir.path().join("source.db").display()
+                );
+                sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .unwrap()
+                    .close()
+                    .await
+                    .unwrap();
+                url
+            }
+            Backend::Mysql => {
+                let mut c = sqlx::MySqlConnection::connect(&mysql_url()).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "CREATE DATABASE `{}` CHARACTER SET utf8mb4",
+                    self.db_name
+                )))
+                .execute(&mut c)
+                .await
+                .unwrap();
+                self.url.clone()
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "CREATE DATABASE \"{}\"",
+                    self.db_name
+                )))
+                .execute(&mut c)
+                .await
+                .unwrap();
+                self.url.clone()
+            }
+        }
+    }
+}
+
+/// Runs SQL statements (separated by `;` lines) on a source URL.
+pub async fn exec(url: &str, sql: &str) {
+    use sqlx::{AssertSqlSafe, Connection};
+    let sql = AssertSqlSafe(sql.to_string());
+    if url.starts_with("mysql:") {
+        let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    } else if url.starts_with("postgres:") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    }
+}
+
 impl Drop for ScratchStore {
     fn drop(&mut self) {
         if self.backend == Backend::Sqlite {

@@ -5,6 +5,7 @@
 mod check;
 mod config;
 mod datasource;
+mod export;
 mod helpers;
 mod logging;
 mod store;

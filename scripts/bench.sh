@@ -1,0 +1,495 @@
+#!/usr/bin/env bash
+# Export benchmark for reportd (a measurement, not a test: CI never runs it).
+#
+# Builds an `orders` table (ROWS rows) in MariaDB and PostgreSQL (database `reportd_bench`),
+# then times, each under /usr/bin/time -v (wall clock and peak RSS):
+#   reportd-mysql   reportd export of SELECT * FROM orders from MariaDB
+#   reportd-pg      the same from PostgreSQL
+#   floor           benches/xlsx_floor.rs: the same rows from memory, rust_xlsxwriter alone
+#   python          scripts/bench_reference.py: pymysql server-side cursor -> XlsxWriter
+#   reportd-big     reportd export of ROWS_BIG rows from MariaDB (table orders_big)
+# and prints a table and the targets of issue 3 (PASS/FAIL). It exits 0 whatever the figures.
+#
+# reportd-mysql and floor run side by side (interleaved), BENCH_REPEAT times each; the best
+# wall time of each is kept, and the highest peak RSS.
+#
+# Environment:
+#   ROWS=1000000           rows of `orders`
+#   ROWS_BIG=3000000       rows of `orders_big` for the flat-memory check (0: skip)
+#   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs
+#   BENCH_REPEAT=2         runs of reportd-mysql and floor (best kept)
+#   BENCH_SKIP_REPORTD=1   skip the reportd cases (also skipped, with a warning, when the
+#                          binary has no `export` command yet)
+#   BENCH_REPORTD=PATH     time this reportd binary instead of building target/release/reportd
+#   BENCH_SKIP_PYTHON=1    skip the Python reference (it takes minutes)
+#   BENCH_MAX_FILE_SIZE=4GB   export.max_file_size in the generated config: one file per
+#                          export, like the floor (reportd's default, 100MB, would split)
+#   BENCH_REBUILD=1        rebuild the tables even when they are up to date
+#   BENCH_ZIP_LEVEL=       deflate level (1-9) for the floor; empty: rust_xlsxwriter's default
+#                          (6). Set it to the level reportd uses if reportd sets one: deflate
+#                          is most of the floor's time, so the floor must compress alike.
+#
+# Tables are rebuilt only when missing or built for another row count or data version.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$PWD
+
+ROWS=${ROWS:-1000000}
+ROWS_BIG=${ROWS_BIG:-3000000}
+BENCH_DIR=${BENCH_DIR:-/tmp/reportd-bench}
+BENCH_REPEAT=${BENCH_REPEAT:-2}
+BENCH_SKIP_REPORTD=${BENCH_SKIP_REPORTD:-0}
+BENCH_SKIP_PYTHON=${BENCH_SKIP_PYTHON:-0}
+BENCH_MAX_FILE_SIZE=${BENCH_MAX_FILE_SIZE:-4GB}
+BENCH_REBUILD=${BENCH_REBUILD:-0}
+BENCH_ZIP_LEVEL=${BENCH_ZIP_LEVEL:-}
+
+DB=reportd_bench
+MYSQL_HOST=127.0.0.1 MYSQL_PORT=3306 MYSQL_USER=root
+PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres
+# Bump when the generated data changes, so old tables are rebuilt.
+DATA_VERSION=1
+
+# Targets (issue 3).
+TARGET_FLOOR_RATIO=1.10 # reportd-mysql wall / floor wall, at most
+TARGET_PYTHON_RATIO=10  # python wall / reportd-mysql wall, at least
+TARGET_RSS_MB=64        # reportd peak RSS at ROWS and ROWS_BIG, at most
+
+LOGS=$BENCH_DIR/logs
+OUT=$BENCH_DIR/out
+CONFIG=$BENCH_DIR/config.yaml
+REPORTD=${BENCH_REPORTD:-$REPO/target/release/reportd}
+FLOOR=""       # set by build_floor
+LOAD_BEFORE="" # set by run_cases
+
+die() {
+    echo "error: $*" >&2
+    exit 1
+}
+step() { echo "==> $*"; }
+warn() { echo "warning: $*" >&2; }
+
+[[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
+[[ $ROWS_BIG =~ ^[0-9]+$ ]] || die "ROWS_BIG must be an integer (0 to skip), got '$ROWS_BIG'"
+[[ $BENCH_REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
+[[ -z $BENCH_ZIP_LEVEL || $BENCH_ZIP_LEVEL =~ ^[1-9]$ ]] || die "BENCH_ZIP_LEVEL must be 1 to 9"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is needed: apt-get install time"
+
+# ---------------------------------------------------------------------------
+# Setup: services, Python venv, builds, config
+# ---------------------------------------------------------------------------
+
+ensure_services() {
+    step "services (scripts/test.sh, services only)"
+    REPORTD_TEST_SERVICES_ONLY=1 bash "$REPO/scripts/test.sh" >"$LOGS/services.log" 2>&1 ||
+        { cat "$LOGS/services.log" >&2; die "database services are not available"; }
+    grep -E '^(mariadb|postgres):' "$LOGS/services.log" | sed 's/^/    /'
+}
+
+ensure_venv() {
+    local venv=$BENCH_DIR/venv
+    PYTHON=$venv/bin/python
+    if [[ -x $PYTHON ]] && "$PYTHON" -c 'import pymysql, xlsxwriter' 2>/dev/null; then
+        return
+    fi
+    step "python venv ($venv)"
+    python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+    "$venv/bin/pip" install -q --disable-pip-version-check pymysql xlsxwriter >"$LOGS/pip.log" 2>&1 ||
+        { tail -n 20 "$LOGS/pip.log" >&2; die "pip install failed"; }
+}
+
+build_reportd() {
+    step "cargo build --release"
+    cargo build --release >"$LOGS/build.log" 2>&1 && [[ -x $REPORTD ]] ||
+        { tail -n 30 "$LOGS/build.log" >&2; die "cargo build --release failed (log: $LOGS/build.log)"; }
+}
+
+# The floor is a bench target (harness = false); cargo builds it with `bench --no-run` in the
+# bench profile (= release). Its file name carries a hash: take it from cargo's JSON messages.
+build_floor() {
+    step "cargo bench --bench xlsx_floor --no-run"
+    FLOOR=$(cargo bench --bench xlsx_floor --no-run --message-format=json 2>"$LOGS/floor-build.log" |
+        python3 -c '
+import json, sys
+exe = ""
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "xlsx_floor" and m.get("executable"):
+        exe = m["executable"]
+print(exe)
+') || true
+    [[ -n $FLOOR && -x $FLOOR ]] ||
+        { tail -n 30 "$LOGS/floor-build.log" >&2; die "building the floor failed (it links the reportd library: does src/ compile?)"; }
+    echo "    $FLOOR"
+}
+
+# Decide whether the reportd cases run: asked to skip, or no `export` command (yet).
+HAVE_REPORTD=0
+check_reportd() {
+    if [[ $BENCH_SKIP_REPORTD == 1 ]]; then
+        warn "BENCH_SKIP_REPORTD=1: reportd cases skipped"
+        return
+    fi
+    if [[ -n ${BENCH_REPORTD:-} ]]; then
+        [[ -x $REPORTD ]] || die "BENCH_REPORTD=$REPORTD is not an executable"
+    else
+        build_reportd
+    fi
+    if "$REPORTD" export --help >/dev/null 2>&1; then
+        HAVE_REPORTD=1
+    else
+        warn "'reportd export' is not available in this build: reportd cases skipped"
+    fi
+}
+
+write_config() {
+    mkdir -p "$BENCH_DIR/temp" "$BENCH_DIR/exports"
+    cat >"$CONFIG" <<EOF
+# Generated by scripts/bench.sh: the benchmark's data sources only.
+data_sources:
+  bench_mysql:
+    type: mysql
+    url: mysql://$MYSQL_USER@$MYSQL_HOST:$MYSQL_PORT/$DB
+  bench_pg:
+    type: postgresql
+    url: postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB
+export:
+  temp_dir: $BENCH_DIR/temp
+  output_dir: $BENCH_DIR/exports
+  max_file_size: $BENCH_MAX_FILE_SIZE
+logging:
+  file: $LOGS/reportd.log
+EOF
+}
+
+# ---------------------------------------------------------------------------
+# Data: the same rows as benches/xlsx_floor.rs, derived from the row number i
+# ---------------------------------------------------------------------------
+
+# Value lists, in the same order as the arrays in benches/xlsx_floor.rs.
+SURNAMES=(王 李 张 刘 陈 杨 黄 赵 吴 周 徐 孙 马 朱 胡 郭 何 林 罗 欧阳)
+GIVEN_NAMES=(伟 芳 娜 秀英 敏 静 丽 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 秀兰 霞 平 刚 桂英)
+CITIES=(北京 上海 广州 深圳 杭州 成都 武汉 南京 西安 重庆 天津 苏州 长沙 郑州 青岛 哈尔滨)
+STATUSES=(pending paid shipped completed cancelled refunded)
+NOTES=("请尽快发货" "客户要求开具增值税专用发票" "周末送货，工作日无人签收" "礼品包装，不要放价格单"
+    "联系电话已变更，请以备注为准" "老客户，优先处理" "地址偏远，需要转运" "=1+1 不是公式")
+
+sql_list() { # 'a','b',... (values have no quotes)
+    local out="" v
+    for v in "$@"; do out+="${out:+,}'$v'"; done
+    echo "$out"
+}
+my_pick() { local expr=$1; shift; echo "ELT(1 + ($expr), $(sql_list "$@"))"; }
+pg_pick() { local expr=$1; shift; echo "(ARRAY[$(sql_list "$@")])[1 + ($expr)]"; }
+
+COLUMNS_DDL_MY="id BIGINT NOT NULL PRIMARY KEY,
+  order_no VARCHAR(32) NOT NULL, customer VARCHAR(32) NOT NULL, city VARCHAR(16) NOT NULL,
+  qty INT NOT NULL, amount DECIMAL(12,2) NOT NULL, ratio DOUBLE NOT NULL,
+  status VARCHAR(16) NOT NULL, created_at DATETIME NOT NULL, paid_at DATETIME NULL, note TEXT NULL"
+COLUMNS_DDL_PG="id BIGINT NOT NULL,
+  order_no VARCHAR(32) NOT NULL, customer VARCHAR(32) NOT NULL, city VARCHAR(16) NOT NULL,
+  qty INT NOT NULL, amount DECIMAL(12,2) NOT NULL, ratio DOUBLE PRECISION NOT NULL,
+  status VARCHAR(16) NOT NULL, created_at TIMESTAMP NOT NULL, paid_at TIMESTAMP NULL, note TEXT NULL"
+
+mysql_q() { # database, args...
+    local db=$1
+    shift
+    mariadb --no-defaults --protocol=TCP -h"$MYSQL_HOST" -P"$MYSQL_PORT" -u"$MYSQL_USER" \
+        --default-character-set=utf8mb4 -N -B ${db:+"-D$db"} "$@"
+}
+pg_q() { # database, args...
+    local db=$1
+    shift
+    PGOPTIONS='-c client_min_messages=warning' psql -X -w -q -At -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$db" -v ON_ERROR_STOP=1 "$@"
+}
+
+# INSERT ... SELECT from MariaDB's Sequence engine (seq_1_to_N), in one statement.
+mysql_fill_sql() { # table, rows
+    local t=$1 n=$2
+    cat <<EOF
+INSERT INTO \`$t\`
+SELECT i,
+  CONCAT('SO', DATE_FORMAT(c, '%Y%m%d'), LPAD(i % 1000000, 6, '0')),
+  CONCAT($(my_pick "i % 20" "${SURNAMES[@]}"), $(my_pick "(i DIV 20) % 23" "${GIVEN_NAMES[@]}")),
+  $(my_pick "(i * 7) % 16" "${CITIES[@]}"),
+  (i * 13) % 97 + 1,
+  ((i * 4099) % 1000000) / 100,
+  ((i * 7919) % 10007) / 10007e0,
+  $(my_pick "(i DIV 7) % 6" "${STATUSES[@]}"),
+  c,
+  IF(i % 5 = 0, NULL, c + INTERVAL ((i * 13) % 172800 + 60) SECOND),
+  IF(i % 2 = 0, NULL, CONCAT($(my_pick "(i DIV 2) % 8" "${NOTES[@]}"), ' #', i))
+FROM (SELECT seq AS i, TIMESTAMP'2025-01-01 00:00:00' + INTERVAL ((seq * 7919) % 31536000) SECOND AS c
+      FROM seq_1_to_$n) AS s;
+EOF
+}
+
+# INSERT ... SELECT FROM generate_series; the primary key is added after the fill (faster).
+pg_fill_sql() { # table, rows
+    local t=$1 n=$2
+    cat <<EOF
+INSERT INTO "$t"
+SELECT i,
+  'SO' || to_char(c, 'YYYYMMDD') || lpad((i % 1000000)::text, 6, '0'),
+  $(pg_pick "i % 20" "${SURNAMES[@]}") || $(pg_pick "(i / 20) % 23" "${GIVEN_NAMES[@]}"),
+  $(pg_pick "(i * 7) % 16" "${CITIES[@]}"),
+  (i * 13) % 97 + 1,
+  ((i * 4099) % 1000000)::numeric / 100,
+  ((i * 7919) % 10007)::float8 / 10007,
+  $(pg_pick "(i / 7) % 6" "${STATUSES[@]}"),
+  c,
+  CASE WHEN i % 5 = 0 THEN NULL ELSE c + ((i * 13) % 172800 + 60) * INTERVAL '1 second' END,
+  CASE WHEN i % 2 = 0 THEN NULL ELSE $(pg_pick "(i / 2) % 8" "${NOTES[@]}") || ' #' || i END
+FROM (SELECT i, TIMESTAMP '2025-01-01 00:00:00' + ((i * 7919) % 31536000) * INTERVAL '1 second' AS c
+      FROM generate_series(1::bigint, $n) AS g(i)) AS s;
+EOF
+}
+
+# A table is up to date when its comment (set after a complete fill) names this version and
+# row count.
+table_tag() { echo "reportd-bench v$DATA_VERSION rows=$1"; }
+
+mysql_table() { # table, rows
+    local t=$1 n=$2 tag have
+    tag=$(table_tag "$n")
+    have=$(mysql_q "" -e "SELECT table_comment FROM information_schema.tables
+        WHERE table_schema = '$DB' AND table_name = '$t'")
+    if [[ $BENCH_REBUILD != 1 && $have == "$tag" ]]; then
+        echo "    mariadb $DB.$t: $n rows (kept)"
+        return
+    fi
+    local start=$SECONDS
+    {
+        echo "DROP TABLE IF EXISTS \`$t\`;"
+        echo "CREATE TABLE \`$t\` ($COLUMNS_DDL_MY) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='filling';"
+        mysql_fill_sql "$t" "$n"
+        echo "ALTER TABLE \`$t\` COMMENT='$tag';"
+        echo "ANALYZE TABLE \`$t\`;"
+    } | mysql_q "$DB" >/dev/null
+    echo "    mariadb $DB.$t: $n rows (built in $((SECONDS - start))s)"
+}
+
+pg_table() { # table, rows
+    local t=$1 n=$2 tag have
+    tag=$(table_tag "$n")
+    have=$(pg_q "$DB" -c "SELECT obj_description(to_regclass('public.\"$t\"'), 'pg_class')")
+    if [[ $BENCH_REBUILD != 1 && $have == "$tag" ]]; then
+        echo "    postgres $DB.$t: $n rows (kept)"
+        return
+    fi
+    local start=$SECONDS
+    {
+        echo "DROP TABLE IF EXISTS \"$t\";"
+        echo "CREATE TABLE \"$t\" ($COLUMNS_DDL_PG);"
+        pg_fill_sql "$t" "$n"
+        echo "ALTER TABLE \"$t\" ADD PRIMARY KEY (id);"
+        echo "COMMENT ON TABLE \"$t\" IS '$tag';"
+    } | pg_q "$DB" >/dev/null
+    # Set hint bits and the visibility map now, so the first timed scan does not write.
+    pg_q "$DB" -c "VACUUM (FREEZE, ANALYZE) \"$t\"" >/dev/null
+    echo "    postgres $DB.$t: $n rows (built in $((SECONDS - start))s)"
+}
+
+build_tables() {
+    local big=""
+    ((ROWS_BIG > 0)) && big=", $DB.orders_big: $ROWS_BIG rows (MariaDB only)"
+    step "tables ($DB.orders: $ROWS rows$big)"
+    mysql_q "" -e "CREATE DATABASE IF NOT EXISTS \`$DB\` CHARACTER SET utf8mb4"
+    if [[ -z $(pg_q postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'") ]]; then
+        pg_q postgres -c "CREATE DATABASE $DB ENCODING 'UTF8' TEMPLATE template0" >/dev/null
+    fi
+    mysql_table orders "$ROWS"
+    pg_table orders "$ROWS"
+    if ((ROWS_BIG > 0)); then
+        mysql_table orders_big "$ROWS_BIG"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------
+
+# Results by case name.
+declare -A R_ROWS R_WALL R_RSS R_SIZE R_STATUS R_RUNS
+CASES=() # in order of first run
+
+# Size in MB of an output file and its _partN siblings, if any.
+output_mb() {
+    local files=()
+    [[ -f $1 ]] && files+=("$1")
+    mapfile -t -O "${#files[@]}" files < <(compgen -G "${1%.xlsx}_part*.xlsx" || true)
+    ((${#files[@]})) || { echo "?"; return; }
+    du -cb --apparent-size "${files[@]}" | awk 'END { printf "%.1f", $1 / 1048576 }'
+}
+
+# time_case CASE ROWS OUTPUT -- COMMAND...
+# Runs COMMAND under /usr/bin/time -v; keeps the best wall time and the highest peak RSS of
+# all runs of CASE. OUTPUT (and its _partN siblings) is removed before and measured after.
+time_case() {
+    local name=$1 rows=$2 out=$3
+    shift 4
+    local run=$((${R_RUNS[$name]:-0} + 1))
+    local log=$LOGS/$name.$run.log tv=$LOGS/$name.$run.time
+    [[ -n ${R_RUNS[$name]:-} ]] || CASES+=("$name")
+    R_RUNS[$name]=$run
+    R_ROWS[$name]=$rows
+    rm -f "$out" "${out%.xlsx}"_part*.xlsx
+    echo "    $name (run $run): $(printf '%q ' "$@")" | cut -c1-200
+
+    local rc=0
+    /usr/bin/time -v -o "$tv" "$@" >"$log" 2>&1 || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        warn "$name failed (exit $rc); last lines of $log:"
+        tail -n 5 "$log" | sed 's/^/      /' >&2
+        R_STATUS[$name]="failed"
+        return 0
+    fi
+
+    local wall rss size
+    # "Elapsed (wall clock) time (h:mm:ss or m:ss): 1:02.35"
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+        n = split($2, p, ":"); s = 0
+        for (i = 1; i <= n; i++) s = s * 60 + p[i]
+        printf "%.2f", s }' "$tv")
+    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$tv")
+    size=$(output_mb "$out")
+    echo "      wall ${wall}s, peak RSS ${rss} MB, file ${size:-?} MB"
+
+    R_STATUS[$name]=${R_STATUS[$name]:-ok}
+    if [[ -z ${R_WALL[$name]:-} ]] || awk -v a="$wall" -v b="${R_WALL[$name]}" 'BEGIN { exit !(a < b) }'; then
+        R_WALL[$name]=$wall
+    fi
+    if [[ -z ${R_RSS[$name]:-} ]] || awk -v a="$rss" -v b="${R_RSS[$name]}" 'BEGIN { exit !(a > b) }'; then
+        R_RSS[$name]=$rss
+    fi
+    R_SIZE[$name]=$size
+}
+
+reportd_export() { # CASE ROWS SOURCE SQL
+    local out=$OUT/$1.xlsx
+    time_case "$1" "$2" "$out" -- "$REPORTD" --config "$CONFIG" export --source "$3" --sql "$4" -o "$out"
+}
+floor_run() { # CASE ROWS
+    local out=$OUT/$1.xlsx
+    time_case "$1" "$2" "$out" -- "$FLOOR" "$2" "$out" ${BENCH_ZIP_LEVEL:+"$BENCH_ZIP_LEVEL"}
+}
+
+run_cases() {
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    step "timing (reportd-mysql and floor interleaved, $BENCH_REPEAT run(s) each, best kept)"
+    local i
+    for ((i = 1; i <= BENCH_REPEAT; i++)); do
+        if ((HAVE_REPORTD)); then
+            reportd_export reportd-mysql "$ROWS" bench_mysql "SELECT * FROM orders"
+        fi
+        floor_run floor "$ROWS"
+    done
+    if ((HAVE_REPORTD)); then
+        reportd_export reportd-pg "$ROWS" bench_pg "SELECT * FROM orders"
+    fi
+    if [[ $BENCH_SKIP_PYTHON != 1 ]]; then
+        time_case python "$ROWS" "$OUT/python.xlsx" -- "$PYTHON" "$REPO/scripts/bench_reference.py" \
+            --host "$MYSQL_HOST" --port "$MYSQL_PORT" --user "$MYSQL_USER" --database "$DB" \
+            --table orders -o "$OUT/python.xlsx"
+    fi
+    if ((ROWS_BIG > 0)); then
+        if ((HAVE_REPORTD)); then
+            reportd_export reportd-big "$ROWS_BIG" bench_mysql "SELECT * FROM orders_big"
+        else
+            # Not a target, but shows the floor's memory is flat too.
+            floor_run floor-big "$ROWS_BIG"
+        fi
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+ok() { [[ ${R_STATUS[$1]:-} == ok ]]; }
+
+# verdict LABEL VALUE OP TARGET  (OP: le | ge); VALUE empty -> n/a
+verdict() {
+    local label=$1 value=$2 op=$3 target=$4 sign mark
+    [[ $op == le ]] && sign="<=" || sign=">="
+    if [[ -z $value ]]; then
+        printf '  %-34s %10s   target %s %-6s %s\n' "$label" "n/a" "$sign" "$target" "(not measured)"
+        return
+    fi
+    if awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN { exit !(op == "le" ? v <= t : v >= t) }'; then
+        mark=PASS
+    else
+        mark=FAIL
+    fi
+    printf '  %-34s %10s   target %s %-6s %s\n' "$label" "$value" "$sign" "$target" "$mark"
+}
+
+ratio() { # a / b, both cases ok, else empty
+    ok "$1" && ok "$2" || return 0
+    awk -v a="${R_WALL[$1]}" -v b="${R_WALL[$2]}" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
+}
+
+report() {
+    echo
+    echo "reportd export benchmark: $(nproc) cores, $(mariadb --version | grep -o '[0-9.]*-MariaDB' || true)," \
+        "PostgreSQL $(psql --version | awk '{ print $3 }'), $(date '+%Y-%m-%d %H:%M')"
+    echo "wall = best of the runs, RSS = highest of the runs (/usr/bin/time -v); logs in $LOGS"
+    echo "load average before timing: $LOAD_BEFORE (other work on the machine skews the figures)"
+    echo "floor deflate level: ${BENCH_ZIP_LEVEL:-default (6)}"
+    echo
+    printf '  %-14s %9s %5s %9s %10s %9s %8s\n' case rows runs "wall s" "rows/s" "RSS MB" "file MB"
+    printf '  %-14s %9s %5s %9s %10s %9s %8s\n' -------------- --------- ----- --------- ---------- --------- --------
+    local c
+    for c in "${CASES[@]}"; do
+        if ok "$c"; then
+            printf '  %-14s %9s %5s %9s %10s %9s %8s\n' "$c" "${R_ROWS[$c]}" "${R_RUNS[$c]}" "${R_WALL[$c]}" \
+                "$(awk -v r="${R_ROWS[$c]}" -v w="${R_WALL[$c]}" 'BEGIN { printf "%.0f", (w > 0 ? r / w : 0) }')" \
+                "${R_RSS[$c]}" "${R_SIZE[$c]}"
+        else
+            printf '  %-14s %9s %5s %9s\n' "$c" "${R_ROWS[$c]}" "${R_RUNS[$c]}" "FAILED"
+        fi
+    done
+    ((HAVE_REPORTD)) || echo "  (reportd cases skipped)"
+    echo
+    echo "targets:"
+    verdict "reportd-mysql / floor (wall)" "$(ratio reportd-mysql floor)" le "$TARGET_FLOOR_RATIO"
+    verdict "python / reportd-mysql (wall)" "$(ratio python reportd-mysql)" ge "$TARGET_PYTHON_RATIO"
+    verdict "reportd-mysql peak RSS MB ($ROWS)" "$(ok reportd-mysql && echo "${R_RSS[reportd-mysql]}")" \
+        le "$TARGET_RSS_MB"
+    if ((ROWS_BIG > 0)); then
+        verdict "reportd-big peak RSS MB ($ROWS_BIG)" "$(ok reportd-big && echo "${R_RSS[reportd-big]}")" \
+            le "$TARGET_RSS_MB"
+    fi
+    # A fast export of too little is no win: the files hold the same rows, so sizes must agree.
+    local c
+    for c in reportd-mysql reportd-pg; do
+        if ok "$c" && ok floor && awk -v a="${R_SIZE[$c]}" -v b="${R_SIZE[floor]}" \
+            'BEGIN { exit !(a + 0 < 0.8 * b) }'; then
+            echo "  WARNING: $c wrote ${R_SIZE[$c]} MB, the floor ${R_SIZE[floor]} MB: are all rows there?"
+        fi
+    done
+    local pf
+    pf=$(ratio python floor)
+    [[ -n $pf ]] && echo "  (for reference: python / floor = $pf, the most reportd could reach)"
+    return 0
+}
+
+# ---------------------------------------------------------------------------
+
+main() {
+    mkdir -p "$BENCH_DIR" "$LOGS" "$OUT"
+    ensure_services
+    [[ $BENCH_SKIP_PYTHON == 1 ]] || ensure_venv
+    check_reportd
+    build_floor
+    write_config
+    build_tables
+    run_cases
+    report
+}
+
+main "$@"
