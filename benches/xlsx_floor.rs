@@ -185,18 +185,25 @@ fn start_sheet<'a>(
     Ok(ws)
 }
 
-fn write_row(ws: &mut Worksheet, r: u32, row: &Row, date: &Format) -> Result<(), XlsxError> {
+/// The cell formats reportd gives these columns.
+struct Formats {
+    date: Format,
+    /// DECIMAL(12,2) values carry their scale, as reportd writes them.
+    money: Format,
+}
+
+fn write_row(ws: &mut Worksheet, r: u32, row: &Row, f: &Formats) -> Result<(), XlsxError> {
     ws.write_number(r, 0, row.id as f64)?;
     ws.write_string(r, 1, row.order_no.as_str())?;
     ws.write_string(r, 2, row.customer.as_str())?;
     ws.write_string(r, 3, row.city)?;
     ws.write_number(r, 4, row.qty as f64)?;
-    ws.write_number(r, 5, row.amount)?;
+    ws.write_number_with_format(r, 5, row.amount, &f.money)?;
     ws.write_number(r, 6, row.ratio)?;
     ws.write_string(r, 7, row.status)?;
-    ws.write_datetime_with_format(r, 8, row.created_at, date)?;
+    ws.write_datetime_with_format(r, 8, row.created_at, &f.date)?;
     if let Some(paid) = &row.paid_at {
-        ws.write_datetime_with_format(r, 9, paid, date)?;
+        ws.write_datetime_with_format(r, 9, paid, &f.date)?;
     }
     if let Some(note) = &row.note {
         ws.write_string(r, 10, note.as_str())?;
@@ -206,7 +213,10 @@ fn write_row(ws: &mut Worksheet, r: u32, row: &Row, date: &Format) -> Result<(),
 
 fn run(rows: u64, output: &Path, zip_level: Option<u8>) -> Result<(), XlsxError> {
     let bold = Format::new().set_bold();
-    let date = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    let formats = Formats {
+        date: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+        money: Format::new().set_num_format("0.00"),
+    };
     let base = NaiveDate::from_ymd_opt(2025, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .expect("valid base date");
@@ -234,7 +244,7 @@ fn run(rows: u64, output: &Path, zip_level: Option<u8>) -> Result<(), XlsxError>
         }
         in_sheet += 1;
         row.fill(i, base);
-        write_row(ws, in_sheet as u32, &row, &date)?;
+        write_row(ws, in_sheet as u32, &row, &formats)?;
     }
     ws.autofilter(0, 0, in_sheet as u32, HEADERS.len() as u16 - 1)?;
     workbook.save(output)

@@ -25,7 +25,7 @@
 #   BENCH_MAX_FILE_SIZE=4GB   export.max_file_size in the generated config: one file per
 #                          export, like the floor (reportd's default, 100MB, would split)
 #   BENCH_REBUILD=1        rebuild the tables even when they are up to date
-#   BENCH_ZIP_LEVEL=       deflate level (1-9) for the floor; empty: rust_xlsxwriter's default
+#   BENCH_ZIP_LEVEL=3      deflate level (1-9) for the floor; keep it equal to reportd's export.compression_level (default 3)
 #                          (6). Set it to the level reportd uses if reportd sets one: deflate
 #                          is most of the floor's time, so the floor must compress alike.
 #
@@ -43,7 +43,7 @@ BENCH_SKIP_REPORTD=${BENCH_SKIP_REPORTD:-0}
 BENCH_SKIP_PYTHON=${BENCH_SKIP_PYTHON:-0}
 BENCH_MAX_FILE_SIZE=${BENCH_MAX_FILE_SIZE:-4GB}
 BENCH_REBUILD=${BENCH_REBUILD:-0}
-BENCH_ZIP_LEVEL=${BENCH_ZIP_LEVEL:-}
+BENCH_ZIP_LEVEL=${BENCH_ZIP_LEVEL:-3}
 
 DB=reportd_bench
 MYSQL_HOST=127.0.0.1 MYSQL_PORT=3306 MYSQL_USER=root

@@ -216,8 +216,10 @@ async fn execute(
             // a little later, stops it even if this process dies.
             timeout: Some(timeout + Duration::from_secs(2)),
             tz: settings.scheduler.timezone.0,
+            recycle: Default::default(),
         },
         max_file_size: settings.export.max_file_size.0,
+        compression_level: settings.export.compression_level,
         temp_dir: settings.export.temp_dir.clone(),
     };
     let result = export(&source, &spec.data_source, &request, progress, stop).await;

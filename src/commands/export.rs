@@ -65,8 +65,10 @@ pub async fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCo
             chunk_rows: settings.export.chunk_size,
             timeout: Some(Duration::from_secs(settings.export.query_timeout)),
             tz: settings.scheduler.timezone.0,
+            recycle: Default::default(),
         },
         max_file_size: settings.export.max_file_size.0,
+        compression_level: settings.export.compression_level,
         temp_dir: settings.export.temp_dir.clone(),
     };
     let source = Source::open(&args.source, &entry.connect_spec()?).await?;

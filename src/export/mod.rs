@@ -90,6 +90,8 @@ pub struct ExportRequest {
     pub query: QueryOptions,
     /// Split into parts past this size.
     pub max_file_size: u64,
+    /// xlsx deflate level (1-9).
+    pub compression_level: u8,
     /// Where files are written first.
     pub temp_dir: PathBuf,
 }
@@ -150,7 +152,7 @@ pub async fn export(
     };
     let sink: Box<dyn Sink + Send> = match req.format {
         Format::Xlsx => Box::new(
-            xlsx::XlsxSink::new(&first_name, req.max_file_size, temps)
+            xlsx::XlsxSink::new(&first_name, req.max_file_size, req.compression_level, temps)
                 .map_err(ExportError::Write)?,
         ),
         Format::Csv => Box::new(csv::CsvSink::new(
@@ -165,9 +167,10 @@ pub async fn export(
     let abort = Arc::new(AtomicBool::new(false));
     let writer = {
         let abort = abort.clone();
+        let recycle = req.query.recycle.clone();
         std::thread::Builder::new()
             .name("export-writer".into())
-            .spawn(move || sink::drive(sink, rx, abort, progress))
+            .spawn(move || sink::drive(sink, rx, abort, progress, recycle))
             .map_err(|e| ExportError::Write(format!("starting the writer: {e}")))?
     };
 

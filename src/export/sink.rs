@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::mpsc::Receiver;
 
 use super::temp::TempFiles;
-use crate::source::query::{Batch, Chunk};
+use crate::source::query::{Batch, Chunk, Recycle};
 
 /// One finished file of an export, still in the temp directory.
 #[derive(Debug, Clone)]
@@ -55,12 +55,13 @@ pub enum WriteFailure {
 }
 
 /// Drives `sink` until the channel closes; `abort` set by then means discard everything.
-/// `progress` counts the rows written.
+/// `progress` counts the rows written; used batches go back through `recycle`.
 pub fn drive(
     mut sink: Box<dyn Sink + Send>,
     mut rx: Receiver<Chunk>,
     abort: Arc<AtomicBool>,
     progress: Arc<AtomicU64>,
+    recycle: Recycle,
 ) -> Result<Written, WriteFailure> {
     while let Some(chunk) = rx.blocking_recv() {
         let step = match chunk {
@@ -69,6 +70,7 @@ pub fn drive(
             Chunk::Rows(batch) => {
                 let r = sink.rows(&batch);
                 progress.fetch_add(batch.rows as u64, Ordering::Relaxed);
+                recycle.give(batch.cells);
                 r
             }
         };

@@ -60,6 +60,7 @@ struct Sheet {
 pub struct XlsxSink {
     file_name: String,
     max_file_size: u64,
+    compression_level: u8,
     temps: TempFiles,
     workbook: Workbook,
     names: HashSet<String>,
@@ -82,11 +83,17 @@ impl XlsxSink {
     ///
     /// # Errors
     /// The scratch directory is not usable.
-    pub fn new(file_name: &str, max_file_size: u64, temps: TempFiles) -> Result<XlsxSink, String> {
-        let workbook = new_workbook(&temps)?;
+    pub fn new(
+        file_name: &str,
+        max_file_size: u64,
+        compression_level: u8,
+        temps: TempFiles,
+    ) -> Result<XlsxSink, String> {
+        let workbook = new_workbook(&temps, compression_level)?;
         Ok(XlsxSink {
             file_name: file_name.to_string(),
             max_file_size,
+            compression_level,
             temps,
             workbook,
             names: HashSet::new(),
@@ -168,7 +175,7 @@ impl XlsxSink {
             bytes,
         });
         if !last {
-            self.workbook = new_workbook(&self.temps)?;
+            self.workbook = new_workbook(&self.temps, self.compression_level)?;
             self.names.clear();
             self.raw = 0.0;
         }
@@ -279,9 +286,10 @@ fn digits(i: i64) -> f64 {
     f64::from(i.unsigned_abs().checked_ilog10().unwrap_or(0) + 1)
 }
 
-fn new_workbook(temps: &TempFiles) -> Result<Workbook, String> {
+fn new_workbook(temps: &TempFiles, compression_level: u8) -> Result<Workbook, String> {
     let mut wb = Workbook::new();
     wb.set_tempdir(temps.dir()).map_err(err)?;
+    wb.set_zip_compression_level(compression_level.clamp(1, 9));
     wb.use_zip_large_file(true);
     Ok(wb)
 }

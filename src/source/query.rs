@@ -42,6 +42,39 @@ pub struct QueryOptions {
     pub timeout: Option<Duration>,
     /// Zone that UTC timestamps are shown in.
     pub tz: Tz,
+    /// Where the writer hands used batches back.
+    pub recycle: Recycle,
+}
+
+/// Used batch buffers, handed back by the writer so that their cells are freed on the
+/// reader's thread (the writer is the busier one) and their allocation is reused.
+#[derive(Debug, Clone, Default)]
+pub struct Recycle(Arc<std::sync::Mutex<Vec<Vec<Cell>>>>);
+
+impl Recycle {
+    /// Hands a used buffer back (kept only while few are waiting).
+    pub fn give(&self, cells: Vec<Cell>) {
+        if let Ok(mut stash) = self.0.lock()
+            && stash.len() < 8
+        {
+            stash.push(cells);
+            return;
+        }
+        // Dropped here after all; rare.
+    }
+
+    /// An empty buffer with room for `capacity` cells: a used one, cleared, if there is one.
+    fn take(&self, capacity: usize) -> Vec<Cell> {
+        let used = self.0.lock().ok().and_then(|mut stash| stash.pop());
+        match used {
+            Some(mut cells) => {
+                cells.clear();
+                cells.reserve(capacity);
+                cells
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
 }
 
 /// The server-side identity of a running query, to cancel it from another connection.
@@ -101,7 +134,7 @@ macro_rules! pump {
                             &mut batch,
                             Batch {
                                 rows: 0,
-                                cells: Vec::with_capacity(cap),
+                                cells: $opts.recycle.take(cap),
                             },
                         );
                         if !send($out, Chunk::Rows(full)).await {
