@@ -52,15 +52,13 @@ pub struct QueryOptions {
 pub struct Recycle(Arc<std::sync::Mutex<Vec<Vec<Cell>>>>);
 
 impl Recycle {
-    /// Hands a used buffer back (kept only while few are waiting).
+    /// Hands a used buffer back (kept only while few are waiting; else dropped here).
     pub fn give(&self, cells: Vec<Cell>) {
         if let Ok(mut stash) = self.0.lock()
             && stash.len() < 8
         {
             stash.push(cells);
-            return;
         }
-        // Dropped here after all; rare.
     }
 
     /// An empty buffer with room for `capacity` cells: a used one, cleared, if there is one.
