@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::config::{Settings, TimeZone};
+use crate::config::Settings;
 use crate::export::naming::{render_filename, render_sql};
 use crate::export::{Destination, ExportError, ExportOutcome, ExportRequest, SheetQuery, export};
 use crate::source::catalog;
@@ -50,17 +50,6 @@ pub enum RunError {
     /// Writing the execution row failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The zone a task's cron and macros use: its own, else `scheduler.timezone`.
-pub fn task_zone(record: &TaskRecord, settings: &Settings) -> chrono_tz::Tz {
-    record
-        .spec
-        .timezone
-        .as_deref()
-        .and_then(|z| z.parse::<TimeZone>().ok())
-        .unwrap_or(settings.scheduler.timezone)
-        .0
 }
 
 /// Runs `record` once. `progress` counts rows written; `cancel` resolving (with a reason)
@@ -184,7 +173,7 @@ async fn execute(
     })?;
     let source = Source::open(&spec.data_source, &entry.connect_spec()?).await?;
 
-    let tz = task_zone(record, settings);
+    let tz = spec.zone(settings.scheduler.timezone);
     let at = req.scheduled_at.with_timezone(&tz);
     let sheets = spec
         .effective_sheets()

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use super::{Progress, interrupted, open_store, print_json, print_summary, table};
 use crate::cli::TaskCommand;
-use crate::config::{Settings, TimeZone};
+use crate::config::Settings;
 use crate::runner::{RunRequest, run_task};
 use crate::schedule::cron::Schedule;
 use crate::secret::Secret;
@@ -38,15 +38,6 @@ pub async fn run(settings: &Settings, command: TaskCommand) -> anyhow::Result<Ex
     }
 }
 
-/// The zone a task fires in.
-pub fn task_zone(spec: &TaskSpec, settings: &Settings) -> Tz {
-    spec.timezone
-        .as_deref()
-        .and_then(|z| z.parse::<TimeZone>().ok())
-        .unwrap_or(settings.scheduler.timezone)
-        .0
-}
-
 /// The next `count` fires of an enabled task after `now`.
 fn next_fires(
     spec: &TaskSpec,
@@ -58,7 +49,7 @@ fn next_fires(
         return Vec::new();
     }
     Schedule::parse(&spec.cron)
-        .map(|s| s.next_fires(task_zone(spec, settings), now, count))
+        .map(|s| s.next_fires(spec.zone(settings.scheduler.timezone), now, count))
         .unwrap_or_default()
 }
 
@@ -87,7 +78,7 @@ async fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
             enabled: t.spec.enabled,
             data_source: &t.spec.data_source,
             cron: &t.spec.cron,
-            timezone: task_zone(&t.spec, settings).name().to_string(),
+            timezone: t.spec.zone(settings.scheduler.timezone).name().to_string(),
             next_fire: next_fires(&t.spec, settings, now, 1)
                 .first()
                 .map(|d| d.to_rfc3339()),
@@ -176,7 +167,7 @@ async fn show(settings: &Settings, key: &str, json: bool) -> anyhow::Result<Exit
             id: record.id,
             created_at: record.created_at,
             updated_at: record.updated_at,
-            timezone: task_zone(&record.spec, settings).name(),
+            timezone: record.spec.zone(settings.scheduler.timezone).name(),
             next_fires: &fires,
             spec: &spec,
         })?;
@@ -200,7 +191,7 @@ async fn show(settings: &Settings, key: &str, json: bool) -> anyhow::Result<Exit
     } else {
         println!(
             "# next fires ({}): {}",
-            task_zone(&record.spec, settings).name(),
+            record.spec.zone(settings.scheduler.timezone).name(),
             fires.join(", ")
         );
     }

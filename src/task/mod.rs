@@ -52,6 +52,16 @@ pub struct TaskSpec {
 }
 
 impl TaskSpec {
+    /// The zone the task's cron, macros and file names use: its own, else `default`
+    /// (`scheduler.timezone`).
+    pub fn zone(&self, default: crate::config::TimeZone) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|z| z.parse::<crate::config::TimeZone>().ok())
+            .unwrap_or(default)
+            .0
+    }
+
     /// The sheets to export: `sheets`, or the single `sql` as one sheet named after the task.
     pub fn effective_sheets(&self) -> Vec<SheetSpec> {
         match &self.sql {
