@@ -41,6 +41,21 @@ pub enum Command {
     Datasource(DatasourceCommand),
     /// Export the result of one query to a file (needs only `data_sources` in the config).
     Export(ExportArgs),
+    /// Cron expressions: show when one fires.
+    #[command(subcommand)]
+    Cron(CronCommand),
+    /// Execution history, newest first.
+    Logs {
+        /// Only this task (id or name).
+        #[arg(long)]
+        task: Option<String>,
+        /// How many executions.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage tasks.
     #[command(subcommand)]
     Task(TaskCommand),
@@ -50,7 +65,10 @@ impl Command {
     /// Whether the command changes state and so also logs to `logging.file` (an audit trail).
     pub fn writes_log_file(&self) -> bool {
         match self {
-            Command::Check { .. } | Command::Export(_) => false,
+            Command::Check { .. }
+            | Command::Export(_)
+            | Command::Cron(_)
+            | Command::Logs { .. } => false,
             Command::Datasource(d) => matches!(
                 d,
                 DatasourceCommand::Add(_) | DatasourceCommand::Remove { .. }
@@ -90,6 +108,25 @@ fn parse_format(s: &str) -> Result<Format, String> {
         "csv" => Ok(Format::Csv),
         _ => Err(format!("unknown format {s:?} (use xlsx or csv)")),
     }
+}
+
+/// `reportd cron ...`
+#[derive(Debug, Subcommand)]
+pub enum CronCommand {
+    /// The next fire times of an expression, one per line, RFC 3339 with the zone's offset.
+    Next {
+        /// 5 fields (minute hour day month weekday), or 6 with leading seconds; `@daily` etc.
+        expr: String,
+        /// IANA time zone (default: scheduler.timezone).
+        #[arg(long)]
+        tz: Option<String>,
+        /// How many fire times.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+        /// Fire times strictly after this RFC 3339 time (default: now).
+        #[arg(long)]
+        after: Option<String>,
+    },
 }
 
 /// `reportd datasource ...`

@@ -1,9 +1,12 @@
-//! The subcommands, one file per family: [`check`], [`datasource`], [`task`]. Each returns
-//! the process exit code or an error that `main` prints as one line.
+//! The subcommands, one file per family: [`check`], [`cron`], [`datasource`], [`export`],
+//! [`logs`], [`task`]. Each returns the process exit code or an error that `main` prints as
+//! one line.
 
 pub mod check;
+pub mod cron;
 pub mod datasource;
 pub mod export;
+pub mod logs;
 pub mod task;
 
 use anyhow::Context as _;
@@ -30,6 +33,10 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
         Command::Check { no_connect } => check::run(settings, no_connect).await,
         Command::Datasource(c) => datasource::run(settings, c).await,
         Command::Export(args) => export::run(settings, args).await,
+        Command::Cron(c) => cron::run(settings, c),
+        Command::Logs { task, limit, json } => {
+            logs::run(settings, task.as_deref(), limit, json).await
+        }
         Command::Task(c) => task::run(settings, c).await,
     }
 }

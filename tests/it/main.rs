@@ -4,6 +4,7 @@
 
 mod check;
 mod config;
+mod cron;
 mod datasource;
 mod export;
 mod helpers;
