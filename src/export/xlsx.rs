@@ -17,6 +17,8 @@ pub const MAX_ROWS: u32 = 1_048_576;
 /// Longest text Excel keeps in a cell.
 pub const MAX_TEXT_CHARS: usize = 32_767;
 const MAX_SHEET_NAME: usize = 31;
+/// Parts allowed to reach this size are written with ZIP64 records (see `new_workbook`).
+const ZIP64_FROM: u64 = 512 << 20;
 /// Uncompressed-to-file size ratio assumed before the first part tells the real one; low,
 /// so parts come out under the limit.
 const FIRST_RATIO: f64 = 4.0;
@@ -89,7 +91,7 @@ impl XlsxSink {
         compression_level: u8,
         temps: TempFiles,
     ) -> Result<XlsxSink, String> {
-        let workbook = new_workbook(&temps, compression_level)?;
+        let workbook = new_workbook(&temps, compression_level, max_file_size)?;
         Ok(XlsxSink {
             file_name: file_name.to_string(),
             max_file_size,
@@ -175,7 +177,7 @@ impl XlsxSink {
             bytes,
         });
         if !last {
-            self.workbook = new_workbook(&self.temps, self.compression_level)?;
+            self.workbook = new_workbook(&self.temps, self.compression_level, self.max_file_size)?;
             self.names.clear();
             self.raw = 0.0;
         }
@@ -286,11 +288,17 @@ fn digits(i: i64) -> f64 {
     f64::from(i.unsigned_abs().checked_ilog10().unwrap_or(0) + 1)
 }
 
-fn new_workbook(temps: &TempFiles, compression_level: u8) -> Result<Workbook, String> {
+fn new_workbook(
+    temps: &TempFiles,
+    compression_level: u8,
+    max_file_size: u64,
+) -> Result<Workbook, String> {
     let mut wb = Workbook::new();
     wb.set_tempdir(temps.dir()).map_err(err)?;
     wb.set_zip_compression_level(compression_level.clamp(1, 9));
-    wb.use_zip_large_file(true);
+    // ZIP64 records let a worksheet's XML pass 4 GB, but LibreOffice (7.4) cannot open files
+    // that carry them: they are used only when parts may grow that large.
+    wb.use_zip_large_file(max_file_size >= ZIP64_FROM);
     Ok(wb)
 }
 

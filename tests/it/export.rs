@@ -105,6 +105,15 @@ async fn types_case(backend: Backend, kind: &str, setup: &str, want: Vec<(&str, 
         out.starts_with("2 rows, ") && out.contains("types.xlsx"),
         "{out}"
     );
+    // No ZIP64 in files of ordinary size (their entries would need zip version 4.5):
+    // LibreOffice 7.4 refuses to open such files.
+    let bytes = std::fs::read(w.path().join("types.xlsx")).unwrap();
+    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    assert_eq!(
+        u16::from_le_bytes([bytes[4], bytes[5]]),
+        20,
+        "zip version needed to extract"
+    );
     let sheets = read_xlsx(&w.path().join("types.xlsx"));
     assert_eq!(sheets.len(), 1);
     let (name, rows) = &sheets[0];
