@@ -30,6 +30,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon in the foreground: fire every enabled task on time (systemd uses this).
+    Run,
     /// Validate the config, templates and stored tasks; connect to the store and every data source.
     Check {
         /// Contact no server: validate files, and the tasks of a local SQLite store if it exists.
@@ -62,9 +64,11 @@ pub enum Command {
 }
 
 impl Command {
-    /// Whether the command changes state and so also logs to `logging.file` (an audit trail).
+    /// Whether the command logs to `logging.file`: the daemon, and the commands that change
+    /// state (an audit trail).
     pub fn writes_log_file(&self) -> bool {
         match self {
+            Command::Run => true,
             Command::Check { .. }
             | Command::Export(_)
             | Command::Cron(_)

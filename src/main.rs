@@ -20,6 +20,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(&cli.config)?;
     let stderr_level = match cli.verbose {
+        // The daemon tells what it does; management commands only warn.
+        0 if matches!(cli.command, Command::Run) => tracing::Level::INFO,
         0 => tracing::Level::WARN,
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,

@@ -30,6 +30,12 @@ use crate::store::Store;
 /// Whatever the command fails with, as a one-line chain.
 pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Run => {
+            let shutdown = interrupted();
+            let store = open_store(settings).await?;
+            crate::schedule::daemon::run(settings.clone(), store, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { no_connect } => check::run(settings, no_connect).await,
         Command::Datasource(c) => datasource::run(settings, c).await,
         Command::Export(args) => export::run(settings, args).await,
@@ -71,20 +77,25 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM, with which one it was.
-pub async fn interrupted() -> String {
+/// Resolves on Ctrl-C or SIGTERM, with which one it was. The handlers are installed when this
+/// is called, not when first polled, so a signal during start-up is not lost (nor fatal).
+pub fn interrupted() -> impl std::future::Future<Output = String> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        if let Ok((mut term, mut int)) = handlers {
             return tokio::select! {
-                _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)".to_string(),
+                _ = int.recv() => "interrupted (SIGINT)".to_string(),
                 _ = term.recv() => "interrupted (SIGTERM)".to_string(),
             };
         }
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted (SIGINT)".to_string()
     }
-    let _ = tokio::signal::ctrl_c().await;
-    "interrupted (SIGINT)".to_string()
 }
 
 /// A progress line on a terminal (rows, rows/s, elapsed); nothing otherwise.

@@ -329,7 +329,7 @@ async fn run_once(settings: &Settings, key: &str, _no_notify: bool) -> anyhow::R
         trigger: Trigger::Manual,
         scheduled_at: Utc::now(),
         attempt: 1,
-        instance: None,
+        instance: Some(crate::schedule::daemon::instance_name()),
     };
     let report = run_task(settings, &store, &record, &request, rows, interrupted()).await;
     progress.finish();

@@ -37,7 +37,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where tasks, data sources and executions are stored.

@@ -44,7 +44,8 @@ pub fn sweep_dead(temp_dir: &Path) -> usize {
     removed
 }
 
-fn process_alive(pid: u32) -> bool {
+/// True while process `pid` runs (Linux `/proc`; elsewhere assumed alive, to be safe).
+pub fn process_alive(pid: u32) -> bool {
     // Linux (the daemon's home): /proc/<pid> exists while the process does. Elsewhere keep
     // the files rather than risk removing a live export's.
     let proc = Path::new("/proc");

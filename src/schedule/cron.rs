@@ -55,6 +55,13 @@ impl Schedule {
             .collect()
     }
 
+    /// The latest fire at or before `at`, in `tz`.
+    pub fn last_fire(&self, tz: Tz, at: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        self.cron
+            .find_previous_occurrence(&at.with_timezone(&tz), true)
+            .ok()
+    }
+
     /// The next fire strictly after `after`, in `tz`; none if the expression never fires again.
     pub fn next_fire(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Tz>> {
         self.cron

@@ -107,3 +107,25 @@ impl super::Store {
         .map_err(db("reading a claim"))
     }
 }
+
+impl super::Store {
+    /// The latest fire of a task that was claimed (run or recorded), if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn last_claimed_fire(
+        &self,
+        task_id: i64,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row: Option<(Option<DateTime<Utc>>,)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT MAX(scheduled_at) FROM fire_claims WHERE task_id = ?",
+            ))
+            .bind(task_id)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(db("reading the last fire"))?;
+        Ok(row.and_then(|r| r.0))
+    }
+}

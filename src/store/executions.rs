@@ -340,3 +340,82 @@ impl super::Store {
         rows.into_iter().map(Row::into_execution).collect()
     }
 }
+
+impl super::Store {
+    /// Marks the running executions of `instance` as alive now.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn heartbeat(&self, instance: &str) -> Result<u64, StoreError> {
+        let t = now();
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE executions SET heartbeat_at = ? WHERE status = 'running' AND instance = ?",
+            ))
+            .bind(t)
+            .bind(instance)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("recording a heartbeat"))
+    }
+
+    /// Executions left `running` whose heartbeat is older than `stale_before` (their daemon
+    /// died) become `interrupted`; returns how many.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn interrupt_stale(&self, stale_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let t = now();
+        let stale_before = micros(stale_before);
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE executions SET status = 'interrupted', finished_at = ?, error = 'the daemon running it stopped (crash or kill); recovered at start' WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
+            ))
+            .bind(t)
+            .bind(stale_before)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("recovering interrupted executions"))
+    }
+}
+
+impl super::Store {
+    /// The daemon instances (`host:pid`) that have executions marked running.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn running_instances(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(Option<String>,)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT DISTINCT instance FROM executions WHERE status = 'running'",
+            ))
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db("listing running executions"))?;
+        Ok(rows.into_iter().filter_map(|r| r.0).collect())
+    }
+
+    /// Marks every running execution of `instance` interrupted (its process is gone).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn interrupt_instance(&self, instance: &str) -> Result<u64, StoreError> {
+        let t = now();
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE executions SET status = 'interrupted', finished_at = ?, error = 'the process running it stopped (crash or kill); recovered at start' WHERE status = 'running' AND instance = ?",
+            ))
+            .bind(t)
+            .bind(instance)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("recovering interrupted executions"))
+    }
+}

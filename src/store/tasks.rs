@@ -334,3 +334,21 @@ impl super::Store {
         })
     }
 }
+
+impl super::Store {
+    /// A cheap fingerprint of the tasks table (count, newest change, newest id): it changes when
+    /// a task is applied, enabled, disabled or removed, by any process.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn tasks_fingerprint(&self) -> Result<String, StoreError> {
+        let (count, latest, ids): (i64, Option<DateTime<Utc>>, Option<i64>) =
+            dispatch!(self, |pool, sql| {
+                sqlx::query_as(sql("SELECT COUNT(*), MAX(updated_at), MAX(id) FROM tasks"))
+                    .fetch_one(pool)
+                    .await
+            })
+            .map_err(db("reading the tasks fingerprint"))?;
+        Ok(format!("{count}/{latest:?}/{ids:?}"))
+    }
+}

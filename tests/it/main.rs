@@ -5,6 +5,7 @@
 mod check;
 mod config;
 mod cron;
+mod daemon;
 mod datasource;
 mod export;
 mod helpers;

@@ -1,0 +1,259 @@
+//! `reportd run` driven as systemd would: fires on time (6-field cron every 2 s), a fire that
+//! comes while the previous run still goes is `skipped`, SIGTERM drains then interrupts,
+//! executions of a killed daemon are recovered, missed fires run once within the grace time or
+//! are recorded as skipped beyond it.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir};
+
+fn start(w: &Workdir) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("reportd"))
+        .current_dir(w.path())
+        .args(["--config", "config.yaml", "run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+fn logs(w: &Workdir) -> Vec<Value> {
+    serde_json::from_str(&w.ok(&["logs", "--json", "--limit", "100"])).unwrap()
+}
+
+/// Waits until `pred` holds for the execution history, up to `secs`.
+fn wait_for(w: &Workdir, secs: u64, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let runs = logs(w);
+        if pred(&runs) {
+            return runs;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}: {runs:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn stop(child: Child, within: Duration) -> String {
+    signal(&child, "-TERM");
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < within,
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    err
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn fires_on_time_and_stops_cleanly() {
+    let w = Workdir::new(Backend::Sqlite, DEMO_SOURCE);
+    w.write("t.yaml", "tasks:\n  - name: every2s\n    data_source: demo\n    cron: \"*/2 * * * * *\"\n    sql: SELECT id, city FROM orders LIMIT 5\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let daemon = start(&w);
+    let runs = wait_for(&w, 15, "two cron runs", |r| {
+        r.iter()
+            .filter(|e| e["trigger"] == "cron" && e["status"] == "success")
+            .count()
+            >= 2
+    });
+    let err = stop(daemon, Duration::from_secs(5));
+    assert!(
+        err.contains("scheduler started") && err.contains("scheduler stopped"),
+        "{err}"
+    );
+    for run in runs.iter().filter(|e| e["trigger"] == "cron") {
+        let scheduled = time(&run["scheduled_at"]);
+        assert_eq!(scheduled.timestamp() % 2, 0, "fires on even seconds: {run}");
+        let delay = time(&run["started_at"]) - scheduled;
+        assert!(
+            delay < chrono::Duration::milliseconds(500),
+            "fired {delay} late: {run}"
+        );
+        assert_eq!(run["rows"], 5);
+        assert!(std::path::Path::new(&w.path().join(run["files"][0].as_str().unwrap())).exists());
+    }
+}
+
+#[tokio::test]
+async fn overlap_is_skipped_and_shutdown_interrupts_after_its_timeout() {
+    let db = ScratchStore::new(Backend::Postgres);
+    let url = db.create_source().await;
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!(
+            "data_sources:\n  pg:\n    type: postgresql\n    url: \"{url}\"\ndaemon:\n  shutdown_timeout: 1\n"
+        ),
+    );
+    w.write("t.yaml", "tasks:\n  - name: slow\n    data_source: pg\n    cron: \"* * * * * *\"\n    sql: SELECT pg_sleep(30)\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let daemon = start(&w);
+    wait_for(&w, 15, "a skipped overlap", |r| {
+        r.iter().any(|e| {
+            e["status"] == "skipped"
+                && e["error"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("still going"))
+        })
+    });
+    stop(daemon, Duration::from_secs(6));
+    let runs = logs(&w);
+    assert!(runs.iter().all(|e| e["status"] != "running"), "{runs:#?}");
+    let interrupted: Vec<&Value> = runs
+        .iter()
+        .filter(|e| e["status"] == "interrupted")
+        .collect();
+    assert_eq!(interrupted.len(), 1, "{runs:#?}");
+    assert!(
+        interrupted[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted (daemon shutdown)")
+    );
+}
+
+#[tokio::test]
+async fn executions_of_a_killed_daemon_are_recovered_at_start() {
+    let db = ScratchStore::new(Backend::Postgres);
+    let url = db.create_source().await;
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("data_sources:\n  pg:\n    type: postgresql\n    url: \"{url}\"\n"),
+    );
+    w.write("t.yaml", "tasks:\n  - name: slow\n    data_source: pg\n    cron: \"*/3 * * * * *\"\n    sql: SELECT pg_sleep(30)\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let mut daemon = start(&w);
+    wait_for(&w, 40, "a running execution", |r| {
+        r.iter().any(|e| e["status"] == "running")
+    });
+    signal(&daemon, "-KILL");
+    daemon.wait().unwrap();
+    w.ok(&["task", "disable", "slow"]);
+    let again = start(&w);
+    let runs = wait_for(&w, 10, "the recovery", |r| {
+        r.iter().all(|e| e["status"] != "running")
+    });
+    stop(again, Duration::from_secs(5));
+    assert_eq!(runs[0]["status"], "interrupted", "{runs:#?}");
+    assert!(
+        runs[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("recovered at start")
+    );
+}
+
+/// A task whose only fire is on January 1st, created long before it.
+async fn yearly_task_created_last_year(w: &Workdir) {
+    w.write("t.yaml", "tasks:\n  - name: yearly\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    sql: SELECT COUNT(*) AS n FROM orders\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let settings = reportd::config::SystemDatabase {
+        sqlite_path: w.path().join("data/system.db"),
+        ..Default::default()
+    };
+    let store = reportd::store::Store::connect(&settings).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        w.path().join("data/system.db").display()
+    ))
+    .await
+    .unwrap();
+    let long_ago: DateTime<Utc> = "2020-06-01T00:00:00Z".parse().unwrap();
+    sqlx::query("UPDATE tasks SET created_at = ?")
+        .bind(long_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_missed_fire_within_grace_runs_once_and_beyond_grace_is_recorded() {
+    // Within: a grace of more than a year covers the missed January 1st fire.
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}scheduler:\n  misfire_grace_time: 40000000\n"),
+    );
+    yearly_task_created_last_year(&w).await;
+    let daemon = start(&w);
+    let runs = wait_for(&w, 10, "the catch-up run", |r| {
+        r.iter().any(|e| e["status"] == "success")
+    });
+    stop(daemon, Duration::from_secs(5));
+    assert_eq!(
+        runs.len(),
+        1,
+        "several missed fires coalesce into one run: {runs:#?}"
+    );
+    assert_eq!(runs[0]["trigger"], "catch-up");
+    assert!(
+        runs[0]["scheduled_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("-12-31T16:00:00Z"),
+        "Jan 1st 00:00 in Shanghai: {}",
+        runs[0]
+    );
+
+    // Beyond: with a one-second grace the same fire is recorded as skipped, once.
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}scheduler:\n  misfire_grace_time: 1\n"),
+    );
+    yearly_task_created_last_year(&w).await;
+    let daemon = start(&w);
+    wait_for(&w, 10, "the skipped record", |r| !r.is_empty());
+    stop(daemon, Duration::from_secs(5));
+    let again = start(&w);
+    std::thread::sleep(Duration::from_secs(1));
+    stop(again, Duration::from_secs(5));
+    let runs = logs(&w);
+    assert_eq!(
+        runs.len(),
+        1,
+        "recorded once, not at every start: {runs:#?}"
+    );
+    assert_eq!(runs[0]["status"], "skipped");
+    assert!(
+        runs[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("beyond scheduler.misfire_grace_time"),
+        "{}",
+        runs[0]
+    );
+}
+
+#[test]
+fn sigterm_during_start_up_still_stops_cleanly() {
+    let w = Workdir::new(Backend::Sqlite, DEMO_SOURCE);
+    for _ in 0..3 {
+        let daemon = start(&w);
+        std::thread::sleep(Duration::from_millis(30));
+        stop(daemon, Duration::from_secs(5));
+    }
+}
