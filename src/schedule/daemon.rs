@@ -4,6 +4,9 @@
 //! runs through [`crate::runner`] under the `max_workers` limit. Every fire leaves one
 //! execution row: run, or `skipped` with the reason (overlap, missed beyond the grace).
 //!
+//! A failed or timed-out run is retried `retries` times, after `scheduler.retry_backoff`
+//! seconds, then twice that, and so on; each attempt is its own execution (trigger `retry`).
+//!
 //! At start, executions left `running` by a dead daemon become `interrupted`, temp files of
 //! dead processes go, and a fire missed while the daemon was down runs once (`catch-up`) if it
 //! is within `misfire_grace_time`, else is recorded as `skipped`. Task changes in the store
@@ -299,17 +302,39 @@ async fn fire(
     }
     let daemon = daemon.clone();
     jobs.spawn(async move {
-        let permit = daemon.workers.clone().acquire_owned().await;
-        let mut stop = daemon.stop.clone();
-        let cancel = async move {
-            let _ = stop.wait_for(|s| *s).await;
-            "interrupted (daemon shutdown)".to_string()
-        };
-        let req = RunRequest { trigger, scheduled_at: at, attempt: 1, instance: Some(daemon.instance.clone()) };
-        if let Err(e) = run_task(&daemon.settings, &daemon.store, &record, &req, Arc::new(AtomicU64::new(0)), cancel).await {
-            tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
+        let (mut trigger, mut attempt) = (trigger, 1);
+        loop {
+            // A worker slot per attempt: back-off waits hold none.
+            let permit = daemon.workers.clone().acquire_owned().await;
+            let mut stop = daemon.stop.clone();
+            let cancel = async move {
+                let _ = stop.wait_for(|s| *s).await;
+                "interrupted (daemon shutdown)".to_string()
+            };
+            let req = RunRequest { trigger, scheduled_at: at, attempt, instance: Some(daemon.instance.clone()) };
+            let status = match run_task(&daemon.settings, &daemon.store, &record, &req, Arc::new(AtomicU64::new(0)), cancel).await {
+                Ok(report) => report.status,
+                Err(e) => {
+                    tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
+                    break;
+                }
+            };
+            drop(permit);
+            let retryable = matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout);
+            if !retryable || attempt > record.spec.retries {
+                break;
+            }
+            // Exponential back-off: base, 2 x base, 4 x base, ... (a shutdown ends the wait).
+            let delay = Duration::from_secs(daemon.settings.scheduler.retry_backoff.saturating_mul(1 << (attempt - 1).min(16)));
+            tracing::info!(task = %record.spec.name, attempt = attempt + 1, seconds = delay.as_secs(), "retrying after a failed run");
+            let mut stop = daemon.stop.clone();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            attempt += 1;
+            trigger = Trigger::Retry;
         }
-        drop(permit);
         if let Ok(mut r) = daemon.running.lock() {
             r.remove(&record.id);
         }

@@ -257,3 +257,72 @@ fn sigterm_during_start_up_still_stops_cleanly() {
         stop(daemon, Duration::from_secs(5));
     }
 }
+
+#[tokio::test]
+async fn a_failed_run_is_retried_with_back_off_each_attempt_recorded() {
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}scheduler:\n  misfire_grace_time: 40000000\n  retry_backoff: 1\n"),
+    );
+    w.write("t.yaml", "tasks:\n  - name: yearly\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    retries: 2\n    sql: SELECT no_such_column FROM orders\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let settings = reportd::config::SystemDatabase {
+        sqlite_path: w.path().join("data/system.db"),
+        ..Default::default()
+    };
+    let store = reportd::store::Store::connect(&settings).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        w.path().join("data/system.db").display()
+    ))
+    .await
+    .unwrap();
+    let long_ago: DateTime<Utc> = "2020-06-01T00:00:00Z".parse().unwrap();
+    sqlx::query("UPDATE tasks SET created_at = ?")
+        .bind(long_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    store.close().await;
+
+    let daemon = start(&w);
+    let runs = wait_for(&w, 15, "three attempts", |r| {
+        r.len() >= 3 && r.iter().all(|e| e["status"] != "running")
+    });
+    stop(daemon, Duration::from_secs(5));
+    let mut runs = runs;
+    runs.reverse();
+    let seen: Vec<(&str, u64, &str)> = runs
+        .iter()
+        .map(|e| {
+            (
+                e["trigger"].as_str().unwrap(),
+                e["attempt"].as_u64().unwrap(),
+                e["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("catch-up", 1, "failed"),
+            ("retry", 2, "failed"),
+            ("retry", 3, "failed")
+        ]
+    );
+    assert!(
+        runs.iter()
+            .all(|e| e["scheduled_at"] == runs[0]["scheduled_at"]),
+        "all attempts belong to one fire"
+    );
+    let gap = |a: &Value, b: &Value| time(&b["started_at"]) - time(&a["finished_at"]);
+    assert!(
+        gap(&runs[0], &runs[1]) >= chrono::Duration::milliseconds(950),
+        "first back-off 1 s"
+    );
+    assert!(
+        gap(&runs[1], &runs[2]) >= chrono::Duration::milliseconds(1950),
+        "second back-off 2 s"
+    );
+}
