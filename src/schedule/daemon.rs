@@ -7,6 +7,9 @@
 //! A failed or timed-out run is retried `retries` times, after `scheduler.retry_backoff`
 //! seconds, then twice that, and so on; each attempt is its own execution (trigger `retry`).
 //!
+//! SIGHUP re-reads config.yaml; an invalid new file is refused (logged) and the old settings
+//! stay in force.
+//!
 //! At start, executions left `running` by a dead daemon become `interrupted`, temp files of
 //! dead processes go, and a fire missed while the daemon was down runs once (`catch-up`) if it
 //! is within `misfire_grace_time`, else is recorded as `skipped`. Task changes in the store
@@ -45,12 +48,44 @@ struct Timer {
 
 /// The daemon's shared state.
 struct Daemon {
-    settings: Arc<Settings>,
+    /// Replaced on SIGHUP; each fire takes the settings current when it starts.
+    settings: std::sync::RwLock<Arc<Settings>>,
     store: Store,
     instance: String,
     workers: Arc<Semaphore>,
     running: Arc<Mutex<HashSet<i64>>>,
     stop: watch::Receiver<bool>,
+}
+
+impl Daemon {
+    /// The current settings.
+    fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Re-reads the config file; an invalid file leaves the current settings in force.
+    fn reload_config(&self) -> bool {
+        let path = self.settings().path.clone();
+        match Settings::load(&path) {
+            Ok(new) => {
+                for w in &new.warnings {
+                    tracing::warn!("{w}");
+                }
+                if let Ok(mut s) = self.settings.write() {
+                    *s = Arc::new(new);
+                }
+                tracing::info!(config = %path.display(), "config reloaded (store, worker count and log settings need a restart)");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config reload failed; keeping the current config");
+                false
+            }
+        }
+    }
 }
 
 /// This daemon's name in claims and executions: `host:pid`.
@@ -83,7 +118,7 @@ pub async fn run(
     let (stop_tx, stop) = watch::channel(false);
     let daemon = Arc::new(Daemon {
         workers: Arc::new(Semaphore::new(settings.scheduler.max_workers)),
-        settings: settings.clone(),
+        settings: std::sync::RwLock::new(settings.clone()),
         store: store.clone(),
         instance,
         running: Arc::default(),
@@ -96,6 +131,10 @@ pub async fn run(
     tracing::info!(instance = %daemon.instance, tasks = timers.len(), "scheduler started");
 
     let mut reload = tokio::time::interval(RELOAD_EVERY);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    #[cfg(not(unix))]
+    let mut hangup: Option<()> = None;
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     let shutdown = std::pin::pin!(shutdown);
     let mut shutdown = shutdown;
@@ -136,6 +175,22 @@ pub async fn run(
                     Err(e) => tracing::error!(error = %e, "checking for task changes failed"),
                 }
             }
+            Some(()) = async {
+                #[cfg(unix)]
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+                #[cfg(not(unix))]
+                std::future::pending::<Option<()>>().await
+            } => {
+                if daemon.reload_config() {
+                    match load(&daemon).await {
+                        Ok(new) => timers = new,
+                        Err(e) => tracing::error!(error = %e, "reloading tasks failed; keeping the current ones"),
+                    }
+                }
+            }
             _ = heartbeat.tick() => {
                 if let Err(e) = store.heartbeat(&daemon.instance).await {
                     tracing::error!(error = %e, "heartbeat failed");
@@ -147,7 +202,7 @@ pub async fn run(
 
     // Drain: no new fires; running executions get the shutdown timeout, then are cancelled.
     tracing::info!(reason = %reason, running = jobs.len(), "scheduler stopping");
-    let grace = Duration::from_secs(daemon.settings.daemon.shutdown_timeout);
+    let grace = Duration::from_secs(daemon.settings().daemon.shutdown_timeout);
     if tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} })
         .await
         .is_err()
@@ -203,7 +258,7 @@ async fn load(daemon: &Daemon) -> Result<HashMap<i64, Timer>, StoreError> {
                 continue;
             }
         };
-        let tz = record.spec.zone(daemon.settings.scheduler.timezone);
+        let tz = record.spec.zone(daemon.settings().scheduler.timezone);
         let next = schedule.next_fire(tz, now).map(|d| d.with_timezone(&Utc));
         timers.insert(
             record.id,
@@ -222,7 +277,7 @@ async fn load(daemon: &Daemon) -> Result<HashMap<i64, Timer>, StoreError> {
 /// it is recorded as skipped. Several missed fires of a task coalesce into one.
 async fn catch_up(daemon: &Arc<Daemon>, timers: &mut HashMap<i64, Timer>, jobs: &mut JoinSet<()>) {
     let now = Utc::now();
-    let grace = Span::seconds(daemon.settings.scheduler.misfire_grace_time as i64);
+    let grace = Span::seconds(daemon.settings().scheduler.misfire_grace_time as i64);
     for timer in timers.values() {
         let record = &timer.record;
         let since = match daemon.store.last_claimed_fire(record.id).await {
@@ -312,7 +367,7 @@ async fn fire(
                 "interrupted (daemon shutdown)".to_string()
             };
             let req = RunRequest { trigger, scheduled_at: at, attempt, instance: Some(daemon.instance.clone()) };
-            let status = match run_task(&daemon.settings, &daemon.store, &record, &req, Arc::new(AtomicU64::new(0)), cancel).await {
+            let status = match run_task(&daemon.settings(), &daemon.store, &record, &req, Arc::new(AtomicU64::new(0)), cancel).await {
                 Ok(report) => report.status,
                 Err(e) => {
                     tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
@@ -325,7 +380,7 @@ async fn fire(
                 break;
             }
             // Exponential back-off: base, 2 x base, 4 x base, ... (a shutdown ends the wait).
-            let delay = Duration::from_secs(daemon.settings.scheduler.retry_backoff.saturating_mul(1 << (attempt - 1).min(16)));
+            let delay = Duration::from_secs(daemon.settings().scheduler.retry_backoff.saturating_mul(1 << (attempt - 1).min(16)));
             tracing::info!(task = %record.spec.name, attempt = attempt + 1, seconds = delay.as_secs(), "retrying after a failed run");
             let mut stop = daemon.stop.clone();
             tokio::select! {

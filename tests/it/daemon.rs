@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir};
 
 fn start(w: &Workdir) -> Child {
+    start_with(w, "config.yaml")
+}
+
+fn start_with(w: &Workdir, config: &str) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("reportd"))
         .current_dir(w.path())
-        .args(["--config", "config.yaml", "run"])
+        .args(["--config", config, "run"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -325,4 +329,48 @@ async fn a_failed_run_is_retried_with_back_off_each_attempt_recorded() {
         gap(&runs[1], &runs[2]) >= chrono::Duration::milliseconds(1950),
         "second back-off 2 s"
     );
+}
+
+#[test]
+fn sighup_reloads_the_config_and_refuses_a_broken_one() {
+    let w = Workdir::new(Backend::Sqlite, DEMO_SOURCE);
+    let original = std::fs::read_to_string(w.path().join("config.yaml")).unwrap();
+    w.write("t.yaml", "tasks:\n  - name: every2s\n    data_source: demo\n    cron: \"*/2 * * * * *\"\n    sql: SELECT id FROM orders LIMIT 1\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    // The daemon reads its own copy, which the test edits; `logs` keeps using config.yaml.
+    w.write("daemon.yaml", &original);
+    let daemon = start_with(&w, "daemon.yaml");
+    wait_for(&w, 10, "a first run", |r| {
+        r.iter().any(|e| e["status"] == "success")
+    });
+
+    // A broken file is refused; the daemon goes on with the old config.
+    w.write("daemon.yaml", &format!("{original}bogus_key: 1\n"));
+    signal(&daemon, "-HUP");
+    let before = logs(&w).len();
+    wait_for(&w, 10, "a run after the refused reload", |r| {
+        r.len() > before + 1 && r[0]["status"] == "success"
+    });
+
+    // A good file takes effect for the next fires.
+    w.write(
+        "daemon.yaml",
+        &format!("{original}export:\n  output_dir: ./reports\n"),
+    );
+    signal(&daemon, "-HUP");
+    let runs = wait_for(&w, 10, "a run into the new output_dir", |r| {
+        r.iter().any(|e| {
+            e["files"][0]
+                .as_str()
+                .is_some_and(|f| f.starts_with("./reports/"))
+        })
+    });
+    let err = stop(daemon, Duration::from_secs(5));
+    assert!(
+        err.contains("config reload failed; keeping the current config")
+            && err.contains("bogus_key"),
+        "{err}"
+    );
+    assert!(err.contains("config reloaded"), "{err}");
+    assert!(runs.iter().all(|e| e["status"] == "success"), "{runs:#?}");
 }
