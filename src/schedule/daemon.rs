@@ -153,9 +153,20 @@ pub async fn run(
             () = sleep => {
                 let now = Utc::now();
                 for timer in timers.values_mut() {
+                    // Normally one fire is due. After a stall (suspend, overload) several may
+                    // be: they coalesce into one run of the latest, as at catch-up.
+                    let mut due = None;
+                    let mut coalesced = 0u32;
                     while let Some(at) = timer.next.filter(|at| *at <= now) {
-                        fire(&daemon, &mut jobs, timer.record.clone(), at, Trigger::Cron).await;
+                        coalesced += u32::from(due.is_some());
+                        due = Some(at);
                         timer.next = timer.schedule.next_fire(timer.tz, at).map(|d| d.with_timezone(&Utc));
+                    }
+                    if let Some(at) = due {
+                        if coalesced > 0 {
+                            tracing::warn!(task = %timer.record.spec.name, coalesced, "late: earlier due fires coalesced into this one");
+                        }
+                        fire(&daemon, &mut jobs, timer.record.clone(), at, Trigger::Cron).await;
                     }
                 }
             }

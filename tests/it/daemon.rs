@@ -374,3 +374,33 @@ fn sighup_reloads_the_config_and_refuses_a_broken_one() {
     assert!(err.contains("config reloaded"), "{err}");
     assert!(runs.iter().all(|e| e["status"] == "success"), "{runs:#?}");
 }
+
+#[test]
+fn fires_due_during_a_stall_coalesce_into_one() {
+    let w = Workdir::new(Backend::Sqlite, DEMO_SOURCE);
+    w.write("t.yaml", "tasks:\n  - name: every1s\n    data_source: demo\n    cron: \"* * * * * *\"\n    sql: SELECT 1 AS one\n");
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let daemon = start(&w);
+    wait_for(&w, 10, "a first run", |r| {
+        r.iter().any(|e| e["status"] == "success")
+    });
+    signal(&daemon, "-STOP");
+    let stalled = Utc::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let resumed = Utc::now();
+    signal(&daemon, "-CONT");
+    std::thread::sleep(Duration::from_millis(1500));
+    let err = stop(daemon, Duration::from_secs(5));
+    let in_stall = logs(&w)
+        .iter()
+        .filter(|e| {
+            let at = time(&e["scheduled_at"]);
+            at > stalled + chrono::Duration::seconds(1) && at <= resumed
+        })
+        .count();
+    assert!(
+        in_stall <= 1,
+        "{in_stall} fires recorded for the 4 s stall; they should coalesce"
+    );
+    assert!(err.contains("coalesced"), "{err}");
+}
