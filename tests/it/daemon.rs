@@ -170,21 +170,15 @@ async fn executions_of_a_killed_daemon_are_recovered_at_start() {
     );
 }
 
-/// A task whose only fire is on January 1st, created long before it.
-async fn yearly_task_created_last_year(w: &Workdir) {
-    w.write("t.yaml", "tasks:\n  - name: yearly\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    sql: SELECT COUNT(*) AS n FROM orders\n");
+/// Applies `tasks` and dates the tasks' creation back to 2020, so that fires since then count
+/// as missed.
+async fn apply_created_long_ago(w: &Workdir, tasks: &str) {
+    w.write("t.yaml", tasks);
     w.ok(&["task", "apply", "-f", "t.yaml"]);
-    let settings = reportd::config::SystemDatabase {
-        sqlite_path: w.path().join("data/system.db"),
-        ..Default::default()
-    };
-    let store = reportd::store::Store::connect(&settings).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        w.path().join("data/system.db").display()
-    ))
-    .await
-    .unwrap();
+    let db = w.path().join("data/system.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
     let long_ago: DateTime<Utc> = "2020-06-01T00:00:00Z".parse().unwrap();
     sqlx::query("UPDATE tasks SET created_at = ?")
         .bind(long_ago)
@@ -192,8 +186,10 @@ async fn yearly_task_created_last_year(w: &Workdir) {
         .await
         .unwrap();
     pool.close().await;
-    store.close().await;
 }
+
+/// A task whose only fire is on January 1st.
+const YEARLY: &str = "tasks:\n  - name: yearly\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    sql: SELECT COUNT(*) AS n FROM orders\n";
 
 #[tokio::test]
 async fn a_missed_fire_within_grace_runs_once_and_beyond_grace_is_recorded() {
@@ -202,7 +198,7 @@ async fn a_missed_fire_within_grace_runs_once_and_beyond_grace_is_recorded() {
         Backend::Sqlite,
         &format!("{DEMO_SOURCE}scheduler:\n  misfire_grace_time: 40000000\n"),
     );
-    yearly_task_created_last_year(&w).await;
+    apply_created_long_ago(&w, YEARLY).await;
     let daemon = start(&w);
     let runs = wait_for(&w, 10, "the catch-up run", |r| {
         r.iter().any(|e| e["status"] == "success")
@@ -228,7 +224,7 @@ async fn a_missed_fire_within_grace_runs_once_and_beyond_grace_is_recorded() {
         Backend::Sqlite,
         &format!("{DEMO_SOURCE}scheduler:\n  misfire_grace_time: 1\n"),
     );
-    yearly_task_created_last_year(&w).await;
+    apply_created_long_ago(&w, YEARLY).await;
     let daemon = start(&w);
     wait_for(&w, 10, "the skipped record", |r| !r.is_empty());
     stop(daemon, Duration::from_secs(5));
@@ -268,27 +264,11 @@ async fn a_failed_run_is_retried_with_back_off_each_attempt_recorded() {
         Backend::Sqlite,
         &format!("{DEMO_SOURCE}scheduler:\n  misfire_grace_time: 40000000\n  retry_backoff: 1\n"),
     );
-    w.write("t.yaml", "tasks:\n  - name: yearly\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    retries: 2\n    sql: SELECT no_such_column FROM orders\n");
-    w.ok(&["task", "apply", "-f", "t.yaml"]);
-    let settings = reportd::config::SystemDatabase {
-        sqlite_path: w.path().join("data/system.db"),
-        ..Default::default()
-    };
-    let store = reportd::store::Store::connect(&settings).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        w.path().join("data/system.db").display()
-    ))
-    .await
-    .unwrap();
-    let long_ago: DateTime<Utc> = "2020-06-01T00:00:00Z".parse().unwrap();
-    sqlx::query("UPDATE tasks SET created_at = ?")
-        .bind(long_ago)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    store.close().await;
+    apply_created_long_ago(
+        &w,
+        "tasks:\n  - name: yearly\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    retries: 2\n    sql: SELECT no_such_column FROM orders\n",
+    )
+    .await;
 
     let daemon = start(&w);
     let runs = wait_for(&w, 15, "three attempts", |r| {
