@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`cli`]: the command line (clap derive).
+//! - [`clock`]: the scheduler's clock (system, or moved by hand in tests).
 //! - [`commands`]: one module per subcommand family (`check`, `datasource`, `task`).
 //! - [`config`]: `Settings`, the typed `config.yaml`: sections, defaults, `${ENV}`, validation.
 //! - [`yaml`]: reading YAML files with `file:line:column` errors.
@@ -18,10 +19,12 @@
 //! - [`runner`]: one recorded execution of a task (params → query → export → record).
 //! - [`humanize`]: `1,000`, `2.5MB`, `3.2s`.
 //! - [`task`]: task specs as written in task files, and their validation.
-//! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz).
+//! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz), and the daemon's
+//!   timer loop with fire claims, leases and takeover.
 //! - [`notify`]: message templates and their placeholders.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod export;

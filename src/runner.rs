@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::export::naming::{render_filename, render_sql};
 use crate::export::{Destination, ExportError, ExportOutcome, ExportRequest, SheetQuery, export};
@@ -29,6 +30,8 @@ pub struct RunRequest {
     pub attempt: u32,
     /// The daemon instance, if any.
     pub instance: Option<String>,
+    /// The clock the task timeout runs on.
+    pub clock: Clock,
 }
 
 /// How a run ended.
@@ -85,7 +88,7 @@ pub async fn run_task(
     let timed_out = AtomicBool::new(false);
     let stop = async {
         tokio::select! {
-            () = tokio::time::sleep(timeout) => {
+            () = req.clock.sleep(timeout) => {
                 timed_out.store(true, Ordering::SeqCst);
                 format!("timed out after {}s", timeout.as_secs())
             }

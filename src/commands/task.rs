@@ -330,6 +330,7 @@ async fn run_once(settings: &Settings, key: &str, _no_notify: bool) -> anyhow::R
         scheduled_at: Utc::now(),
         attempt: 1,
         instance: Some(crate::schedule::daemon::instance_name()),
+        clock: Default::default(),
     };
     let report = run_task(settings, &store, &record, &request, rows, interrupted()).await;
     progress.finish();

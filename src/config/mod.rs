@@ -388,6 +388,9 @@ pub struct SchedulerSettings {
     pub log_retention_days: u32,
     /// First retry delay in seconds; doubles per attempt.
     pub retry_backoff: u64,
+    /// Seconds a daemon holds a fire it runs without renewing it (it renews every third of
+    /// that). When the holder dies, another instance re-runs the fire once the lease is over.
+    pub lease_time: u64,
 }
 
 impl Default for SchedulerSettings {
@@ -400,6 +403,7 @@ impl Default for SchedulerSettings {
             misfire_grace_time: 1800,
             log_retention_days: 90,
             retry_backoff: 60,
+            lease_time: 60,
         }
     }
 }
@@ -539,6 +543,12 @@ impl Settings {
             if value == 0 {
                 return Err(invalid(key, format!("{full} must be greater than 0")));
             }
+        }
+        if self.scheduler.lease_time < 3 {
+            return Err(invalid(
+                "lease_time",
+                "scheduler.lease_time must be at least 3 seconds".into(),
+            ));
         }
         if self.export.compression_level > 9 {
             return Err(invalid(

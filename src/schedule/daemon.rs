@@ -1,23 +1,31 @@
 //! `reportd run`: the timer loop. Each enabled task has a timer on its next fire (croner, in
-//! the task's zone, Vixie DST rules); the loop sleeps until the earliest one. A fire is
-//! claimed in the store first (unique task + scheduled time, so one instance runs it), then
-//! runs through [`crate::runner`] under the `max_workers` limit. Every fire leaves one
-//! execution row: run, or `skipped` with the reason (overlap, missed beyond the grace).
+//! the task's zone, Vixie DST rules), kept in a time-ordered queue ([`super::timers`]); the
+//! loop sleeps until the earliest one. A fire is claimed in the store first (unique task +
+//! scheduled time, so one instance runs it), then runs through [`crate::runner`] under the
+//! `max_workers` limit. Every fire leaves one execution row: run, or `skipped` with the reason
+//! (overlap, missed beyond the grace).
 //!
 //! A failed or timed-out run is retried `retries` times, after `scheduler.retry_backoff`
 //! seconds, then twice that, and so on; each attempt is its own execution (trigger `retry`).
 //!
+//! Several daemons may share a MySQL or PostgreSQL store. The instance running a fire renews
+//! the claim's lease every third of `scheduler.lease_time`; when a holder stops renewing
+//! (killed, host lost), another instance takes the claim over, marks the dead run
+//! `interrupted` and runs the fire again (trigger `takeover`). A task never overlaps itself,
+//! on one instance or across instances.
+//!
 //! SIGHUP re-reads config.yaml; an invalid new file is refused (logged) and the old settings
 //! stay in force.
 //!
-//! At start, executions left `running` by a dead daemon become `interrupted`, temp files of
-//! dead processes go, and a fire missed while the daemon was down runs once (`catch-up`) if it
-//! is within `misfire_grace_time`, else is recorded as `skipped`. Task changes in the store
-//! are picked up within 5 s. On shutdown no new fire starts; running executions get
-//! `daemon.shutdown_timeout` seconds, then are cancelled and recorded `interrupted`.
+//! At start, executions left `running` by a dead daemon become `interrupted` (and their fire
+//! is run again), temp files of dead processes go, and a fire missed while the daemon was down
+//! runs once (`catch-up`) if it is within `misfire_grace_time`, else is recorded as `skipped`.
+//! Task changes in the store are picked up within 5 s. On shutdown no new fire starts; running
+//! executions get `daemon.shutdown_timeout` seconds, then are cancelled and recorded
+//! `interrupted`.
 
 use chrono::{DateTime, Duration as Span, Utc};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -25,25 +33,23 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::cron::Schedule;
+use super::timers::Timers;
+use crate::clock::{Clock, later};
 use crate::config::Settings;
 use crate::export::temp;
 use crate::runner::{RunRequest, run_task};
-use crate::store::executions::{ExecutionStatus, NewExecution, Trigger};
+use crate::store::claims::Claim;
+use crate::store::executions::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::store::{Store, StoreError, TaskRecord};
 
 /// How often task changes in the store are looked for.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
-/// How often running executions are marked alive.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-/// A running execution whose heartbeat is older than this belongs to a dead daemon.
-pub const STALE_AFTER: Duration = Duration::from_secs(60);
 
-struct Timer {
-    record: Arc<TaskRecord>,
-    schedule: Schedule,
-    tz: chrono_tz::Tz,
-    next: Option<DateTime<Utc>>,
+/// A fire this instance is running (or waiting to retry).
+struct Running {
+    at: DateTime<Utc>,
+    /// Set when the fire's lease was lost to another instance: the run stops.
+    lost: watch::Sender<bool>,
 }
 
 /// The daemon's shared state.
@@ -52,8 +58,12 @@ struct Daemon {
     settings: std::sync::RwLock<Arc<Settings>>,
     store: Store,
     instance: String,
+    clock: Clock,
+    /// `scheduler.lease_time` at start.
+    lease: Duration,
     workers: Arc<Semaphore>,
-    running: Arc<Mutex<HashSet<i64>>>,
+    /// Task id → the fire of it this instance runs.
+    running: Mutex<HashMap<i64, Running>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -77,7 +87,7 @@ impl Daemon {
                 if let Ok(mut s) = self.settings.write() {
                     *s = Arc::new(new);
                 }
-                tracing::info!(config = %path.display(), "config reloaded (store, worker count and log settings need a restart)");
+                tracing::info!(config = %path.display(), "config reloaded (store, worker count, lease time and log settings need a restart)");
                 true
             }
             Err(e) => {
@@ -85,6 +95,22 @@ impl Daemon {
                 false
             }
         }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lease_until(&self) -> DateTime<Utc> {
+        later(self.clock.now(), self.lease)
+    }
+
+    fn timers(&self, records: Vec<TaskRecord>) -> Timers {
+        Timers::new(
+            records,
+            self.settings().scheduler.timezone.0,
+            self.clock.now(),
+        )
     }
 }
 
@@ -96,7 +122,35 @@ pub fn instance_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Runs the daemon until `shutdown` resolves, then drains.
+/// True when `instance` is a process of this host that is gone.
+fn dead_here(instance: &str) -> bool {
+    let me = instance_name();
+    let host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
+    instance.rsplit_once(':').is_some_and(|(h, pid)| {
+        h == host
+            && pid
+                .parse::<u32>()
+                .is_ok_and(|p| p != std::process::id() && !temp::process_alive(p))
+    })
+}
+
+/// True when `instance` runs on this host.
+fn on_this_host(instance: &str) -> bool {
+    let me = instance_name();
+    let host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
+    instance.rsplit_once(':').is_some_and(|(h, _)| h == host)
+}
+
+/// How the daemon runs, beyond its settings.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// The clock it schedules by (the system's in production).
+    pub clock: Clock,
+    /// Told once recovery and catch-up are done and the loop starts.
+    pub ready: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Runs the daemon on the system clock until `shutdown` resolves, then drains.
 ///
 /// # Errors
 /// The store cannot be reached at start.
@@ -105,9 +159,23 @@ pub async fn run(
     store: Store,
     shutdown: impl Future<Output = String>,
 ) -> Result<(), StoreError> {
+    run_with(settings, store, RunOptions::default(), shutdown).await
+}
+
+/// Runs the daemon with `options` until `shutdown` resolves, then drains.
+///
+/// # Errors
+/// The store cannot be reached at start.
+pub async fn run_with(
+    settings: Settings,
+    store: Store,
+    options: RunOptions,
+    shutdown: impl Future<Output = String>,
+) -> Result<(), StoreError> {
+    let RunOptions { clock, ready } = options;
     let settings = Arc::new(settings);
-    let instance = instance_name();
-    let recovered = recover(&store).await?;
+    let lease = Duration::from_secs(settings.scheduler.lease_time);
+    let recovered = recover(&store, clock.now() - span(lease)).await?;
     if recovered > 0 {
         tracing::warn!(
             executions = recovered,
@@ -120,63 +188,55 @@ pub async fn run(
         workers: Arc::new(Semaphore::new(settings.scheduler.max_workers)),
         settings: std::sync::RwLock::new(settings.clone()),
         store: store.clone(),
-        instance,
-        running: Arc::default(),
+        instance: instance_name(),
+        clock,
+        lease,
+        running: Mutex::default(),
         stop,
     });
     let mut jobs = JoinSet::new();
-    let mut timers = load(&daemon).await?;
-    catch_up(&daemon, &mut timers, &mut jobs).await;
+    let mut timers = daemon.timers(store.tasks().await?);
+    take_over(&daemon, &timers, &mut jobs).await;
+    catch_up(&daemon, &timers, &mut jobs).await;
     let mut fingerprint = store.tasks_fingerprint().await.unwrap_or_default();
     tracing::info!(instance = %daemon.instance, tasks = timers.len(), "scheduler started");
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
 
     let mut reload = tokio::time::interval(RELOAD_EVERY);
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     #[cfg(not(unix))]
     let mut hangup: Option<()> = None;
-    let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+    let mut renew = tokio::time::interval((lease / 3).max(Duration::from_secs(1)));
     let shutdown = std::pin::pin!(shutdown);
     let mut shutdown = shutdown;
     let reason = loop {
-        let wake = timers.values().filter_map(|t| t.next).min();
+        let wake = timers.next_wake();
         let sleep = async {
             match wake {
-                Some(at) => {
-                    tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await
-                }
+                Some(at) => daemon.clock.sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             reason = &mut shutdown => break reason,
             () = sleep => {
-                let now = Utc::now();
-                for timer in timers.values_mut() {
-                    // Normally one fire is due. After a stall (suspend, overload) several may
-                    // be: they coalesce into one run of the latest, as at catch-up.
-                    let mut due = None;
-                    let mut coalesced = 0u32;
-                    while let Some(at) = timer.next.filter(|at| *at <= now) {
-                        coalesced += u32::from(due.is_some());
-                        due = Some(at);
-                        timer.next = timer.schedule.next_fire(timer.tz, at).map(|d| d.with_timezone(&Utc));
+                for due in timers.take_due(daemon.clock.now()) {
+                    if due.coalesced > 0 {
+                        tracing::warn!(task = %due.record.spec.name, coalesced = due.coalesced, "late: earlier due fires coalesced into this one");
                     }
-                    if let Some(at) = due {
-                        if coalesced > 0 {
-                            tracing::warn!(task = %timer.record.spec.name, coalesced, "late: earlier due fires coalesced into this one");
-                        }
-                        fire(&daemon, &mut jobs, timer.record.clone(), at, Trigger::Cron).await;
-                    }
+                    fire(&daemon, &mut jobs, due.record, due.at, Trigger::Cron);
                 }
             }
             _ = reload.tick() => {
                 match store.tasks_fingerprint().await {
                     Ok(fp) if fp != fingerprint => {
-                        match load(&daemon).await {
-                            Ok(new) => {
-                                tracing::info!(tasks = new.len(), "tasks changed; timers reloaded");
-                                timers = new;
+                        match store.tasks().await {
+                            Ok(records) => {
+                                timers = daemon.timers(records);
+                                tracing::info!(tasks = timers.len(), "tasks changed; timers reloaded");
                                 fingerprint = fp;
                             }
                             Err(e) => tracing::error!(error = %e, "reloading tasks failed; keeping the current ones"),
@@ -196,28 +256,29 @@ pub async fn run(
                 std::future::pending::<Option<()>>().await
             } => {
                 if daemon.reload_config() {
-                    match load(&daemon).await {
-                        Ok(new) => timers = new,
+                    match store.tasks().await {
+                        Ok(records) => timers = daemon.timers(records),
                         Err(e) => tracing::error!(error = %e, "reloading tasks failed; keeping the current ones"),
                     }
                 }
             }
-            _ = heartbeat.tick() => {
-                if let Err(e) = store.heartbeat(&daemon.instance).await {
-                    tracing::error!(error = %e, "heartbeat failed");
-                }
+            _ = renew.tick() => {
+                renew_leases(&daemon).await;
+                take_over(&daemon, &timers, &mut jobs).await;
             }
             Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
         }
     };
 
     // Drain: no new fires; running executions get the shutdown timeout, then are cancelled.
+    // Their claims stay open: the next daemon (or another instance) runs those fires again.
     tracing::info!(reason = %reason, running = jobs.len(), "scheduler stopping");
     let grace = Duration::from_secs(daemon.settings().daemon.shutdown_timeout);
-    if tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
+    let drained = tokio::select! {
+        () = async { while jobs.join_next().await.is_some() {} } => true,
+        () = daemon.clock.sleep(grace) => false,
+    };
+    if !drained {
         tracing::warn!(
             running = jobs.len(),
             "shutdown timeout reached; cancelling running executions"
@@ -229,67 +290,157 @@ pub async fn run(
     Ok(())
 }
 
+fn span(d: Duration) -> Span {
+    Span::from_std(d).unwrap_or(Span::MAX)
+}
+
 /// Executions left `running` by processes that are gone become `interrupted`: those of dead
-/// processes on this host at once, those of other hosts once their heartbeat is stale.
-async fn recover(store: &Store) -> Result<u64, StoreError> {
-    let host = instance_name()
-        .rsplit_once(':')
-        .map(|(h, _)| h.to_string())
-        .unwrap_or_default();
+/// processes on this host at once, those of other hosts once their heartbeat is older than
+/// `stale_before`.
+async fn recover(store: &Store, stale_before: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut recovered = 0;
     for instance in store.running_instances().await? {
-        let dead_here = instance.rsplit_once(':').is_some_and(|(h, pid)| {
-            h == host
-                && pid
-                    .parse::<u32>()
-                    .is_ok_and(|p| p != std::process::id() && !temp::process_alive(p))
-        });
-        if dead_here {
+        if dead_here(&instance) {
             recovered += store.interrupt_instance(&instance).await?;
+        } else if !on_this_host(&instance) {
+            recovered += store.interrupt_stale(&instance, stale_before).await?;
         }
     }
-    recovered += store
-        .interrupt_stale(Utc::now() - Span::from_std(STALE_AFTER).unwrap_or_default())
-        .await?;
     Ok(recovered)
 }
 
-/// Timers of the enabled tasks, each on its next fire after now.
-async fn load(daemon: &Daemon) -> Result<HashMap<i64, Timer>, StoreError> {
-    let now = Utc::now();
-    let mut timers = HashMap::new();
-    for record in daemon.store.tasks().await? {
-        if !record.spec.enabled {
+/// Renews the leases of the fires this instance runs and the heartbeat of their executions.
+/// A fire whose claim another instance has taken over is stopped here.
+async fn renew_leases(daemon: &Daemon) {
+    let until = daemon.lease_until();
+    let fires: Vec<(i64, DateTime<Utc>)> = daemon
+        .running()
+        .iter()
+        .map(|(task, r)| (*task, r.at))
+        .collect();
+    for (task, at) in fires {
+        match daemon
+            .store
+            .renew_claim(task, at, &daemon.instance, until, None)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(task, scheduled = %at, "lease lost: another instance took this fire over; stopping it here");
+                if let Some(r) = daemon.running().get(&task).filter(|r| r.at == at) {
+                    let _ = r.lost.send(true);
+                }
+            }
+            Err(e) => tracing::error!(task, error = %e, "renewing a lease failed"),
+        }
+    }
+    if let Err(e) = daemon.store.heartbeat(&daemon.instance).await {
+        tracing::error!(error = %e, "heartbeat failed");
+    }
+}
+
+/// Takes over open claims whose holder stopped renewing them (or, on this host, is gone), and
+/// runs their fires again when the run did not finish. Fires past the grace time, or of tasks
+/// no longer enabled, are closed instead.
+async fn take_over(daemon: &Arc<Daemon>, timers: &Timers, jobs: &mut JoinSet<()>) {
+    let claims = match daemon.store.open_claims().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "reading open claims failed");
+            return;
+        }
+    };
+    let now = daemon.clock.now();
+    for claim in claims {
+        let mine_running = claim.instance == daemon.instance
+            && daemon
+                .running()
+                .get(&claim.task_id)
+                .is_some_and(|r| r.at == claim.scheduled_at);
+        let forced = dead_here(&claim.instance);
+        if mine_running || (!forced && claim.lease_until >= now) {
             continue;
         }
-        let schedule = match Schedule::parse(&record.spec.cron) {
-            Ok(s) => s,
+        let expired_before = (!forced).then_some(now);
+        match daemon
+            .store
+            .take_over_claim(
+                &claim,
+                &daemon.instance,
+                daemon.lease_until(),
+                expired_before,
+            )
+            .await
+        {
+            Ok(true) => resume(daemon, timers, jobs, &claim, now).await,
+            Ok(false) => {}
             Err(e) => {
-                tracing::error!(task = %record.spec.name, error = %e, "task not scheduled");
-                continue;
+                tracing::error!(task = claim.task_id, error = %e, "taking over a claim failed")
             }
-        };
-        let tz = record.spec.zone(daemon.settings().scheduler.timezone);
-        let next = schedule.next_fire(tz, now).map(|d| d.with_timezone(&Utc));
-        timers.insert(
-            record.id,
-            Timer {
-                record: Arc::new(record),
-                schedule,
-                tz,
-                next,
-            },
-        );
+        }
     }
-    Ok(timers)
+}
+
+/// A claim just taken over: interrupt its dead run and run the fire again, or close it.
+async fn resume(
+    daemon: &Arc<Daemon>,
+    timers: &Timers,
+    jobs: &mut JoinSet<()>,
+    claim: &Claim,
+    now: DateTime<Utc>,
+) {
+    let (task, at) = (claim.task_id, claim.scheduled_at);
+    let runs = match daemon.store.fire_executions(task, at).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(task, error = %e, "reading a taken-over fire failed");
+            return;
+        }
+    };
+    let latest = runs.first();
+    let rerun = match latest.map(|e| e.status) {
+        Some(ExecutionStatus::Running) => {
+            let e = &runs[0];
+            let error = format!(
+                "interrupted: daemon {} stopped renewing its lease; fire taken over by {}",
+                claim.instance, daemon.instance
+            );
+            let finish = Finish {
+                status: Some(ExecutionStatus::Interrupted),
+                error: Some(error),
+                ..Finish::default()
+            };
+            if let Err(err) = daemon.store.finish_execution(e.id, &finish).await {
+                tracing::error!(task, error = %err, "marking a dead run interrupted failed");
+            }
+            true
+        }
+        None | Some(ExecutionStatus::Interrupted) => true,
+        // The run finished; only closing the claim was lost.
+        Some(_) => false,
+    };
+    let grace = Span::seconds(daemon.settings().scheduler.misfire_grace_time as i64);
+    let record = timers.get(task).map(|t| t.record.clone());
+    match record {
+        Some(record) if rerun && now - claim.lease_until <= grace => {
+            tracing::warn!(task = %record.spec.name, scheduled = %at, from = %claim.instance, "fire taken over from a daemon that stopped; running it again");
+            fire(daemon, jobs, record, at, Trigger::Takeover);
+        }
+        _ => {
+            if rerun {
+                tracing::warn!(task, scheduled = %at, from = %claim.instance, "fire of a stopped daemon not run again (task disabled or removed, or beyond scheduler.misfire_grace_time)");
+            }
+            close(daemon, task, at).await;
+        }
+    }
 }
 
 /// Fires missed while no daemon ran: the latest one runs once if within the grace time, else
 /// it is recorded as skipped. Several missed fires of a task coalesce into one.
-async fn catch_up(daemon: &Arc<Daemon>, timers: &mut HashMap<i64, Timer>, jobs: &mut JoinSet<()>) {
-    let now = Utc::now();
+async fn catch_up(daemon: &Arc<Daemon>, timers: &Timers, jobs: &mut JoinSet<()>) {
+    let now = daemon.clock.now();
     let grace = Span::seconds(daemon.settings().scheduler.misfire_grace_time as i64);
-    for timer in timers.values() {
+    for timer in timers.iter() {
         let record = &timer.record;
         let since = match daemon.store.last_claimed_fire(record.id).await {
             Ok(last) => last.unwrap_or(record.created_at).max(record.created_at),
@@ -298,18 +449,14 @@ async fn catch_up(daemon: &Arc<Daemon>, timers: &mut HashMap<i64, Timer>, jobs: 
                 continue;
             }
         };
-        let Some(missed) = timer
-            .schedule
-            .last_fire(timer.tz, now)
-            .map(|d| d.with_timezone(&Utc))
-        else {
+        let Some(missed) = timer.last_fire(now) else {
             continue;
         };
         if missed <= since {
             continue;
         }
         if now - missed <= grace {
-            fire(daemon, jobs, record.clone(), missed, Trigger::CatchUp).await;
+            fire(daemon, jobs, record.clone(), missed, Trigger::CatchUp);
         } else {
             let reason = format!(
                 "missed while no daemon was running; {}s late, beyond scheduler.misfire_grace_time ({}s)",
@@ -318,6 +465,7 @@ async fn catch_up(daemon: &Arc<Daemon>, timers: &mut HashMap<i64, Timer>, jobs: 
             );
             if claim(daemon, record, missed).await {
                 record_skip(daemon, record, missed, Trigger::CatchUp, reason).await;
+                close(daemon, record.id, missed).await;
             }
         }
     }
@@ -325,10 +473,9 @@ async fn catch_up(daemon: &Arc<Daemon>, timers: &mut HashMap<i64, Timer>, jobs: 
 
 /// Claims a fire for this instance; false when another claim exists or the store failed.
 async fn claim(daemon: &Daemon, record: &TaskRecord, at: DateTime<Utc>) -> bool {
-    let lease = Utc::now() + Span::from_std(STALE_AFTER).unwrap_or_default();
     match daemon
         .store
-        .claim_fire(record.id, at, &daemon.instance, lease)
+        .claim_fire(record.id, at, &daemon.instance, daemon.lease_until())
         .await
     {
         Ok(won) => won,
@@ -339,72 +486,126 @@ async fn claim(daemon: &Daemon, record: &TaskRecord, at: DateTime<Utc>) -> bool 
     }
 }
 
-/// One fire: claim it, then run it, or record why not.
-async fn fire(
+/// Marks a fire done in the store (it needs no lease any more).
+async fn close(daemon: &Daemon, task: i64, at: DateTime<Utc>) {
+    if let Err(e) = daemon.store.close_claim(task, at).await {
+        tracing::error!(task, scheduled = %at, error = %e, "closing a claim failed");
+    }
+}
+
+/// One fire, as a job: claim it (unless taken over, when it is already this instance's), then
+/// run it, or record why not.
+fn fire(
     daemon: &Arc<Daemon>,
     jobs: &mut JoinSet<()>,
     record: Arc<TaskRecord>,
     at: DateTime<Utc>,
     trigger: Trigger,
 ) {
-    if !claim(daemon, &record, at).await {
-        return; // another instance has it
-    }
-    let overlapping = !daemon
-        .running
-        .lock()
-        .map(|mut r| r.insert(record.id))
-        .unwrap_or(false);
-    if overlapping {
-        record_skip(
-            daemon,
-            &record,
-            at,
-            trigger,
-            "the previous run of this task is still going".into(),
-        )
-        .await;
-        return;
-    }
     let daemon = daemon.clone();
     jobs.spawn(async move {
-        let (mut trigger, mut attempt) = (trigger, 1);
-        loop {
-            // A worker slot per attempt: back-off waits hold none.
-            let permit = daemon.workers.clone().acquire_owned().await;
-            let mut stop = daemon.stop.clone();
-            let cancel = async move {
-                let _ = stop.wait_for(|s| *s).await;
-                "interrupted (daemon shutdown)".to_string()
-            };
-            let req = RunRequest { trigger, scheduled_at: at, attempt, instance: Some(daemon.instance.clone()) };
-            let status = match run_task(&daemon.settings(), &daemon.store, &record, &req, Arc::new(AtomicU64::new(0)), cancel).await {
-                Ok(report) => report.status,
-                Err(e) => {
-                    tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
-                    break;
-                }
-            };
-            drop(permit);
-            let retryable = matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout);
-            if !retryable || attempt > record.spec.retries {
-                break;
-            }
-            // Exponential back-off: base, 2 x base, 4 x base, ... (a shutdown ends the wait).
-            let delay = Duration::from_secs(daemon.settings().scheduler.retry_backoff.saturating_mul(1 << (attempt - 1).min(16)));
-            tracing::info!(task = %record.spec.name, attempt = attempt + 1, seconds = delay.as_secs(), "retrying after a failed run");
-            let mut stop = daemon.stop.clone();
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                _ = stop.wait_for(|s| *s) => break,
-            }
-            attempt += 1;
-            trigger = Trigger::Retry;
+        if trigger != Trigger::Takeover && !claim(&daemon, &record, at).await {
+            return; // another instance has it
         }
-        if let Ok(mut r) = daemon.running.lock() {
-            r.remove(&record.id);
+        let lost = match daemon.running().entry(record.id) {
+            std::collections::hash_map::Entry::Occupied(_) => None,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let (tx, rx) = watch::channel(false);
+                slot.insert(Running { at, lost: tx });
+                Some(rx)
+            }
+        };
+        let Some(lost) = lost else {
+            let reason = "the previous run of this task is still going".to_string();
+            record_skip(&daemon, &record, at, trigger, reason).await;
+            return close(&daemon, record.id, at).await;
+        };
+        let elsewhere = daemon
+            .store
+            .earlier_fire_open(record.id, at, daemon.clock.now())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(task = %record.spec.name, error = %e, "checking for a running fire failed");
+                false
+            });
+        let done = if elsewhere {
+            let reason = "the previous run of this task is still going on another instance";
+            record_skip(&daemon, &record, at, trigger, reason.into()).await;
+            true
+        } else {
+            attempts(&daemon, &record, at, trigger, lost).await
+        };
+        daemon.running().remove(&record.id);
+        if done {
+            close(&daemon, record.id, at).await;
         }
     });
+}
+
+/// Runs a fire's attempts: the first, then retries with back-off. True when the fire reached
+/// its final outcome here; false when it was stopped by shutdown or lost to another instance
+/// (its claim stays open, so it is run again).
+async fn attempts(
+    daemon: &Arc<Daemon>,
+    record: &TaskRecord,
+    at: DateTime<Utc>,
+    mut trigger: Trigger,
+    lost: watch::Receiver<bool>,
+) -> bool {
+    let mut attempt = 1;
+    loop {
+        // A worker slot per attempt: back-off waits hold none.
+        let permit = daemon.workers.clone().acquire_owned().await;
+        let cancel = stopped(daemon.stop.clone(), lost.clone());
+        let req = RunRequest {
+            trigger,
+            scheduled_at: at,
+            attempt,
+            instance: Some(daemon.instance.clone()),
+            clock: daemon.clock.clone(),
+        };
+        let settings = daemon.settings();
+        let progress = Arc::new(AtomicU64::new(0));
+        let status = match run_task(&settings, &daemon.store, record, &req, progress, cancel).await
+        {
+            Ok(report) => report.status,
+            Err(e) => {
+                tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
+                return true;
+            }
+        };
+        drop(permit);
+        if status == ExecutionStatus::Interrupted {
+            return false;
+        }
+        let retryable = matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout);
+        if !retryable || attempt > record.spec.retries {
+            return true;
+        }
+        // Exponential back-off: base, 2 x base, 4 x base, ... (a shutdown ends the wait).
+        let base = daemon.settings().scheduler.retry_backoff;
+        let delay = Duration::from_secs(base.saturating_mul(1 << (attempt - 1).min(16)));
+        tracing::info!(task = %record.spec.name, attempt = attempt + 1, seconds = delay.as_secs(), "retrying after a failed run");
+        tokio::select! {
+            () = daemon.clock.sleep(delay) => {}
+            _ = stopped(daemon.stop.clone(), lost.clone()) => return false,
+        }
+        attempt += 1;
+        trigger = Trigger::Retry;
+    }
+}
+
+/// Resolves with the reason when the daemon shuts down or the fire is lost.
+async fn stopped(mut stop: watch::Receiver<bool>, mut lost: watch::Receiver<bool>) -> String {
+    async fn set(rx: &mut watch::Receiver<bool>) {
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    tokio::select! {
+        () = set(&mut stop) => "interrupted (daemon shutdown)".to_string(),
+        () = set(&mut lost) => "interrupted: another instance took this fire over (this daemon's lease lapsed)".to_string(),
+    }
 }
 
 async fn record_skip(

@@ -1,6 +1,7 @@
 //! Scheduling: cron parsing and next-fire computation ([`cron`]), and the daemon's timer
-//! loop ([`daemon`]): one timer per task, fire claims, worker limit, overlap and misfire
-//! handling, live reload, graceful shutdown and crash recovery.
+//! loop ([`daemon`]) over the task timers ([`timers`]): fire claims and leases, worker limit,
+//! overlap and misfire handling, live reload, graceful shutdown, crash recovery and takeover.
 
 pub mod cron;
 pub mod daemon;
+pub mod timers;

@@ -70,7 +70,7 @@ impl super::Store {
         let (scheduled_at, lease_until) = (micros(scheduled_at), micros(lease_until));
         let affected = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE fire_claims SET lease_until = ?, execution_id = COALESCE(?, execution_id) WHERE task_id = ? AND scheduled_at = ? AND instance = ?",
+                "UPDATE fire_claims SET lease_until = ?, execution_id = COALESCE(?, execution_id) WHERE task_id = ? AND scheduled_at = ? AND instance = ? AND done = FALSE",
             ))
             .bind(lease_until)
             .bind(execution_id)
@@ -108,7 +108,113 @@ impl super::Store {
     }
 }
 
+/// A time after every lease, that every backend can store.
+fn far_future() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_214_400, 0).unwrap_or_default() // 9999-12-31
+}
+
 impl super::Store {
+    /// Marks a claimed fire done: it has its final outcome and needs no lease any more.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn close_claim(
+        &self,
+        task_id: i64,
+        scheduled_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let scheduled_at = micros(scheduled_at);
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE fire_claims SET done = TRUE WHERE task_id = ? AND scheduled_at = ?",
+            ))
+            .bind(task_id)
+            .bind(scheduled_at)
+            .execute(pool)
+            .await
+            .map(drop)
+        })
+        .map_err(db("closing a claim"))
+    }
+
+    /// Whether an earlier fire of the task is still open under a live lease (running on some
+    /// instance, or waiting to retry) at `at_time`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn earlier_fire_open(
+        &self,
+        task_id: i64,
+        scheduled_at: DateTime<Utc>,
+        at_time: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (scheduled_at, at_time) = (micros(scheduled_at), micros(at_time));
+        let row: Option<(i64,)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT task_id FROM fire_claims WHERE task_id = ? AND done = FALSE AND scheduled_at < ? AND lease_until >= ? LIMIT 1",
+            ))
+            .bind(task_id)
+            .bind(scheduled_at)
+            .bind(at_time)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(db("checking for a running fire"))?;
+        Ok(row.is_some())
+    }
+
+    /// All open claims (fires not done yet), oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn open_claims(&self) -> Result<Vec<Claim>, StoreError> {
+        dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT task_id, scheduled_at, instance, lease_until, execution_id FROM fire_claims WHERE done = FALSE ORDER BY scheduled_at",
+            ))
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db("reading open claims"))
+    }
+
+    /// Moves an open claim from `from` to `to` with a new lease, provided it is still `from`'s
+    /// and (unless `expired_before` is `None`) its lease ended before `expired_before`. True
+    /// when this call took it over; false when its holder renewed it or another instance was
+    /// quicker.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn take_over_claim(
+        &self,
+        claim: &Claim,
+        to: &str,
+        lease_until: DateTime<Utc>,
+        expired_before: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let scheduled_at = micros(claim.scheduled_at);
+        let lease_until = micros(lease_until);
+        // The lease test is in the UPDATE itself, so a renewal by the holder and a takeover
+        // cannot both succeed.
+        let before = micros(expired_before.unwrap_or_else(far_future));
+        let affected = dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE fire_claims SET instance = ?, lease_until = ? WHERE task_id = ? AND scheduled_at = ? AND instance = ? AND done = FALSE AND lease_until < ?",
+            ))
+            .bind(to)
+            .bind(lease_until)
+            .bind(claim.task_id)
+            .bind(scheduled_at)
+            .bind(&claim.instance)
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("taking over a claim"))?;
+        Ok(affected > 0)
+    }
+
     /// The latest fire of a task that was claimed (run or recorded), if any.
     ///
     /// # Errors

@@ -39,6 +39,8 @@ pub enum Trigger {
     Retry,
     /// A missed fire run at start-up.
     CatchUp,
+    /// A fire re-run by another instance after its first instance stopped renewing its lease.
+    Takeover,
 }
 
 macro_rules! text_enum {
@@ -69,7 +71,7 @@ text_enum!(ExecutionStatus {
     Interrupted = "interrupted",
     Skipped = "skipped",
 });
-text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp = "catch-up" });
+text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp = "catch-up", Takeover = "takeover" });
 
 /// The outcome of one notification of an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -342,6 +344,31 @@ impl super::Store {
 }
 
 impl super::Store {
+    /// The executions of one fire (task and scheduled time), newest first.
+    ///
+    /// # Errors
+    /// Database errors; a stored value that does not parse.
+    pub async fn fire_executions(
+        &self,
+        task_id: i64,
+        scheduled_at: DateTime<Utc>,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let scheduled_at = micros(scheduled_at);
+        let rows: Vec<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_executions!(
+                " WHERE task_id = ? AND scheduled_at = ? ORDER BY id DESC"
+            )))
+            .bind(task_id)
+            .bind(scheduled_at)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db("reading the executions of a fire"))?;
+        rows.into_iter().map(Row::into_execution).collect()
+    }
+}
+
+impl super::Store {
     /// Marks the running executions of `instance` as alive now.
     ///
     /// # Errors
@@ -361,19 +388,24 @@ impl super::Store {
         .map_err(db("recording a heartbeat"))
     }
 
-    /// Executions left `running` whose heartbeat is older than `stale_before` (their daemon
-    /// died) become `interrupted`; returns how many.
+    /// The running executions of `instance` whose heartbeat is older than `stale_before`
+    /// (their daemon, on another host, died) become `interrupted`; returns how many.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn interrupt_stale(&self, stale_before: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn interrupt_stale(
+        &self,
+        instance: &str,
+        stale_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let t = now();
         let stale_before = micros(stale_before);
         dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE executions SET status = 'interrupted', finished_at = ?, error = 'the daemon running it stopped (crash or kill); recovered at start' WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
+                "UPDATE executions SET status = 'interrupted', finished_at = ?, error = 'the daemon running it stopped renewing its heartbeat (crash, kill or lost host); recovered at start' WHERE status = 'running' AND instance = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
             ))
             .bind(t)
+            .bind(instance)
             .bind(stale_before)
             .execute(pool)
             .await

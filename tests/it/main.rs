@@ -10,5 +10,6 @@ mod datasource;
 mod export;
 mod helpers;
 mod logging;
+mod scheduler;
 mod store;
 mod tasks;

@@ -1,0 +1,193 @@
+//! The daemon's timers: one per enabled task, on its next fire, kept in a queue ordered by
+//! time so the loop finds the earliest in O(log n) however many tasks are loaded.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::cron::Schedule;
+use crate::store::TaskRecord;
+
+/// One task's timer.
+#[derive(Debug)]
+pub struct Timer {
+    /// The task.
+    pub record: Arc<TaskRecord>,
+    /// Its parsed cron expression.
+    pub schedule: Schedule,
+    /// Its zone.
+    pub tz: Tz,
+    /// Its next fire, if it fires again.
+    pub next: Option<DateTime<Utc>>,
+}
+
+impl Timer {
+    /// The latest fire at or before `at`.
+    pub fn last_fire(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.schedule
+            .last_fire(self.tz, at)
+            .map(|d| d.with_timezone(&Utc))
+    }
+
+    fn next_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.schedule
+            .next_fire(self.tz, at)
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+/// A fire that fell due.
+#[derive(Debug)]
+pub struct Due {
+    /// The task.
+    pub record: Arc<TaskRecord>,
+    /// The fire time (the latest due one).
+    pub at: DateTime<Utc>,
+    /// Earlier due fires folded into this one (after a stall).
+    pub coalesced: u32,
+}
+
+/// The timers of the loaded tasks.
+#[derive(Debug, Default)]
+pub struct Timers {
+    by_task: HashMap<i64, Timer>,
+    queue: BTreeSet<(DateTime<Utc>, i64)>,
+}
+
+impl Timers {
+    /// Timers for the enabled tasks among `records`, each on its next fire after `now`.
+    /// A task whose cron expression does not parse is logged and left out.
+    pub fn new(records: Vec<TaskRecord>, default_tz: Tz, now: DateTime<Utc>) -> Timers {
+        let mut timers = Timers::default();
+        for record in records.into_iter().filter(|r| r.spec.enabled) {
+            let schedule = match Schedule::parse(&record.spec.cron) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(task = %record.spec.name, error = %e, "task not scheduled");
+                    continue;
+                }
+            };
+            let mut timer = Timer {
+                tz: record.spec.zone(crate::config::TimeZone(default_tz)),
+                record: Arc::new(record),
+                schedule,
+                next: None,
+            };
+            timer.next = timer.next_after(now);
+            if let Some(at) = timer.next {
+                timers.queue.insert((at, timer.record.id));
+            }
+            timers.by_task.insert(timer.record.id, timer);
+        }
+        timers
+    }
+
+    /// How many tasks are scheduled.
+    pub fn len(&self) -> usize {
+        self.by_task.len()
+    }
+
+    /// True when no task is scheduled.
+    pub fn is_empty(&self) -> bool {
+        self.by_task.is_empty()
+    }
+
+    /// The earliest next fire of all.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.queue.first().map(|(at, _)| *at)
+    }
+
+    /// The timer of one task.
+    pub fn get(&self, task_id: i64) -> Option<&Timer> {
+        self.by_task.get(&task_id)
+    }
+
+    /// All timers, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Timer> {
+        self.by_task.values()
+    }
+
+    /// Takes the fires due at `now` and moves their timers on. Normally one fire per task is
+    /// due; after a stall (suspend, overload) several may be: they coalesce into the latest.
+    pub fn take_due(&mut self, now: DateTime<Utc>) -> Vec<Due> {
+        let mut due = Vec::new();
+        while let Some(&(at, id)) = self.queue.first() {
+            if at > now {
+                break;
+            }
+            self.queue.pop_first();
+            let Some(timer) = self.by_task.get_mut(&id) else {
+                continue;
+            };
+            let (mut latest, mut coalesced) = (at, 0);
+            let mut next = timer.next_after(at);
+            while let Some(n) = next.filter(|n| *n <= now) {
+                latest = n;
+                coalesced += 1;
+                next = timer.next_after(n);
+            }
+            timer.next = next;
+            if let Some(n) = next {
+                self.queue.insert((n, id));
+            }
+            due.push(Due {
+                record: timer.record.clone(),
+                at: latest,
+                coalesced,
+            });
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::TaskSpec;
+    use chrono::TimeZone;
+
+    fn record(id: i64, cron: &str) -> TaskRecord {
+        let spec: TaskSpec = serde_yaml::from_str(&format!(
+            "name: t{id}\ndata_source: demo\ncron: \"{cron}\"\nsql: SELECT 1\n"
+        ))
+        .unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        TaskRecord {
+            id,
+            spec,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn due_fires_come_in_time_order_and_stalls_coalesce() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+        let tasks = vec![record(1, "*/10 * * * * *"), record(2, "5 * * * * *")];
+        let mut timers = Timers::new(tasks, Tz::UTC, now);
+        assert_eq!(timers.len(), 2);
+        assert_eq!(timers.next_wake(), Some(now + chrono::Duration::seconds(5)));
+        let due = timers.take_due(now + chrono::Duration::seconds(5));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].record.id, 2);
+        // A 35 s stall: task 1 was due at :10 :20 :30 :40, one run of :40.
+        let due = timers.take_due(now + chrono::Duration::seconds(40));
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].record.id, due[0].coalesced), (1, 3));
+        assert_eq!(due[0].at, now + chrono::Duration::seconds(40));
+        assert_eq!(
+            timers.next_wake(),
+            Some(now + chrono::Duration::seconds(50))
+        );
+    }
+
+    #[test]
+    fn disabled_and_unparsable_tasks_get_no_timer() {
+        let mut off = record(1, "* * * * *");
+        off.spec.enabled = false;
+        let timers = Timers::new(vec![off, record(2, "bogus")], Tz::UTC, Utc::now());
+        assert!(timers.is_empty());
+        assert_eq!(timers.next_wake(), None);
+    }
+}
