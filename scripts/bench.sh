@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
-# Export benchmark for reportd (a measurement, not a test: CI never runs it).
+# Benchmarks for reportd (measurements, not tests: CI never runs them). Two parts, chosen with
+# BENCH_ONLY; by default both run, export first.
 #
-# Builds an `orders` table (ROWS rows) in MariaDB and PostgreSQL (database `reportd_bench`),
-# then times, each under /usr/bin/time -v (wall clock and peak RSS):
+# Export (issue 3). Builds an `orders` table (ROWS rows) in MariaDB and PostgreSQL (database
+# `reportd_bench`), then times, each under /usr/bin/time -v (wall clock and peak RSS):
 #   reportd-mysql   reportd export of SELECT * FROM orders from MariaDB
 #   reportd-pg      the same from PostgreSQL
 #   floor           benches/xlsx_floor.rs: the same rows from memory, rust_xlsxwriter alone
 #   python          scripts/bench_reference.py: pymysql server-side cursor -> XlsxWriter
 #   reportd-big     reportd export of ROWS_BIG rows from MariaDB (table orders_big)
-# and prints a table and the targets of issue 3 (PASS/FAIL). It exits 0 whatever the figures.
+# and prints a table and the targets of issue 3 (PASS/FAIL).
 #
 # reportd-mysql and floor run side by side (interleaved), BENCH_REPEAT times each; the best
 # wall time of each is kept, and the highest peak RSS.
 #
+# Scheduler (issue 4). Needs no database server: a SQLite store and a SQLite `demo` source
+# (demo_data) under $BENCH_DIR/sched, one fresh store per case; python3 (standard library)
+# runs scripts/bench_scheduler.py. Two cases, each `reportd task apply -f` (timed), then
+# `reportd run` in the background:
+#   delay   BENCH_SCHED_TASKS tasks, task i firing at second i % 60 of every minute (6-field
+#           cron), each a 5-row query; the daemon runs BENCH_SCHED_SECONDS, then SIGTERM. The
+#           fire delay, started_at - scheduled_at of the trigger `cron` executions read from
+#           the store, of fires scheduled from 1 s after "scheduler started" on: p50/p99/max
+#           (nearest rank). RSS and CPU over the run are shown too.
+#   idle    BENCH_IDLE_TASKS tasks that fire once a year, six months away (none fires during
+#           the case); after "scheduler started" and BENCH_IDLE_SETTLE seconds, RSS (VmRSS,
+#           VmHWM from /proc/PID/status) and CPU (utime + stime from /proc/PID/stat) over
+#           BENCH_IDLE_SECONDS.
+# It prints a table and the targets of issue 4 (PASS/FAIL).
+#
+# Both parts exit 0 whatever the figures.
+#
 # Environment:
+#   BENCH_ONLY=            export | scheduler; empty (the default) runs both
+#   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs; scheduler in sched/
+#   BENCH_REPORTD=PATH     use this reportd binary instead of building
+#                          ${CARGO_TARGET_DIR:-target}/release/reportd
+# Export part:
 #   ROWS=1000000           rows of `orders`
 #   ROWS_BIG=3000000       rows of `orders_big` for the flat-memory check (0: skip)
-#   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs
 #   BENCH_REPEAT=2         runs of reportd-mysql and floor (best kept)
 #   BENCH_SKIP_REPORTD=1   skip the reportd cases (also skipped, with a warning, when the
 #                          binary has no `export` command yet)
-#   BENCH_REPORTD=PATH     time this reportd binary instead of building target/release/reportd
 #   BENCH_SKIP_PYTHON=1    skip the Python reference (it takes minutes)
 #   BENCH_MAX_FILE_SIZE=4GB   export.max_file_size in the generated config: one file per
 #                          export, like the floor (reportd's default, 100MB, would split)
@@ -28,6 +49,16 @@
 #   BENCH_ZIP_LEVEL=3      deflate level (1-9) for the floor; keep it equal to reportd's export.compression_level (default 3)
 #                          (6). Set it to the level reportd uses if reportd sets one: deflate
 #                          is most of the floor's time, so the floor must compress alike.
+# Scheduler part:
+#   BENCH_SCHED_TASKS=1000     tasks of the delay case (0: skip the case)
+#   BENCH_SCHED_SECONDS=130    how long the daemon runs in the delay case
+#   BENCH_SCHED_WORKERS=10     scheduler.max_workers
+#   BENCH_SCHED_FORMAT=csv     output format of the tasks (csv | xlsx); csv keeps each run
+#                              short, so the figure is the scheduler's more than the writer's
+#   BENCH_IDLE_TASKS=10000     tasks of the idle case (0: skip the case)
+#   BENCH_IDLE_SETTLE=10       seconds between "scheduler started" and the idle sampling
+#   BENCH_IDLE_SECONDS=60      length of the idle sampling
+#   BENCH_START_TIMEOUT=300    seconds to wait for "scheduler started" in the daemon's log
 #
 # Tables are rebuilt only when missing or built for another row count or data version.
 set -euo pipefail
@@ -44,6 +75,15 @@ BENCH_SKIP_PYTHON=${BENCH_SKIP_PYTHON:-0}
 BENCH_MAX_FILE_SIZE=${BENCH_MAX_FILE_SIZE:-4GB}
 BENCH_REBUILD=${BENCH_REBUILD:-0}
 BENCH_ZIP_LEVEL=${BENCH_ZIP_LEVEL:-3}
+BENCH_ONLY=${BENCH_ONLY:-}
+BENCH_SCHED_TASKS=${BENCH_SCHED_TASKS:-1000}
+BENCH_SCHED_SECONDS=${BENCH_SCHED_SECONDS:-130}
+BENCH_SCHED_WORKERS=${BENCH_SCHED_WORKERS:-10}
+BENCH_SCHED_FORMAT=${BENCH_SCHED_FORMAT:-csv}
+BENCH_IDLE_TASKS=${BENCH_IDLE_TASKS:-10000}
+BENCH_IDLE_SETTLE=${BENCH_IDLE_SETTLE:-10}
+BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60}
+BENCH_START_TIMEOUT=${BENCH_START_TIMEOUT:-300}
 
 DB=reportd_bench
 MYSQL_HOST=127.0.0.1 MYSQL_PORT=3306 MYSQL_USER=root
@@ -55,11 +95,16 @@ DATA_VERSION=1
 TARGET_FLOOR_RATIO=1.10 # reportd-mysql wall / floor wall, at most
 TARGET_PYTHON_RATIO=10  # python wall / reportd-mysql wall, at least
 TARGET_RSS_MB=64        # reportd peak RSS at ROWS and ROWS_BIG, at most
+# Targets (issue 4).
+TARGET_DELAY_P99_MS=20  # fire delay p99 with BENCH_SCHED_TASKS tasks, at most
+TARGET_IDLE_RSS_MB=50   # daemon RSS with BENCH_IDLE_TASKS tasks, below
+TARGET_IDLE_CPU_PCT=1   # daemon CPU between fires with BENCH_IDLE_TASKS tasks, below
 
 LOGS=$BENCH_DIR/logs
 OUT=$BENCH_DIR/out
 CONFIG=$BENCH_DIR/config.yaml
-REPORTD=${BENCH_REPORTD:-$REPO/target/release/reportd}
+REPORTD=${BENCH_REPORTD:-${CARGO_TARGET_DIR:-$REPO/target}/release/reportd}
+SCHED=$BENCH_DIR/sched
 FLOOR=""       # set by build_floor
 LOAD_BEFORE="" # set by run_cases
 
@@ -70,11 +115,27 @@ die() {
 step() { echo "==> $*"; }
 warn() { echo "warning: $*" >&2; }
 
-[[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
-[[ $ROWS_BIG =~ ^[0-9]+$ ]] || die "ROWS_BIG must be an integer (0 to skip), got '$ROWS_BIG'"
-[[ $BENCH_REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
-[[ -z $BENCH_ZIP_LEVEL || $BENCH_ZIP_LEVEL =~ ^[1-9]$ ]] || die "BENCH_ZIP_LEVEL must be 1 to 9"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is needed: apt-get install time"
+[[ $BENCH_ONLY =~ ^(|export|scheduler)$ ]] || die "BENCH_ONLY must be export, scheduler or empty, got '$BENCH_ONLY'"
+want() { [[ -z $BENCH_ONLY || $BENCH_ONLY == "$1" ]]; }
+if want export; then
+    [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
+    [[ $ROWS_BIG =~ ^[0-9]+$ ]] || die "ROWS_BIG must be an integer (0 to skip), got '$ROWS_BIG'"
+    [[ $BENCH_REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
+    [[ -z $BENCH_ZIP_LEVEL || $BENCH_ZIP_LEVEL =~ ^[1-9]$ ]] || die "BENCH_ZIP_LEVEL must be 1 to 9"
+    [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is needed: apt-get install time"
+fi
+if want scheduler; then
+    for v in BENCH_SCHED_TASKS BENCH_IDLE_TASKS; do
+        [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be an integer (0 to skip the case), got '${!v}'"
+    done
+    for v in BENCH_SCHED_SECONDS BENCH_SCHED_WORKERS BENCH_IDLE_SECONDS BENCH_START_TIMEOUT; do
+        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+    done
+    [[ $BENCH_IDLE_SETTLE =~ ^[0-9]+$ ]] || die "BENCH_IDLE_SETTLE must be an integer, got '$BENCH_IDLE_SETTLE'"
+    [[ $BENCH_SCHED_FORMAT =~ ^(csv|xlsx)$ ]] || die "BENCH_SCHED_FORMAT must be csv or xlsx"
+    [[ -r /proc/self/stat ]] || die "the scheduler benchmark reads /proc (Linux)"
+    command -v python3 >/dev/null || die "python3 is needed"
+fi
 
 # ---------------------------------------------------------------------------
 # Setup: services, Python venv, builds, config
@@ -412,15 +473,15 @@ run_cases() {
 
 ok() { [[ ${R_STATUS[$1]:-} == ok ]]; }
 
-# verdict LABEL VALUE OP TARGET  (OP: le | ge); VALUE empty -> n/a
+# verdict LABEL VALUE OP TARGET  (OP: le | ge | lt); VALUE empty -> n/a
 verdict() {
     local label=$1 value=$2 op=$3 target=$4 sign mark
-    [[ $op == le ]] && sign="<=" || sign=">="
+    case $op in le) sign="<=" ;; ge) sign=">=" ;; *) sign="<" ;; esac
     if [[ -z $value ]]; then
         printf '  %-34s %10s   target %s %-6s %s\n' "$label" "n/a" "$sign" "$target" "(not measured)"
         return
     fi
-    if awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN { exit !(op == "le" ? v <= t : v >= t) }'; then
+    if awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN { exit !(op == "le" ? v <= t : op == "ge" ? v >= t : v < t) }'; then
         mark=PASS
     else
         mark=FAIL
@@ -479,8 +540,195 @@ report() {
 }
 
 # ---------------------------------------------------------------------------
+# Scheduler (issue 4)
+# ---------------------------------------------------------------------------
 
-main() {
+# Results by "case.key": from scripts/bench_scheduler.py (key=value lines) and the steps below.
+declare -A S
+DAEMON_PID=""     # the `reportd run` in the background, if any
+SCHED_LOAD_BEFORE=""
+
+sched_py() { python3 "$REPO/scripts/bench_scheduler.py" "$@"; }
+
+# kv_into CASE TEXT: key=value lines into S[CASE.key].
+kv_into() {
+    local c=$1 k v
+    while IFS='=' read -r k v; do
+        [[ -n $k ]] && S[$c.$k]=$v
+    done <<<"$2"
+}
+
+now_s() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Never leave a daemon behind (error, Ctrl-C).
+stop_daemon() {
+    [[ -n $DAEMON_PID ]] || return 0
+    local pid=$DAEMON_PID rc=0
+    DAEMON_PID=""
+    kill -TERM "$pid" 2>/dev/null || return 0
+    wait "$pid" || rc=$?
+    ((rc == 0)) || warn "reportd run (pid $pid) exited with status $rc"
+}
+trap stop_daemon EXIT
+
+ensure_reportd() {
+    if [[ -n ${BENCH_REPORTD:-} ]]; then
+        [[ -x $REPORTD ]] || die "BENCH_REPORTD=$REPORTD is not an executable"
+    else
+        build_reportd
+    fi
+    "$REPORTD" run --help >/dev/null 2>&1 || die "'reportd run' is not available in $REPORTD"
+}
+
+# sched_setup CASE: a fresh directory with its config (own store, shared demo source).
+sched_setup() {
+    local dir=$SCHED/$1
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cat >"$dir/config.yaml" <<YAML
+# Generated by scripts/bench.sh (scheduler, case $1).
+system_database:
+  type: sqlite
+  sqlite_path: $dir/system.db
+data_sources:
+  demo:
+    type: sqlite
+    database: $SCHED/demo.db
+    demo_data: true
+export:
+  temp_dir: $dir/temp
+  output_dir: $dir/exports
+logging:
+  level: INFO
+  file: $dir/reportd.log
+scheduler:
+  max_workers: $BENCH_SCHED_WORKERS
+daemon:
+  pid_file: $dir/reportd.pid
+  shutdown_timeout: 10
+YAML
+    # Creates the demo source once, before any run can race to create it.
+    "$REPORTD" --config "$dir/config.yaml" datasource test demo >"$dir/datasource-test.log" 2>&1 ||
+        { cat "$dir/datasource-test.log" >&2; die "the demo data source does not work"; }
+}
+
+# sched_apply CASE KIND COUNT: generate the task file, apply it, time the apply.
+sched_apply() {
+    local c=$1 dir=$SCHED/$1 t0
+    sched_py tasks --kind "$2" --count "$3" --source demo --format "$BENCH_SCHED_FORMAT" -o "$dir/tasks.yaml"
+    echo "    task apply -f tasks.yaml ($3 tasks)"
+    t0=$(now_s)
+    "$REPORTD" --config "$dir/config.yaml" task apply -f "$dir/tasks.yaml" >"$dir/apply.log" 2>&1 ||
+        { tail -n 20 "$dir/apply.log" >&2; die "task apply failed (log: $dir/apply.log)"; }
+    S[$c.apply_s]=$(elapsed "$t0")
+    echo "      ${S[$c.apply_s]}s: $(tail -n 1 "$dir/apply.log")"
+}
+
+# sched_start CASE: `reportd run` in the background, until "scheduler started" is logged.
+# Sets S[CASE.start_s] (seconds to get there) and STARTED (epoch seconds).
+STARTED=""
+sched_start() {
+    local c=$1 dir=$SCHED/$1 t0 deadline=$((SECONDS + BENCH_START_TIMEOUT))
+    t0=$(now_s)
+    "$REPORTD" --config "$dir/config.yaml" run >"$dir/daemon.out" 2>&1 &
+    DAEMON_PID=$!
+    until grep -q 'scheduler started' "$dir/reportd.log" 2>/dev/null; do
+        kill -0 "$DAEMON_PID" 2>/dev/null ||
+            { DAEMON_PID=""; tail -n 20 "$dir/daemon.out" >&2; die "reportd run exited (log: $dir/daemon.out)"; }
+        ((SECONDS < deadline)) || die "no 'scheduler started' within ${BENCH_START_TIMEOUT}s (log: $dir/reportd.log)"
+        sleep 0.1
+    done
+    STARTED=$(now_s)
+    S[$c.start_s]=$(elapsed "$t0")
+    echo "    reportd run: pid $DAEMON_PID, scheduler started after ${S[$c.start_s]}s"
+}
+
+sched_delay() {
+    local c=delay dir=$SCHED/delay out
+    step "scheduler: fire delay, $BENCH_SCHED_TASKS tasks, ${BENCH_SCHED_SECONDS}s ($BENCH_SCHED_FORMAT, max_workers $BENCH_SCHED_WORKERS)"
+    S[$c.tasks]=$BENCH_SCHED_TASKS
+    sched_setup "$c"
+    sched_apply "$c" delay "$BENCH_SCHED_TASKS"
+    sched_start "$c"
+    # The whole run is sampled: RSS and CPU with fires going on.
+    out=$(sched_py sample --pid "$DAEMON_PID" --seconds "$BENCH_SCHED_SECONDS") ||
+        die "sampling the daemon failed (did it exit? log: $dir/daemon.out)"
+    kv_into "$c" "$out"
+    stop_daemon
+    # Fires scheduled in the first second after start may have waited for the start-up.
+    out=$(sched_py delays --db "$dir/system.db" --since "$(awk -v s="$STARTED" 'BEGIN { printf "%.3f", s + 1 }')") ||
+        die "reading the executions failed ($dir/system.db)"
+    kv_into "$c" "$out"
+    echo "    fires ${S[$c.n]}: p50 ${S[$c.p50]} ms, p99 ${S[$c.p99]} ms, max ${S[$c.max]} ms" \
+        "(statuses ${S[$c.statuses]:-none}; left out: ${S[$c.excluded]} early cron," \
+        "other triggers ${S[$c.other_triggers]:-none})"
+}
+
+sched_idle() {
+    local c=idle dir=$SCHED/idle out
+    step "scheduler: idle footprint, $BENCH_IDLE_TASKS tasks (settle ${BENCH_IDLE_SETTLE}s, sample ${BENCH_IDLE_SECONDS}s)"
+    S[$c.tasks]=$BENCH_IDLE_TASKS
+    sched_setup "$c"
+    sched_apply "$c" idle "$BENCH_IDLE_TASKS"
+    sched_start "$c"
+    sleep "$BENCH_IDLE_SETTLE"
+    out=$(sched_py sample --pid "$DAEMON_PID" --seconds "$BENCH_IDLE_SECONDS") ||
+        die "sampling the daemon failed (did it exit? log: $dir/daemon.out)"
+    kv_into "$c" "$out"
+    stop_daemon
+    out=$(sched_py delays --db "$dir/system.db") || die "reading the executions failed ($dir/system.db)"
+    kv_into idle-executions "$out"
+    [[ ${S[idle-executions.n]:-0} == 0 ]] ||
+        warn "idle case: ${S[idle-executions.n]} task(s) fired during the measurement"
+    echo "    RSS ${S[$c.rss_mb]} MB (max ${S[$c.rss_max_mb]}, peak ${S[$c.hwm_mb]}), CPU ${S[$c.cpu_pct]} %" \
+        "(${S[$c.cpu_s]}s over ${S[$c.seconds]}s)"
+}
+
+sched_report() {
+    echo
+    echo "reportd scheduler benchmark: $(nproc) cores, $(date '+%Y-%m-%d %H:%M'); work dir $SCHED"
+    echo "load average before: $SCHED_LOAD_BEFORE (other work on the machine skews the figures)"
+    echo "delay = started_at - scheduled_at of cron fires (nearest rank); RSS/CPU of the daemon" \
+        "over the sampled window (delay: the whole run)"
+    echo
+    local f='  %-6s %6s %8s %8s %6s %8s %8s %8s %7s %8s %6s\n'
+    # shellcheck disable=SC2059 # the format is a variable on purpose
+    printf "$f" case tasks "apply s" "start s" fires "p50 ms" "p99 ms" "max ms" "RSS MB" "peak MB" "CPU %"
+    # shellcheck disable=SC2059
+    printf "$f" ------ ------ -------- -------- ------ -------- -------- -------- ------- -------- ------
+    local c
+    for c in delay idle; do
+        [[ -n ${S[$c.tasks]:-} ]] || continue
+        # shellcheck disable=SC2059
+        printf "$f" "$c" "${S[$c.tasks]}" "${S[$c.apply_s]:-}" "${S[$c.start_s]:-}" "${S[$c.n]:--}" \
+            "${S[$c.p50]:--}" "${S[$c.p99]:--}" "${S[$c.max]:--}" "${S[$c.rss_mb]:-}" \
+            "${S[$c.hwm_mb]:-}" "${S[$c.cpu_pct]:-}"
+    done
+    echo
+    echo "targets:"
+    if [[ -n ${S[delay.tasks]:-} ]]; then
+        verdict "fire delay p99 ms ($BENCH_SCHED_TASKS tasks)" "${S[delay.p99]:-}" le "$TARGET_DELAY_P99_MS"
+    fi
+    if [[ -n ${S[idle.tasks]:-} ]]; then
+        verdict "idle RSS MB ($BENCH_IDLE_TASKS tasks)" "${S[idle.rss_max_mb]:-}" lt "$TARGET_IDLE_RSS_MB"
+        verdict "idle CPU % ($BENCH_IDLE_TASKS tasks)" "${S[idle.cpu_pct]:-}" lt "$TARGET_IDLE_CPU_PCT"
+    fi
+    return 0
+}
+
+scheduler_main() {
+    mkdir -p "$SCHED" "$LOGS"
+    ensure_reportd
+    SCHED_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    ((BENCH_SCHED_TASKS == 0)) || sched_delay
+    ((BENCH_IDLE_TASKS == 0)) || sched_idle
+    sched_report
+}
+
+# ---------------------------------------------------------------------------
+
+export_main() {
     mkdir -p "$BENCH_DIR" "$LOGS" "$OUT"
     ensure_services
     [[ $BENCH_SKIP_PYTHON == 1 ]] || ensure_venv
@@ -490,6 +738,11 @@ main() {
     build_tables
     run_cases
     report
+}
+
+main() {
+    if want export; then export_main; fi
+    if want scheduler; then scheduler_main; fi
 }
 
 main "$@"
