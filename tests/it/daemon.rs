@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir};
 
-fn start(w: &Workdir) -> Child {
+pub fn start(w: &Workdir) -> Child {
     start_with(w, "config.yaml")
 }
 
@@ -24,7 +24,7 @@ fn start_with(w: &Workdir, config: &str) -> Child {
         .unwrap()
 }
 
-fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     assert!(
         Command::new("kill")
             .args([sig, &child.id().to_string()])
@@ -54,7 +54,7 @@ fn wait_for(w: &Workdir, secs: u64, what: &str, pred: impl Fn(&[Value]) -> bool)
     }
 }
 
-fn stop(child: Child, within: Duration) -> String {
+pub fn stop(child: Child, within: Duration) -> String {
     signal(&child, "-TERM");
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();

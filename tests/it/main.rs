@@ -8,6 +8,7 @@ mod cron;
 mod daemon;
 mod datasource;
 mod export;
+mod ha;
 mod helpers;
 mod logging;
 mod scheduler;
