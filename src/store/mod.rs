@@ -15,7 +15,7 @@ pub mod tasks;
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -161,6 +161,10 @@ impl Store {
                 let opts = opts
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
+                    // WAL + NORMAL: commits are atomic and survive a crash of the process;
+                    // only an OS crash or power loss can drop the last ones. FULL would fsync
+                    // every claim and execution row, which delays the fires of a busy second.
+                    .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
                 let pool = pool_options(max)

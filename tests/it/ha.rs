@@ -1,5 +1,6 @@
 //! Several daemons on one store (high availability): 3 on a PostgreSQL store and 2 on a
-//! MariaDB store run 200 fires between them, each exactly once; a daemon killed (`kill -9`)
+//! MariaDB store (6-field every-second crons, data sources on the same servers) run 200 fires
+//! between them, each exactly once, each leaving its CSV file; a daemon killed (`kill -9`)
 //! or frozen (SIGSTOP, so its lease runs out) in the middle of a run has the fire re-run by
 //! another (trigger `takeover`).
 
@@ -86,6 +87,15 @@ fn five_daemons_on_two_stores_run_200_fires_exactly_once() {
                     panic!("{name}: fire of {task} at {at} missing");
                 };
                 assert_eq!(rows[0]["status"], "success", "{name}: {}", rows[0]);
+                // The file is there, with the task's one row.
+                let file = w.path().join(rows[0]["files"][0].as_str().unwrap());
+                let text = std::fs::read_to_string(&file).unwrap();
+                assert_eq!(
+                    text,
+                    format!("\u{feff}task\r\n{}\r\n", &task[1..]),
+                    "{}",
+                    file.display()
+                );
                 instances.insert(rows[0]["instance"].as_str().unwrap().to_string());
                 in_window += 1;
                 at += Span::seconds(1);
