@@ -17,17 +17,19 @@
 //!   and the demo data.
 //! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
 //! - [`runner`]: one recorded execution of a task (params → query → export → record).
+//! - [`http`]: the daemon's HTTP server (axum): signed download links.
 //! - [`humanize`]: `1,000`, `2.5MB`, `3.2s`.
 //! - [`task`]: task specs as written in task files, and their validation.
 //! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz), and the daemon's
 //!   timer loop with fire claims, leases and takeover.
-//! - [`notify`]: message templates and their placeholders.
+//! - [`notify`]: message templates and their placeholders, download links.
 
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod export;
+pub mod http;
 pub mod humanize;
 pub mod logging;
 pub mod notify;

@@ -1,4 +1,7 @@
 //! Notifications. [`template`] holds the placeholder language shared by message templates
-//! and file names.
+//! and file names; [`message`] renders a run's messages from templates; [`links`] signs and
+//! checks download links.
 
+pub mod links;
+pub mod message;
 pub mod template;

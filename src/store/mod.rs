@@ -1,15 +1,16 @@
-//! The system store: data sources, tasks, executions and fire claims, in SQLite (default),
+//! The system store: data sources, tasks, executions, fire claims and shared values, in SQLite (default),
 //! MySQL/MariaDB or PostgreSQL. Migrations are embedded per backend and applied on connect;
 //! a missing SQLite file or server database is created.
 //!
 //! Queries are written once with `?` placeholders and run on the concrete pool through
 //! [`dispatch!`]; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
 //!
-//! - [`datasources`], [`tasks`], [`executions`], [`claims`]: one file per table.
+//! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`]: one file per table.
 
 pub mod claims;
 pub mod datasources;
 pub mod executions;
+pub mod meta;
 pub mod tasks;
 
 use chrono::{DateTime, SubsecRound, Utc};
