@@ -61,6 +61,35 @@ pub enum Command {
     /// Manage tasks.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// Notification channels.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+/// `reportd notify ...`
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through a channel and print the service's answer.
+    Test {
+        /// The channel.
+        #[arg(value_enum)]
+        channel: Channel,
+        /// Use this task's robot, @-list or recipients (id or name).
+        #[arg(long)]
+        task: Option<String>,
+        /// E-mail recipient (repeatable); default: the task's, else email.from_address.
+        #[arg(long)]
+        to: Vec<String>,
+    },
+}
+
+/// A notification channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Channel {
+    /// DingTalk group robot.
+    Dingtalk,
+    /// E-mail.
+    Email,
 }
 
 impl Command {
@@ -72,7 +101,8 @@ impl Command {
             Command::Check { .. }
             | Command::Export(_)
             | Command::Cron(_)
-            | Command::Logs { .. } => false,
+            | Command::Logs { .. }
+            | Command::Notify(_) => false,
             Command::Datasource(d) => matches!(
                 d,
                 DatasourceCommand::Add(_) | DatasourceCommand::Remove { .. }

@@ -1,7 +1,7 @@
 //! One execution of a task: record it, resolve its data source, render its SQL and file name
 //! at the scheduled time in the task's zone, export under the task timeout, and complete the
-//! record with rows, bytes, files or the error. Every call leaves exactly one execution row,
-//! whatever happens. (Notifications hook in here.)
+//! record with rows, bytes, files or the error, then notify. Every call leaves exactly one
+//! execution row, whatever happens.
 
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -11,12 +11,16 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::notify::message::Facts;
+use crate::notify::notifier::Notifier;
 use crate::export::naming::{render_filename, render_sql};
 use crate::export::{Destination, ExportError, ExportOutcome, ExportRequest, SheetQuery, export};
 use crate::source::catalog;
 use crate::source::query::QueryOptions;
 use crate::source::{Source, SourceError};
-use crate::store::executions::{ExecutionStatus, Finish, NewExecution, Trigger};
+use crate::store::executions::{
+    ExecutionStatus, Finish, NewExecution, NotificationOutcome, Trigger,
+};
 use crate::store::{Store, StoreError, TaskRecord};
 
 /// What started a run.
@@ -32,6 +36,8 @@ pub struct RunRequest {
     pub instance: Option<String>,
     /// The clock the task timeout runs on.
     pub clock: Clock,
+    /// No retry follows a failure of this attempt: a failure is notified.
+    pub final_attempt: bool,
 }
 
 /// How a run ended.
@@ -45,6 +51,8 @@ pub struct RunReport {
     pub outcome: Option<ExportOutcome>,
     /// The error, when it did not.
     pub error: Option<String>,
+    /// The notifications sent (none when none were due).
+    pub notifications: Vec<NotificationOutcome>,
 }
 
 /// Why a run could not even be recorded.
@@ -56,7 +64,8 @@ pub enum RunError {
 }
 
 /// Runs `record` once. `progress` counts rows written; `cancel` resolving (with a reason)
-/// interrupts the run.
+/// interrupts the run. With a `notifier`, a success, or a failure or timeout of the final
+/// attempt, is notified and the outcomes are stored on the execution row.
 ///
 /// # Errors
 /// Only when the execution row itself cannot be written; every other failure is recorded in
@@ -68,8 +77,10 @@ pub async fn run_task(
     req: &RunRequest,
     progress: Arc<AtomicU64>,
     cancel: impl Future<Output = String>,
+    notifier: Option<&Notifier>,
 ) -> Result<RunReport, RunError> {
     let spec = &record.spec;
+    let started_at = Utc::now();
     let execution_id = store
         .start_execution(&NewExecution {
             task_id: Some(record.id),
@@ -146,12 +157,59 @@ pub async fn run_task(
             tracing::warn!(task = %spec.name, execution = execution_id, status = %status, error = error.as_deref().unwrap_or(""), "run finished")
         }
     }
-    Ok(RunReport {
+    let mut report = RunReport {
         execution_id,
         status,
         outcome,
         error,
-    })
+        notifications: Vec::new(),
+    };
+    let notify = match status {
+        ExecutionStatus::Success => true,
+        ExecutionStatus::Failed | ExecutionStatus::Timeout => req.final_attempt,
+        _ => false,
+    };
+    if let Some(notifier) = notifier.filter(|_| notify) {
+        let facts = facts(settings, record, req, &report, started_at, notifier);
+        report.notifications = notifier.notify(spec, &facts).await;
+        if !report.notifications.is_empty() {
+            store
+                .set_notifications(execution_id, &report.notifications)
+                .await?;
+        }
+    }
+    Ok(report)
+}
+
+/// The facts messages are made of.
+fn facts(
+    settings: &Settings,
+    record: &TaskRecord,
+    req: &RunRequest,
+    report: &RunReport,
+    started_at: DateTime<Utc>,
+    notifier: &Notifier,
+) -> Facts {
+    let outcome = report.outcome.as_ref();
+    let files: Vec<_> = outcome
+        .map(|o| o.files.iter().map(|f| f.path.clone()).collect())
+        .unwrap_or_default();
+    Facts {
+        task_id: record.id,
+        task_name: record.spec.name.clone(),
+        execution_id: report.execution_id,
+        status: report.status,
+        error: report.error.clone(),
+        scheduled_at: req.scheduled_at,
+        started_at,
+        tz: record.spec.zone(settings.scheduler.timezone),
+        rows: outcome.map_or(0, |o| o.rows),
+        bytes: outcome.map_or(0, ExportOutcome::bytes),
+        download_url: files.first().and_then(|f| notifier.link(f)),
+        files,
+        sheets: outcome.map(|o| o.sheets.clone()).unwrap_or_default(),
+        elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
+    }
 }
 
 async fn execute(

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::{open_store, print_json, table};
 use crate::config::Settings;
 use crate::humanize;
+use crate::store::executions::NotificationOutcome;
 
 /// Prints the executions.
 ///
@@ -49,6 +50,7 @@ pub async fn run(
         "ROWS",
         "SIZE",
         "SECONDS",
+        "NOTIFIED",
         "FILE / ERROR",
     ]);
     for r in &runs {
@@ -79,9 +81,22 @@ pub async fn run(
             r.rows.map(humanize::thousands).unwrap_or_default(),
             r.bytes.map(humanize::bytes).unwrap_or_default(),
             seconds,
+            notified(&r.notifications),
             detail,
         ]);
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dingtalk ok, email failed (3 attempts)`.
+fn notified(outcomes: &[NotificationOutcome]) -> String {
+    outcomes
+        .iter()
+        .map(|n| match n.ok {
+            true => format!("{} ok", n.channel),
+            false => format!("{} failed ({} attempts)", n.channel, n.attempts),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

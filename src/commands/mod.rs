@@ -1,5 +1,5 @@
 //! The subcommands, one file per family: [`check`], [`cron`], [`datasource`], [`export`],
-//! [`logs`], [`task`]. Each returns the process exit code or an error that `main` prints as
+//! [`logs`], [`notify`], [`run`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
 pub mod check;
@@ -7,6 +7,8 @@ pub mod cron;
 pub mod datasource;
 pub mod export;
 pub mod logs;
+pub mod notify;
+pub mod run;
 pub mod task;
 
 use anyhow::Context as _;
@@ -30,12 +32,7 @@ use crate::store::Store;
 /// Whatever the command fails with, as a one-line chain.
 pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run => {
-            let shutdown = interrupted();
-            let store = open_store(settings).await?;
-            crate::schedule::daemon::run(settings.clone(), store, shutdown).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run => run::run(settings).await,
         Command::Check { no_connect } => check::run(settings, no_connect).await,
         Command::Datasource(c) => datasource::run(settings, c).await,
         Command::Export(args) => export::run(settings, args).await,
@@ -44,6 +41,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
             logs::run(settings, task.as_deref(), limit, json).await
         }
         Command::Task(c) => task::run(settings, c).await,
+        Command::Notify(c) => notify::run(settings, c).await,
     }
 }
 

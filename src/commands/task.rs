@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use super::{Progress, interrupted, open_store, print_json, print_summary, table};
 use crate::cli::TaskCommand;
 use crate::config::Settings;
+use crate::notify::notifier::Notifier;
 use crate::runner::{RunRequest, run_task};
 use crate::schedule::cron::Schedule;
 use crate::secret::Secret;
@@ -320,9 +321,13 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_once(settings: &Settings, key: &str, _no_notify: bool) -> anyhow::Result<ExitCode> {
+async fn run_once(settings: &Settings, key: &str, no_notify: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
     let record = find(&store, key).await?;
+    let notifier = match no_notify {
+        true => None,
+        false => Some(Notifier::new(Arc::new(settings.clone()), &store).await),
+    };
     let rows = Arc::new(AtomicU64::new(0));
     let progress = Progress::start(rows.clone());
     let request = RunRequest {
@@ -331,10 +336,26 @@ async fn run_once(settings: &Settings, key: &str, _no_notify: bool) -> anyhow::R
         attempt: 1,
         instance: Some(crate::schedule::daemon::instance_name()),
         clock: Default::default(),
+        final_attempt: true,
     };
-    let report = run_task(settings, &store, &record, &request, rows, interrupted()).await;
+    let report = run_task(
+        settings,
+        &store,
+        &record,
+        &request,
+        rows,
+        interrupted(),
+        notifier.as_ref(),
+    )
+    .await;
     progress.finish();
     let report = report?;
+    for n in &report.notifications {
+        match &n.error {
+            None => eprintln!("notified: {} (attempts {})", n.channel, n.attempts),
+            Some(e) => eprintln!("warning: notification {} failed: {e}", n.channel),
+        }
+    }
     match (&report.outcome, &report.error) {
         (Some(outcome), _) => {
             print_summary(outcome);

@@ -37,6 +37,7 @@ use super::timers::Timers;
 use crate::clock::{Clock, later};
 use crate::config::Settings;
 use crate::export::temp;
+use crate::notify::notifier::Notifier;
 use crate::runner::{RunRequest, run_task};
 use crate::store::claims::Claim;
 use crate::store::executions::{ExecutionStatus, Finish, NewExecution, Trigger};
@@ -56,6 +57,8 @@ struct Running {
 struct Daemon {
     /// Replaced on SIGHUP; each fire takes the settings current when it starts.
     settings: std::sync::RwLock<Arc<Settings>>,
+    /// The notification channels of the current settings.
+    notifier: std::sync::RwLock<Arc<Notifier>>,
     store: Store,
     instance: String,
     clock: Clock,
@@ -76,16 +79,29 @@ impl Daemon {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    /// The current notifier.
+    fn notifier(&self) -> Arc<Notifier> {
+        self.notifier
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     /// Re-reads the config file; an invalid file leaves the current settings in force.
-    fn reload_config(&self) -> bool {
+    async fn reload_config(&self) -> bool {
         let path = self.settings().path.clone();
         match Settings::load(&path) {
             Ok(new) => {
                 for w in &new.warnings {
                     tracing::warn!("{w}");
                 }
+                let new = Arc::new(new);
+                let notifier = Arc::new(Notifier::new(new.clone(), &self.store).await);
                 if let Ok(mut s) = self.settings.write() {
-                    *s = Arc::new(new);
+                    *s = new;
+                }
+                if let Ok(mut n) = self.notifier.write() {
+                    *n = notifier;
                 }
                 tracing::info!(config = %path.display(), "config reloaded (store, worker count, lease time and log settings need a restart)");
                 true
@@ -184,7 +200,9 @@ pub async fn run_with(
     }
     temp::sweep_dead(&settings.export.temp_dir);
     let (stop_tx, stop) = watch::channel(false);
+    let notifier = Arc::new(Notifier::new(settings.clone(), &store).await);
     let daemon = Arc::new(Daemon {
+        notifier: std::sync::RwLock::new(notifier),
         workers: Arc::new(Semaphore::new(settings.scheduler.max_workers)),
         settings: std::sync::RwLock::new(settings.clone()),
         store: store.clone(),
@@ -255,7 +273,7 @@ pub async fn run_with(
                 #[cfg(not(unix))]
                 std::future::pending::<Option<()>>().await
             } => {
-                if daemon.reload_config() {
+                if daemon.reload_config().await {
                     match store.tasks().await {
                         Ok(records) => timers = daemon.timers(records),
                         Err(e) => tracing::error!(error = %e, "reloading tasks failed; keeping the current ones"),
@@ -563,11 +581,12 @@ async fn attempts(
             attempt,
             instance: Some(daemon.instance.clone()),
             clock: daemon.clock.clone(),
+            final_attempt: attempt > record.spec.retries,
         };
-        let settings = daemon.settings();
+        let (settings, notifier) = (daemon.settings(), daemon.notifier());
         let progress = Arc::new(AtomicU64::new(0));
-        let status = match run_task(&settings, &daemon.store, record, &req, progress, cancel).await
-        {
+        let run = run_task(&settings, &daemon.store, record, &req, progress, cancel, Some(&notifier));
+        let status = match run.await {
             Ok(report) => report.status,
             Err(e) => {
                 tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");

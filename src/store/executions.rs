@@ -344,6 +344,29 @@ impl super::Store {
 }
 
 impl super::Store {
+    /// Stores the notification outcomes of an execution.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_notifications(
+        &self,
+        id: i64,
+        outcomes: &[NotificationOutcome],
+    ) -> Result<(), StoreError> {
+        let notes = to_json(&outcomes.to_vec());
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql("UPDATE executions SET notifications = ? WHERE id = ?"))
+                .bind(&notes)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(db("recording notifications"))
+    }
+}
+
+impl super::Store {
     /// The executions of one fire (task and scheduled time), newest first.
     ///
     /// # Errors

@@ -7,6 +7,7 @@ mod config;
 mod cron;
 mod daemon;
 mod datasource;
+mod downloads;
 mod export;
 mod ha;
 mod helpers;

@@ -1,0 +1,94 @@
+//! Download links served by the daemon's HTTP server: a signed link gives the file (with its
+//! Chinese name), a tampered or expired one is refused, and paths that leave the export
+//! directory (`..`, a symlink) are not served.
+
+use chrono::{Duration as Span, Utc};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reportd::http::{AppState, serve};
+use reportd::notify::links::LinkSigner;
+use reportd::store::Store;
+
+use crate::helpers::{Backend, ScratchStore};
+
+async fn server(links: LinkSigner) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState {
+        links: Arc::new(links),
+    };
+    tokio::spawn(serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    (format!("http://{addr}"), tx)
+}
+
+#[tokio::test]
+async fn signed_links_serve_the_file_and_nothing_else() {
+    let db = ScratchStore::new(Backend::Sqlite);
+    let store = Store::connect(&db.settings()).await.unwrap();
+    let root: PathBuf = db.dir.path().join("exports");
+    let day = root.join("2026-11-23");
+    std::fs::create_dir_all(&day).unwrap();
+    let file = day.join("订单 日报.xlsx");
+    std::fs::write(&file, b"PK\x03\x04 workbook bytes").unwrap();
+    std::fs::write(db.dir.path().join("secret.txt"), b"not yours").unwrap();
+    std::os::unix::fs::symlink(db.dir.path().join("secret.txt"), day.join("link.xlsx")).unwrap();
+
+    // The key comes from the store: a second signer on the same store makes the same links.
+    let mut settings = reportd::config::Settings::default();
+    settings.export.output_dir = root.clone();
+    settings.http.file_server_url = Some("http://placeholder".into());
+    let a = LinkSigner::load(&settings, &store).await.unwrap();
+    let b = LinkSigner::load(&settings, &store).await.unwrap();
+    let now = Utc::now();
+    assert_eq!(a.url(&file, now), b.url(&file, now));
+
+    let (base, stop) = server(a).await;
+    let links = LinkSigner::load(
+        &{
+            let mut s = settings.clone();
+            s.http.file_server_url = Some(base.clone());
+            s
+        },
+        &store,
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+
+    let ok = get(links.url(&file, now).unwrap()).await;
+    assert_eq!(ok.status(), 200);
+    let disposition = ok.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(
+        disposition.contains("filename*=UTF-8''%E8%AE%A2%E5%8D%95%20%E6%97%A5%E6%8A%A5%2Exlsx"),
+        "{disposition}"
+    );
+    assert_eq!(
+        ok.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert_eq!(ok.bytes().await.unwrap().as_ref(), b"PK\x03\x04 workbook bytes");
+
+    let url = links.url(&file, now).unwrap();
+    let tampered = url.replace("expires=", "expires=9");
+    assert_eq!(get(tampered).await.status(), 403);
+    let no_sig = url.split('?').next().unwrap().to_string();
+    assert_eq!(get(no_sig).await.status(), 403);
+    let expired = links.url(&file, now - Span::days(8)).unwrap();
+    assert_eq!(get(expired).await.status(), 410);
+    let climb = format!("{base}/files/..%2Fsecret.txt?expires=9999999999&sig=x");
+    assert_eq!(get(climb).await.status(), 400);
+    // A symlink inside the directory that points out of it: signed, still not served.
+    let link = links.url(&day.join("link.xlsx"), now).unwrap();
+    assert_eq!(get(link).await.status(), 404);
+    assert_eq!(links.url(Path::new("/etc/passwd"), now), None);
+    let _ = stop.send(());
+}
