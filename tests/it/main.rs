@@ -1,12 +1,14 @@
 //! Integration tests: the store suite against SQLite, MariaDB and PostgreSQL, and the real
 //! `reportd` binary driven as an operator would (config errors, task files, data sources,
-//! check, logging).
+//! check, logging, the scheduler), the DingTalk robot client against a stand-in DingTalk,
+//! e-mail against a real SMTP server, and download links.
 
 mod check;
 mod config;
 mod cron;
 mod daemon;
 mod datasource;
+mod dingtalk;
 mod downloads;
 mod export;
 mod ha;
