@@ -6,11 +6,13 @@
 #    them (as root, via apt) if missing, fixes TCP auth if needed.
 # 2. Creates the `test` database on both and exports
 #    REPORTD_TEST_MYSQL_URL / REPORTD_TEST_PG_URL (unless already set).
-# 3. Runs cargo fmt --check, clippy -D warnings and the tests
+# 3. Makes sure python3 can import aiosmtpd (the SMTP server of the e-mail
+#    tests, tests/stand_ins/smtp.py): pip installs it if not.
+# 4. Runs cargo fmt --check, clippy -D warnings and the tests
 #    (nextest + doc tests if nextest is installed, cargo test otherwise).
 #
 # Environment knobs:
-#   REPORTD_TEST_SERVICES_ONLY=1  stop after the database setup (no cargo).
+#   REPORTD_TEST_SERVICES_ONLY=1  stop after the service setup (no cargo).
 #   REPORTD_TEST_MYSQL_URL / REPORTD_TEST_PG_URL  kept if already set.
 set -euo pipefail
 
@@ -321,6 +323,28 @@ ensure_pg() {
 }
 
 # ---------------------------------------------------------------------------
+# aiosmtpd (Python): the real SMTP server the e-mail tests start
+# ---------------------------------------------------------------------------
+
+aiosmtpd_ok() { python3 -c 'import aiosmtpd' >/dev/null 2>&1; }
+
+ensure_aiosmtpd() {
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
+    if aiosmtpd_ok; then
+        echo "aiosmtpd: ok (installed)"
+        return 0
+    fi
+    local log="$LOG_DIR/reportd-pip.log"
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    # A Debian-managed python3 refuses plain pip installs (PEP 668).
+    python3 -m pip install --quiet aiosmtpd >"$log" 2>&1 ||
+        python3 -m pip install --quiet --break-system-packages aiosmtpd >>"$log" 2>&1 ||
+        { tail -n 30 "$log" >&2; die "pip install aiosmtpd failed"; }
+    aiosmtpd_ok || die "python3 still cannot import aiosmtpd after pip install (log: $log)"
+    echo "aiosmtpd: ok (installed with pip)"
+}
+
+# ---------------------------------------------------------------------------
 # Services
 # ---------------------------------------------------------------------------
 
@@ -336,6 +360,7 @@ fi
 
 ensure_mysql
 ensure_pg
+ensure_aiosmtpd
 
 # Scratch databases left by an interrupted earlier run (tests name theirs reportd_t_*).
 for db in $(mysql_tcp -N -e "SHOW DATABASES LIKE 'reportd\\_t\\_%'" 2>/dev/null); do

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::notify::message::Facts;
-use crate::notify::notifier::Notifier;
 use crate::export::naming::{render_filename, render_sql};
 use crate::export::{Destination, ExportError, ExportOutcome, ExportRequest, SheetQuery, export};
+use crate::notify::message::Facts;
+use crate::notify::notifier::Notifier;
 use crate::source::catalog;
 use crate::source::query::QueryOptions;
 use crate::source::{Source, SourceError};

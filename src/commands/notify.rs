@@ -37,7 +37,9 @@ pub async fn run(settings: &Settings, command: NotifyCommand) -> anyhow::Result<
     };
     let (sent_attempts, answer) = match channel {
         Channel::Dingtalk => {
-            let own = record.as_ref().and_then(|r| r.spec.notify.dingtalk.as_ref());
+            let own = record
+                .as_ref()
+                .and_then(|r| r.spec.notify.dingtalk.as_ref());
             let robot = notifier.robot(own).map_err(anyhow::Error::msg)?;
             let msg = Message {
                 title: "reportd 测试消息".into(),

@@ -133,8 +133,12 @@ impl Notifier {
         }
         for o in &outcomes {
             match &o.error {
-                None => tracing::info!(task = %spec.name, channel = %o.channel, attempts = o.attempts, "notification sent"),
-                Some(e) => tracing::error!(task = %spec.name, channel = %o.channel, attempts = o.attempts, error = %e, "notification failed"),
+                None => {
+                    tracing::info!(task = %spec.name, channel = %o.channel, attempts = o.attempts, "notification sent")
+                }
+                Some(e) => {
+                    tracing::error!(task = %spec.name, channel = %o.channel, attempts = o.attempts, error = %e, "notification failed")
+                }
             }
         }
         outcomes
@@ -142,7 +146,8 @@ impl Notifier {
 
     async fn send_dingtalk(&self, d: &DingTalkNotify, facts: &Facts) -> NotificationOutcome {
         let prepared = self.robot(Some(d)).and_then(|robot| {
-            let text = message::dingtalk(facts, d.template.as_deref(), &self.settings.templates_dir)?;
+            let text =
+                message::dingtalk(facts, d.template.as_deref(), &self.settings.templates_dir)?;
             Ok((robot, text))
         });
         let (robot, text) = match prepared {
@@ -157,7 +162,11 @@ impl Notifier {
             at_all: d.at_all,
         };
         let sent = self.dingtalk.send(&robot, &msg).await;
-        outcome("dingtalk", sent.attempts, sent.result.map_err(|e| e.to_string()))
+        outcome(
+            "dingtalk",
+            sent.attempts,
+            sent.result.map_err(|e| e.to_string()),
+        )
     }
 
     async fn send_email(&self, m: &EmailNotify, facts: &Facts) -> NotificationOutcome {
@@ -199,7 +208,11 @@ impl Notifier {
             attachments,
         };
         let sent = mailer.send(&mail).await;
-        outcome("email", sent.attempts, sent.result.map_err(|e| e.to_string()))
+        outcome(
+            "email",
+            sent.attempts,
+            sent.result.map_err(|e| e.to_string()),
+        )
     }
 }
 

@@ -585,7 +585,15 @@ async fn attempts(
         };
         let (settings, notifier) = (daemon.settings(), daemon.notifier());
         let progress = Arc::new(AtomicU64::new(0));
-        let run = run_task(&settings, &daemon.store, record, &req, progress, cancel, Some(&notifier));
+        let run = run_task(
+            &settings,
+            &daemon.store,
+            record,
+            &req,
+            progress,
+            cancel,
+            Some(&notifier),
+        );
         let status = match run.await {
             Ok(report) => report.status,
             Err(e) => {

@@ -5,7 +5,6 @@
 use chrono::{Duration as Span, Utc};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use reportd::http::{AppState, serve};
 use reportd::notify::links::LinkSigner;
@@ -66,7 +65,10 @@ async fn signed_links_serve_the_file_and_nothing_else() {
 
     let ok = get(links.url(&file, now).unwrap()).await;
     assert_eq!(ok.status(), 200);
-    let disposition = ok.headers()["content-disposition"].to_str().unwrap().to_string();
+    let disposition = ok.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(
         disposition.contains("filename*=UTF-8''%E8%AE%A2%E5%8D%95%20%E6%97%A5%E6%8A%A5%2Exlsx"),
         "{disposition}"
@@ -75,7 +77,10 @@ async fn signed_links_serve_the_file_and_nothing_else() {
         ok.headers()["content-type"],
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     );
-    assert_eq!(ok.bytes().await.unwrap().as_ref(), b"PK\x03\x04 workbook bytes");
+    assert_eq!(
+        ok.bytes().await.unwrap().as_ref(),
+        b"PK\x03\x04 workbook bytes"
+    );
 
     let url = links.url(&file, now).unwrap();
     let tampered = url.replace("expires=", "expires=9");

@@ -80,26 +80,45 @@ fn task_run_notifies_both_channels_and_records_the_outcomes() {
     let out = w.cmd(&["task", "run", "订单明细"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("notified: dingtalk") && err.contains("notified: email"), "{err}");
+    assert!(
+        err.contains("notified: dingtalk") && err.contains("notified: email"),
+        "{err}"
+    );
     let reqs = ding.requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0]["sign_ok"], true, "signed as DingTalk specifies: {}", reqs[0]);
+    assert_eq!(
+        reqs[0]["sign_ok"], true,
+        "signed as DingTalk specifies: {}",
+        reqs[0]
+    );
     let md = &reqs[0]["body"]["markdown"];
     assert_eq!(md["title"], "订单明细 执行完成");
     let text = md["text"].as_str().unwrap();
-    for want in ["**数据行数**: 7", "@13800138000", "https://reports.example.com/files/"] {
+    for want in [
+        "**数据行数**: 7",
+        "@13800138000",
+        "https://reports.example.com/files/",
+    ] {
         assert!(text.contains(want), "{want} in {text}");
     }
     let mails = smtp.received();
     assert_eq!(mails.len(), 1);
     let mut rcpts = mails[0].rcpt_tos.clone();
     rcpts.sort();
-    assert_eq!(rcpts, ["audit@example.com", "boss@example.com", "ops@example.com"]);
+    assert_eq!(
+        rcpts,
+        ["audit@example.com", "boss@example.com", "ops@example.com"]
+    );
     let mail = MessageParser::default().parse(&mails[0].raw).unwrap();
     assert!(mail.subject().unwrap().starts_with("订单明细 "));
     assert!(mail.body_text(0).unwrap().contains("数据行数: 7"));
     let attachment = mail.attachments().next().expect("the report is attached");
-    assert!(attachment.attachment_name().unwrap().starts_with("订单明细_"));
+    assert!(
+        attachment
+            .attachment_name()
+            .unwrap()
+            .starts_with("订单明细_")
+    );
     let mut book = Xlsx::new(Cursor::new(attachment.contents().to_vec())).unwrap();
     let sheet = book.worksheet_range_at(0).unwrap().unwrap();
     assert_eq!(sheet.height(), 8, "header + 7 rows");
@@ -122,13 +141,32 @@ fn task_run_notifies_both_channels_and_records_the_outcomes() {
     let reqs = ding.requests();
     let md = &reqs[1]["body"]["markdown"];
     assert_eq!(md["title"], "broken 执行失败");
-    assert!(md["text"].as_str().unwrap().contains("no such column: no_such_column"), "{md}");
+    assert!(
+        md["text"]
+            .as_str()
+            .unwrap()
+            .contains("no such column: no_such_column"),
+        "{md}"
+    );
     let mails = smtp.received();
     let mail = MessageParser::default().parse(&mails[1].raw).unwrap();
-    assert_eq!(mail.subject().unwrap(), format!("[失败] broken {}", today()));
-    assert!(mail.body_text(0).unwrap().contains("no such column: no_such_column"));
+    assert_eq!(
+        mail.subject().unwrap(),
+        format!("[失败] broken {}", today())
+    );
+    assert!(
+        mail.body_text(0)
+            .unwrap()
+            .contains("no such column: no_such_column")
+    );
     assert_eq!(mail.attachments().count(), 0);
-    assert_eq!(history(&w, "broken")["notifications"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        history(&w, "broken")["notifications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Over the cap: no attachment, the link and the reason instead.
     w.ok(&["task", "run", "big"]);
@@ -136,8 +174,14 @@ fn task_run_notifies_both_channels_and_records_the_outcomes() {
     let mail = MessageParser::default().parse(&mails[2].raw).unwrap();
     assert_eq!(mail.attachments().count(), 0);
     let body = mail.body_text(0).unwrap();
-    assert!(body.contains("附件未随邮件发送") && body.contains("email.max_attachment_size"), "{body}");
-    assert!(body.contains("https://reports.example.com/files/"), "{body}");
+    assert!(
+        body.contains("附件未随邮件发送") && body.contains("email.max_attachment_size"),
+        "{body}"
+    );
+    assert!(
+        body.contains("https://reports.example.com/files/"),
+        "{body}"
+    );
 
     // skip_empty: nothing sent, nothing recorded.
     w.ok(&["task", "run", "empty"]);
@@ -159,15 +203,25 @@ fn notify_test_prints_the_services_answer() {
     let ding = StandIn::start();
     let w = setup(&ding, &smtp, &pki);
     let out = w.ok(&["notify", "test", "dingtalk", "--task", "订单明细"]);
-    assert!(out.contains(r#"dingtalk: sent (attempts 1): {"errcode": 0, "errmsg": "ok"}"#) || out.contains(r#""errcode":0"#), "{out}");
+    assert!(out.starts_with("dingtalk: sent (attempts 1): {"), "{out}");
+    assert!(
+        out.contains("\"errcode\"") && out.contains("\"ok\""),
+        "{out}"
+    );
     assert_eq!(ding.requests()[0]["sign_ok"], true);
-    assert_eq!(ding.requests()[0]["body"]["at"]["atMobiles"], serde_json::json!(["13800138000"]));
+    assert_eq!(
+        ding.requests()[0]["body"]["at"]["atMobiles"],
+        serde_json::json!(["13800138000"])
+    );
     let out = w.ok(&["notify", "test", "email", "--to", "someone@example.com"]);
     assert!(out.starts_with("email: sent (attempts 1): "), "{out}");
     assert_eq!(smtp.received()[0].rcpt_tos, ["someone@example.com"]);
 
     // A wrong webhook token is refused by the service: exit 1 with its answer.
-    let bad = format!("{}dingtalk:\n  webhook_url: \"http://127.0.0.1:{}/robot/send?access_token=fail_x\"\n", DEMO_SOURCE, ding.port);
+    let bad = format!(
+        "{}dingtalk:\n  webhook_url: \"http://127.0.0.1:{}/robot/send?access_token=fail_x\"\n",
+        DEMO_SOURCE, ding.port
+    );
     let w2 = Workdir::new(Backend::Sqlite, &bad);
     let err = w2.fails(&["notify", "test", "dingtalk"], 1);
     assert!(err.contains("310000") && !err.contains("fail_x"), "{err}");

@@ -290,12 +290,16 @@ async fn a_fire_while_the_previous_run_goes_is_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_wait_the_back_off_on_the_clock() {
+async fn retries_wait_the_back_off_on_the_clock_and_only_the_last_failure_is_notified() {
+    let ding = crate::dingtalk::StandIn::start();
     let w = Workdir::new(
         Backend::Sqlite,
-        &format!("{DEMO_SOURCE}scheduler:\n  retry_backoff: 60\n"),
+        &format!(
+            "{DEMO_SOURCE}scheduler:\n  retry_backoff: 60\ndingtalk:\n  webhook_url: \"http://127.0.0.1:{}/robot/send?access_token=ok_retry\"\n",
+            ding.port
+        ),
     );
-    w.write("t.yaml", "tasks:\n  - name: broken\n    data_source: demo\n    cron: \"0 * * * *\"\n    retries: 2\n    sql: SELECT no_such_column FROM orders\n");
+    w.write("t.yaml", "tasks:\n  - name: broken\n    data_source: demo\n    cron: \"0 * * * *\"\n    retries: 2\n    sql: SELECT no_such_column FROM orders\n    notify:\n      dingtalk: {}\n");
     w.ok(&["task", "apply", "-f", "t.yaml"]);
     let (d, first) = start_now(&w, Span::hours(1)).await;
     d.set(first).await;
@@ -309,8 +313,13 @@ async fn retries_wait_the_back_off_on_the_clock() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(d.runs().await.len(), 2);
     d.advance(1).await;
-    let runs = d.wait("attempt 3", |r| r.len() == 3 && settled(r)).await;
+    d.wait("attempt 3", |r| r.len() == 3 && settled(r)).await;
     d.advance(600).await; // no fourth attempt
+    let runs = d
+        .wait("the failure notice recorded", |r| {
+            r.len() == 3 && !r[2].notifications.is_empty()
+        })
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(d.runs().await.len(), 3);
     d.stop().await;
@@ -324,6 +333,13 @@ async fn retries_wait_the_back_off_on_the_clock() {
     );
     assert!(runs.iter().all(|e| e.scheduled_at == runs[0].scheduled_at));
     assert!(runs[2].error.as_deref().unwrap().contains("no_such_column"));
+    // One failure notice, for the last attempt, recorded on its row only.
+    let sent = ding.requests();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0]["body"]["markdown"]["title"], "broken 执行失败");
+    assert!(runs[..2].iter().all(|e| e.notifications.is_empty()));
+    assert_eq!(runs[2].notifications.len(), 1);
+    assert!(runs[2].notifications[0].ok);
 }
 
 /// Whether a query with `marker` in its text is still running on the server.
