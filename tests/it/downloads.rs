@@ -97,3 +97,41 @@ async fn signed_links_serve_the_file_and_nothing_else() {
     assert_eq!(links.url(Path::new("/etc/passwd"), now), None);
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn reportd_run_serves_links_on_http_bind() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let w = crate::helpers::Workdir::new(
+        Backend::Sqlite,
+        &format!(
+            "{}http:\n  bind: 127.0.0.1:{port}\n  file_server_url: http://127.0.0.1:{port}\n",
+            crate::helpers::DEMO_SOURCE
+        ),
+    );
+    let daemon = crate::daemon::start(&w);
+    let url = format!("http://127.0.0.1:{port}/files/2026-11-23/x.xlsx?expires=1&sig=AAAA");
+    let started = std::time::Instant::now();
+    let status = loop {
+        match reqwest::get(&url).await {
+            Ok(r) => break r.status(),
+            Err(_) if started.elapsed() < std::time::Duration::from_secs(15) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the daemon's HTTP server did not answer: {e}"),
+        }
+    };
+    assert_eq!(status, 403, "a link with a wrong signature is refused");
+
+    // A second daemon cannot bind the same address: it says so and exits 1.
+    let out = w.cmd(&["run"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("http.bind 127.0.0.1:{port}: cannot listen")),
+        "{err}"
+    );
+    crate::daemon::stop(daemon, std::time::Duration::from_secs(5));
+}
