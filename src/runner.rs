@@ -1,7 +1,7 @@
 //! One execution of a task: record it, resolve its data source, render its SQL and file name
 //! at the scheduled time in the task's zone, export under the task timeout, and complete the
-//! record with rows, bytes, files or the error, then notify. Every call leaves exactly one
-//! execution row, whatever happens.
+//! record with rows, bytes, files or the error; then ([`notify_run`]) notify. Every run leaves
+//! exactly one execution row, whatever happens.
 
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -51,8 +51,12 @@ pub struct RunReport {
     pub outcome: Option<ExportOutcome>,
     /// The error, when it did not.
     pub error: Option<String>,
-    /// The notifications sent (none when none were due).
+    /// The notifications sent (none when none were due); see [`notify_run`].
     pub notifications: Vec<NotificationOutcome>,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// How long the run took.
+    pub elapsed: Duration,
 }
 
 /// Why a run could not even be recorded.
@@ -64,8 +68,8 @@ pub enum RunError {
 }
 
 /// Runs `record` once. `progress` counts rows written; `cancel` resolving (with a reason)
-/// interrupts the run. With a `notifier`, a success, or a failure or timeout of the final
-/// attempt, is notified and the outcomes are stored on the execution row.
+/// interrupts the run. Notifications are [`notify_run`]'s (called after, so that a worker slot
+/// is not held while messages go out).
 ///
 /// # Errors
 /// Only when the execution row itself cannot be written; every other failure is recorded in
@@ -77,7 +81,6 @@ pub async fn run_task(
     req: &RunRequest,
     progress: Arc<AtomicU64>,
     cancel: impl Future<Output = String>,
-    notifier: Option<&Notifier>,
 ) -> Result<RunReport, RunError> {
     let spec = &record.spec;
     let started_at = Utc::now();
@@ -157,28 +160,47 @@ pub async fn run_task(
             tracing::warn!(task = %spec.name, execution = execution_id, status = %status, error = error.as_deref().unwrap_or(""), "run finished")
         }
     }
-    let mut report = RunReport {
+    Ok(RunReport {
         execution_id,
         status,
         outcome,
         error,
         notifications: Vec::new(),
-    };
-    let notify = match status {
+        started_at,
+        elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
+    })
+}
+
+/// Sends the notifications of a finished run, when due: a success, or a failure or timeout of
+/// the final attempt (interrupted and skipped runs notify nothing). The outcomes go into
+/// `report.notifications` and onto the execution row.
+///
+/// # Errors
+/// Only when the outcomes cannot be stored.
+pub async fn notify_run(
+    settings: &Settings,
+    store: &Store,
+    record: &TaskRecord,
+    req: &RunRequest,
+    report: &mut RunReport,
+    notifier: &Notifier,
+) -> Result<(), RunError> {
+    let due = match report.status {
         ExecutionStatus::Success => true,
         ExecutionStatus::Failed | ExecutionStatus::Timeout => req.final_attempt,
         _ => false,
     };
-    if let Some(notifier) = notifier.filter(|_| notify) {
-        let facts = facts(settings, record, req, &report, started_at, notifier);
-        report.notifications = notifier.notify(spec, &facts).await;
-        if !report.notifications.is_empty() {
-            store
-                .set_notifications(execution_id, &report.notifications)
-                .await?;
-        }
+    if !due {
+        return Ok(());
     }
-    Ok(report)
+    let facts = facts(settings, record, req, report, notifier);
+    report.notifications = notifier.notify(&record.spec, &facts).await;
+    if !report.notifications.is_empty() {
+        store
+            .set_notifications(report.execution_id, &report.notifications)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The facts messages are made of.
@@ -187,7 +209,6 @@ fn facts(
     record: &TaskRecord,
     req: &RunRequest,
     report: &RunReport,
-    started_at: DateTime<Utc>,
     notifier: &Notifier,
 ) -> Facts {
     let outcome = report.outcome.as_ref();
@@ -201,14 +222,14 @@ fn facts(
         status: report.status,
         error: report.error.clone(),
         scheduled_at: req.scheduled_at,
-        started_at,
+        started_at: report.started_at,
         tz: record.spec.zone(settings.scheduler.timezone),
         rows: outcome.map_or(0, |o| o.rows),
         bytes: outcome.map_or(0, ExportOutcome::bytes),
         download_url: files.first().and_then(|f| notifier.link(f)),
         files,
         sheets: outcome.map(|o| o.sheets.clone()).unwrap_or_default(),
-        elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
+        elapsed: report.elapsed,
     }
 }
 

@@ -10,7 +10,7 @@ use super::{Progress, interrupted, open_store, print_json, print_summary, table}
 use crate::cli::TaskCommand;
 use crate::config::Settings;
 use crate::notify::notifier::Notifier;
-use crate::runner::{RunRequest, run_task};
+use crate::runner::{RunRequest, notify_run, run_task};
 use crate::schedule::cron::Schedule;
 use crate::secret::Secret;
 use crate::source::catalog;
@@ -338,18 +338,12 @@ async fn run_once(settings: &Settings, key: &str, no_notify: bool) -> anyhow::Re
         clock: Default::default(),
         final_attempt: true,
     };
-    let report = run_task(
-        settings,
-        &store,
-        &record,
-        &request,
-        rows,
-        interrupted(),
-        notifier.as_ref(),
-    )
-    .await;
+    let report = run_task(settings, &store, &record, &request, rows, interrupted()).await;
     progress.finish();
-    let report = report?;
+    let mut report = report?;
+    if let Some(notifier) = &notifier {
+        notify_run(settings, &store, &record, &request, &mut report, notifier).await?;
+    }
     for n in &report.notifications {
         match &n.error {
             None => eprintln!("notified: {} (attempts {})", n.channel, n.attempts),

@@ -38,7 +38,7 @@ use crate::clock::{Clock, later};
 use crate::config::Settings;
 use crate::export::temp;
 use crate::notify::notifier::Notifier;
-use crate::runner::{RunRequest, run_task};
+use crate::runner::{RunRequest, notify_run, run_task};
 use crate::store::claims::Claim;
 use crate::store::executions::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::store::{Store, StoreError, TaskRecord};
@@ -585,23 +585,28 @@ async fn attempts(
         };
         let (settings, notifier) = (daemon.settings(), daemon.notifier());
         let progress = Arc::new(AtomicU64::new(0));
-        let run = run_task(
-            &settings,
-            &daemon.store,
-            record,
-            &req,
-            progress,
-            cancel,
-            Some(&notifier),
-        );
-        let status = match run.await {
-            Ok(report) => report.status,
+        let run = run_task(&settings, &daemon.store, record, &req, progress, cancel);
+        let mut report = match run.await {
+            Ok(report) => report,
             Err(e) => {
                 tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
                 return true;
             }
         };
+        // Messages go out without holding a worker slot.
         drop(permit);
+        let notified = notify_run(
+            &settings,
+            &daemon.store,
+            record,
+            &req,
+            &mut report,
+            &notifier,
+        );
+        if let Err(e) = notified.await {
+            tracing::error!(task = %record.spec.name, error = %e, "could not record notifications");
+        }
+        let status = report.status;
         if status == ExecutionStatus::Interrupted {
             return false;
         }
