@@ -41,7 +41,11 @@ fn seed_fixture_loads_with_a_flask_warning() {
     let fixture = repo().join("tests/fixtures/seed-001-config.yaml");
     let shared = repo().join("../shared/fixtures/seed-001-config.yaml");
     if let Ok(original) = std::fs::read(&shared) {
-        assert_eq!(original, std::fs::read(&fixture).unwrap(), "the copy is current");
+        assert_eq!(
+            original,
+            std::fs::read(&fixture).unwrap(),
+            "the copy is current"
+        );
     }
     let out = reportd_cmd()
         .arg("--config")
