@@ -64,6 +64,16 @@ pub enum Command {
     /// Notification channels.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Remove old exported files and execution history.
+    Cleanup {
+        /// Age in days for both files and history (default: export.retention_days for
+        /// files, scheduler.log_retention_days for history).
+        #[arg(long)]
+        days: Option<u32>,
+        /// Only count the files that would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `reportd notify ...`
@@ -103,6 +113,7 @@ impl Command {
             | Command::Cron(_)
             | Command::Logs { .. }
             | Command::Notify(_) => false,
+            Command::Cleanup { dry_run, .. } => !dry_run,
             Command::Datasource(d) => matches!(
                 d,
                 DatasourceCommand::Add(_) | DatasourceCommand::Remove { .. }

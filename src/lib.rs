@@ -16,6 +16,7 @@
 //! - [`source`]: the databases reports read from: specs, the config+store catalog, pools,
 //!   and the demo data.
 //! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
+//! - [`retention`]: removing old exported files and execution history.
 //! - [`runner`]: one recorded execution of a task (params → query → export → record).
 //! - [`http`]: the daemon's HTTP server (axum): signed download links.
 //! - [`humanize`]: `1,000`, `2.5MB`, `3.2s`.
@@ -33,6 +34,7 @@ pub mod http;
 pub mod humanize;
 pub mod logging;
 pub mod notify;
+pub mod retention;
 pub mod runner;
 pub mod schedule;
 pub mod secret;

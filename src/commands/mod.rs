@@ -1,8 +1,9 @@
-//! The subcommands, one file per family: [`check`], [`cron`], [`datasource`], [`export`],
+//! The subcommands, one file per family: [`check`], [`cleanup`], [`cron`], [`datasource`], [`export`],
 //! [`logs`], [`notify`], [`run`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
 pub mod check;
+pub mod cleanup;
 pub mod cron;
 pub mod datasource;
 pub mod export;
@@ -42,6 +43,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
         }
         Command::Task(c) => task::run(settings, c).await,
         Command::Notify(c) => notify::run(settings, c).await,
+        Command::Cleanup { days, dry_run } => cleanup::run(settings, days, dry_run).await,
     }
 }
 

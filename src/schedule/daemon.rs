@@ -20,7 +20,8 @@
 //! At start, executions left `running` by a dead daemon become `interrupted` (and their fire
 //! is run again), temp files of dead processes go, and a fire missed while the daemon was down
 //! runs once (`catch-up`) if it is within `misfire_grace_time`, else is recorded as `skipped`.
-//! Task changes in the store are picked up within 5 s. On shutdown no new fire starts; running
+//! Task changes in the store are picked up within 5 s. Once a day (and at start) old exported
+//! files and history are removed ([`crate::retention`]). On shutdown no new fire starts; running
 //! executions get `daemon.shutdown_timeout` seconds, then are cancelled and recorded
 //! `interrupted`.
 
@@ -212,6 +213,7 @@ pub async fn run_with(
         running: Mutex::default(),
         stop,
     });
+    let retention = tokio::spawn(retention(daemon.clone()));
     let mut jobs = JoinSet::new();
     let mut timers = daemon.timers(store.tasks().await?);
     take_over(&daemon, &timers, &mut jobs).await;
@@ -288,6 +290,7 @@ pub async fn run_with(
         }
     };
 
+    retention.abort();
     // Drain: no new fires; running executions get the shutdown timeout, then are cancelled.
     // Their claims stay open: the next daemon (or another instance) runs those fires again.
     tracing::info!(reason = %reason, running = jobs.len(), "scheduler stopping");
@@ -306,6 +309,37 @@ pub async fn run_with(
     }
     tracing::info!("scheduler stopped");
     Ok(())
+}
+
+/// Once at start and then every day: exported files older than `export.retention_days` and
+/// history older than `scheduler.log_retention_days` go.
+async fn retention(daemon: Arc<Daemon>) {
+    let mut daily = tokio::time::interval(Duration::from_secs(86_400));
+    loop {
+        daily.tick().await;
+        let settings = daemon.settings();
+        let now = daemon.clock.now();
+        let days = |d: u32| now - Span::days(i64::from(d));
+        let result = crate::retention::cleanup(
+            &daemon.store,
+            &settings.export.output_dir,
+            days(settings.export.retention_days),
+            days(settings.scheduler.log_retention_days),
+            false,
+        )
+        .await;
+        match result {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                files = r.files,
+                bytes = r.bytes,
+                executions = r.executions,
+                claims = r.claims,
+                "retention: old files and history removed"
+            ),
+            Err(e) => tracing::error!(error = %e, "retention cleanup failed"),
+        }
+    }
 }
 
 fn span(d: Duration) -> Span {

@@ -474,3 +474,36 @@ impl super::Store {
         .map_err(db("recovering interrupted executions"))
     }
 }
+
+impl super::Store {
+    /// Removes finished executions that started before `before`, and the done fire claims
+    /// scheduled before it; returns (executions, claims) removed. Running executions and open
+    /// claims stay.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn prune_history(&self, before: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let before = micros(before);
+        let executions = dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "DELETE FROM executions WHERE started_at < ? AND status <> 'running'",
+            ))
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("removing old executions"))?;
+        let claims = dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "DELETE FROM fire_claims WHERE scheduled_at < ? AND done = TRUE",
+            ))
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("removing old fire claims"))?;
+        Ok((executions, claims))
+    }
+}

@@ -4,6 +4,7 @@
 //! e-mail against a real SMTP server, and download links.
 
 mod check;
+mod cleanup;
 mod config;
 mod cron;
 mod daemon;
