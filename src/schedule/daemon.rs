@@ -131,31 +131,33 @@ impl Daemon {
     }
 }
 
-/// This daemon's name in claims and executions: `host:pid`.
-pub fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+/// This host's name, read once.
+fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    })
 }
 
-/// True when `instance` is a process of this host that is gone.
-fn dead_here(instance: &str) -> bool {
-    let me = instance_name();
-    let host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
-    instance.rsplit_once(':').is_some_and(|(h, pid)| {
-        h == host
-            && pid
-                .parse::<u32>()
-                .is_ok_and(|p| p != std::process::id() && !temp::process_alive(p))
-    })
+/// This daemon's name in claims and executions: `host:pid`.
+pub fn instance_name() -> String {
+    format!("{}:{}", host(), std::process::id())
 }
 
 /// True when `instance` runs on this host.
 fn on_this_host(instance: &str) -> bool {
-    let me = instance_name();
-    let host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
-    instance.rsplit_once(':').is_some_and(|(h, _)| h == host)
+    instance.rsplit_once(':').is_some_and(|(h, _)| h == host())
+}
+
+/// True when `instance` is a process of this host that is gone.
+fn dead_here(instance: &str) -> bool {
+    on_this_host(instance)
+        && instance.rsplit_once(':').is_some_and(|(_, pid)| {
+            pid.parse::<u32>()
+                .is_ok_and(|p| p != std::process::id() && !temp::process_alive(p))
+        })
 }
 
 /// How the daemon runs, beyond its settings.

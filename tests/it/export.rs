@@ -5,10 +5,10 @@
 
 use calamine::{Data, DataType, Reader, Xlsx, open_workbook};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, ScratchStore, Workdir, exec};
+use crate::helpers::{Backend, ScratchStore, Workdir, exec, files_under};
 use reportd::store::Store;
 use reportd::store::executions::{ExecutionStatus, Trigger};
 
@@ -70,21 +70,6 @@ fn read_xlsx(path: &Path) -> Vec<(String, Vec<Vec<Data>>)> {
 
 fn config_with_source(kind: &str, url: &str, extra: &str) -> String {
     format!("data_sources:\n  src:\n    type: {kind}\n    url: \"{url}\"\n{extra}")
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p))
-            } else {
-                out.push(p)
-            }
-        }
-    }
-    out
 }
 
 async fn types_case(backend: Backend, kind: &str, setup: &str, want: Vec<(&str, Want)>) {

@@ -304,3 +304,19 @@ pub fn repo() -> PathBuf {
 /// A config snippet with the demo SQLite data source.
 pub const DEMO_SOURCE: &str =
     "data_sources:\n  demo:\n    type: sqlite\n    database: ./data/demo.db\n    demo_data: true\n";
+
+/// Every file below `dir`, recursively (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p))
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}

@@ -14,7 +14,7 @@ use reportd::schedule::daemon::{RunOptions, run_with};
 use reportd::store::executions::{Execution, ExecutionStatus, NewExecution, Trigger};
 use reportd::store::{Store, StoreError};
 
-use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir};
+use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir, files_under};
 
 /// A daemon running in this process on a manual clock.
 struct Daemon {
@@ -393,25 +393,8 @@ async fn a_run_over_its_timeout_is_stopped_on_the_server() {
     );
     assert!(runs[0].files.is_empty());
     d.stop().await;
-    let leftovers: Vec<_> = walkdir(&w.path().join("temp"));
+    let leftovers = files_under(&w.path().join("temp"));
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-}
-
-/// Every file under `dir` (none if it does not exist).
-fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walkdir(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
