@@ -477,7 +477,8 @@ impl super::Store {
 
 impl super::Store {
     /// Removes finished executions that started before `before`, and the done fire claims
-    /// scheduled before it; returns (executions, claims) removed. Running executions and open
+    /// scheduled before it except each task's latest (which tells catch-up that the fire was
+    /// already handled); returns (executions, claims) removed. Running executions and open
     /// claims stay.
     ///
     /// # Errors
@@ -494,16 +495,33 @@ impl super::Store {
             .map(|r| r.rows_affected())
         })
         .map_err(db("removing old executions"))?;
-        let claims = dispatch!(self, |pool, sql| {
-            sqlx::query(sql(
-                "DELETE FROM fire_claims WHERE scheduled_at < ? AND done = TRUE",
+        // Per task, since MySQL cannot DELETE with a subquery on the same table.
+        let spans: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT task_id, MIN(scheduled_at), MAX(scheduled_at) FROM fire_claims GROUP BY task_id",
             ))
-            .bind(before)
-            .execute(pool)
+            .fetch_all(pool)
             .await
-            .map(|r| r.rows_affected())
         })
-        .map_err(db("removing old fire claims"))?;
+        .map_err(db("reading fire claims"))?;
+        let mut claims = 0;
+        for (task, oldest, latest) in spans {
+            if oldest >= before || oldest >= latest {
+                continue;
+            }
+            let cutoff = before.min(latest);
+            claims += dispatch!(self, |pool, sql| {
+                sqlx::query(sql(
+                    "DELETE FROM fire_claims WHERE task_id = ? AND scheduled_at < ? AND done = TRUE",
+                ))
+                .bind(task)
+                .bind(cutoff)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+            })
+            .map_err(db("removing old fire claims"))?;
+        }
         Ok((executions, claims))
     }
 }
