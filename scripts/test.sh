@@ -7,7 +7,9 @@
 # 2. Creates the `test` database on both and exports
 #    REPORTD_TEST_MYSQL_URL / REPORTD_TEST_PG_URL (unless already set).
 # 3. Makes sure python3 can import aiosmtpd (the SMTP server of the e-mail
-#    tests, tests/stand_ins/smtp.py): pip installs it if not.
+#    tests, tests/stand_ins/smtp.py): pip installs it if not. Installs Debian's
+#    systemd package when systemd-analyze is missing (tests/it/systemd.rs runs
+#    `systemd-analyze verify` on the unit; systemd need not be running).
 # 4. Runs cargo fmt --check, clippy -D warnings and the tests
 #    (nextest + doc tests if nextest is installed, cargo test otherwise).
 #
@@ -73,6 +75,8 @@ pg_installed() {
     command -v psql >/dev/null 2>&1 && command -v pg_isready >/dev/null 2>&1 &&
         command -v pg_ctlcluster >/dev/null 2>&1 && compgen -G '/etc/postgresql/*/*/postgresql.conf' >/dev/null
 }
+# systemd-analyze (Debian package systemd) verifies the unit file; systemd need not run.
+systemd_analyze_installed() { command -v systemd-analyze >/dev/null 2>&1; }
 
 APT_UPDATED=0
 apt_install() {
@@ -352,10 +356,12 @@ step "services"
 missing=()
 mariadb_installed || missing+=(mariadb-server mariadb-client)
 pg_installed || missing+=(postgresql postgresql-client)
+systemd_analyze_installed || missing+=(systemd)
 if [[ ${#missing[@]} -gt 0 ]]; then
     apt_install "${missing[@]}"
     mariadb_installed || die "MariaDB still not installed after apt-get install"
     pg_installed || die "PostgreSQL still not installed after apt-get install"
+    systemd_analyze_installed || die "systemd-analyze still not found after apt-get install systemd"
 fi
 
 ensure_mysql

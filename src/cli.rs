@@ -32,6 +32,24 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon in the foreground: fire every enabled task on time (systemd uses this).
     Run,
+    /// Start the daemon in the background and wait until it is healthy.
+    Start,
+    /// Stop the daemon: SIGTERM, then SIGKILL after daemon.shutdown_timeout + 5 s.
+    Stop,
+    /// Stop the daemon (if it runs), then start it.
+    Restart,
+    /// Is the daemon running and healthy? Exit 0 yes, 1 running but unhealthy, 3 not running.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the daemon running (foreground): restart it when it dies or fails 3 health checks.
+    Monitor {
+        /// Seconds between checks.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        interval: u64,
+    },
     /// Validate the config, templates and stored tasks; connect to the store and every data source.
     Check {
         /// Contact no server: validate files, and the tasks of a local SQLite store if it exists.
@@ -108,7 +126,12 @@ impl Command {
     pub fn writes_log_file(&self) -> bool {
         match self {
             Command::Run => true,
-            Command::Check { .. }
+            Command::Start
+            | Command::Stop
+            | Command::Restart
+            | Command::Status { .. }
+            | Command::Monitor { .. }
+            | Command::Check { .. }
             | Command::Export(_)
             | Command::Cron(_)
             | Command::Logs { .. }

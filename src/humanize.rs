@@ -39,6 +39,18 @@ pub fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+/// A long span in its two largest units: `3d 4h`, `2h 5m`, `5m 10s`, `42s`.
+pub fn uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (days, hours, mins) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, _) => format!("{mins}m {secs}s"),
+        (0, _, _) => format!("{hours}h {mins}m"),
+        _ => format!("{days}d {hours}h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +64,12 @@ mod tests {
         assert_eq!(bytes(2560), "2.5KB");
         assert_eq!(bytes(5 << 30), "5.0GB");
         assert_eq!(seconds(Duration::from_millis(3210)), "3.2s");
+        assert_eq!(uptime(Duration::from_secs(42)), "42s");
+        assert_eq!(uptime(Duration::from_secs(310)), "5m 10s");
+        assert_eq!(uptime(Duration::from_secs(7500)), "2h 5m");
+        assert_eq!(
+            uptime(Duration::from_secs(3 * 86_400 + 4 * 3600 + 9)),
+            "3d 4h"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! - [`cli`]: the command line (clap derive).
 //! - [`clock`]: the scheduler's clock (system, or moved by hand in tests).
-//! - [`commands`]: one module per subcommand family (`check`, `datasource`, `task`).
+//! - [`commands`]: one module per subcommand family (`run`, `supervise`, `task`, …).
 //! - [`config`]: `Settings`, the typed `config.yaml`: sections, defaults, `${ENV}`, validation.
 //! - [`yaml`]: reading YAML files with `file:line:column` errors.
 //! - [`secret`]: `Secret`, strings that never print themselves.
@@ -18,7 +18,11 @@
 //! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
 //! - [`retention`]: removing old exported files and execution history.
 //! - [`runner`]: one recorded execution of a task (params → query → export → record).
-//! - [`http`]: the daemon's HTTP server (axum): signed download links.
+//! - [`http`]: the daemon's HTTP server (axum): health, status, metrics, runs on request,
+//!   signed download links.
+//! - [`metrics`]: the Prometheus metrics of the process.
+//! - [`supervise`]: the PID file, starting the daemon detached, signals, process info,
+//!   health probes, the monitor's restart policy, the systemd notify protocol.
 //! - [`humanize`]: `1,000`, `2.5MB`, `3.2s`.
 //! - [`task`]: task specs as written in task files, and their validation.
 //! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz), and the daemon's
@@ -33,6 +37,7 @@ pub mod export;
 pub mod http;
 pub mod humanize;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod retention;
 pub mod runner;
@@ -40,5 +45,6 @@ pub mod schedule;
 pub mod secret;
 pub mod source;
 pub mod store;
+pub mod supervise;
 pub mod task;
 pub mod yaml;

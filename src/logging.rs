@@ -1,15 +1,22 @@
 //! Logging: `tracing` to stderr (colour only on a terminal) and, when asked, to
 //! `logging.file` with size-based rotation (`max_size`, `backup_count`). `RUST_LOG` overrides
 //! the configured level.
+//!
+//! Under systemd (stderr is the journal, `$JOURNAL_STREAM` names it) stderr lines carry no
+//! timestamp (the journal adds its own) and start with the syslog priority (`<3>` error,
+//! `<4>` warning, `<6>` info, `<7>` debug), so `journalctl -p warning` works.
 
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
 use file_rotate::{ContentLimit, FileRotate};
 use std::io::IsTerminal;
-use tracing::Level;
+use tracing::{Event, Level, Subscriber};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
@@ -21,14 +28,14 @@ pub struct LogGuard {
     _worker: Option<WorkerGuard>,
 }
 
-/// Sets up the global subscriber. `stderr_level` is the level on stderr; the file (when
-/// `to_file` and `logging.file` is set) gets `logging.level`.
+/// Sets up the global subscriber. `stderr_level` is the level on stderr (`None`: nothing on
+/// stderr); the file (when `to_file` and `logging.file` is set) gets `logging.level`.
 ///
 /// # Errors
 /// The log file's directory cannot be created or the file cannot be opened for appending.
 pub fn init(
     settings: &LoggingSettings,
-    stderr_level: Level,
+    stderr_level: Option<Level>,
     to_file: bool,
 ) -> anyhow::Result<LogGuard> {
     let env_or = |level: Level| {
@@ -36,11 +43,22 @@ pub fn init(
             .with_default_directive(LevelFilter::from_level(level).into())
             .from_env_lossy()
     };
-    let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .with_filter(env_or(stderr_level));
+    let stderr = stderr_level.map(|level| {
+        let layer = fmt::layer().with_writer(std::io::stderr).with_target(false);
+        if journald_stderr() {
+            let format = Journald(fmt::format().without_time().with_target(false));
+            layer
+                .with_ansi(false)
+                .event_format(format)
+                .with_filter(env_or(level))
+                .boxed()
+        } else {
+            layer
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter(env_or(level))
+                .boxed()
+        }
+    });
 
     let (file_layer, guard) = match (&settings.file, to_file) {
         (Some(path), true) => {
@@ -76,4 +94,47 @@ pub fn init(
         .try_init()
         .map_err(|e| anyhow::anyhow!("logging: {e}"))?;
     Ok(LogGuard { _worker: guard })
+}
+
+/// True when stderr is the systemd journal (`$JOURNAL_STREAM` is `device:inode` of stderr).
+fn journald_stderr() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let stream = stream.to_string_lossy();
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    // fstat(2) of fd 2, through /proc (no unsafe needed).
+    match std::fs::metadata("/proc/self/fd/2") {
+        Ok(m) => dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()),
+        Err(_) => false,
+    }
+}
+
+/// Prefixes each line with its syslog priority, as the journal reads it.
+struct Journald<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for Journald<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            Level::ERROR => 3,
+            Level::WARN => 4,
+            Level::INFO => 6,
+            _ => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
+    }
 }

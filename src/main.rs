@@ -21,14 +21,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(&cli.config)?;
     let stderr_level = match cli.verbose {
         // The daemon tells what it does; management commands only warn.
-        0 if matches!(cli.command, Command::Run) => tracing::Level::INFO,
+        0 if matches!(cli.command, Command::Run | Command::Monitor { .. }) => tracing::Level::INFO,
         0 => tracing::Level::WARN,
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
+    // A daemon started by `reportd start` has its stderr in the log file already.
+    let detached = matches!(cli.command, Command::Run)
+        && std::env::var_os(reportd::supervise::process::DETACHED_ENV).is_some()
+        && settings.logging.file.is_some();
     let _guard = reportd::logging::init(
         &settings.logging,
-        stderr_level,
+        (!detached).then_some(stderr_level),
         cli.command.writes_log_file(),
     )?;
     if !matches!(cli.command, Command::Check { .. }) {
@@ -36,6 +40,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         for w in &settings.warnings {
             tracing::warn!("{w}");
         }
+    }
+    // The supervisor starts the daemon before any runtime exists here.
+    if let Some(code) = reportd::commands::supervise::run(&cli.command, &settings)? {
+        return Ok(code);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -145,6 +145,14 @@ pub async fn run_task(
         }
     };
     store.finish_execution(execution_id, &finish).await?;
+    let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
+    crate::metrics::execution(
+        &spec.name,
+        status.as_str(),
+        outcome.as_ref().map_or(0, |o| o.rows),
+        outcome.as_ref().map_or(0, ExportOutcome::bytes),
+        Some(elapsed),
+    );
     match &outcome {
         Some(o) => tracing::info!(
             task = %spec.name,
@@ -157,7 +165,7 @@ pub async fn run_task(
             "run finished"
         ),
         None => {
-            tracing::warn!(task = %spec.name, execution = execution_id, status = %status, error = error.as_deref().unwrap_or(""), "run finished")
+            tracing::warn!(task = %spec.name, execution = execution_id, status = %status, seconds = elapsed.as_secs_f64(), error = error.as_deref().unwrap_or(""), "run finished")
         }
     }
     Ok(RunReport {
@@ -167,7 +175,7 @@ pub async fn run_task(
         error,
         notifications: Vec::new(),
         started_at,
-        elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
+        elapsed,
     })
 }
 
@@ -195,6 +203,9 @@ pub async fn notify_run(
     }
     let facts = facts(settings, record, req, report, notifier);
     report.notifications = notifier.notify(&record.spec, &facts).await;
+    for failed in report.notifications.iter().filter(|n| !n.ok) {
+        crate::metrics::notification_failed(&record.spec.name, &failed.channel);
+    }
     if !report.notifications.is_empty() {
         store
             .set_notifications(report.execution_id, &report.notifications)

@@ -1,5 +1,5 @@
 //! The subcommands, one file per family: [`check`], [`cleanup`], [`cron`], [`datasource`], [`export`],
-//! [`logs`], [`notify`], [`run`], [`task`]. Each returns the process exit code or an error that `main` prints as
+//! [`logs`], [`notify`], [`run`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
 pub mod check;
@@ -10,6 +10,7 @@ pub mod export;
 pub mod logs;
 pub mod notify;
 pub mod run;
+pub mod supervise;
 pub mod task;
 
 use anyhow::Context as _;
@@ -34,6 +35,13 @@ use crate::store::Store;
 pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run => run::run(settings).await,
+        Command::Start
+        | Command::Stop
+        | Command::Restart
+        | Command::Status { .. }
+        | Command::Monitor { .. } => {
+            anyhow::bail!("supervisor commands run without a runtime: see commands::supervise")
+        }
         Command::Check { no_connect } => check::run(settings, no_connect).await,
         Command::Datasource(c) => datasource::run(settings, c).await,
         Command::Export(args) => export::run(settings, args).await,

@@ -1,51 +1,110 @@
-//! `reportd run`: the daemon in the foreground, with its HTTP server when download links are
-//! configured (`http.file_server_url`).
+//! `reportd run`: the daemon in the foreground (what systemd and `reportd start` run). It
+//! holds the PID file, serves HTTP on `http.bind` (health, status, metrics, runs, downloads),
+//! tells systemd when it is ready (`READY=1`) and, when a watchdog is set, pings it while the
+//! scheduler loop answers.
 
 use anyhow::Context as _;
+use chrono::Utc;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{interrupted, open_store};
 use crate::config::Settings;
 use crate::http::{AppState, serve};
 use crate::notify::links::LinkSigner;
+use crate::schedule::control::Control;
+use crate::schedule::daemon::{RunOptions, run_with};
+use crate::supervise::pidfile::PidLock;
+use crate::supervise::systemd;
 
 /// Runs the scheduler until SIGTERM/SIGINT.
 ///
 /// # Errors
-/// The store cannot be opened, or `http.bind` cannot be bound.
+/// Another daemon holds the PID file, the store cannot be opened, or `http.bind` cannot be
+/// bound.
 pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let started_at = Utc::now();
     let shutdown = interrupted();
+    let pid_lock = PidLock::acquire(&settings.daemon.pid_file).context("daemon.pid_file")?;
+    let bind = settings.http.bind;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("http.bind {bind}: cannot listen"))?;
     let store = open_store(settings).await?;
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = match settings.http.file_server_url {
-        Some(_) => {
-            let links = LinkSigner::load(settings, &store)
+    let links = match settings.http.file_server_url {
+        Some(_) => Some(Arc::new(
+            LinkSigner::load(settings, &store)
                 .await
-                .context("loading the download link key")?;
-            let bind = settings.http.bind;
-            let listener = tokio::net::TcpListener::bind(bind)
-                .await
-                .with_context(|| format!("http.bind {bind}: cannot listen"))?;
-            tracing::info!(bind = %bind, "HTTP server listening");
-            let state = AppState {
-                links: Arc::new(links),
-            };
-            Some(tokio::spawn(serve(listener, state, async move {
-                let _ = http_stopped.await;
-            })))
-        }
+                .context("loading the download link key")?,
+        )),
         None => None,
     };
-    let result = crate::schedule::daemon::run(settings.clone(), store, shutdown).await;
+    let (control, requests) = Control::channel();
+    let state = AppState {
+        settings: Arc::new(settings.clone()),
+        store: store.clone(),
+        control: control.clone(),
+        links,
+        started_at,
+    };
+    let local = listener.local_addr().unwrap_or(bind);
+    tracing::info!(bind = %local, pid_file = %pid_lock.path().display(), "HTTP server listening");
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state, async move {
+        let _ = http_stopped.await;
+    }));
+
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let watchdog = tokio::spawn(tell_systemd(ready, control));
+    let options = RunOptions {
+        ready: Some(ready_tx),
+        control: Some(requests),
+        ..RunOptions::default()
+    };
+    let shutdown = async {
+        let reason = shutdown.await;
+        let _ = systemd::notify("STOPPING=1");
+        reason
+    };
+    let result = run_with(settings.clone(), store, options, shutdown).await;
+    watchdog.abort();
     let _ = stop_http.send(());
-    if let Some(server) = server {
-        match server.await {
-            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
-            Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
-            Ok(Ok(())) => {}
-        }
+    match server.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+        Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+        Ok(Ok(())) => {}
     }
+    drop(pid_lock);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `READY=1` once the loop runs, then `WATCHDOG=1` at half the watchdog interval for as
+/// long as the loop answers (a stuck loop stops the pings, and systemd restarts the daemon).
+async fn tell_systemd(ready: tokio::sync::oneshot::Receiver<()>, control: Control) {
+    if ready.await.is_err() {
+        return;
+    }
+    let status = format!("READY=1\nSTATUS=scheduling\nMAINPID={}", std::process::id());
+    match systemd::notify(&status) {
+        Ok(true) => tracing::info!("told systemd the daemon is ready"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not notify systemd (NOTIFY_SOCKET)"),
+    }
+    let Some(every) = systemd::watchdog_interval() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let wait = every.min(Duration::from_secs(10));
+        if control.snapshot(wait).await.is_some() {
+            if let Err(e) = systemd::notify("WATCHDOG=1") {
+                tracing::warn!(error = %e, "could not ping the systemd watchdog");
+            }
+        } else {
+            tracing::error!("scheduler loop does not answer; withholding the watchdog ping");
+        }
+    }
 }

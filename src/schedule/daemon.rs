@@ -34,6 +34,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::control::{ActiveRun, NextFire, Refused, Request, RunSummary, Snapshot};
 use super::timers::Timers;
 use crate::clock::{Clock, later};
 use crate::config::Settings;
@@ -50,6 +51,9 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// A fire this instance is running (or waiting to retry).
 struct Running {
     at: DateTime<Utc>,
+    /// The task's name and what started the fire (for status).
+    task: String,
+    trigger: Trigger,
     /// Set when the fire's lease was lost to another instance: the run stops.
     lost: watch::Sender<bool>,
 }
@@ -68,6 +72,8 @@ struct Daemon {
     workers: Arc<Semaphore>,
     /// Task id → the fire of it this instance runs.
     running: Mutex<HashMap<i64, Running>>,
+    /// Task id → (name, start) of the runs asked for through [`super::control`].
+    manual: Mutex<HashMap<i64, (String, DateTime<Utc>)>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -116,6 +122,10 @@ impl Daemon {
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn manual(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (String, DateTime<Utc>)>> {
+        self.manual.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lease_until(&self) -> DateTime<Utc> {
@@ -167,6 +177,8 @@ pub struct RunOptions {
     pub clock: Clock,
     /// Told once recovery and catch-up are done and the loop starts.
     pub ready: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Requests from the rest of the process ([`super::control::Control::channel`]).
+    pub control: Option<tokio::sync::mpsc::Receiver<Request>>,
 }
 
 /// Runs the daemon on the system clock until `shutdown` resolves, then drains.
@@ -191,7 +203,11 @@ pub async fn run_with(
     options: RunOptions,
     shutdown: impl Future<Output = String>,
 ) -> Result<(), StoreError> {
-    let RunOptions { clock, ready } = options;
+    let RunOptions {
+        clock,
+        ready,
+        mut control,
+    } = options;
     let settings = Arc::new(settings);
     let lease = Duration::from_secs(settings.scheduler.lease_time);
     let recovered = recover(&store, clock.now() - span(lease)).await?;
@@ -213,6 +229,7 @@ pub async fn run_with(
         clock,
         lease,
         running: Mutex::default(),
+        manual: Mutex::default(),
         stop,
     });
     let retention = tokio::spawn(retention(daemon.clone()));
@@ -288,9 +305,17 @@ pub async fn run_with(
                 renew_leases(&daemon).await;
                 take_over(&daemon, &timers, &mut jobs).await;
             }
+            Some(request) = async {
+                match control.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => answer(&daemon, &timers, &mut jobs, request),
             Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
         }
     };
+    // Requests from now on are refused (their reply channels close).
+    drop(control);
 
     retention.abort();
     // Drain: no new fires; running executions get the shutdown timeout, then are cancelled.
@@ -565,7 +590,12 @@ fn fire(
             std::collections::hash_map::Entry::Occupied(_) => None,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 let (tx, rx) = watch::channel(false);
-                slot.insert(Running { at, lost: tx });
+                slot.insert(Running {
+                    at,
+                    task: record.spec.name.clone(),
+                    trigger,
+                    lost: tx,
+                });
                 Some(rx)
             }
         };
@@ -684,6 +714,7 @@ async fn record_skip(
     reason: String,
 ) {
     tracing::warn!(task = %record.spec.name, scheduled = %at, reason = %reason, "fire skipped");
+    crate::metrics::execution(&record.spec.name, "skipped", 0, 0, None);
     let new = NewExecution {
         task_id: Some(record.id),
         task_name: record.spec.name.clone(),
@@ -696,5 +727,137 @@ async fn record_skip(
     };
     if let Err(e) = daemon.store.start_execution(&new).await {
         tracing::error!(task = %record.spec.name, error = %e, "could not record a skipped fire");
+    }
+}
+
+/// Answers a request from [`super::control`].
+fn answer(daemon: &Arc<Daemon>, timers: &Timers, jobs: &mut JoinSet<()>, request: Request) {
+    match request {
+        Request::Snapshot(reply) => {
+            let _ = reply.send(snapshot(daemon, timers));
+        }
+        Request::Run { record, reply } => {
+            let _ = reply.send(run_now(daemon, jobs, *record));
+        }
+    }
+}
+
+fn snapshot(daemon: &Daemon, timers: &Timers) -> Snapshot {
+    let mut running: Vec<ActiveRun> = daemon
+        .running()
+        .iter()
+        .map(|(id, r)| ActiveRun {
+            task_id: *id,
+            task: r.task.clone(),
+            scheduled_at: r.at,
+            trigger: r.trigger.to_string(),
+        })
+        .collect();
+    running.extend(daemon.manual().iter().map(|(id, (name, at))| ActiveRun {
+        task_id: *id,
+        task: name.clone(),
+        scheduled_at: *at,
+        trigger: Trigger::Manual.to_string(),
+    }));
+    running.sort_by_key(|r| (r.scheduled_at, r.task_id));
+    Snapshot {
+        instance: daemon.instance.clone(),
+        scheduled_tasks: timers.len(),
+        running,
+        next_fires: timers
+            .upcoming()
+            .map(|t| NextFire {
+                task_id: t.record.id,
+                task: t.record.spec.name.clone(),
+                at: t.next.unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+/// Starts a manual run of `record` as a job (so shutdown drains it like a fire); refused
+/// while the task runs here already.
+fn run_now(
+    daemon: &Arc<Daemon>,
+    jobs: &mut JoinSet<()>,
+    record: TaskRecord,
+) -> Result<tokio::sync::oneshot::Receiver<RunSummary>, Refused> {
+    let name = record.spec.name.clone();
+    if daemon.running().contains_key(&record.id) || daemon.manual().contains_key(&record.id) {
+        return Err(Refused::Busy(name));
+    }
+    let at = daemon.clock.now();
+    daemon.manual().insert(record.id, (name, at));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let daemon = daemon.clone();
+    jobs.spawn(async move {
+        let permit = daemon.workers.clone().acquire_owned().await;
+        // Nothing else takes a manual run away; only shutdown stops it.
+        let (_keep, never_lost) = watch::channel(false);
+        let req = RunRequest {
+            trigger: Trigger::Manual,
+            scheduled_at: at,
+            attempt: 1,
+            instance: Some(daemon.instance.clone()),
+            clock: daemon.clock.clone(),
+            final_attempt: true,
+        };
+        let (settings, notifier) = (daemon.settings(), daemon.notifier());
+        let cancel = stopped(daemon.stop.clone(), never_lost);
+        let progress = Arc::new(AtomicU64::new(0));
+        let run = run_task(&settings, &daemon.store, &record, &req, progress, cancel).await;
+        drop(permit);
+        let summary = match run {
+            Ok(mut report) => {
+                let notified = notify_run(
+                    &settings,
+                    &daemon.store,
+                    &record,
+                    &req,
+                    &mut report,
+                    &notifier,
+                );
+                if let Err(e) = notified.await {
+                    tracing::error!(task = %record.spec.name, error = %e, "could not record notifications");
+                }
+                Some(summary(&report))
+            }
+            Err(e) => {
+                tracing::error!(task = %record.spec.name, error = %e, "could not record an execution");
+                None
+            }
+        };
+        daemon.manual().remove(&record.id);
+        if let Some(s) = summary {
+            let _ = tx.send(s);
+        }
+    });
+    Ok(rx)
+}
+
+fn summary(report: &crate::runner::RunReport) -> RunSummary {
+    let outcome = report.outcome.as_ref();
+    RunSummary {
+        execution_id: report.execution_id,
+        status: report.status.to_string(),
+        rows: outcome.map_or(0, |o| o.rows),
+        bytes: outcome.map_or(0, crate::export::ExportOutcome::bytes),
+        files: outcome
+            .map(|o| {
+                o.files
+                    .iter()
+                    .map(|f| f.path.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        error: report.error.clone(),
+        notifications: report
+            .notifications
+            .iter()
+            .map(|n| match &n.error {
+                None => format!("{}: ok", n.channel),
+                Some(e) => format!("{}: {e}", n.channel),
+            })
+            .collect(),
     }
 }

@@ -106,6 +106,11 @@ impl Timers {
         self.by_task.get(&task_id)
     }
 
+    /// The timers with a next fire, earliest first.
+    pub fn upcoming(&self) -> impl Iterator<Item = &Timer> {
+        self.queue.iter().filter_map(|(_, id)| self.by_task.get(id))
+    }
+
     /// All timers, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Timer> {
         self.by_task.values()

@@ -525,3 +525,25 @@ impl super::Store {
         Ok((executions, claims))
     }
 }
+
+impl super::Store {
+    /// How many executions started at or after `since`, by status (`success`, `failed`, …).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn execution_counts_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let since = micros(since);
+        dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT status, COUNT(*) FROM executions WHERE started_at >= ? GROUP BY status",
+            ))
+            .bind(since)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db("counting recent executions"))
+    }
+}

@@ -15,8 +15,13 @@ pub fn start(w: &Workdir) -> Child {
 }
 
 fn start_with(w: &Workdir, config: &str) -> Child {
+    // Each daemon its own PID file, for configs that say `${REPORTD_TEST_PID_FILE}` (several
+    // daemons in one directory).
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Command::new(assert_cmd::cargo::cargo_bin("reportd"))
         .current_dir(w.path())
+        .env("REPORTD_TEST_PID_FILE", format!("reportd-{n}.pid"))
         .args(["--config", config, "run"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

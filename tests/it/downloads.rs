@@ -6,18 +6,28 @@ use chrono::{Duration as Span, Utc};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use reportd::config::Settings;
 use reportd::http::{AppState, serve};
 use reportd::notify::links::LinkSigner;
+use reportd::schedule::control::Control;
 use reportd::store::Store;
 
 use crate::helpers::{Backend, ScratchStore};
 
-async fn server(links: LinkSigner) -> (String, tokio::sync::oneshot::Sender<()>) {
+async fn server(
+    settings: &Settings,
+    store: &Store,
+    links: LinkSigner,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let state = AppState {
-        links: Arc::new(links),
+        settings: Arc::new(settings.clone()),
+        store: store.clone(),
+        control: Control::channel().0,
+        links: Some(Arc::new(links)),
+        started_at: Utc::now(),
     };
     tokio::spawn(serve(listener, state, async move {
         let _ = rx.await;
@@ -38,7 +48,7 @@ async fn signed_links_serve_the_file_and_nothing_else() {
     std::os::unix::fs::symlink(db.dir.path().join("secret.txt"), day.join("link.xlsx")).unwrap();
 
     // The key comes from the store: a second signer on the same store makes the same links.
-    let mut settings = reportd::config::Settings::default();
+    let mut settings = Settings::default();
     settings.export.output_dir = root.clone();
     settings.http.file_server_url = Some("http://placeholder".into());
     let a = LinkSigner::load(&settings, &store).await.unwrap();
@@ -46,7 +56,7 @@ async fn signed_links_serve_the_file_and_nothing_else() {
     let now = Utc::now();
     assert_eq!(a.url(&file, now), b.url(&file, now));
 
-    let (base, stop) = server(a).await;
+    let (base, stop) = server(&settings, &store, a).await;
     let links = LinkSigner::load(
         &{
             let mut s = settings.clone();
@@ -125,8 +135,27 @@ async fn reportd_run_serves_links_on_http_bind() {
     };
     assert_eq!(status, 403, "a link with a wrong signature is refused");
 
-    // A second daemon cannot bind the same address: it says so and exits 1.
+    // A second daemon on the same PID file is refused: it says so and exits 1.
     let out = w.cmd(&["run"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("another reportd is running (PID {})", daemon.id())),
+        "{err}"
+    );
+    // With a PID file of its own, it cannot bind the same address.
+    w.write(
+        "second.yaml",
+        &format!(
+            "{}daemon:\n  pid_file: second.pid\n",
+            std::fs::read_to_string(w.path().join("config.yaml")).unwrap()
+        ),
+    );
+    let out = crate::helpers::reportd_cmd()
+        .current_dir(w.path())
+        .args(["--config", "second.yaml", "run"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(

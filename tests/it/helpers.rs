@@ -223,7 +223,7 @@ impl Workdir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("config.yaml"),
-            format!("{}{body}", store.yaml()),
+            format!("{}{}", store.yaml(), any_port(body)),
         )
         .unwrap();
         let templates = dir.path().join("templates");
@@ -286,6 +286,19 @@ impl Workdir {
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(!err.contains("panicked"), "panic: {err}");
         err
+    }
+}
+
+/// `body` with `http.bind` on port 0 unless it sets a bind: daemons of tests running at the
+/// same time must not all listen on the default 127.0.0.1:5002.
+fn any_port(body: &str) -> String {
+    let any = "  bind: 127.0.0.1:0\n";
+    if body.contains("  bind:") {
+        body.to_string()
+    } else if body.starts_with("http:\n") || body.contains("\nhttp:\n") {
+        body.replacen("http:\n", &format!("http:\n{any}"), 1)
+    } else {
+        format!("{body}http:\n{any}")
     }
 }
 

@@ -1,7 +1,8 @@
 //! Integration tests: the store suite against SQLite, MariaDB and PostgreSQL, and the real
 //! `reportd` binary driven as an operator would (config errors, task files, data sources,
 //! check, logging, the scheduler), the DingTalk robot client against a stand-in DingTalk,
-//! e-mail against a real SMTP server, and download links.
+//! e-mail against a real SMTP server, download links, the supervisor (start, status, monitor,
+//! stop), the HTTP endpoints and systemd integration.
 
 mod check;
 mod cleanup;
@@ -19,4 +20,6 @@ mod logging;
 mod notify;
 mod scheduler;
 mod store;
+mod supervise;
+mod systemd;
 mod tasks;

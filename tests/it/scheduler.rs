@@ -35,6 +35,7 @@ impl Daemon {
         let options = RunOptions {
             clock: Clock::Manual(clock.clone()),
             ready: Some(ready_tx),
+            ..RunOptions::default()
         };
         let handle = tokio::spawn(run_with(settings, store.clone(), options, async move {
             let _ = rx.await;

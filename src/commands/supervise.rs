@@ -1,0 +1,476 @@
+//! `reportd start | stop | restart | status | monitor`: the supervisor. It runs before any
+//! async runtime exists in this process (the daemon is started as a new process, `reportd
+//! run`, in its own session) and finds the daemon through the PID file and its lock
+//! ([`crate::supervise::pidfile`]) and its HTTP server on `http.bind`.
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode};
+use std::time::{Duration, Instant};
+
+use crate::cli::Command;
+use crate::config::Settings;
+use crate::humanize;
+use crate::supervise::monitor::RestartPolicy;
+use crate::supervise::pidfile::{self, PidState};
+use crate::supervise::probe::{Health, Probe};
+use crate::supervise::process;
+
+/// How long `start` waits for the daemon to be healthy.
+pub const START_WAIT: Duration = Duration::from_secs(15);
+/// Exit status of `status` when no daemon runs (as LSB init scripts use).
+pub const NOT_RUNNING: u8 = 3;
+/// Health checks that fail in a row before `monitor` restarts the daemon.
+const FAILED_CHECKS: u32 = 3;
+const POLL: Duration = Duration::from_millis(200);
+
+/// Runs `command` when it is a supervisor command; `None` for the others.
+///
+/// # Errors
+/// Start failed (with the tail of the daemon's log), the PID file cannot be read, …
+pub fn run(command: &Command, settings: &Settings) -> anyhow::Result<Option<ExitCode>> {
+    let code = match command {
+        Command::Start => {
+            start(settings)?;
+            ExitCode::SUCCESS
+        }
+        Command::Stop => {
+            stop(settings)?;
+            ExitCode::SUCCESS
+        }
+        Command::Restart => {
+            stop(settings)?;
+            start(settings)?;
+            ExitCode::SUCCESS
+        }
+        Command::Status { json } => status(settings, *json)?,
+        Command::Monitor { interval } => monitor(settings, Duration::from_secs(*interval))?,
+        _ => return Ok(None),
+    };
+    Ok(Some(code))
+}
+
+/// Where a started daemon's stdout and stderr go: `logging.file`, or `reportd.log` beside the
+/// PID file.
+fn console_log(settings: &Settings) -> PathBuf {
+    settings
+        .logging
+        .file
+        .clone()
+        .unwrap_or_else(|| settings.daemon.pid_file.with_extension("log"))
+}
+
+fn probe(settings: &Settings) -> anyhow::Result<Probe> {
+    Probe::new(settings.http.bind, Duration::from_secs(3)).context("HTTP client")
+}
+
+/// Starts the daemon and waits until it is healthy; returns its process.
+fn start(settings: &Settings) -> anyhow::Result<Child> {
+    let pid_file = &settings.daemon.pid_file;
+    if let PidState::Running(pid) = pidfile::probe(pid_file)? {
+        bail!(
+            "reportd is already running (PID {}; {})",
+            pid.map_or("?".into(), |p| p.to_string()),
+            pid_file.display()
+        );
+    }
+    pidfile::remove_stale(pid_file)?;
+    let config = std::path::absolute(&settings.path)
+        .with_context(|| format!("config {}", settings.path.display()))?;
+    let console = console_log(settings);
+    let offset = std::fs::metadata(&console).map_or(0, |m| m.len());
+    let mut child = process::spawn_detached(&config, &console)
+        .with_context(|| format!("starting reportd run (output to {})", console.display()))?;
+    let pid = child.id();
+    let probe = probe(settings)?;
+    let checks_health = settings.http.bind.port() != 0;
+    let started = Instant::now();
+    let mut last = String::from("no answer yet");
+    loop {
+        if let Some(exit) = child.try_wait()? {
+            bail!(
+                "reportd (PID {pid}) exited during start ({exit}); {}",
+                tail(&console, offset)
+            );
+        }
+        let holds_pid_file = pidfile::probe(pid_file)? == PidState::Running(Some(pid));
+        if holds_pid_file && !checks_health {
+            println!(
+                "reportd started (PID {pid}); http.bind has port 0, so health was not checked"
+            );
+            return Ok(child);
+        }
+        if holds_pid_file {
+            match probe.health() {
+                Health::Healthy { pid: Some(p) } if p == pid => {
+                    println!(
+                        "reportd started (PID {pid}), healthy after {:.1}s; status at {}/status, log {}",
+                        started.elapsed().as_secs_f64(),
+                        probe.base(),
+                        console.display()
+                    );
+                    return Ok(child);
+                }
+                Health::Healthy { pid: other } => {
+                    last = format!(
+                        "{} is answered by another process (PID {})",
+                        probe.base(),
+                        other.map_or("?".into(), |p| p.to_string())
+                    );
+                }
+                Health::Unhealthy(why) | Health::Unreachable(why) => last = why,
+            }
+        }
+        if started.elapsed() >= START_WAIT {
+            let _ = process::signal(pid, Signal::SIGTERM);
+            bail!(
+                "reportd (PID {pid}) was not healthy within {}s ({last}); stopped it; {}",
+                START_WAIT.as_secs(),
+                tail(&console, offset)
+            );
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The last lines the daemon wrote to `log` after `offset`, for an error message.
+fn tail(log: &Path, offset: u64) -> String {
+    let mut text = String::new();
+    let read = std::fs::File::open(log).and_then(|mut f| {
+        f.seek(SeekFrom::Start(offset))?;
+        f.take(1 << 20).read_to_string(&mut text)
+    });
+    if read.is_err() || text.trim().is_empty() {
+        return format!("nothing in {}", log.display());
+    }
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let last = &lines[lines.len().saturating_sub(15)..];
+    format!("last lines of {}:\n{}", log.display(), last.join("\n"))
+}
+
+/// Stops the daemon: SIGTERM, then SIGKILL after `daemon.shutdown_timeout` + 5 s.
+fn stop(settings: &Settings) -> anyhow::Result<()> {
+    let pid_file = &settings.daemon.pid_file;
+    let pid = match pidfile::probe(pid_file)? {
+        PidState::Stopped { stale } => {
+            if stale.is_some() && pidfile::remove_stale(pid_file)? {
+                println!(
+                    "reportd is not running (removed the stale PID file {})",
+                    pid_file.display()
+                );
+            } else {
+                println!("reportd is not running");
+            }
+            return Ok(());
+        }
+        PidState::Running(Some(pid)) => pid,
+        PidState::Running(None) => bail!(
+            "{}: locked by a daemon that has not written its PID yet; try again",
+            pid_file.display()
+        ),
+    };
+    let started = Instant::now();
+    process::signal(pid, Signal::SIGTERM).with_context(|| format!("SIGTERM to PID {pid}"))?;
+    let grace = Duration::from_secs(settings.daemon.shutdown_timeout + 5);
+    if wait_stopped(pid_file, grace)? {
+        println!(
+            "reportd stopped (PID {pid}) in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "warning: reportd (PID {pid}) did not stop within {}s; sending SIGKILL",
+        grace.as_secs()
+    );
+    process::signal(pid, Signal::SIGKILL).with_context(|| format!("SIGKILL to PID {pid}"))?;
+    if !wait_stopped(pid_file, Duration::from_secs(5))? {
+        bail!("reportd (PID {pid}) survived SIGKILL");
+    }
+    pidfile::remove_stale(pid_file)?;
+    println!("reportd killed (PID {pid})");
+    Ok(())
+}
+
+/// Waits up to `limit` for the PID file's lock to go; true when it went.
+fn wait_stopped(pid_file: &Path, limit: Duration) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    loop {
+        if matches!(pidfile::probe(pid_file)?, PidState::Stopped { .. }) {
+            return Ok(true);
+        }
+        if started.elapsed() >= limit {
+            return Ok(false);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// `reportd status`: what the operating system and the daemon's `/status` say.
+fn status(settings: &Settings, as_json: bool) -> anyhow::Result<ExitCode> {
+    let pid_file = &settings.daemon.pid_file;
+    let logs = log_files(settings);
+    let pid = match pidfile::probe(pid_file)? {
+        PidState::Running(pid) => pid,
+        PidState::Stopped { stale } => {
+            if as_json {
+                let v = json!({ "running": false, "stale_pid": stale, "pid_file": pid_file, "logs": logs });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                match stale {
+                    Some(p) => println!(
+                        "reportd is not running (PID {p} in {} is gone)",
+                        pid_file.display()
+                    ),
+                    None => println!("reportd is not running"),
+                }
+                print_logs(&logs, settings.scheduler.timezone.0);
+            }
+            return Ok(ExitCode::from(NOT_RUNNING));
+        }
+    };
+    let info = pid.and_then(process::info);
+    let probe = probe(settings)?;
+    let health = probe.health();
+    let daemon = probe.status().ok();
+    let (healthy, problem) = match (&health, pid) {
+        (Health::Healthy { pid: Some(h) }, Some(p)) if *h == p => (true, None),
+        (Health::Healthy { pid: other }, _) => (
+            false,
+            Some(format!(
+                "{} is answered by another process (PID {})",
+                probe.base(),
+                other.map_or("?".into(), |p| p.to_string())
+            )),
+        ),
+        (Health::Unhealthy(why) | Health::Unreachable(why), _) => (false, Some(why.clone())),
+    };
+    if as_json {
+        let v = json!({
+            "running": true,
+            "healthy": healthy,
+            "problem": problem,
+            "pid": pid,
+            "pid_file": pid_file,
+            "process": info,
+            "http": probe.base(),
+            "daemon": daemon,
+            "logs": logs,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let tz = settings.scheduler.timezone.0;
+        let pid_text = pid.map_or("?".into(), |p| p.to_string());
+        match &problem {
+            None => println!("reportd is running (PID {pid_text}), healthy"),
+            Some(why) => println!("reportd is running (PID {pid_text}), UNHEALTHY: {why}"),
+        }
+        if let Some(i) = &info {
+            if let Some(at) = i.started_at {
+                println!(
+                    "  started      {} (up {})",
+                    local(at, tz),
+                    humanize::uptime(Duration::from_secs(i.uptime_seconds))
+                );
+            }
+            println!(
+                "  cpu, memory  {:.1} %, {}",
+                i.cpu_percent,
+                humanize::bytes(i.memory_bytes)
+            );
+        }
+        println!("  http         {}", probe.base());
+        if let Some(d) = &daemon {
+            print_daemon(d, tz);
+        }
+        print_logs(&logs, tz);
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn local(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
+}
+
+fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str()?.parse().ok()
+}
+
+/// The daemon's `/status`, as text.
+fn print_daemon(d: &Value, tz: Tz) {
+    if let Some(store) = d["store"]["backend"].as_str() {
+        let state = match d["store"]["error"].as_str() {
+            Some(e) => format!("ERROR: {e}"),
+            None => "ok".into(),
+        };
+        println!("  store        {store} ({state})");
+    }
+    println!(
+        "  tasks        {} ({} enabled, {} scheduled), data sources {}",
+        d["tasks"]["total"],
+        d["tasks"]["enabled"],
+        d["scheduler"]["scheduled_tasks"],
+        d["data_sources"]
+    );
+    if let Some(rate) = d["last_24h"]["success_rate"].as_str() {
+        println!("  last 24 h    {rate} succeeded");
+    }
+    let running = d["running"].as_array().cloned().unwrap_or_default();
+    println!("  running      {}", running.len());
+    for r in &running {
+        println!(
+            "    {} ({}, fire {})",
+            r["task"].as_str().unwrap_or("?"),
+            r["trigger"].as_str().unwrap_or("?"),
+            parse_time(&r["scheduled_at"]).map_or("?".into(), |t| local(t, tz))
+        );
+    }
+    let next = d["next_fires"].as_array().cloned().unwrap_or_default();
+    if !next.is_empty() {
+        println!("  next fires");
+        for f in &next {
+            println!(
+                "    {}  {}",
+                parse_time(&f["at"]).map_or("?".into(), |t| local(t, tz)),
+                f["task"].as_str().unwrap_or("?")
+            );
+        }
+    }
+}
+
+/// `logging.file` and its rotated copies (`.1`, `.2`, …), and the start output file when it
+/// is another file: path, size, last change.
+fn log_files(settings: &Settings) -> Vec<Value> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(file) = &settings.logging.file {
+        candidates.push(file.clone());
+        for n in 1..=settings.logging.backup_count {
+            let mut p = file.clone().into_os_string();
+            p.push(format!(".{n}"));
+            candidates.push(p.into());
+        }
+    }
+    let console = console_log(settings);
+    if !candidates.contains(&console) {
+        candidates.push(console);
+    }
+    candidates
+        .into_iter()
+        .filter_map(|p| {
+            let m = std::fs::metadata(&p).ok()?;
+            let changed: Option<DateTime<Utc>> = m.modified().ok().map(DateTime::from);
+            Some(json!({ "path": p, "bytes": m.len(), "modified": changed }))
+        })
+        .collect()
+}
+
+fn print_logs(logs: &[Value], tz: Tz) {
+    if logs.is_empty() {
+        return;
+    }
+    println!("  logs");
+    for l in logs {
+        println!(
+            "    {}  {}  changed {}",
+            l["path"].as_str().unwrap_or("?"),
+            humanize::bytes(l["bytes"].as_u64().unwrap_or(0)),
+            parse_time(&l["modified"]).map_or("?".into(), |t| local(t, tz))
+        );
+    }
+}
+
+/// `reportd monitor`: checks every `interval`; restarts the daemon when its process is gone
+/// or [`FAILED_CHECKS`] health checks fail in a row, with back-off and a restart budget.
+fn monitor(settings: &Settings, interval: Duration) -> anyhow::Result<ExitCode> {
+    let pid_file = &settings.daemon.pid_file;
+    let probe = probe(settings)?;
+    let mut policy = RestartPolicy::default();
+    let mut failures = 0;
+    // Daemons this monitor started: reaped when they end, so none stays a zombie.
+    let mut children: Vec<Child> = Vec::new();
+    tracing::info!(
+        interval = interval.as_secs(),
+        pid_file = %pid_file.display(),
+        http = probe.base(),
+        "monitor watching reportd"
+    );
+    loop {
+        children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        let now = Instant::now();
+        let why = match pidfile::probe(pid_file)? {
+            PidState::Stopped { stale } => {
+                failures = 0;
+                Some(match stale {
+                    Some(p) => format!("reportd is not running (PID {p} is gone)"),
+                    None => "reportd is not running".to_string(),
+                })
+            }
+            PidState::Running(pid) => match probe.health() {
+                Health::Healthy { .. } => {
+                    if failures > 0 {
+                        tracing::info!("reportd is healthy again");
+                    }
+                    failures = 0;
+                    policy.healthy(now);
+                    None
+                }
+                Health::Unhealthy(why) | Health::Unreachable(why) => {
+                    failures += 1;
+                    tracing::warn!(
+                        pid = pid.unwrap_or(0),
+                        check = failures,
+                        of = FAILED_CHECKS,
+                        reason = %why,
+                        "health check failed"
+                    );
+                    if failures < FAILED_CHECKS {
+                        None
+                    } else {
+                        tracing::error!(
+                            "reportd failed {FAILED_CHECKS} health checks in a row; stopping it"
+                        );
+                        if let Err(e) = stop(settings) {
+                            tracing::error!(error = %format!("{e:#}"), "stopping reportd failed");
+                        }
+                        failures = 0;
+                        Some(format!("unhealthy: {why}"))
+                    }
+                }
+            },
+        };
+        if let Some(why) = why {
+            let wait = match policy.next(now) {
+                Ok(wait) => wait,
+                Err(spent) => {
+                    tracing::error!(
+                        "GIVING UP: {spent}; reportd stays down until someone looks ({why})"
+                    );
+                    bail!("monitor gave up: {spent}");
+                }
+            };
+            tracing::warn!(reason = %why, in_seconds = wait.as_secs(), "restarting reportd");
+            std::thread::sleep(wait);
+            match start(settings) {
+                Ok(child) => {
+                    tracing::info!(pid = child.id(), "reportd restarted");
+                    children.push(child);
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "restarting reportd failed")
+                }
+            }
+        }
+        std::thread::sleep(interval);
+    }
+}
