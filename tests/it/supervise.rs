@@ -133,14 +133,11 @@ async fn start_status_monitor_stop_and_the_http_endpoints() {
 
     // The endpoints.
     let http = reqwest::Client::new();
-    let health: Value = http
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get_json = |path: &str| {
+        let request = http.get(format!("{base}{path}")).send();
+        async { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let health = get_json("/health").await;
     assert_eq!(health["healthy"], true);
     assert_eq!(health["pid"], pid);
     let run_url = format!("{base}/tasks/orders/run?wait=true");
@@ -171,14 +168,7 @@ async fn start_status_monitor_stop_and_the_http_endpoints() {
     assert_eq!(logs[0]["trigger"], "manual");
     assert_eq!(logs[0]["id"], ran["run"]["execution_id"]);
 
-    let status: Value = http
-        .get(format!("{base}/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = get_json("/status").await;
     assert_eq!(status["last_24h"]["success_rate"], "1/1", "{status:#}");
     assert_eq!(status["active_executions"], 0);
     assert!(status["uptime_seconds"].as_i64().unwrap() >= 0);

@@ -95,6 +95,24 @@ fn unit_file_verifies_clean() {
     );
 }
 
+/// `reportd --config CONFIG check ARGS`, which must succeed; its stdout.
+fn check(config: &Path, args: &[&str]) -> String {
+    let out = reportd_cmd()
+        .arg("--config")
+        .arg(config)
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The value of `KEY=` in the unit text (first occurrence).
 fn directive<'a>(unit: &'a str, key: &str) -> &'a str {
     unit.lines()
@@ -212,18 +230,7 @@ fn install_script_stages_and_uninstalls() {
 
     // The staged config loads as installed. Its paths are absolute (/var/lib/reportd/...),
     // and `check --no-connect` touches none of them.
-    let out = reportd_cmd()
-        .arg("--config")
-        .arg(&config)
-        .args(["check", "--no-connect"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = check(&config, &["--no-connect"]);
     assert!(stdout.contains("ok    config "), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
 
@@ -236,18 +243,7 @@ fn install_script_stages_and_uninstalls() {
         .replace("/etc/reportd", &format!("{root}/etc/reportd"));
     let moved_config = d.join("moved.yaml");
     fs::write(&moved_config, moved).unwrap();
-    let out = reportd_cmd()
-        .arg("--config")
-        .arg(moved_config)
-        .arg("check")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = check(&moved_config, &[]);
     assert!(stdout.contains("ok    store "), "{stdout}");
     assert!(
         stdout.contains(&format!(
