@@ -607,6 +607,8 @@ scheduler:
 daemon:
   pid_file: $dir/reportd.pid
   shutdown_timeout: 10
+http:
+  bind: 127.0.0.1:0
 YAML
     # Creates the demo source once, before any run can race to create it.
     "$REPORTD" --config "$dir/config.yaml" datasource test demo >"$dir/datasource-test.log" 2>&1 ||
