@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::notify::links::{LinkError, LinkSigner};
-use crate::schedule::control::{Control, Refused};
+use crate::schedule::control::{Control, Refused, Snapshot};
 use crate::store::Store;
 
 /// How long `/health` and `/status` wait for the scheduler loop or the store.
@@ -139,19 +139,26 @@ async fn download(
     response
 }
 
+/// Asks the scheduler loop for a snapshot and the store for `SELECT 1` at the same time,
+/// [`PROBE_WAIT`] each: the snapshot (`None`: the loop does not answer) and the store's
+/// error, if any.
+async fn probe(state: &AppState) -> (Option<Snapshot>, Option<String>) {
+    let store = async {
+        match tokio::time::timeout(PROBE_WAIT, state.store.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {}s", PROBE_WAIT.as_secs())),
+        }
+    };
+    tokio::join!(state.control.snapshot(PROBE_WAIT), store)
+}
+
 /// Why the daemon is not healthy, if it is not.
 async fn unhealthy(state: &AppState) -> Option<String> {
-    if state.control.snapshot(PROBE_WAIT).await.is_none() {
-        return Some("the scheduler loop does not answer".into());
-    }
-    match tokio::time::timeout(PROBE_WAIT, state.store.ping()).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(format!("store {}: {e}", state.store.describe())),
-        Err(_) => Some(format!(
-            "store {}: no answer within {}s",
-            state.store.describe(),
-            PROBE_WAIT.as_secs()
-        )),
+    match probe(state).await {
+        (None, _) => Some("the scheduler loop does not answer".into()),
+        (Some(_), Some(e)) => Some(format!("store {}: {e}", state.store.describe())),
+        (Some(_), None) => None,
     }
 }
 
@@ -175,12 +182,7 @@ const NEXT_FIRES_SHOWN: usize = 10;
 
 async fn status(State(state): State<AppState>) -> Response {
     let now = Utc::now();
-    let snapshot = state.control.snapshot(PROBE_WAIT).await;
-    let store_error = match tokio::time::timeout(PROBE_WAIT, state.store.ping()).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some(format!("no answer within {}s", PROBE_WAIT.as_secs())),
-    };
+    let (snapshot, store_error) = probe(&state).await;
     let tasks = state.store.tasks().await.ok();
     let sources = crate::source::catalog::entries(&state.settings, Some(&state.store))
         .await
@@ -223,7 +225,7 @@ async fn status(State(state): State<AppState>) -> Response {
             "total": t.len(),
             "enabled": t.iter().filter(|r| r.spec.enabled).count(),
         })),
-        "data_sources": sources.map(|s| s.len()),
+        "data_sources": sources.map(|s| crate::source::catalog::names(&s).len()),
         "active_executions": snapshot.as_ref().map(|s| s.running.len()),
         "running": snapshot.as_ref().map(|s| s.running.clone()),
         "last_24h": last_24h,

@@ -161,6 +161,9 @@ pub struct SchedulerGauges<'a> {
 
 /// The metrics in Prometheus text format, with the scheduler gauges set from `gauges`.
 pub fn render(gauges: Option<SchedulerGauges<'_>>) -> String {
+    // One scrape at a time: each rebuilds the next-fire gauges.
+    static RENDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = RENDER.lock().unwrap_or_else(|p| p.into_inner());
     let m = &*METRICS;
     m.next_fire.clear();
     if let Some(g) = gauges {

@@ -26,6 +26,12 @@ use crate::supervise::systemd;
 pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     let started_at = Utc::now();
     let shutdown = interrupted();
+    let bind = settings.http.bind;
+    if !bind.ip().is_loopback() && settings.http.token.expose().is_empty() {
+        anyhow::bail!(
+            "http.bind {bind} is reachable from other hosts and http.token is not set: set a token (POST /tasks/{{id}}/run needs it; /health, /status and /metrics stay open) or bind 127.0.0.1"
+        );
+    }
     let pid_lock = PidLock::acquire(&settings.daemon.pid_file).context("daemon.pid_file")?;
     let bind = settings.http.bind;
     let listener = tokio::net::TcpListener::bind(bind)

@@ -23,7 +23,7 @@ use crate::supervise::process;
 
 /// How long `start` waits for the daemon to be healthy.
 pub const START_WAIT: Duration = Duration::from_secs(15);
-/// Exit status of `status` when no daemon runs (as LSB init scripts use).
+/// Exit status of `status` when no daemon runs (LSB's "program is not running").
 pub const NOT_RUNNING: u8 = 3;
 /// Health checks that fail in a row before `monitor` restarts the daemon.
 const FAILED_CHECKS: u32 = 3;
@@ -55,18 +55,41 @@ pub fn run(command: &Command, settings: &Settings) -> anyhow::Result<Option<Exit
     Ok(Some(code))
 }
 
-/// Where a started daemon's stdout and stderr go: `logging.file`, or `reportd.log` beside the
-/// PID file.
+/// Where a started daemon's stdout and stderr go, beside the PID file: `reportd.log` when
+/// there is no `logging.file` (it is then the daemon's log), else `reportd.out` (only what
+/// the daemon prints before its log is open, such as a config error, and panics; never the
+/// rotated `logging.file`, which would carry them off to `.1`).
 fn console_log(settings: &Settings) -> PathBuf {
-    settings
-        .logging
-        .file
-        .clone()
-        .unwrap_or_else(|| settings.daemon.pid_file.with_extension("log"))
+    let ext = if settings.logging.file.is_some() {
+        "out"
+    } else {
+        "log"
+    };
+    settings.daemon.pid_file.with_extension(ext)
 }
 
-fn probe(settings: &Settings) -> anyhow::Result<Probe> {
-    Probe::new(settings.http.bind, Duration::from_secs(3)).context("HTTP client")
+/// The client of the daemon's HTTP server; `None` when `http.bind` has port 0 (the port is
+/// the daemon's choice, unknown here), and then only the process is checked.
+fn probe(settings: &Settings) -> anyhow::Result<Option<Probe>> {
+    if settings.http.bind.port() == 0 {
+        return Ok(None);
+    }
+    // Longer than the server's own 5 s wait for the loop and the store.
+    let probe = Probe::new(settings.http.bind, Duration::from_secs(8)).context("HTTP client")?;
+    Ok(Some(probe))
+}
+
+/// `Ok` when `/health` answers 200 from the daemon with PID `pid`; else why not.
+fn health_of(probe: &Probe, pid: Option<u32>) -> Result<(), String> {
+    match probe.health() {
+        Health::Healthy { pid: from } if from.is_some() && from == pid => Ok(()),
+        Health::Healthy { pid: from } => Err(format!(
+            "{} is answered by another process (PID {})",
+            probe.base(),
+            from.map_or("?".into(), |p| p.to_string())
+        )),
+        Health::Unhealthy(why) | Health::Unreachable(why) => Err(why),
+    }
 }
 
 /// Starts the daemon and waits until it is healthy; returns its process.
@@ -84,54 +107,57 @@ fn start(settings: &Settings) -> anyhow::Result<Child> {
         .with_context(|| format!("config {}", settings.path.display()))?;
     let console = console_log(settings);
     let offset = std::fs::metadata(&console).map_or(0, |m| m.len());
+    let log_offset = settings.logging.file.clone().map(|f| {
+        let at = std::fs::metadata(&f).map_or(0, |m| m.len());
+        (f, at)
+    });
     let mut child = process::spawn_detached(&config, &console)
         .with_context(|| format!("starting reportd run (output to {})", console.display()))?;
     let pid = child.id();
     let probe = probe(settings)?;
-    let checks_health = settings.http.bind.port() != 0;
     let started = Instant::now();
     let mut last = String::from("no answer yet");
+    let tails = || {
+        let mut text = tail(&console, offset);
+        if let Some((log, at)) = &log_offset {
+            text = format!("{text}\n{}", tail(log, *at));
+        }
+        text
+    };
     loop {
         if let Some(exit) = child.try_wait()? {
             bail!(
                 "reportd (PID {pid}) exited during start ({exit}); {}",
-                tail(&console, offset)
+                tails()
             );
         }
-        let holds_pid_file = pidfile::probe(pid_file)? == PidState::Running(Some(pid));
-        if holds_pid_file && !checks_health {
-            println!(
-                "reportd started (PID {pid}); http.bind has port 0, so health was not checked"
-            );
-            return Ok(child);
-        }
-        if holds_pid_file {
-            match probe.health() {
-                Health::Healthy { pid: Some(p) } if p == pid => {
+        if pidfile::probe(pid_file)? == PidState::Running(Some(pid)) {
+            let Some(probe) = &probe else {
+                println!(
+                    "reportd started (PID {pid}); http.bind has port 0, so health was not checked"
+                );
+                return Ok(child);
+            };
+            match health_of(probe, Some(pid)) {
+                Ok(()) => {
                     println!(
-                        "reportd started (PID {pid}), healthy after {:.1}s; status at {}/status, log {}",
+                        "reportd started (PID {pid}), healthy after {:.1}s; status at {}/status, output {}",
                         started.elapsed().as_secs_f64(),
                         probe.base(),
                         console.display()
                     );
                     return Ok(child);
                 }
-                Health::Healthy { pid: other } => {
-                    last = format!(
-                        "{} is answered by another process (PID {})",
-                        probe.base(),
-                        other.map_or("?".into(), |p| p.to_string())
-                    );
-                }
-                Health::Unhealthy(why) | Health::Unreachable(why) => last = why,
+                Err(why) => last = why,
             }
         }
         if started.elapsed() >= START_WAIT {
-            let _ = process::signal(pid, Signal::SIGTERM);
+            let _ = terminate(pid, pid_file, Duration::from_secs(5));
+            let _ = child.wait();
             bail!(
                 "reportd (PID {pid}) was not healthy within {}s ({last}); stopped it; {}",
                 START_WAIT.as_secs(),
-                tail(&console, offset)
+                tails()
             );
         }
         std::thread::sleep(POLL);
@@ -175,14 +201,24 @@ fn stop(settings: &Settings) -> anyhow::Result<()> {
         ),
     };
     let started = Instant::now();
-    process::signal(pid, Signal::SIGTERM).with_context(|| format!("SIGTERM to PID {pid}"))?;
     let grace = Duration::from_secs(settings.daemon.shutdown_timeout + 5);
-    if wait_stopped(pid_file, grace)? {
+    if terminate(pid, pid_file, grace)? {
         println!(
             "reportd stopped (PID {pid}) in {:.1}s",
             started.elapsed().as_secs_f64()
         );
-        return Ok(());
+    } else {
+        println!("reportd killed (PID {pid}) after {}s", grace.as_secs());
+    }
+    Ok(())
+}
+
+/// SIGTERM to `pid`; after `grace`, SIGKILL. True when it stopped on SIGTERM, false when it
+/// had to be killed. The PID file is gone afterwards.
+fn terminate(pid: u32, pid_file: &Path, grace: Duration) -> anyhow::Result<bool> {
+    process::signal(pid, Signal::SIGTERM).with_context(|| format!("SIGTERM to PID {pid}"))?;
+    if wait_stopped(pid_file, grace)? {
+        return Ok(true);
     }
     eprintln!(
         "warning: reportd (PID {pid}) did not stop within {}s; sending SIGKILL",
@@ -193,8 +229,7 @@ fn stop(settings: &Settings) -> anyhow::Result<()> {
         bail!("reportd (PID {pid}) survived SIGKILL");
     }
     pidfile::remove_stale(pid_file)?;
-    println!("reportd killed (PID {pid})");
-    Ok(())
+    Ok(false)
 }
 
 /// Waits up to `limit` for the PID file's lock to go; true when it went.
@@ -236,20 +271,12 @@ fn status(settings: &Settings, as_json: bool) -> anyhow::Result<ExitCode> {
     };
     let info = pid.and_then(process::info);
     let probe = probe(settings)?;
-    let health = probe.health();
-    let daemon = probe.status().ok();
-    let (healthy, problem) = match (&health, pid) {
-        (Health::Healthy { pid: Some(h) }, Some(p)) if *h == p => (true, None),
-        (Health::Healthy { pid: other }, _) => (
-            false,
-            Some(format!(
-                "{} is answered by another process (PID {})",
-                probe.base(),
-                other.map_or("?".into(), |p| p.to_string())
-            )),
-        ),
-        (Health::Unhealthy(why) | Health::Unreachable(why), _) => (false, Some(why.clone())),
+    let (problem, daemon) = match &probe {
+        Some(probe) => (health_of(probe, pid).err(), probe.status().ok()),
+        None => (None, None),
     };
+    let healthy = problem.is_none();
+    let base = probe.as_ref().map(|p| p.base().to_string());
     if as_json {
         let v = json!({
             "running": true,
@@ -258,7 +285,7 @@ fn status(settings: &Settings, as_json: bool) -> anyhow::Result<ExitCode> {
             "pid": pid,
             "pid_file": pid_file,
             "process": info,
-            "http": probe.base(),
+            "http": base,
             "daemon": daemon,
             "logs": logs,
         });
@@ -284,7 +311,10 @@ fn status(settings: &Settings, as_json: bool) -> anyhow::Result<ExitCode> {
                 humanize::bytes(i.memory_bytes)
             );
         }
-        println!("  http         {}", probe.base());
+        match &base {
+            Some(base) => println!("  http         {base}"),
+            None => println!("  http         port 0 (chosen by the daemon): health not checked"),
+        }
         if let Some(d) = &daemon {
             print_daemon(d, tz);
         }
@@ -395,6 +425,9 @@ fn print_logs(logs: &[Value], tz: Tz) {
 fn monitor(settings: &Settings, interval: Duration) -> anyhow::Result<ExitCode> {
     let pid_file = &settings.daemon.pid_file;
     let probe = probe(settings)?;
+    if probe.is_none() {
+        tracing::warn!("http.bind has port 0: only the process is watched, not its health");
+    }
     let mut policy = RestartPolicy::default();
     let mut failures = 0;
     // Daemons this monitor started: reaped when they end, so none stays a zombie.
@@ -402,7 +435,7 @@ fn monitor(settings: &Settings, interval: Duration) -> anyhow::Result<ExitCode> 
     tracing::info!(
         interval = interval.as_secs(),
         pid_file = %pid_file.display(),
-        http = probe.base(),
+        http = probe.as_ref().map_or("-", |p| p.base()),
         "monitor watching reportd"
     );
     loop {
@@ -416,8 +449,8 @@ fn monitor(settings: &Settings, interval: Duration) -> anyhow::Result<ExitCode> 
                     None => "reportd is not running".to_string(),
                 })
             }
-            PidState::Running(pid) => match probe.health() {
-                Health::Healthy { .. } => {
+            PidState::Running(pid) => match probe.as_ref().map_or(Ok(()), |p| health_of(p, pid)) {
+                Ok(()) => {
                     if failures > 0 {
                         tracing::info!("reportd is healthy again");
                     }
@@ -425,7 +458,7 @@ fn monitor(settings: &Settings, interval: Duration) -> anyhow::Result<ExitCode> 
                     policy.healthy(now);
                     None
                 }
-                Health::Unhealthy(why) | Health::Unreachable(why) => {
+                Err(why) => {
                     failures += 1;
                     tracing::warn!(
                         pid = pid.unwrap_or(0),

@@ -550,15 +550,6 @@ impl Settings {
                 "scheduler.lease_time must be at least 3 seconds".into(),
             ));
         }
-        let bind = self.http.bind;
-        if !bind.ip().is_loopback() && self.http.token.expose().is_empty() {
-            return Err(invalid(
-                "bind",
-                format!(
-                    "http.bind {bind} is reachable from other hosts: set http.token (or bind 127.0.0.1)"
-                ),
-            ));
-        }
         if self.export.compression_level > 9 {
             return Err(invalid(
                 "compression_level",

@@ -12,7 +12,8 @@
 //! the claim's lease every third of `scheduler.lease_time`; when a holder stops renewing
 //! (killed, host lost), another instance takes the claim over, marks the dead run
 //! `interrupted` and runs the fire again (trigger `takeover`). A task never overlaps itself,
-//! on one instance or across instances.
+//! on one instance or across instances; a run asked for over HTTP ([`super::control`]) holds
+//! the task's place on its own instance, so a fire that comes meanwhile is `skipped`.
 //!
 //! SIGHUP re-reads config.yaml; an invalid new file is refused (logged) and the old settings
 //! stay in force.
@@ -40,7 +41,7 @@ use crate::clock::{Clock, later};
 use crate::config::Settings;
 use crate::export::temp;
 use crate::notify::notifier::Notifier;
-use crate::runner::{RunRequest, notify_run, run_task};
+use crate::runner::{RunReport, RunRequest, notify_run, run_task};
 use crate::store::claims::Claim;
 use crate::store::executions::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::store::{Store, StoreError, TaskRecord};
@@ -54,6 +55,8 @@ struct Running {
     /// The task's name and what started the fire (for status).
     task: String,
     trigger: Trigger,
+    /// False for a run asked for over HTTP: it has no fire claim, so no lease to renew.
+    claimed: bool,
     /// Set when the fire's lease was lost to another instance: the run stops.
     lost: watch::Sender<bool>,
 }
@@ -72,8 +75,6 @@ struct Daemon {
     workers: Arc<Semaphore>,
     /// Task id → the fire of it this instance runs.
     running: Mutex<HashMap<i64, Running>>,
-    /// Task id → (name, start) of the runs asked for through [`super::control`].
-    manual: Mutex<HashMap<i64, (String, DateTime<Utc>)>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -110,7 +111,7 @@ impl Daemon {
                 if let Ok(mut n) = self.notifier.write() {
                     *n = notifier;
                 }
-                tracing::info!(config = %path.display(), "config reloaded (store, worker count, lease time and log settings need a restart)");
+                tracing::info!(config = %path.display(), "config reloaded (store, worker count, lease time, log settings and the HTTP server's settings need a restart)");
                 true
             }
             Err(e) => {
@@ -122,10 +123,6 @@ impl Daemon {
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn manual(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (String, DateTime<Utc>)>> {
-        self.manual.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lease_until(&self) -> DateTime<Utc> {
@@ -229,7 +226,6 @@ pub async fn run_with(
         clock,
         lease,
         running: Mutex::default(),
-        manual: Mutex::default(),
         stop,
     });
     let retention = tokio::spawn(retention(daemon.clone()));
@@ -395,6 +391,7 @@ async fn renew_leases(daemon: &Daemon) {
     let fires: Vec<(i64, DateTime<Utc>)> = daemon
         .running()
         .iter()
+        .filter(|(_, r)| r.claimed)
         .map(|(task, r)| (*task, r.at))
         .collect();
     for (task, at) in fires {
@@ -435,7 +432,7 @@ async fn take_over(daemon: &Arc<Daemon>, timers: &Timers, jobs: &mut JoinSet<()>
             && daemon
                 .running()
                 .get(&claim.task_id)
-                .is_some_and(|r| r.at == claim.scheduled_at);
+                .is_some_and(|r| r.claimed && r.at == claim.scheduled_at);
         let forced = dead_here(&claim.instance);
         if mine_running || (!forced && claim.lease_until >= now) {
             continue;
@@ -594,6 +591,7 @@ fn fire(
                     at,
                     task: record.spec.name.clone(),
                     trigger,
+                    claimed: true,
                     lost: tx,
                 });
                 Some(rx)
@@ -638,9 +636,6 @@ async fn attempts(
 ) -> bool {
     let mut attempt = 1;
     loop {
-        // A worker slot per attempt: back-off waits hold none.
-        let permit = daemon.workers.clone().acquire_owned().await;
-        let cancel = stopped(daemon.stop.clone(), lost.clone());
         let req = RunRequest {
             trigger,
             scheduled_at: at,
@@ -649,29 +644,9 @@ async fn attempts(
             clock: daemon.clock.clone(),
             final_attempt: attempt > record.spec.retries,
         };
-        let (settings, notifier) = (daemon.settings(), daemon.notifier());
-        let progress = Arc::new(AtomicU64::new(0));
-        let run = run_task(&settings, &daemon.store, record, &req, progress, cancel);
-        let mut report = match run.await {
-            Ok(report) => report,
-            Err(e) => {
-                tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
-                return true;
-            }
+        let Some(report) = run_once(daemon, record, &req, lost.clone()).await else {
+            return true;
         };
-        // Messages go out without holding a worker slot.
-        drop(permit);
-        let notified = notify_run(
-            &settings,
-            &daemon.store,
-            record,
-            &req,
-            &mut report,
-            &notifier,
-        );
-        if let Err(e) = notified.await {
-            tracing::error!(task = %record.spec.name, error = %e, "could not record notifications");
-        }
         let status = report.status;
         if status == ExecutionStatus::Interrupted {
             return false;
@@ -691,6 +666,42 @@ async fn attempts(
         attempt += 1;
         trigger = Trigger::Retry;
     }
+}
+
+/// One attempt: a worker slot while the query and export run, then the notifications
+/// without it (a slow SMTP server holds no slot). `None` when the execution row could not be
+/// written (logged).
+async fn run_once(
+    daemon: &Daemon,
+    record: &TaskRecord,
+    req: &RunRequest,
+    lost: watch::Receiver<bool>,
+) -> Option<RunReport> {
+    let permit = daemon.workers.clone().acquire_owned().await;
+    let cancel = stopped(daemon.stop.clone(), lost);
+    let (settings, notifier) = (daemon.settings(), daemon.notifier());
+    let progress = Arc::new(AtomicU64::new(0));
+    let run = run_task(&settings, &daemon.store, record, req, progress, cancel);
+    let mut report = match run.await {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!(task = %record.spec.name, scheduled = %req.scheduled_at, error = %e, "could not record an execution");
+            return None;
+        }
+    };
+    drop(permit);
+    let notified = notify_run(
+        &settings,
+        &daemon.store,
+        record,
+        req,
+        &mut report,
+        &notifier,
+    );
+    if let Err(e) = notified.await {
+        tracing::error!(task = %record.spec.name, error = %e, "could not record notifications");
+    }
+    Some(report)
 }
 
 /// Resolves with the reason when the daemon shuts down or the fire is lost.
@@ -753,12 +764,6 @@ fn snapshot(daemon: &Daemon, timers: &Timers) -> Snapshot {
             trigger: r.trigger.to_string(),
         })
         .collect();
-    running.extend(daemon.manual().iter().map(|(id, (name, at))| ActiveRun {
-        task_id: *id,
-        task: name.clone(),
-        scheduled_at: *at,
-        trigger: Trigger::Manual.to_string(),
-    }));
     running.sort_by_key(|r| (r.scheduled_at, r.task_id));
     Snapshot {
         instance: daemon.instance.clone(),
@@ -775,25 +780,34 @@ fn snapshot(daemon: &Daemon, timers: &Timers) -> Snapshot {
     }
 }
 
-/// Starts a manual run of `record` as a job (so shutdown drains it like a fire); refused
-/// while the task runs here already.
+/// Starts a manual run of `record` as a job (so shutdown drains it like a fire). It takes the
+/// task's place among the running fires, so a fire of the task that comes meanwhile is
+/// `skipped`; refused while the task runs here already.
 fn run_now(
     daemon: &Arc<Daemon>,
     jobs: &mut JoinSet<()>,
     record: TaskRecord,
 ) -> Result<tokio::sync::oneshot::Receiver<RunSummary>, Refused> {
-    let name = record.spec.name.clone();
-    if daemon.running().contains_key(&record.id) || daemon.manual().contains_key(&record.id) {
-        return Err(Refused::Busy(name));
-    }
     let at = daemon.clock.now();
-    daemon.manual().insert(record.id, (name, at));
+    // Nothing else takes a manual run away; only shutdown stops it.
+    let (lost_tx, lost) = watch::channel(false);
+    match daemon.running().entry(record.id) {
+        std::collections::hash_map::Entry::Occupied(_) => {
+            return Err(Refused::Busy(record.spec.name.clone()));
+        }
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(Running {
+                at,
+                task: record.spec.name.clone(),
+                trigger: Trigger::Manual,
+                claimed: false,
+                lost: lost_tx,
+            });
+        }
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let daemon = daemon.clone();
     jobs.spawn(async move {
-        let permit = daemon.workers.clone().acquire_owned().await;
-        // Nothing else takes a manual run away; only shutdown stops it.
-        let (_keep, never_lost) = watch::channel(false);
         let req = RunRequest {
             trigger: Trigger::Manual,
             scheduled_at: at,
@@ -802,40 +816,16 @@ fn run_now(
             clock: daemon.clock.clone(),
             final_attempt: true,
         };
-        let (settings, notifier) = (daemon.settings(), daemon.notifier());
-        let cancel = stopped(daemon.stop.clone(), never_lost);
-        let progress = Arc::new(AtomicU64::new(0));
-        let run = run_task(&settings, &daemon.store, &record, &req, progress, cancel).await;
-        drop(permit);
-        let summary = match run {
-            Ok(mut report) => {
-                let notified = notify_run(
-                    &settings,
-                    &daemon.store,
-                    &record,
-                    &req,
-                    &mut report,
-                    &notifier,
-                );
-                if let Err(e) = notified.await {
-                    tracing::error!(task = %record.spec.name, error = %e, "could not record notifications");
-                }
-                Some(summary(&report))
-            }
-            Err(e) => {
-                tracing::error!(task = %record.spec.name, error = %e, "could not record an execution");
-                None
-            }
-        };
-        daemon.manual().remove(&record.id);
-        if let Some(s) = summary {
-            let _ = tx.send(s);
+        let report = run_once(&daemon, &record, &req, lost).await;
+        daemon.running().remove(&record.id);
+        if let Some(report) = report {
+            let _ = tx.send(summary(&report));
         }
     });
     Ok(rx)
 }
 
-fn summary(report: &crate::runner::RunReport) -> RunSummary {
+fn summary(report: &RunReport) -> RunSummary {
     let outcome = report.outcome.as_ref();
     RunSummary {
         execution_id: report.execution_id,

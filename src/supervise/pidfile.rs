@@ -5,7 +5,12 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long [`PidLock::acquire`] retries a lock held for a moment by a probe.
+const CONTENDED: Duration = Duration::from_secs(1);
 
 /// Errors of the PID file.
 #[derive(Debug, thiserror::Error)]
@@ -60,23 +65,33 @@ impl PidLock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(PidFileError::Held {
-                    path: path.to_path_buf(),
-                    pid: read_pid(&mut file),
-                });
+        let started = Instant::now();
+        let mut file = loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(io)?;
+            match file.try_lock() {
+                // A file unlinked by its last owner between our open and our lock is not
+                // the PID file any more: open the new one.
+                Ok(()) if same_file(&file, path) => break file,
+                Ok(()) => continue,
+                // `status`, `stop` and `start` hold it for a moment to look.
+                Err(TryLockError::WouldBlock) if started.elapsed() < CONTENDED => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(PidFileError::Held {
+                        path: path.to_path_buf(),
+                        pid: read_pid(&mut file),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
-        }
+        };
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
@@ -118,13 +133,16 @@ pub fn probe(path: &Path) -> Result<PidState, PidFileError> {
             });
         }
     };
-    let pid = read_pid(&mut file);
+    // The PID is read after the lock is seen, so it is the holder's (written right after it
+    // took the lock), not one a dead daemon left.
     match file.try_lock_shared() {
         Ok(()) => {
             let _ = file.unlock();
-            Ok(PidState::Stopped { stale: pid })
+            Ok(PidState::Stopped {
+                stale: read_pid(&mut file),
+            })
         }
-        Err(TryLockError::WouldBlock) => Ok(PidState::Running(pid)),
+        Err(TryLockError::WouldBlock) => Ok(PidState::Running(read_pid(&mut file))),
         Err(TryLockError::Error(source)) => Err(PidFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -153,6 +171,14 @@ pub fn remove_stale(path: &Path) -> Result<bool, PidFileError> {
         }
         Err(TryLockError::WouldBlock) => Ok(false),
         Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+/// True when `file` is what `path` names now (not a file unlinked since it was opened).
+fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

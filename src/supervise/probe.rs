@@ -1,6 +1,6 @@
 //! Asking a running daemon over its HTTP server (`http.bind`) whether it is healthy and what it
-//! is doing, from the supervisor's plain (non-async) code: each probe runs on a small
-//! single-threaded runtime of its own.
+//! is doing, from the supervisor's plain (non-async) code: a [`Probe`] has a small
+//! single-threaded runtime of its own for its requests.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The timer loop on a clock the test moves (`Clock::Manual`): DST gaps and overlaps in
 //! America/New_York and Europe/Berlin, catch-up within and beyond the grace time, no overlap,
-//! retries with back-off, task timeout, shutdown drain and crash recovery. Queries, files and
+//! retries with back-off, task timeout, shutdown drain and crash recovery, runs asked for
+//! through the loop's control channel (as over HTTP). Queries, files and
 //! the store are real; only time is driven.
 
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
@@ -10,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use reportd::clock::{Clock, ManualClock};
 use reportd::config::Settings;
+use reportd::schedule::control::{Control, Refused};
 use reportd::schedule::daemon::{RunOptions, run_with};
 use reportd::store::executions::{Execution, ExecutionStatus, NewExecution, Trigger};
 use reportd::store::{Store, StoreError};
@@ -19,6 +21,8 @@ use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir, files_under};
 /// A daemon running in this process on a manual clock.
 struct Daemon {
     store: Store,
+    /// Requests to the loop, as the HTTP server sends them.
+    control: Control,
     clock: ManualClock,
     stop: Option<oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), StoreError>>,
@@ -32,10 +36,11 @@ impl Daemon {
         let clock = ManualClock::new(start);
         let (tx, rx) = oneshot::channel::<()>();
         let (ready_tx, ready) = oneshot::channel();
+        let (control, requests) = Control::channel();
         let options = RunOptions {
             clock: Clock::Manual(clock.clone()),
             ready: Some(ready_tx),
-            ..RunOptions::default()
+            control: Some(requests),
         };
         let handle = tokio::spawn(run_with(settings, store.clone(), options, async move {
             let _ = rx.await;
@@ -48,6 +53,7 @@ impl Daemon {
             .unwrap();
         Daemon {
             store,
+            control,
             clock,
             stop: Some(tx),
             handle,
@@ -512,4 +518,38 @@ async fn a_dead_daemons_run_is_interrupted_its_temp_files_swept_and_its_fire_run
     assert!(!temp.exists(), "temp files of the dead process are swept");
     let claim = store.claim(task.id, fire).await.unwrap().unwrap();
     assert_ne!(claim.instance, dead);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_asked_for_holds_the_tasks_place_until_it_ends() {
+    let db = ScratchStore::new(Backend::Postgres);
+    let w = with_pg(&db, "", "tasks:\n  - name: slow\n    data_source: pg\n    cron: \"* * * * *\"\n    sql: SELECT pg_sleep(2) AS slept\n").await;
+    let (d, first) = start_now(&w, Span::minutes(1)).await;
+    let record = d.store.find_task("slow").await.unwrap().unwrap();
+    let done = d.control.run(record.clone()).await.unwrap();
+    assert_eq!(
+        d.control.run(record).await.unwrap_err(),
+        Refused::Busy("slow".into())
+    );
+    let snapshot = d.control.snapshot(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot.running.len(), 1);
+    assert_eq!(snapshot.running[0].trigger, "manual");
+    assert_eq!(snapshot.next_fires[0].at, first);
+    d.set(first).await; // the cron fire comes while the asked-for run sleeps
+    let summary = tokio::time::timeout(Duration::from_secs(20), done)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.status, "success");
+    assert_eq!(summary.rows, 1);
+    let runs = d.wait("both settled", |r| r.len() == 2 && settled(r)).await;
+    d.stop().await;
+    assert_eq!(
+        statuses(&runs),
+        [
+            (Trigger::Manual, 1, ExecutionStatus::Success),
+            (Trigger::Cron, 1, ExecutionStatus::Skipped)
+        ]
+    );
+    assert_eq!(runs[0].id, summary.execution_id);
 }
