@@ -139,10 +139,10 @@ async fn download(
     response
 }
 
-/// Asks the scheduler loop for a snapshot and the store for `SELECT 1` at the same time,
-/// [`PROBE_WAIT`] each: the snapshot (`None`: the loop does not answer) and the store's
-/// error, if any.
-async fn probe(state: &AppState) -> (Option<Snapshot>, Option<String>) {
+/// Asks the scheduler loop for a snapshot (with `next` next fires) and the store for
+/// `SELECT 1` at the same time, [`PROBE_WAIT`] each: the snapshot (`None`: the loop does not
+/// answer) and the store's error, if any.
+async fn probe(state: &AppState, next: usize) -> (Option<Snapshot>, Option<String>) {
     let store = async {
         match tokio::time::timeout(PROBE_WAIT, state.store.ping()).await {
             Ok(Ok(())) => None,
@@ -150,12 +150,12 @@ async fn probe(state: &AppState) -> (Option<Snapshot>, Option<String>) {
             Err(_) => Some(format!("no answer within {}s", PROBE_WAIT.as_secs())),
         }
     };
-    tokio::join!(state.control.snapshot(PROBE_WAIT), store)
+    tokio::join!(state.control.snapshot(PROBE_WAIT, next), store)
 }
 
 /// Why the daemon is not healthy, if it is not.
 async fn unhealthy(state: &AppState) -> Option<String> {
-    match probe(state).await {
+    match probe(state, 0).await {
         (None, _) => Some("the scheduler loop does not answer".into()),
         (Some(_), Some(e)) => Some(format!("store {}: {e}", state.store.describe())),
         (Some(_), None) => None,
@@ -182,7 +182,7 @@ const NEXT_FIRES_SHOWN: usize = 10;
 
 async fn status(State(state): State<AppState>) -> Response {
     let now = Utc::now();
-    let (snapshot, store_error) = probe(&state).await;
+    let (snapshot, store_error) = probe(&state, NEXT_FIRES_SHOWN).await;
     let tasks = state.store.tasks().await.ok();
     let sources = crate::source::catalog::entries(&state.settings, Some(&state.store))
         .await
@@ -229,7 +229,7 @@ async fn status(State(state): State<AppState>) -> Response {
         "active_executions": snapshot.as_ref().map(|s| s.running.len()),
         "running": snapshot.as_ref().map(|s| s.running.clone()),
         "last_24h": last_24h,
-        "next_fires": snapshot.as_ref().map(|s| s.next_fires.iter().take(NEXT_FIRES_SHOWN).cloned().collect::<Vec<_>>()),
+        "next_fires": snapshot.as_ref().map(|s| &s.next_fires),
     });
     (
         if healthy {
@@ -243,7 +243,7 @@ async fn status(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let snapshot = state.control.snapshot(PROBE_WAIT).await;
+    let snapshot = state.control.snapshot(PROBE_WAIT, usize::MAX).await;
     let next: Vec<(String, DateTime<Utc>)> = snapshot
         .as_ref()
         .map(|s| {

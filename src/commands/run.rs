@@ -105,7 +105,7 @@ async fn tell_systemd(ready: tokio::sync::oneshot::Receiver<()>, control: Contro
     loop {
         tick.tick().await;
         let wait = every.min(Duration::from_secs(10));
-        if control.snapshot(wait).await.is_some() {
+        if control.snapshot(wait, 0).await.is_some() {
             if let Err(e) = systemd::notify("WATCHDOG=1") {
                 tracing::warn!(error = %e, "could not ping the systemd watchdog");
             }

@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::humanize;
 use crate::supervise::monitor::RestartPolicy;
 use crate::supervise::pidfile::{self, PidState};
-use crate::supervise::probe::{Health, Probe};
+use crate::supervise::probe::Probe;
 use crate::supervise::process;
 
 /// How long `start` waits for the daemon to be healthy.
@@ -81,14 +81,13 @@ fn probe(settings: &Settings) -> anyhow::Result<Option<Probe>> {
 
 /// `Ok` when `/health` answers 200 from the daemon with PID `pid`; else why not.
 fn health_of(probe: &Probe, pid: Option<u32>) -> Result<(), String> {
-    match probe.health() {
-        Health::Healthy { pid: from } if from.is_some() && from == pid => Ok(()),
-        Health::Healthy { pid: from } => Err(format!(
+    match probe.health()? {
+        from if from.is_some() && from == pid => Ok(()),
+        from => Err(format!(
             "{} is answered by another process (PID {})",
             probe.base(),
             from.map_or("?".into(), |p| p.to_string())
         )),
-        Health::Unhealthy(why) | Health::Unreachable(why) => Err(why),
     }
 }
 

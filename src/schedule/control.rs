@@ -13,8 +13,9 @@ use crate::store::TaskRecord;
 /// A request to the loop.
 #[derive(Debug)]
 pub enum Request {
-    /// What the scheduler is doing.
-    Snapshot(oneshot::Sender<Snapshot>),
+    /// What the scheduler is doing, with at most this many next fires (a liveness check
+    /// asks for none, so a loop with 10,000 tasks copies nothing).
+    Snapshot(usize, oneshot::Sender<Snapshot>),
     /// Run a task now (trigger `manual`), under the worker limit.
     Run {
         /// The task.
@@ -33,7 +34,7 @@ pub struct Snapshot {
     pub scheduled_tasks: usize,
     /// Executions running (or waiting to retry) in this daemon.
     pub running: Vec<ActiveRun>,
-    /// Every scheduled task's next fire, earliest first.
+    /// The next fires asked for, earliest first.
     pub next_fires: Vec<NextFire>,
 }
 
@@ -104,11 +105,15 @@ impl Control {
         (Control { tx }, rx)
     }
 
-    /// The loop's snapshot, or `None` when it does not answer within `wait` (stuck or gone).
-    pub async fn snapshot(&self, wait: Duration) -> Option<Snapshot> {
+    /// The loop's snapshot with the first `next_fires` next fires (`usize::MAX`: all), or
+    /// `None` when the loop does not answer within `wait` (stuck or gone).
+    pub async fn snapshot(&self, wait: Duration, next_fires: usize) -> Option<Snapshot> {
         let (reply, answer) = oneshot::channel();
         let asked = async {
-            self.tx.send(Request::Snapshot(reply)).await.ok()?;
+            self.tx
+                .send(Request::Snapshot(next_fires, reply))
+                .await
+                .ok()?;
             answer.await.ok()
         };
         tokio::time::timeout(wait, asked).await.ok().flatten()

@@ -744,8 +744,8 @@ async fn record_skip(
 /// Answers a request from [`super::control`].
 fn answer(daemon: &Arc<Daemon>, timers: &Timers, jobs: &mut JoinSet<()>, request: Request) {
     match request {
-        Request::Snapshot(reply) => {
-            let _ = reply.send(snapshot(daemon, timers));
+        Request::Snapshot(next, reply) => {
+            let _ = reply.send(snapshot(daemon, timers, next));
         }
         Request::Run { record, reply } => {
             let _ = reply.send(run_now(daemon, jobs, *record));
@@ -753,7 +753,7 @@ fn answer(daemon: &Arc<Daemon>, timers: &Timers, jobs: &mut JoinSet<()>, request
     }
 }
 
-fn snapshot(daemon: &Daemon, timers: &Timers) -> Snapshot {
+fn snapshot(daemon: &Daemon, timers: &Timers, next: usize) -> Snapshot {
     let mut running: Vec<ActiveRun> = daemon
         .running()
         .iter()
@@ -771,6 +771,7 @@ fn snapshot(daemon: &Daemon, timers: &Timers) -> Snapshot {
         running,
         next_fires: timers
             .upcoming()
+            .take(next)
             .map(|t| NextFire {
                 task_id: t.record.id,
                 task: t.record.spec.name.clone(),

@@ -5,20 +5,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-/// What a probe found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// `/health` answered 200, from the process with this PID.
-    Healthy {
-        /// The PID the server gave.
-        pid: Option<u32>,
-    },
-    /// It answered, but not 200; the daemon's reason.
-    Unhealthy(String),
-    /// No answer (not listening, timed out).
-    Unreachable(String),
-}
-
 /// A client of one daemon's HTTP server.
 #[derive(Debug)]
 pub struct Probe {
@@ -59,15 +45,18 @@ impl Probe {
         &self.base
     }
 
-    /// `GET /health`.
-    pub fn health(&self) -> Health {
+    /// `GET /health`: the PID of the process that answered 200.
+    ///
+    /// # Errors
+    /// Why not healthy: the daemon's own reason for a 503, or why there was no answer.
+    pub fn health(&self) -> Result<Option<u32>, String> {
         let url = format!("{}/health", self.base);
         self.runtime.block_on(async {
             match self.client.get(&url).send().await {
                 Ok(r) if r.status().is_success() => {
                     let body: serde_json::Value = r.json().await.unwrap_or_default();
                     let pid = body["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
-                    Health::Healthy { pid }
+                    Ok(pid)
                 }
                 Ok(r) => {
                     let code = r.status();
@@ -76,9 +65,9 @@ impl Probe {
                         .ok()
                         .and_then(|v| v["reason"].as_str().map(str::to_string))
                         .unwrap_or_else(|| body.trim().to_string());
-                    Health::Unhealthy(format!("{code}: {reason}"))
+                    Err(format!("{code}: {reason}"))
                 }
-                Err(e) => Health::Unreachable(format!("{url}: {}", without_url(&e))),
+                Err(e) => Err(format!("{url}: {}", without_url(&e))),
             }
         })
     }

@@ -531,7 +531,11 @@ async fn a_run_asked_for_holds_the_tasks_place_until_it_ends() {
         d.control.run(record).await.unwrap_err(),
         Refused::Busy("slow".into())
     );
-    let snapshot = d.control.snapshot(Duration::from_secs(5)).await.unwrap();
+    let snapshot = d
+        .control
+        .snapshot(Duration::from_secs(5), usize::MAX)
+        .await
+        .unwrap();
     assert_eq!(snapshot.running.len(), 1);
     assert_eq!(snapshot.running[0].trigger, "manual");
     assert_eq!(snapshot.next_fires[0].at, first);

@@ -20,7 +20,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use reportd::config::Settings;
 
@@ -104,10 +104,16 @@ fn check(config: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
+    stdout_of(out, "reportd check")
+}
+
+/// The stdout of a command that must have succeeded (else fails with `what` and both
+/// outputs).
+fn stdout_of(out: Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{stdout}\n{}",
+        "{what} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
@@ -177,13 +183,7 @@ fn install(destdir: &Path, args: &[&str]) -> String {
         .env("REPORTD_BIN", assert_cmd::cargo::cargo_bin("reportd"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "install.sh {args:?} failed:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    stdout_of(out, &format!("install.sh {args:?}"))
 }
 
 fn is_executable(path: &Path) -> bool {
