@@ -17,6 +17,7 @@
 //!   and the demo data.
 //! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
 //! - [`retention`]: removing old exported files and execution history.
+//! - [`panics`]: a caught panic's text, and the hook that sends panics to the log.
 //! - [`runner`]: one recorded execution of a task (params → query → export → record).
 //! - [`http`]: the daemon's HTTP server (axum): health, status, metrics, runs on request,
 //!   signed download links.
@@ -39,6 +40,7 @@ pub mod humanize;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod panics;
 pub mod retention;
 pub mod runner;
 pub mod schedule;

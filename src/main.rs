@@ -35,6 +35,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         (!detached).then_some(stderr_level),
         cli.command.writes_log_file(),
     )?;
+    // From here a panic is a log line (file and stderr), not a bare stderr message.
+    reportd::panics::log_panics();
     if !matches!(cli.command, Command::Check { .. }) {
         // `check` prints them in its report.
         for w in &settings.warnings {

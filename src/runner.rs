@@ -1,17 +1,20 @@
 //! One execution of a task: record it, resolve its data source, render its SQL and file name
 //! at the scheduled time in the task's zone, export under the task timeout, and complete the
 //! record with rows, bytes, files or the error; then ([`notify_run`]) notify. Every run leaves
-//! exactly one execution row, whatever happens.
+//! exactly one execution row, whatever happens: a panic in the run's body is caught and
+//! recorded as a `failed` execution (`panicked: <text>`), and logged.
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::export::naming::{render_filename, render_sql};
+use crate::export::naming::{RenderError, render_filename, render_sql};
 use crate::export::{Destination, ExportError, ExportOutcome, ExportRequest, SheetQuery, export};
 use crate::notify::message::Facts;
 use crate::notify::notifier::Notifier;
@@ -22,6 +25,11 @@ use crate::store::executions::{
     ExecutionStatus, Finish, NewExecution, NotificationOutcome, Trigger,
 };
 use crate::store::{Store, StoreError, TaskRecord};
+
+/// Debug builds only (tests): a run of the task named in this variable panics in its body,
+/// to prove that a panic is recorded and frees the task.
+#[cfg(debug_assertions)]
+pub const DEBUG_PANIC_ENV: &str = "REPORTD_DEBUG_PANIC_IN_TASK";
 
 /// What started a run.
 #[derive(Debug, Clone)]
@@ -109,7 +117,17 @@ pub async fn run_task(
             reason = cancel => reason,
         }
     };
-    let result = execute(settings, store, record, req, timeout, progress, stop).await;
+    // The run's body may panic (a bug, a library's assertion): the panic becomes this
+    // execution's failure, so the record ends, the log has it and the task is not wedged.
+    let body = execute(settings, store, record, req, timeout, progress, stop);
+    let result = match AssertUnwindSafe(body).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let text = crate::panics::message(payload.as_ref());
+            tracing::error!(task = %spec.name, execution = execution_id, panic = %text, "run panicked");
+            Err(Failure::Panic(text))
+        }
+    };
 
     let (status, finish, outcome, error) = match result {
         Ok(outcome) => {
@@ -129,10 +147,10 @@ pub async fn run_task(
         }
         Err(e) => {
             let status = match &e {
-                ExportError::Cancelled(_) if timed_out.load(Ordering::SeqCst) => {
+                Failure::Export(ExportError::Cancelled(_)) if timed_out.load(Ordering::SeqCst) => {
                     ExecutionStatus::Timeout
                 }
-                ExportError::Cancelled(_) => ExecutionStatus::Interrupted,
+                Failure::Export(ExportError::Cancelled(_)) => ExecutionStatus::Interrupted,
                 _ => ExecutionStatus::Failed,
             };
             let text = format!("task {}: {e}", spec.name).replace('\n', " ");
@@ -244,6 +262,26 @@ fn facts(
     }
 }
 
+/// Why a run's body failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The export (or opening its source) failed or was cancelled.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// A macro or the file name could not be rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The body panicked; the panic's text.
+    #[error("panicked: {0}")]
+    Panic(String),
+}
+
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Self {
+        Failure::Export(e.into())
+    }
+}
+
 async fn execute(
     settings: &Settings,
     store: &Store,
@@ -252,10 +290,14 @@ async fn execute(
     timeout: Duration,
     progress: Arc<AtomicU64>,
     stop: impl Future<Output = String>,
-) -> Result<ExportOutcome, ExportError> {
+) -> Result<ExportOutcome, Failure> {
     let spec = &record.spec;
+    #[cfg(debug_assertions)]
+    if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == spec.name.as_str()) {
+        panic!("injected by {DEBUG_PANIC_ENV} for task {}", spec.name);
+    }
     let entries = catalog::entries(settings, Some(store)).await.map_err(|e| {
-        ExportError::Source(SourceError::Config {
+        Failure::from(SourceError::Config {
             name: spec.data_source.clone(),
             message: e.to_string(),
         })
@@ -264,24 +306,26 @@ async fn execute(
         name: spec.data_source.clone(),
         message: "unknown data source".into(),
     })?;
-    let source = Source::open(&spec.data_source, &entry.connect_spec()?).await?;
-
     let tz = spec.zone(settings.scheduler.timezone);
     let at = req.scheduled_at.with_timezone(&tz);
     let sheets = spec
         .effective_sheets()
         .into_iter()
-        .map(|s| SheetQuery {
-            name: s.name,
-            sql: render_sql(&s.sql, at),
+        .map(|s| {
+            Ok(SheetQuery {
+                name: s.name,
+                sql: render_sql(&s.sql, at)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, RenderError>>()?;
     let file_name = render_filename(
         spec.output.filename.as_deref(),
         &spec.name,
         at,
         spec.output.format,
-    );
+    )?;
+    let source = Source::open(&spec.data_source, &entry.connect_spec()?).await?;
+
     let request = ExportRequest {
         sheets,
         format: spec.output.format,
@@ -306,5 +350,5 @@ async fn execute(
     };
     let result = export(&source, &spec.data_source, &request, progress, stop).await;
     source.close().await;
-    result
+    Ok(result?)
 }

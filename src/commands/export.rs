@@ -57,7 +57,7 @@ pub async fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCo
     let request = ExportRequest {
         sheets: vec![SheetQuery {
             name: default_sheet_name(&stem),
-            sql: render_sql(&args.sql, now),
+            sql: render_sql(&args.sql, now).context("--sql")?,
         }],
         format,
         destination: Destination::File(args.output.clone()),

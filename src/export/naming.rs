@@ -2,11 +2,14 @@
 //! names (`{task_name} {date} {date:%Y%m%d} {datetime}`), sanitised for the file system, and
 //! the SQL date macros `{today} {yesterday} {tomorrow} {week_start} {month_start}
 //! {last_month_start} {last_month_end} {year_start}` (`YYYY-MM-DD`, or `{today:%Y%m%d}`).
+//! A date macro stands for midnight of its day in the task's zone, so time items of a format
+//! (`{yesterday:%Y-%m-%d %H:%M:%S}`, `{today:%s}`) render `00:00:00` and its epoch second.
 //!
 //! Rendering uses the scheduled time, not the wall clock, so a late or catch-up run exports
-//! the right day.
+//! the right day. It never panics: a format chrono cannot write (`%#z` is parse-only) is an
+//! error naming the placeholder (and tasks are checked for such formats when applied).
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
 use crate::notify::template;
@@ -45,32 +48,112 @@ pub fn macro_date(name: &str, at: DateTime<Tz>) -> Option<NaiveDate> {
     })
 }
 
+/// Midnight of `day` in `tz` (the first valid time of the day where a DST gap swallows
+/// midnight).
+pub fn midnight(day: NaiveDate, tz: Tz) -> DateTime<Tz> {
+    let mut t = day.and_time(NaiveTime::MIN);
+    loop {
+        if let Some(at) = tz.from_local_datetime(&t).earliest() {
+            return at;
+        }
+        // No zone skips more than a day; the step is only there for a gap at midnight.
+        match t.checked_add_signed(Duration::minutes(15)) {
+            Some(next) if next.date() == day => t = next,
+            _ => return tz.from_utc_datetime(&day.and_time(NaiveTime::MIN)),
+        }
+    }
+}
+
+/// A date format chrono could not write, found while rendering.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{{{placeholder}:{format}}}: the date format cannot be written ({})",
+    template::FORMAT_HELP
+)]
+pub struct RenderError {
+    /// The placeholder's name.
+    pub placeholder: String,
+    /// Its format.
+    pub format: String,
+}
+
+/// Renders `template_text`, asking `value(name, format)` for each placeholder: `None` leaves
+/// the placeholder as written, `Some(Err(()))` is a format that cannot be written.
+fn render_checked(
+    template_text: &str,
+    mut value: impl FnMut(&str, Option<&str>) -> Option<Result<String, ()>>,
+) -> Result<String, RenderError> {
+    let mut failed = None;
+    let out = template::render(template_text, |name, format| match value(name, format)? {
+        Ok(v) => Some(v),
+        Err(()) => {
+            failed.get_or_insert_with(|| RenderError {
+                placeholder: name.to_string(),
+                format: format.unwrap_or_default().to_string(),
+            });
+            Some(String::new())
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
 /// Replaces the date macros in `sql`. Other `{...}` text is left alone: it may be SQL (a
 /// PostgreSQL array literal, JSON).
-pub fn render_sql(sql: &str, at: DateTime<Tz>) -> String {
-    template::render(sql, |name, format| {
-        macro_date(name, at).map(|d| d.format(format.unwrap_or("%Y-%m-%d")).to_string())
+///
+/// # Errors
+/// A macro's format chrono cannot write.
+pub fn render_sql(sql: &str, at: DateTime<Tz>) -> Result<String, RenderError> {
+    render_checked(sql, |name, format| {
+        let day = macro_date(name, at)?;
+        Some(
+            template::format_time(&midnight(day, at.timezone()), format.unwrap_or("%Y-%m-%d"))
+                .ok_or(()),
+        )
     })
 }
 
 /// The file name for a task's output: the template rendered at `at`, made safe for the file
 /// system, with the format's extension.
+///
+/// # Errors
+/// A `{date:...}` or `{datetime:...}` format chrono cannot write.
 pub fn render_filename(
     template_text: Option<&str>,
     task_name: &str,
     at: DateTime<Tz>,
     format: Format,
-) -> String {
+) -> Result<String, RenderError> {
     let text = template_text.unwrap_or(DEFAULT_FILENAME);
-    let rendered = template::render(text, |name, fmt| match name {
-        "task_name" => Some(task_name.to_string()),
-        "date" => Some(at.format(fmt.unwrap_or("%Y-%m-%d")).to_string()),
-        "datetime" => Some(at.format(fmt.unwrap_or("%Y%m%d_%H%M%S")).to_string()),
+    let rendered = render_checked(text, |name, fmt| match name {
+        "task_name" => Some(Ok(task_name.to_string())),
+        "date" => Some(template::format_time(&at, fmt.unwrap_or("%Y-%m-%d")).ok_or(())),
+        "datetime" => Some(template::format_time(&at, fmt.unwrap_or("%Y%m%d_%H%M%S")).ok_or(())),
         _ => None,
-    });
+    })?;
     let ext = format.extension();
     let stem = strip_extension(&rendered, ext);
-    format!("{}.{ext}", sanitize(stem))
+    Ok(format!("{}.{ext}", sanitize(stem)))
+}
+
+/// Checks the formats of the date macros in `sql` (`{today:%Y%m%d}`).
+///
+/// # Errors
+/// The first macro whose format chrono cannot write, with the placeholder.
+pub fn check_sql_macros(sql: &str) -> Result<(), String> {
+    for piece in template::parse(sql) {
+        if let template::Piece::Placeholder {
+            name,
+            format: Some(f),
+        } = piece
+            && SQL_MACROS.contains(&name)
+        {
+            template::check_date_format(f).map_err(|e| format!("{{{name}:{f}}}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn strip_extension<'a>(name: &'a str, ext: &str) -> &'a str {
@@ -137,7 +220,7 @@ mod tests {
             .unwrap();
         let sql = "a >= '{yesterday}' AND a < '{today}' {tomorrow} {week_start} {month_start} {last_month_start} {last_month_end} {year_start} {today:%Y%m%d}";
         assert_eq!(
-            render_sql(sql, t),
+            render_sql(sql, t).unwrap(),
             "a >= '2026-03-01' AND a < '2026-03-02' 2026-03-03 2026-03-02 2026-03-01 2026-02-01 2026-02-28 2026-01-01 20260302"
         );
     }
@@ -145,29 +228,61 @@ mod tests {
     #[test]
     fn sql_text_in_braces_is_left_alone() {
         let sql = "SELECT '{1,2}'::int[], '{\"a\": 1}', '{unknown}'";
-        assert_eq!(render_sql(sql, at(2026, 1, 1, 9)), sql);
+        assert_eq!(render_sql(sql, at(2026, 1, 1, 9)).unwrap(), sql);
     }
 
     #[test]
     fn file_names_are_rendered_and_safe() {
         let t = at(2026, 11, 23, 9);
         assert_eq!(
-            render_filename(Some("订单日报_{date:%Y%m%d}.xlsx"), "x", t, Format::Xlsx),
+            render_filename(Some("订单日报_{date:%Y%m%d}.xlsx"), "x", t, Format::Xlsx).unwrap(),
             "订单日报_20261123.xlsx"
         );
         assert_eq!(
-            render_filename(None, "每日/报表", t, Format::Csv),
+            render_filename(None, "每日/报表", t, Format::Csv).unwrap(),
             "每日_报表_20261123_090000.csv"
         );
         assert_eq!(
-            render_filename(Some("r_{date:%D}"), "x", t, Format::Xlsx),
+            render_filename(Some("r_{date:%D}"), "x", t, Format::Xlsx).unwrap(),
             "r_11_23_26.xlsx"
         );
         assert_eq!(
-            render_filename(Some("..."), "x", t, Format::Xlsx),
+            render_filename(Some("..."), "x", t, Format::Xlsx).unwrap(),
             "report.xlsx"
         );
         assert_eq!(part_name("a.xlsx", 1), "a.xlsx");
+        assert_eq!(
+            render_filename(Some("r_{date:%s}_{datetime:%z}"), "x", t, Format::Csv).unwrap(),
+            "r_1795395600_+0800.csv"
+        );
         assert_eq!(part_name("a.b.xlsx", 3), "a.b_part3.xlsx");
+    }
+
+    #[test]
+    fn date_macros_with_time_items_are_midnight() {
+        let t = at(2026, 3, 2, 9);
+        assert_eq!(
+            render_sql("'{yesterday:%Y-%m-%d %H:%M:%S}' {today:%s} {today:%z}", t).unwrap(),
+            "'2026-03-01 00:00:00' 1772380800 +0800"
+        );
+        // A zone whose clocks skip midnight: the first valid time of the day.
+        let santiago = Tz::America__Santiago
+            .with_ymd_and_hms(2026, 9, 6, 12, 0, 0)
+            .unwrap();
+        assert_eq!(
+            render_sql("{today:%Y-%m-%d %H:%M}", santiago).unwrap(),
+            "2026-09-06 01:00"
+        );
+    }
+
+    #[test]
+    fn unwritable_formats_are_errors_not_panics() {
+        let t = at(2026, 3, 2, 9);
+        let e = render_filename(Some("r_{date:%#z}"), "x", t, Format::Xlsx).unwrap_err();
+        assert_eq!((e.placeholder.as_str(), e.format.as_str()), ("date", "%#z"));
+        assert!(render_sql("{today:%#z}", t).is_err());
+        assert!(render_sql("{today:%Q}", t).is_err());
+        assert!(check_sql_macros("SELECT '{today:%#z}'").is_err());
+        assert!(check_sql_macros("SELECT '{today:%H %s}', '{other:%#z}'").is_ok());
     }
 }

@@ -64,10 +64,13 @@ impl Facts {
 
     /// The value of placeholder `name` (with an optional date `format`).
     pub fn value(&self, name: &str, format: Option<&str>) -> Option<String> {
+        // A format chrono cannot write (refused when the task is applied, but a stored
+        // task may predate that check) falls back to the default one.
         let date = |t: DateTime<Utc>, default: &str| {
-            t.with_timezone(&self.tz)
-                .format(format.unwrap_or(default))
-                .to_string()
+            let t = t.with_timezone(&self.tz);
+            template::format_time(&t, format.unwrap_or(default))
+                .or_else(|| template::format_time(&t, default))
+                .unwrap_or_default()
         };
         Some(match name {
             "task_name" => self.task_name.clone(),

@@ -119,12 +119,47 @@ pub fn check(template: &str, known: &[&str]) -> Result<(), String> {
                     "placeholder {{{name}}} takes no format (only {{date:...}}, {{datetime:...}}, {{execution_time:...}})"
                 ));
             }
-            if StrftimeItems::new(f).any(|item| matches!(item, Item::Error)) {
-                return Err(format!("bad date format {f:?} in {{{name}:{f}}}"));
-            }
+            check_date_format(f).map_err(|e| format!("{{{name}:{f}}}: {e}"))?;
         }
     }
     Ok(())
+}
+
+/// What a date format may hold, for messages.
+pub const FORMAT_HELP: &str = "use strftime items such as %Y %m %d %H %M %S %s %z; parse-only items like %#z cannot be written";
+
+/// Checks a strftime date format: every item known to chrono and writable (`%#z` only
+/// parses), tried on a sample time with a zone so that `%z`, `%Z` and `%s` are allowed.
+///
+/// # Errors
+/// Why the format cannot be used.
+pub fn check_date_format(format: &str) -> Result<(), String> {
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        return Err(format!("bad date format {format:?} ({FORMAT_HELP})"));
+    }
+    let sample =
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH.with_timezone(&chrono_tz::Tz::Asia__Shanghai);
+    format_time(&sample, format)
+        .map(|_| ())
+        .ok_or_else(|| format!("date format {format:?} cannot be written ({FORMAT_HELP})"))
+}
+
+/// Writes `at` in `format` without panicking (chrono's `to_string` panics on an item it
+/// cannot write, such as `%#z`, or a time item on a date).
+///
+/// `None` when chrono cannot write the format.
+pub fn format_time<Tz>(at: &chrono::DateTime<Tz>, format: &str) -> Option<String>
+where
+    Tz: chrono::TimeZone,
+    Tz::Offset: std::fmt::Display,
+{
+    use std::fmt::Write;
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        return None;
+    }
+    let mut out = String::new();
+    write!(out, "{}", at.format(format)).ok()?;
+    Some(out)
 }
 
 fn known_list(known: &[&str]) -> String {

@@ -13,7 +13,9 @@
 //! (killed, host lost), another instance takes the claim over, marks the dead run
 //! `interrupted` and runs the fire again (trigger `takeover`). A task never overlaps itself,
 //! on one instance or across instances; a run asked for over HTTP ([`super::control`]) holds
-//! the task's place on its own instance, so a fire that comes meanwhile is `skipped`.
+//! the task's place on its own instance, so a fire that comes meanwhile is `skipped`. The
+//! place is held by a guard: a run that ends in any way, a panic included, frees it (and its
+//! lease is no longer renewed).
 //!
 //! SIGHUP re-reads config.yaml; an invalid new file is refused (logged) and the old settings
 //! stay in force.
@@ -27,8 +29,10 @@
 //! `interrupted`.
 
 use chrono::{DateTime, Duration as Span, Utc};
+use futures_util::FutureExt;
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,6 +63,33 @@ struct Running {
     claimed: bool,
     /// Set when the fire's lease was lost to another instance: the run stops.
     lost: watch::Sender<bool>,
+}
+
+/// A task's place among the fires this instance runs, held by the job running it: leaving
+/// the job, normally or by unwinding, frees it, so no run can keep its task's later fires
+/// `skipped` (or its lease renewed) after it ended.
+struct Place {
+    daemon: Arc<Daemon>,
+    task: i64,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.daemon.running().remove(&self.task);
+    }
+}
+
+/// Runs `job`; a panic in it is logged (with `what` it was) and ends it like a return of
+/// `on_panic`.
+async fn unwound<T>(what: &str, task: &str, on_panic: T, job: impl Future<Output = T>) -> T {
+    match AssertUnwindSafe(job).catch_unwind().await {
+        Ok(v) => v,
+        Err(payload) => {
+            let text = crate::panics::message(payload.as_ref());
+            tracing::error!(task = %task, panic = %text, "{what} panicked; the task's place is freed");
+            on_panic
+        }
+    }
 }
 
 /// The daemon's shared state.
@@ -602,6 +633,10 @@ fn fire(
             record_skip(&daemon, &record, at, trigger, reason).await;
             return close(&daemon, record.id, at).await;
         };
+        let place = Place {
+            daemon: daemon.clone(),
+            task: record.id,
+        };
         let elsewhere = daemon
             .store
             .earlier_fire_open(record.id, at, daemon.clock.now())
@@ -615,9 +650,11 @@ fn fire(
             record_skip(&daemon, &record, at, trigger, reason.into()).await;
             true
         } else {
-            attempts(&daemon, &record, at, trigger, lost).await
+            // A panic that escapes the run's own guard still ends the fire here.
+            let runs = attempts(&daemon, &record, at, trigger, lost);
+            unwound("a fire", &record.spec.name, true, runs).await
         };
-        daemon.running().remove(&record.id);
+        drop(place);
         if done {
             close(&daemon, record.id, at).await;
         }
@@ -807,6 +844,10 @@ fn run_now(
         }
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let place = Place {
+        daemon: daemon.clone(),
+        task: record.id,
+    };
     let daemon = daemon.clone();
     jobs.spawn(async move {
         let req = RunRequest {
@@ -817,8 +858,9 @@ fn run_now(
             clock: daemon.clock.clone(),
             final_attempt: true,
         };
-        let report = run_once(&daemon, &record, &req, lost).await;
-        daemon.running().remove(&record.id);
+        let run = run_once(&daemon, &record, &req, lost);
+        let report = unwound("a run asked for", &record.spec.name, None, run).await;
+        drop(place);
         if let Some(report) = report {
             let _ = tx.send(summary(&report));
         }

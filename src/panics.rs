@@ -1,0 +1,56 @@
+//! Panics turned into records: the text of a caught panic, and a process hook that sends
+//! every panic to the log (file and stderr) as one line instead of the default stderr
+//! message, so that a run's panic is in the log file next to the run it ended.
+//!
+//! Runs catch their own panics ([`crate::runner`]); this hook only decides where the text
+//! goes. With `RUST_BACKTRACE` set, the backtrace follows in the same log event.
+
+use std::any::Any;
+use std::backtrace::{Backtrace, BacktraceStatus};
+
+/// The text a panic was raised with (`panic!("...")`, `expect`, a failed `Display`…).
+pub fn message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Sends panics to the log as one `error` event (message, place, thread) from now on.
+/// Call it once logging is set up: before that the default hook is the only witness.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let text = message(info.payload()).replace('\n', " ");
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        let backtrace = Backtrace::capture();
+        if backtrace.status() == BacktraceStatus::Captured {
+            tracing::error!(panic = %text, at = %place, thread = %thread, backtrace = %backtrace, "panicked");
+        } else {
+            tracing::error!(panic = %text, at = %place, thread = %thread, "panicked");
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_of_both_payload_kinds() {
+        let e = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(message(e.as_ref()), "plain");
+        let n = 3;
+        let e = std::panic::catch_unwind(|| panic!("with {n}")).unwrap_err();
+        assert_eq!(message(e.as_ref()), "with 3");
+    }
+}
