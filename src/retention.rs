@@ -2,11 +2,18 @@
 //! fire claims) older than `scheduler.log_retention_days` are removed, by `reportd cleanup` and
 //! by the daemon once a day.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration as Span, Utc};
 use std::path::Path;
 use std::time::SystemTime;
 
 use crate::store::{Store, StoreError};
+
+/// The time `days` days before `now`, saturating at the start of time (never an overflow).
+pub fn days_before(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    Span::try_days(i64::from(days))
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
 
 /// What a cleanup removed (or, dry, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

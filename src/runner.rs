@@ -340,7 +340,7 @@ async fn execute(
             chunk_rows: settings.export.chunk_size,
             // The client-side timer fires first and cancels the query; the server's own limit,
             // a little later, stops it even if this process dies.
-            timeout: Some(timeout + Duration::from_secs(2)),
+            timeout: Some(timeout.saturating_add(Duration::from_secs(2))),
             tz: settings.scheduler.timezone.0,
             recycle: Default::default(),
         },

@@ -1,13 +1,14 @@
 //! `reportd cleanup [--days N] [--dry-run]`: removes exported files and execution history
 //! older than the retention (see [`crate::retention`]).
 
-use chrono::{Duration as Span, Utc};
+use anyhow::bail;
+use chrono::Utc;
 use std::process::ExitCode;
 
 use super::open_store;
-use crate::config::Settings;
+use crate::config::{DAYS_MAX, Settings};
 use crate::humanize;
-use crate::retention::cleanup;
+use crate::retention::{cleanup, days_before};
 
 /// Runs the cleanup and prints what went.
 ///
@@ -18,6 +19,11 @@ pub async fn run(
     days: Option<u32>,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(d) = days
+        && u64::from(d) > DAYS_MAX
+    {
+        bail!("--days {d} is out of range; give 0 to {DAYS_MAX} (100 years)");
+    }
     let store = open_store(settings).await?;
     let file_days = days.unwrap_or(settings.export.retention_days);
     let row_days = days.unwrap_or(settings.scheduler.log_retention_days);
@@ -25,8 +31,8 @@ pub async fn run(
     let removed = cleanup(
         &store,
         &settings.export.output_dir,
-        now - Span::days(i64::from(file_days)),
-        now - Span::days(i64::from(row_days)),
+        days_before(now, file_days),
+        days_before(now, row_days),
         dry_run,
     )
     .await?;

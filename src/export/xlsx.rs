@@ -302,14 +302,15 @@ fn new_workbook(
     Ok(wb)
 }
 
-/// `base`, or `base (seq)` cut so the whole stays within 31 characters.
+/// `base`, or `base (seq)` cut so the whole stays within 31 UTF-16 units (as Excel counts).
 fn sheet_name(base: &str, seq: u32) -> String {
+    use crate::task::validate::utf16_prefix;
     if seq <= 1 {
-        return base.chars().take(MAX_SHEET_NAME).collect();
+        return utf16_prefix(base, MAX_SHEET_NAME).to_string();
     }
     let suffix = format!(" ({seq})");
-    let keep = MAX_SHEET_NAME - suffix.chars().count();
-    format!("{}{suffix}", base.chars().take(keep).collect::<String>())
+    let keep = MAX_SHEET_NAME - suffix.len();
+    format!("{}{suffix}", utf16_prefix(base, keep))
 }
 
 /// Column widths from the header and the first rows: wide characters count double, within
@@ -399,5 +400,7 @@ mod tests {
         assert_eq!(sheet_name(&long, 1).len(), 31);
         assert_eq!(sheet_name(&long, 12).chars().count(), 31);
         assert!(sheet_name(&long, 12).ends_with(" (12)"));
+        let emoji = "📊".repeat(15);
+        assert_eq!(sheet_name(&emoji, 2).encode_utf16().count(), 30);
     }
 }

@@ -373,7 +373,7 @@ async fn retention(daemon: Arc<Daemon>) {
         daily.tick().await;
         let settings = daemon.settings();
         let now = daemon.clock.now();
-        let days = |d: u32| now - Span::days(i64::from(d));
+        let days = |d: u32| crate::retention::days_before(now, d);
         let result = crate::retention::cleanup(
             &daemon.store,
             &settings.export.output_dir,
@@ -394,6 +394,11 @@ async fn retention(daemon: Arc<Daemon>) {
             Err(e) => tracing::error!(error = %e, "retention cleanup failed"),
         }
     }
+}
+
+/// `scheduler.misfire_grace_time` as a span (saturating; the config bounds it).
+fn grace(settings: &Settings) -> Span {
+    span(Duration::from_secs(settings.scheduler.misfire_grace_time))
 }
 
 fn span(d: Duration) -> Span {
@@ -526,7 +531,7 @@ async fn resume(
         // The run finished; only closing the claim was lost.
         Some(_) => false,
     };
-    let grace = Span::seconds(daemon.settings().scheduler.misfire_grace_time as i64);
+    let grace = grace(&daemon.settings());
     let record = timers.get(task).map(|t| t.record.clone());
     match record {
         Some(record) if rerun && now - claim.lease_until <= grace => {
@@ -546,7 +551,7 @@ async fn resume(
 /// it is recorded as skipped. Several missed fires of a task coalesce into one.
 async fn catch_up(daemon: &Arc<Daemon>, timers: &Timers, jobs: &mut JoinSet<()>) {
     let now = daemon.clock.now();
-    let grace = Span::seconds(daemon.settings().scheduler.misfire_grace_time as i64);
+    let grace = grace(&daemon.settings());
     for timer in timers.iter() {
         let record = &timer.record;
         let since = match daemon.store.last_claimed_fire(record.id).await {

@@ -228,7 +228,10 @@ impl Source {
                     .map_err(db)?;
                 handle.set(pid as u64);
                 let mut tx = conn.begin_with("BEGIN READ ONLY").await.map_err(db)?;
-                let millis = opts.timeout.map_or(0, |t| t.as_millis().max(1));
+                // statement_timeout stops at INT_MAX milliseconds (24.8 days).
+                let millis = opts
+                    .timeout
+                    .map_or(0, |t| t.as_millis().clamp(1, i32::MAX as u128));
                 tx.execute(AssertSqlSafe(format!(
                     "SET LOCAL statement_timeout = {millis}"
                 )))

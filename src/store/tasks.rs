@@ -81,7 +81,7 @@ impl Columns {
             sheets: to_json(&sheets),
             output: to_json(&spec.output),
             notify: to_json(&spec.notify),
-            timeout_secs: spec.timeout.map(|t| t as i64),
+            timeout_secs: spec.timeout.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
             retries: i64::from(spec.retries),
         }
     }

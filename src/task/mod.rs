@@ -215,7 +215,8 @@ pub struct EmailNotify {
     pub attach: bool,
 }
 
-/// A legal Excel sheet name made from a task name: forbidden characters replaced, cut to 31.
+/// A legal Excel sheet name made from a task name: forbidden characters replaced, cut to 31
+/// UTF-16 units (as Excel counts).
 pub fn default_sheet_name(task_name: &str) -> String {
     let cleaned: String = task_name
         .chars()
@@ -226,8 +227,8 @@ pub fn default_sheet_name(task_name: &str) -> String {
                 c
             }
         })
-        .take(validate::SHEET_NAME_MAX)
         .collect();
+    let cleaned = validate::utf16_prefix(&cleaned, validate::SHEET_NAME_MAX);
     let trimmed = cleaned.trim_matches('\'').trim();
     if trimmed.is_empty() {
         "Sheet1".into()

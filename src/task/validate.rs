@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use super::TaskSpec;
-use crate::config::{Settings, TimeZone};
+use crate::config::{Settings, TIMEOUT_MAX, TimeZone};
+use crate::export::naming::check_sql_macros;
 use crate::notify::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::schedule::cron::Schedule;
 
@@ -16,6 +17,10 @@ pub const SHEET_NAME_MAX: usize = 31;
 pub const SHEET_FORBIDDEN: [char; 7] = ['[', ']', ':', '*', '?', '/', '\\'];
 /// Longest task name (the store indexes it).
 pub const TASK_NAME_MAX: usize = 191;
+/// Most retries of a task.
+pub const RETRIES_MAX: u32 = 100;
+/// A cron expression must fire within this many years (croner's own search limit).
+const CRON_HORIZON_YEARS: i64 = 5;
 
 /// One problem with one task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,8 +119,13 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         );
     }
 
-    if let Err(e) = Schedule::parse(&spec.cron) {
-        fail("cron", e);
+    match Schedule::parse(&spec.cron) {
+        Err(e) => fail("cron", e),
+        Ok(schedule) => {
+            if let Err(e) = check_fires(&schedule, &spec.cron) {
+                fail("cron", e);
+            }
+        }
     }
     if let Some(tz) = &spec.timezone
         && let Err(e) = tz.parse::<TimeZone>()
@@ -132,6 +142,11 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         (Some(sql), true) if sql.trim().is_empty() => fail("sql", "is empty".into()),
         _ => {}
     }
+    if let Some(sql) = &spec.sql
+        && let Err(e) = check_sql_macros(sql)
+    {
+        fail("sql", e);
+    }
     let mut sheet_names = HashSet::new();
     for (i, sheet) in spec.sheets.iter().enumerate() {
         if let Err(e) = check_sheet_name(&sheet.name) {
@@ -144,6 +159,8 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         }
         if sheet.sql.trim().is_empty() {
             fail(&format!("sheets[{}].sql", i + 1), "is empty".into());
+        } else if let Err(e) = check_sql_macros(&sheet.sql) {
+            fail(&format!("sheets[{}].sql", i + 1), e);
         }
     }
 
@@ -157,8 +174,19 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             fail("output.filename", e);
         }
     }
-    if spec.timeout == Some(0) {
-        fail("timeout", "must be greater than 0 seconds".into());
+    if let Some(t) = spec.timeout
+        && !(1..=TIMEOUT_MAX).contains(&t)
+    {
+        fail(
+            "timeout",
+            format!("{t} is out of range: give 1 to {TIMEOUT_MAX} seconds (24 days)"),
+        );
+    }
+    if spec.retries > RETRIES_MAX {
+        fail(
+            "retries",
+            format!("{} is out of range: at most {RETRIES_MAX}", spec.retries),
+        );
     }
 
     if let Some(d) = &spec.notify.dingtalk {
@@ -214,6 +242,19 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     errors
 }
 
+/// The longest prefix of `s` (whole characters) that is at most `max` UTF-16 units long, as
+/// Excel counts sheet names.
+pub fn utf16_prefix(s: &str, max: usize) -> &str {
+    let mut units = 0;
+    for (i, c) in s.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            return &s[..i];
+        }
+    }
+    s
+}
+
 /// Checks an Excel sheet name.
 ///
 /// # Errors
@@ -222,10 +263,11 @@ pub fn check_sheet_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("must not be empty".into());
     }
-    let len = name.chars().count();
+    // Excel counts UTF-16 units: an emoji is two.
+    let len = name.encode_utf16().count();
     if len > SHEET_NAME_MAX {
         return Err(format!(
-            "{name:?} has {len} characters; Excel allows at most {SHEET_NAME_MAX}"
+            "{name:?} is {len} UTF-16 units long; Excel allows at most {SHEET_NAME_MAX}"
         ));
     }
     if let Some(c) = name.chars().find(|c| SHEET_FORBIDDEN.contains(c)) {
@@ -240,6 +282,26 @@ pub fn check_sheet_name(name: &str) -> Result<(), String> {
         return Err("\"History\" is reserved by Excel".into());
     }
     Ok(())
+}
+
+/// Checks that `schedule` fires at all: croner looks a few years ahead, so `0 9 31 2 *`
+/// (February 31st) is refused rather than never run.
+///
+/// # Errors
+/// The expression never fires.
+pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
+    let now = chrono::Utc::now();
+    match schedule.next_fire(chrono_tz::Tz::UTC, now) {
+        Some(at)
+            if at.with_timezone(&chrono::Utc) - now
+                <= chrono::Duration::days(366 * CRON_HORIZON_YEARS) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "{expr:?} never fires (no date matches it in the next {CRON_HORIZON_YEARS} years)"
+        )),
+    }
 }
 
 /// Loads a template (file or inline) and checks its placeholders.
@@ -289,8 +351,35 @@ mod tests {
                 .contains("at most 31")
         );
         assert!(check_sheet_name("a/b").unwrap_err().contains("'/'"));
+        // 16 emoji are 32 UTF-16 units.
+        assert!(check_sheet_name(&"📊".repeat(15)).is_ok());
+        assert!(
+            check_sheet_name(&"📊".repeat(16))
+                .unwrap_err()
+                .contains("32 UTF-16 units")
+        );
         assert!(check_sheet_name("'x").is_err());
         assert!(check_sheet_name("").is_err());
+    }
+
+    #[test]
+    fn utf16_prefixes() {
+        assert_eq!(utf16_prefix("a📊b", 2), "a");
+        assert_eq!(utf16_prefix("a📊b", 3), "a📊");
+        assert_eq!(utf16_prefix("订单", 31), "订单");
+    }
+
+    #[test]
+    fn crons_that_never_fire() {
+        for (expr, fires) in [
+            ("0 9 31 2 *", false),
+            ("0 9 30 2 *", false),
+            ("0 9 29 2 *", true),
+            ("0 9 * * *", true),
+        ] {
+            let s = Schedule::parse(expr).unwrap();
+            assert_eq!(check_fires(&s, expr).is_ok(), fires, "{expr}");
+        }
     }
 
     #[test]
