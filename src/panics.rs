@@ -3,7 +3,8 @@
 //! message, so that a run's panic is in the log file next to the run it ended.
 //!
 //! Runs catch their own panics ([`crate::runner`]); this hook only decides where the text
-//! goes. With `RUST_BACKTRACE` set, the backtrace follows in the same log event.
+//! goes. With `RUST_BACKTRACE` set, the backtrace follows as a `debug` event (shown with
+//! `-vv` or `logging.level: DEBUG`), so the error itself stays one line.
 
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
@@ -32,11 +33,10 @@ pub fn log_panics() {
             .name()
             .unwrap_or("unnamed")
             .to_string();
+        tracing::error!(panic = %text, at = %place, thread = %thread, "panicked");
         let backtrace = Backtrace::capture();
         if backtrace.status() == BacktraceStatus::Captured {
-            tracing::error!(panic = %text, at = %place, thread = %thread, backtrace = %backtrace, "panicked");
-        } else {
-            tracing::error!(panic = %text, at = %place, thread = %thread, "panicked");
+            tracing::debug!(backtrace = %backtrace, "backtrace of the panic");
         }
     }));
 }

@@ -18,6 +18,8 @@ mod ha;
 mod helpers;
 mod logging;
 mod notify;
+mod safety_limits;
+mod safety_run;
 mod scheduler;
 mod store;
 mod supervise;
