@@ -46,8 +46,8 @@ pub enum Command {
     },
     /// Keep the daemon running (foreground): restart it when it dies or fails 3 health checks.
     Monitor {
-        /// Seconds between checks.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Seconds between checks (1 to 86400).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         interval: u64,
     },
     /// Validate the config, templates and stored tasks; connect to the store and every data source.
