@@ -135,6 +135,9 @@ pub struct DataSourceSpec {
     pub demo_data: bool,
 }
 
+/// Largest connection pool of a data source.
+pub const MAX_CONNECTIONS: u32 = 1000;
+
 impl DataSourceSpec {
     /// An empty spec of the given family.
     pub fn new(kind: SourceKind) -> Self {
@@ -157,6 +160,14 @@ impl DataSourceSpec {
     /// # Errors
     /// A message for the operator, without the data source name (the caller adds it).
     pub fn validate(&self) -> Result<(), String> {
+        // The pool allocates a slot per connection up front.
+        if let Some(n) = self.max_connections
+            && !(1..=MAX_CONNECTIONS).contains(&n)
+        {
+            return Err(format!(
+                "max_connections: {n} is out of range; give 1 to {MAX_CONNECTIONS}"
+            ));
+        }
         if !self.url.is_empty() {
             if self.host.is_some() {
                 return Err("give either `url` or `host`, not both".into());

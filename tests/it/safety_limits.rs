@@ -86,6 +86,19 @@ fn check_and_run_refuse_numbers_the_daemon_cannot_use() {
 }
 
 #[test]
+fn a_data_source_pool_too_big_to_allocate_is_refused() {
+    let w = Workdir::new(
+        Backend::Sqlite,
+        "data_sources:\n  big:\n    type: sqlite\n    database: ./big.db\n    max_connections: 4000000000\n",
+    );
+    let err = w.fails(&["check", "--no-connect"], 1);
+    assert!(
+        err.contains("data_sources.big: max_connections: 4000000000 is out of range"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bounds_that_are_fine_still_load() {
     let w = Workdir::new(
         Backend::Sqlite,
