@@ -576,7 +576,8 @@ impl Settings {
         let (e, s) = (&self.export, &self.scheduler);
         let limits: [(&str, u64, u64, u64); 23] = [
             ("export.chunk_size", e.chunk_size as u64, 1, CHUNK_SIZE_MAX),
-            ("export.max_file_size", e.max_file_size.0, 1, 1 << 40),
+            // Smaller parts would be mostly the xlsx container itself.
+            ("export.max_file_size", e.max_file_size.0, 64 << 10, 1 << 40),
             ("export.memory_limit", e.memory_limit.0, 0, 1 << 40),
             ("export.query_timeout", e.query_timeout, 1, TIMEOUT_MAX),
             (

@@ -67,6 +67,7 @@ const BAD_CONFIGS: &[(&str, &str)] = &[
         "email:\n  max_attachment_size: 10GB\n",
         "email.max_attachment_size",
     ),
+    ("export:\n  max_file_size: 1KB\n", "export.max_file_size"),
 ];
 
 #[test]
