@@ -236,3 +236,67 @@ fn formats_that_cannot_be_written_are_refused_at_apply() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_panicking_run_asked_for_over_http_frees_the_task() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}http:\n  bind: 127.0.0.1:{port}\n  token: t0ken\n"),
+    );
+    w.write(
+        "t.yaml",
+        "tasks:\n  - name: boom\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    sql: SELECT 1\n",
+    );
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let daemon = Command::new(assert_cmd::cargo::cargo_bin("reportd"))
+        .current_dir(w.path())
+        .env(PANIC_ENV, "boom")
+        .args(["--config", "config.yaml", "run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no HTTP server"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for attempt in 1..=2 {
+        let r = http
+            .post(format!("{base}/tasks/boom/run?wait=true"))
+            .bearer_auth("t0ken")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "run {attempt} is not refused as busy");
+        let ran: Value = r.json().await.unwrap();
+        assert_eq!(ran["run"]["status"], "failed", "{ran:#}");
+        assert!(
+            ran["run"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("panicked: injected"),
+            "{ran:#}"
+        );
+    }
+    let health: Value = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["healthy"], true, "{health:#}");
+    stop(daemon, Duration::from_secs(5));
+}
