@@ -26,8 +26,9 @@ use crate::store::executions::{
 };
 use crate::store::{Store, StoreError, TaskRecord};
 
-/// Debug builds only (tests): a run of the task named in this variable panics in its body,
-/// to prove that a panic is recorded and frees the task.
+/// Debug builds only (tests): a run of the task named in this variable panics in its body
+/// (`NAME`) or after it, before its row is completed (`NAME:finish`), to prove that a panic
+/// is recorded and frees the task.
 #[cfg(debug_assertions)]
 pub const DEBUG_PANIC_ENV: &str = "REPORTD_DEBUG_PANIC_IN_TASK";
 
@@ -106,6 +107,58 @@ pub async fn run_task(
         .await?;
     tracing::info!(task = %spec.name, execution = execution_id, trigger = %req.trigger, "run started");
 
+    // The guard of the record: whatever panics from here on (the body's own panics are
+    // caught closer, in `complete`), the execution ends `failed` with the panic's text.
+    let rest = complete(
+        settings,
+        store,
+        record,
+        req,
+        (execution_id, started_at),
+        progress,
+        cancel,
+    );
+    match AssertUnwindSafe(rest).catch_unwind().await {
+        Ok(report) => report,
+        Err(payload) => {
+            let text = format!(
+                "task {}: panicked: {}",
+                spec.name,
+                crate::panics::message(payload.as_ref())
+            )
+            .replace('\n', " ");
+            tracing::error!(task = %spec.name, execution = execution_id, error = %text, "run panicked while finishing");
+            let finish = Finish {
+                status: Some(ExecutionStatus::Failed),
+                error: Some(text.clone()),
+                ..Finish::default()
+            };
+            store.finish_execution(execution_id, &finish).await?;
+            Ok(RunReport {
+                execution_id,
+                status: ExecutionStatus::Failed,
+                outcome: None,
+                error: Some(text),
+                notifications: Vec::new(),
+                started_at,
+                elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
+            })
+        }
+    }
+}
+
+/// The rest of [`run_task`] once its execution row exists: run the body under the timeout,
+/// then complete the row. `started` is the row's id and start time.
+async fn complete(
+    settings: &Settings,
+    store: &Store,
+    record: &TaskRecord,
+    req: &RunRequest,
+    (execution_id, started_at): (i64, DateTime<Utc>),
+    progress: Arc<AtomicU64>,
+    cancel: impl Future<Output = String>,
+) -> Result<RunReport, RunError> {
+    let spec = &record.spec;
     let timeout = Duration::from_secs(spec.timeout.unwrap_or(settings.scheduler.task_timeout));
     let timed_out = AtomicBool::new(false);
     let stop = async {
@@ -129,6 +182,13 @@ pub async fn run_task(
         }
     };
 
+    #[cfg(debug_assertions)]
+    if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| *v == *format!("{}:finish", spec.name)) {
+        panic!(
+            "injected by {DEBUG_PANIC_ENV} while finishing task {}",
+            spec.name
+        );
+    }
     let (status, finish, outcome, error) = match result {
         Ok(outcome) => {
             let finish = Finish {

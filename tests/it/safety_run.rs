@@ -69,6 +69,24 @@ fn a_panic_in_task_run_is_a_failed_execution_logged_and_notified() {
         "{log}"
     );
 
+    // A panic after the body, while the row is completed, is recorded the same way.
+    let out = output(
+        &w,
+        &["task", "run", "boom", "--no-notify"],
+        Some((PANIC_ENV, "boom:finish")),
+    );
+    let err = assert_failed_run(&out, "task run (finishing)");
+    assert!(err.contains("panicked: injected"), "{err}");
+    let latest = &logs(&w)[0];
+    assert_eq!(latest["status"], "failed", "{latest}");
+    assert!(
+        latest["error"]
+            .as_str()
+            .unwrap()
+            .contains("while finishing"),
+        "{latest}"
+    );
+
     // Nothing is wedged: the same task runs again, and succeeds without the fault.
     w.ok(&["task", "run", "boom", "--no-notify"]);
     assert_eq!(logs(&w)[0]["status"], "success");
