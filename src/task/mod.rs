@@ -232,6 +232,9 @@ pub fn default_sheet_name(task_name: &str) -> String {
     let trimmed = cleaned.trim_matches('\'').trim();
     if trimmed.is_empty() {
         "Sheet1".into()
+    } else if trimmed.eq_ignore_ascii_case("history") {
+        // Reserved by Excel.
+        format!("{trimmed}_")
     } else {
         trimmed.into()
     }
@@ -259,4 +262,19 @@ fn both() -> Vec<NotifyOn> {
 
 fn is_both(v: &Vec<NotifyOn>) -> bool {
     *v == both()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sheet_names_are_legal_in_excel() {
+        assert_eq!(default_sheet_name("a/b"), "a_b");
+        assert_eq!(default_sheet_name("history"), "history_");
+        let emoji = "📊".repeat(20);
+        let name = default_sheet_name(&emoji);
+        assert_eq!(name.encode_utf16().count(), 30);
+        assert!(validate::check_sheet_name(&name).is_ok());
+    }
 }
