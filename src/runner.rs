@@ -1,8 +1,9 @@
 //! One execution of a task: record it, resolve its data source, render its SQL and file name
 //! at the scheduled time in the task's zone, export under the task timeout, and complete the
 //! record with rows, bytes, files or the error; then ([`notify_run`]) notify. Every run leaves
-//! exactly one execution row, whatever happens: a panic in the run's body is caught and
-//! recorded as a `failed` execution (`panicked: <text>`), and logged.
+//! exactly one execution row, whatever happens: once the row exists, a panic (in the body, or
+//! while the row is completed) is caught and recorded as a `failed` execution
+//! (`panicked: <text>`), logged, and notified like any failure.
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
