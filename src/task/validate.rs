@@ -1,6 +1,7 @@
 //! Task checks made before anything is written: cron, time zone, data source, sheet names,
-//! SQL present, output file name, template placeholders, notification recipients. Every
-//! problem is reported (not only the first), each naming the task and the field.
+//! SQL present and a single read statement, output file name, template placeholders,
+//! notification recipients. Every problem is reported (not only the first), each naming the
+//! task and the field.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -9,6 +10,7 @@ use super::TaskSpec;
 use crate::config::{Settings, TimeZone};
 use crate::notify::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::schedule::cron::Schedule;
+use crate::source::classify;
 
 /// Longest Excel sheet name.
 pub const SHEET_NAME_MAX: usize = 31;
@@ -130,6 +132,11 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             "missing: give `sql` (one query) or `sheets` (one query per sheet)".into(),
         ),
         (Some(sql), true) if sql.trim().is_empty() => fail("sql", "is empty".into()),
+        (Some(sql), true) => {
+            if let Err(e) = classify::check_any(sql) {
+                fail("sql", e.to_string());
+            }
+        }
         _ => {}
     }
     let mut sheet_names = HashSet::new();
@@ -144,6 +151,11 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         }
         if sheet.sql.trim().is_empty() {
             fail(&format!("sheets[{}].sql", i + 1), "is empty".into());
+        } else if let Err(e) = classify::check_any(&sheet.sql) {
+            fail(
+                &format!("sheets[{}].sql", i + 1),
+                format!("sheet {:?}: {e}", sheet.name),
+            );
         }
     }
 
