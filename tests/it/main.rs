@@ -18,6 +18,7 @@ mod ha;
 mod helpers;
 mod logging;
 mod notify;
+mod safety_secrets;
 mod safety_sql;
 mod scheduler;
 mod store;
