@@ -41,8 +41,8 @@ pub fn check(sql: &str, dialect: Dialect) -> Result<(), Refusal> {
     if saw_backslash && dialect != Dialect::Sqlite {
         // MySQL (unless NO_BACKSLASH_ESCAPES) and old PostgreSQL settings read `\'` inside
         // a string as a quote: both readings must split the text the same way.
-        let (escaped, _) = sqllex::tokens(sql, dialect, true)?;
-        if escaped != toks {
+        let escaped = sqllex::tokens(sql, dialect, true).map(|(t, _)| t);
+        if escaped.as_ref() != Ok(&toks) {
             return Err(Refusal::Unclear(
                 "a backslash before a quote in a string literal reads differently depending on \
                  server settings (double the quote instead: 'it''s')",
@@ -68,8 +68,8 @@ pub fn check_any(sql: &str) -> Result<(), Refusal> {
 
 /// Words that may begin a query (inside parentheses, a CTE body, after the CTE list).
 const QUERY_START: [&str; 4] = ["SELECT", "VALUES", "TABLE", "WITH"];
-/// Option words between EXPLAIN/DESCRIBE and the explained statement.
-const EXPLAIN_OPTIONS: [&str; 16] = [
+/// Option words between EXPLAIN/DESCRIBE and the explained statement (`FORMAT` takes a value).
+const EXPLAIN_OPTIONS: [&str; 7] = [
     "ANALYZE",
     "ANALYSE",
     "VERBOSE",
@@ -77,15 +77,6 @@ const EXPLAIN_OPTIONS: [&str; 16] = [
     "PARTITIONS",
     "QUERY",
     "PLAN",
-    "FORMAT",
-    "JSON",
-    "TREE",
-    "TRADITIONAL",
-    "TEXT",
-    "XML",
-    "YAML",
-    "COSTS",
-    "BUFFERS",
 ];
 /// Statements that EXPLAIN may name but that are not reads.
 const WRITES: [&str; 14] = [
@@ -241,12 +232,13 @@ impl Query<'_> {
         while let Some(tok) = t.get(i) {
             match tok.kind {
                 Kind::Word if EXPLAIN_OPTIONS.contains(&self.upper(tok).as_str()) => i += 1,
-                Kind::Punct(b'=') => {
-                    i += if t.get(i + 1).is_some_and(|n| n.kind == Kind::Quoted) {
-                        2
-                    } else {
-                        1
+                // MySQL's FORMAT=JSON / FORMAT = 'TREE'
+                Kind::Word if self.is(tok, "FORMAT") => {
+                    i += 1;
+                    if t.get(i).is_some_and(|n| n.kind == Kind::Punct(b'=')) {
+                        i += 1;
                     }
+                    i += 1;
                 }
                 // PostgreSQL's (ANALYZE, FORMAT JSON) option list, unless it is a query.
                 Kind::Punct(b'(') if i == 0 => {
@@ -259,9 +251,12 @@ impl Query<'_> {
                 _ => break,
             }
         }
-        let rest = &t[i..];
+        let rest = t.get(i..).unwrap_or_default();
         let Some(first) = rest.first() else {
-            return Ok(());
+            return match i {
+                0 => Ok(()),
+                _ => Err(Refusal::NotRead(format!("{verb} without a statement"))),
+            };
         };
         let word = self.kind_name(first);
         if word == "(" || QUERY_START.contains(&word.as_str()) {

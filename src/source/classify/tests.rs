@@ -68,10 +68,15 @@ fn dialect_specific_reads_pass() {
     ok_on(Dialect::MySql, "EXPLAIN FORMAT=JSON SELECT 1");
     ok_on(Dialect::MySql, "EXPLAIN ANALYZE SELECT 1");
     ok_on(Dialect::MySql, "EXPLAIN FOR CONNECTION 7");
+    ok_on(Dialect::MySql, "EXPLAIN FORMAT = 'TREE' SELECT 1");
+    ok_on(Dialect::MySql, "EXPLAIN ANALYZE FORMAT=TREE SELECT 1");
+    ok("DESC text");
+    ok("DESCRIBE `order` `id`");
     ok_on(Dialect::MySql, "SELECT 'a\\\\b', 'c\\nd' FROM t");
     ok_on(Dialect::MySql, "VALUES ROW(1, 2)");
     ok_on(Dialect::Postgres, "SELECT $$DROP TABLE t; $$, $x$ ' $x$");
     ok_on(Dialect::Postgres, "SELECT E'it\\'s; DROP'");
+    ok_on(Dialect::Postgres, "SELECT 'C:\\temp' AS path");
     ok_on(Dialect::Postgres, "SELECT $1::int, a$b FROM t");
     ok_on(Dialect::Postgres, "EXPLAIN (ANALYZE, FORMAT JSON) SELECT 1");
     ok_on(
@@ -160,6 +165,21 @@ fn writes_are_refused_naming_the_kind() {
         ("EXPLAIN UPDATE t SET a = 1", "EXPLAIN UPDATE"),
         ("DESCRIBE DELETE FROM t", "DESCRIBE DELETE"),
         ("EXPLAIN (ANALYZE) DELETE FROM t", "EXPLAIN DELETE"),
+        ("EXPLAIN (DELETE FROM t)", "EXPLAIN without a statement"),
+        ("EXPLAIN (ANALYZE) (DELETE FROM t)", "EXPLAIN DELETE"),
+        ("EXPLAIN ANALYZE", "EXPLAIN without a statement"),
+        (
+            "EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1",
+            "EXPLAIN CREATE",
+        ),
+        ("EXPLAIN EXECUTE s", "EXPLAIN EXECUTE"),
+        ("COPY (SELECT 1) TO '/tmp/x'", "COPY"),
+        ("SET STATEMENT max_statement_time = 1 FOR SELECT 1", "SET"),
+        ("\u{b}DROP TABLE t", "\u{b}"),
+        (
+            "SELECT * FROM t FOR UPDATE SKIP LOCKED",
+            "SELECT ... FOR UPDATE",
+        ),
         (
             "EXPLAIN WITH d AS (DELETE FROM t RETURNING *) SELECT 1",
             "EXPLAIN WITH ... DELETE",
@@ -224,6 +244,13 @@ fn comments_and_strings_cannot_hide_code() {
     );
     assert!(
         refused_on(Dialect::Postgres, "SELECT 'a\\'; DROP TABLE t; -- '").contains("backslash")
+    );
+    assert!(refused_on(Dialect::Postgres, "SELECT 'C:\\'").contains("backslash"));
+    assert!(refused_on(Dialect::MySql, "SELECT 'C:\\'").contains("backslash"));
+    // PostgreSQL reads `1$a$` as one token; either way the `;` is seen.
+    assert_eq!(
+        refused_on(Dialect::Postgres, "SELECT 1$a$;DROP TABLE t"),
+        "refused: more than one statement"
     );
     // Dollar quotes are PostgreSQL only: on MySQL `$a$` is a name.
     assert_eq!(
