@@ -66,6 +66,9 @@ pub fn check_any(sql: &str) -> Result<(), Refusal> {
     mysql
 }
 
+/// How deep WITH clauses may nest (each level rescans its body: keeps the cost linear and
+/// the recursion shallow whatever the text).
+const MAX_WITH_DEPTH: usize = 32;
 /// Words that may begin a query (inside parentheses, a CTE body, after the CTE list).
 const QUERY_START: [&str; 4] = ["SELECT", "VALUES", "TABLE", "WITH"];
 /// Option words between EXPLAIN/DESCRIBE and the explained statement (`FORMAT` takes a value).
@@ -109,7 +112,7 @@ impl Query<'_> {
         match first.as_str() {
             "SHOW" => Ok(()),
             "DESCRIBE" | "DESC" | "EXPLAIN" => self.explain(&first, &t[1..]),
-            _ => self.query(t),
+            _ => self.query(t, 0),
         }?;
         self.no_into_or_locks(t)
     }
@@ -137,20 +140,23 @@ impl Query<'_> {
     }
 
     /// A query: after leading parentheses, SELECT, VALUES, TABLE or WITH ... (a read).
-    fn query(&self, t: &[Token]) -> Result<(), Refusal> {
+    fn query(&self, t: &[Token], depth: usize) -> Result<(), Refusal> {
+        if depth > MAX_WITH_DEPTH {
+            return Err(Refusal::Unclear("WITH clauses nested too deeply"));
+        }
         let Some(at) = t.iter().position(|tok| tok.kind != Kind::Punct(b'(')) else {
             return Err(Refusal::Empty);
         };
         let word = self.kind_name(&t[at]);
         match word.as_str() {
             "SELECT" | "VALUES" | "TABLE" => Ok(()),
-            "WITH" => self.with(&t[at + 1..]),
+            "WITH" => self.with(&t[at + 1..], depth + 1),
             _ => Err(Refusal::NotRead(word)),
         }
     }
 
     /// After `WITH`: each CTE body must be a query, and so must the main statement.
-    fn with(&self, t: &[Token]) -> Result<(), Refusal> {
+    fn with(&self, t: &[Token], depth: usize) -> Result<(), Refusal> {
         let unclear = || Refusal::NotRead("WITH ... (not a read)".into());
         let in_with = |e: Refusal| match e {
             Refusal::NotRead(k) if !k.starts_with("WITH") => {
@@ -185,7 +191,7 @@ impl Query<'_> {
                 return Err(unclear());
             }
             let close = closing(t, i)?;
-            self.query(&t[i + 1..close]).map_err(in_with)?;
+            self.query(&t[i + 1..close], depth).map_err(in_with)?;
             i = close + 1;
             // PostgreSQL's SEARCH ... SET col / CYCLE ... USING col after a recursive body.
             if t.get(i)
@@ -199,7 +205,7 @@ impl Query<'_> {
                 i += 1;
                 continue;
             }
-            return self.query(&t[i..]).map_err(in_with);
+            return self.query(&t[i..], depth).map_err(in_with);
         }
     }
 
@@ -260,7 +266,7 @@ impl Query<'_> {
         };
         let word = self.kind_name(first);
         if word == "(" || QUERY_START.contains(&word.as_str()) {
-            return self.query(rest).map_err(|e| match e {
+            return self.query(rest, 0).map_err(|e| match e {
                 Refusal::NotRead(k) => Refusal::NotRead(format!("{verb} {k}")),
                 other => other,
             });

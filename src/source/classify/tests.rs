@@ -287,6 +287,23 @@ fn apply_time_check_accepts_any_family() {
 }
 
 #[test]
+fn deep_nesting_is_refused_quickly() {
+    let nested = |n: usize| {
+        format!(
+            "{}SELECT 1{}",
+            "WITH a AS (".repeat(n),
+            ") SELECT 1".repeat(n)
+        )
+    };
+    let started = std::time::Instant::now();
+    assert!(refused(&nested(50_000)).contains("nested too deeply"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    ok(&nested(20));
+    let parens = format!("{}SELECT 1{}", "(".repeat(100_000), ")".repeat(100_000));
+    ok(&parens);
+}
+
+#[test]
 fn costs_well_under_a_millisecond() {
     let mut sql = String::from("-- big report\nWITH a AS (SELECT id, 'x;y' AS s FROM t) SELECT ");
     while sql.len() < 10_000 {
