@@ -251,3 +251,59 @@ async fn reads_of_every_shape_export_on_postgres() {
     );
     assert!(err.contains("(found SELECT ... INTO)"), "{err}");
 }
+
+/// Stops the daemon of a directory at the end, even when the test failed half-way.
+struct StopAtEnd<'a>(&'a Workdir);
+
+impl Drop for StopAtEnd<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cmd(&["stop"]).output();
+    }
+}
+
+/// The daemon's runs (an HTTP run here; scheduled fires take the same runner) refuse too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_refuses_writes_too() {
+    let db = ScratchStore::new(Backend::Mysql);
+    let url = db.create_source().await;
+    exec(&url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1);").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!(
+            "{}http:\n  bind: 127.0.0.1:{port}\n  token: tok\nlogging:\n  file: logs/reportd.log\ndaemon:\n  shutdown_timeout: 2\n",
+            config("mysql", &url)
+        ),
+    );
+    w.write(
+        "t.yaml",
+        "tasks:\n  - name: sneaky\n    data_source: src\n    cron: \"0 0 1 1 *\"\n    \
+         sql: \"SELECT 1 --1; DROP TABLE t\"\n",
+    );
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    w.ok(&["start"]);
+    let stop = StopAtEnd(&w);
+    let ran = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/tasks/sneaky/run?wait=true"
+        ))
+        .bearer_auth("tok")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    drop(stop);
+    assert!(ran.contains("refused: more than one statement"), "{ran}");
+    assert_eq!(rows_in_t(&url).await, 1);
+    let log = std::fs::read_to_string(w.path().join("logs/reportd.log")).unwrap();
+    assert!(
+        log.contains("task sneaky: data source src: refused: more than one statement"),
+        "{log}"
+    );
+}
