@@ -28,6 +28,11 @@ pub struct LogGuard {
     _worker: Option<WorkerGuard>,
 }
 
+/// sqlx's connect-option parser warns about unknown URL parameters and malformed `.pgpass`
+/// lines with their values (`?Password=…`, a password line): those warnings never reach a
+/// log (secrets never leave).
+const QUIET_SECRETS: &str = "sqlx_postgres::options=error";
+
 /// Sets up the global subscriber. `stderr_level` is the level on stderr (`None`: nothing on
 /// stderr); the file (when `to_file` and `logging.file` is set) gets `logging.level`.
 ///
@@ -39,9 +44,13 @@ pub fn init(
     to_file: bool,
 ) -> anyhow::Result<LogGuard> {
     let env_or = |level: Level| {
-        EnvFilter::builder()
+        let filter = EnvFilter::builder()
             .with_default_directive(LevelFilter::from_level(level).into())
-            .from_env_lossy()
+            .from_env_lossy();
+        match QUIET_SECRETS.parse() {
+            Ok(quiet) => filter.add_directive(quiet),
+            Err(_) => filter,
+        }
     };
     let stderr = stderr_level.map(|level| {
         let layer = fmt::layer().with_writer(std::io::stderr).with_target(false);
@@ -136,5 +145,17 @@ where
         };
         write!(writer, "<{priority}>")?;
         self.0.format_event(ctx, writer, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_secret_quieting_directive_parses() {
+        assert!(
+            super::QUIET_SECRETS
+                .parse::<tracing_subscriber::filter::Directive>()
+                .is_ok()
+        );
     }
 }

@@ -4,13 +4,16 @@
 //!
 //! - [`spec`]: `DataSourceSpec`, the connection settings.
 //! - [`catalog`]: data sources from the config and the store, merged by name.
+//! - [`classify`]: report SQL must be one read statement; everything else is refused.
 //! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
 
 pub mod catalog;
 pub mod cell;
+pub mod classify;
 pub mod demo;
 pub mod query;
 pub mod spec;
+mod sqllex;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::postgres::{PgConnectOptions, PgPool};
@@ -41,6 +44,14 @@ pub enum SourceError {
         action: &'static str,
         /// The driver's error.
         cause: sqlx::Error,
+    },
+    /// The query is not a single read statement; it was not sent.
+    #[error("data source {name}: {refusal}")]
+    Refused {
+        /// Data source name.
+        name: String,
+        /// Why (names the statement kind).
+        refusal: classify::Refusal,
     },
     /// The receiver of the rows went away (the writer stopped).
     #[error("data source {name}: the export writer stopped")]

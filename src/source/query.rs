@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 
 use super::cell::{Cell, Decode, Kind};
+use super::classify::{self, Dialect};
 use super::{Source, SourceError};
 
 /// A batch of rows, row-major: `cells.len() == rows * columns`.
@@ -165,7 +166,16 @@ macro_rules! pump {
 }
 
 impl Source {
-    /// Runs `sql` read-only and streams its columns and rows into `out`. The server-side id of
+    /// The SQL family whose lexical rules the classifier applies.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Source::MySql(_) => Dialect::MySql,
+            Source::Postgres(_) => Dialect::Postgres,
+            Source::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Checks that `sql` is one read statement ([`classify`]), then runs it read-only and streams its columns and rows into `out`. The server-side id of
     /// the query is put in `handle`, for [`Source::cancel`]. Returns the number of rows sent.
     ///
     /// The connection is taken out of the pool for the query: if the export is cancelled and
@@ -173,7 +183,8 @@ impl Source {
     /// connection's release check hanging on it (sqlx issue #4349).
     ///
     /// # Errors
-    /// The database's error (syntax, permission, the read-only refusal of a write, the
+    /// [`SourceError::Refused`] for anything but one read statement (nothing is sent then);
+    /// the database's error (syntax, permission, the read-only refusal of a write, the
     /// statement timeout), naming the data source; [`SourceError::Stopped`] when `out` closed.
     pub async fn stream(
         &self,
@@ -188,6 +199,10 @@ impl Source {
             action: "query",
             cause,
         };
+        classify::check(sql, self.dialect()).map_err(|refusal| SourceError::Refused {
+            name: name.to_string(),
+            refusal,
+        })?;
         let sql = sql.to_string();
         let (rows, gone) = match self {
             Source::MySql(pool) => {

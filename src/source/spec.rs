@@ -252,19 +252,91 @@ impl DataSourceSpec {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host/...` with `***`.
+/// The URL with its secrets replaced by `***`: the password in `scheme://user:password@host`
+/// and the value of every query parameter whose name looks like a credential (`password=`,
+/// `pwd=`, `sslpassword=`, `token=`, `api_key=`, `secret=`, `auth=`, ...; any case, `&` or `;`
+/// separated). A password holding `/`, `?` or `@` unescaped is masked whole.
 pub fn mask_url(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let query_start = rest.find('?').unwrap_or(rest.len());
+    let at = rest[..query_start].rfind('@').or_else(|| rest.rfind('@'));
+    let mut out = String::with_capacity(url.len() + 8);
+    out.push_str(&url[..start]);
+    let host_start = match at {
+        Some(at) => {
+            match rest[..at].find(':') {
+                Some(colon) => {
+                    out.push_str(&rest[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(&rest[..at]),
+            }
+            at
+        }
+        None => 0,
     };
-    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
-        return url.to_string();
-    };
-    match url[start..at].find(':') {
-        Some(colon) => format!("{}:***{}", &url[..start + colon], &url[at..]),
-        None => url.to_string(),
+    let tail = &rest[host_start..];
+    match tail.find('?') {
+        Some(q) => {
+            out.push_str(&tail[..=q]);
+            for pair in tail[q + 1..].split_inclusive(['&', ';']) {
+                match pair.split_once('=') {
+                    Some((name, value)) if is_secret_param(name) => {
+                        out.push_str(name);
+                        out.push_str("=***");
+                        if let Some(sep) = value.chars().last().filter(|c| matches!(c, '&' | ';')) {
+                            out.push(sep);
+                        }
+                    }
+                    _ => out.push_str(pair),
+                }
+            }
+        }
+        None => out.push_str(tail),
     }
+    out
+}
+
+/// True for query parameter names that carry credentials (`Password`, `ssl-password`,
+/// `access_token`, `apiKey`, `pass%77ord`, ...).
+fn is_secret_param(name: &str) -> bool {
+    let name = percent_decode(name).to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "credential",
+        "sig",
+    ]
+    .iter()
+    .any(|m| name.contains(m))
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -279,6 +351,53 @@ mod tests {
         );
         assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(mask_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+
+    #[test]
+    fn masks_query_string_credentials() {
+        for (url, want) in [
+            (
+                "postgres://u@h/db?password=SEKRET&sslmode=disable",
+                "postgres://u@h/db?password=***&sslmode=disable",
+            ),
+            (
+                "postgres://u@h/db?sslmode=disable&PassWord=SEKRET",
+                "postgres://u@h/db?sslmode=disable&PassWord=***",
+            ),
+            (
+                "mysql://h/db?pwd=SEKRET;charset=utf8",
+                "mysql://h/db?pwd=***;charset=utf8",
+            ),
+            ("mysql://u:p@h?pass=SEKRET", "mysql://u:***@h?pass=***"),
+            (
+                "postgres://h/db?sslpassword=SEKRET",
+                "postgres://h/db?sslpassword=***",
+            ),
+            (
+                "x://h/?token=S&access_token=S&api_key=S&apiKey=S&secret=S&auth=S&key=S",
+                "x://h/?token=***&access_token=***&api_key=***&apiKey=***&secret=***&auth=***&key=***",
+            ),
+            (
+                "postgres://h/db?pass%77ord=SEKRET",
+                "postgres://h/db?pass%77ord=***",
+            ),
+            (
+                "postgres://h/db?password=SEK#RET",
+                "postgres://h/db?password=***",
+            ),
+            (
+                "sqlite:data.db?password=SEKRET",
+                "sqlite:data.db?password=***",
+            ),
+            ("mysql://u:pa/ss?w@rd@h/db", "mysql://u:***@h/db"),
+            (
+                "postgres://h/db?application_name=reportd",
+                "postgres://h/db?application_name=reportd",
+            ),
+        ] {
+            assert_eq!(mask_url(url), want, "{url}");
+            assert!(!mask_url(url).contains("SEK"), "{url}");
+        }
     }
 
     #[test]

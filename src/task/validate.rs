@@ -1,6 +1,7 @@
 //! Task checks made before anything is written: cron, time zone, data source, sheet names,
-//! SQL present, output file name, template placeholders, notification recipients. Every
-//! problem is reported (not only the first), each naming the task and the field.
+//! SQL present and a single read statement, output file name, template placeholders,
+//! notification recipients. Every problem is reported (not only the first), each naming the
+//! task and the field.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -10,6 +11,7 @@ use crate::config::{Settings, TIMEOUT_MAX, TimeZone};
 use crate::export::naming::check_sql_macros;
 use crate::notify::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::schedule::cron::Schedule;
+use crate::source::classify;
 
 /// Longest Excel sheet name.
 pub const SHEET_NAME_MAX: usize = 31;
@@ -140,6 +142,11 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             "missing: give `sql` (one query) or `sheets` (one query per sheet)".into(),
         ),
         (Some(sql), true) if sql.trim().is_empty() => fail("sql", "is empty".into()),
+        (Some(sql), true) => {
+            if let Err(e) = classify::check_any(sql) {
+                fail("sql", e.to_string());
+            }
+        }
         _ => {}
     }
     if let Some(sql) = &spec.sql
@@ -161,6 +168,11 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             fail(&format!("sheets[{}].sql", i + 1), "is empty".into());
         } else if let Err(e) = check_sql_macros(&sheet.sql) {
             fail(&format!("sheets[{}].sql", i + 1), e);
+        } else if let Err(e) = classify::check_any(&sheet.sql) {
+            fail(
+                &format!("sheets[{}].sql", i + 1),
+                format!("sheet {:?}: {e}", sheet.name),
+            );
         }
     }
 

@@ -538,12 +538,15 @@ async fn store_of(w: &Workdir) -> Store {
     Store::connect(&settings).await.unwrap()
 }
 
-async fn read_only_case(backend: Backend, kind: &str, message: &str) {
+/// The read-only transaction behind the SQL classifier: a SELECT that writes through a
+/// function passes the classifier and must still be refused by the server.
+async fn read_only_case(backend: Backend, kind: &str, message: &str, function: &str) {
     let db = ScratchStore::new(backend);
     let url = db.create_source().await;
     exec(&url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1);").await;
+    exec(&url, function).await;
     let w = Workdir::new(Backend::Sqlite, &config_with_source(kind, &url, ""));
-    w.write("t.yaml", "tasks:\n  - name: writer\n    data_source: src\n    cron: \"@daily\"\n    sql: DELETE FROM t\n");
+    w.write("t.yaml", "tasks:\n  - name: writer\n    data_source: src\n    cron: \"@daily\"\n    sql: SELECT wipe()\n");
     w.ok(&["task", "apply", "-f", "t.yaml"]);
     let err = w.fails(&["task", "run", "writer"], 1);
     assert!(
@@ -556,7 +559,7 @@ async fn read_only_case(backend: Backend, kind: &str, message: &str) {
             "--source",
             "src",
             "--sql",
-            "UPDATE t SET id = 2",
+            "SELECT wipe() AS gone",
             "-o",
             "x.xlsx",
         ],
@@ -586,17 +589,66 @@ async fn read_only_case(backend: Backend, kind: &str, message: &str) {
 
 #[tokio::test]
 async fn writes_are_refused_by_mariadb() {
-    read_only_case(Backend::Mysql, "mysql", "READ ONLY transaction").await;
+    read_only_case(
+        Backend::Mysql,
+        "mysql",
+        "READ ONLY transaction",
+        "CREATE FUNCTION wipe() RETURNS INT MODIFIES SQL DATA BEGIN DELETE FROM t; RETURN 1; END",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn writes_are_refused_by_postgres() {
-    read_only_case(Backend::Postgres, "postgresql", "read-only transaction").await;
+    read_only_case(
+        Backend::Postgres,
+        "postgresql",
+        "read-only transaction",
+        "CREATE FUNCTION wipe() RETURNS int LANGUAGE sql AS $$ DELETE FROM t; SELECT 1 $$",
+    )
+    .await;
 }
 
+/// SQLite has no functions that write: a write is stopped by the SQL classifier (apply and
+/// export), and the pool's read-only connections stay behind it.
 #[tokio::test]
 async fn writes_are_refused_by_sqlite() {
-    read_only_case(Backend::Sqlite, "sqlite", "readonly database").await;
+    let db = ScratchStore::new(Backend::Sqlite);
+    let url = db.create_source().await;
+    exec(&url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1);").await;
+    let w = Workdir::new(Backend::Sqlite, &config_with_source("sqlite", &url, ""));
+    w.write("t.yaml", "tasks:\n  - name: writer\n    data_source: src\n    cron: \"@daily\"\n    sql: DELETE FROM t\n");
+    let err = w.fails(&["task", "apply", "-f", "t.yaml"], 1);
+    assert!(
+        err.contains("refused: only read queries may run (found DELETE)"),
+        "{err}"
+    );
+    let err = w.fails(
+        &[
+            "export",
+            "--source",
+            "src",
+            "--sql",
+            "UPDATE t SET id = 2",
+            "-o",
+            "x.csv",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("data source src: refused: only read queries may run (found UPDATE)"),
+        "{err}"
+    );
+    let out = w.ok(&[
+        "export",
+        "--source",
+        "src",
+        "--sql",
+        "SELECT id FROM t",
+        "-o",
+        "t.csv",
+    ]);
+    assert!(out.starts_with("1 rows"), "the row is still there: {out}");
 }
 
 #[tokio::test]

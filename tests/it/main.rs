@@ -20,6 +20,8 @@ mod logging;
 mod notify;
 mod safety_limits;
 mod safety_run;
+mod safety_secrets;
+mod safety_sql;
 mod scheduler;
 mod store;
 mod supervise;

@@ -1,0 +1,329 @@
+use super::*;
+
+const ALL: [Dialect; 3] = [Dialect::MySql, Dialect::Postgres, Dialect::Sqlite];
+
+fn ok_on(d: Dialect, sql: &str) {
+    if let Err(e) = check(sql, d) {
+        panic!("{d:?} refused {sql:?}: {e}");
+    }
+}
+
+fn ok(sql: &str) {
+    for d in ALL {
+        ok_on(d, sql);
+    }
+}
+
+fn refused_on(d: Dialect, sql: &str) -> String {
+    match check(sql, d) {
+        Ok(()) => panic!("{d:?} accepted {sql:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Refused on every dialect; returns the MySQL message.
+fn refused(sql: &str) -> String {
+    for d in [Dialect::Postgres, Dialect::Sqlite] {
+        refused_on(d, sql);
+    }
+    assert!(check_any(sql).is_err(), "check_any accepted {sql:?}");
+    refused_on(Dialect::MySql, sql)
+}
+
+#[test]
+fn reads_of_every_shape_pass() {
+    ok("SELECT 1");
+    ok("select * from orders where note = 'DROP TABLE orders; --'");
+    ok("  -- the daily report\n/* block */ SELECT 1;  -- done\n");
+    ok("SELECT 1 ;");
+    ok("SELECT 1; /* trailing */ -- comment");
+    ok("(SELECT 1) UNION (SELECT 2)");
+    ok("((SELECT a FROM t)) UNION ALL (SELECT b FROM u) ORDER BY 1");
+    ok("WITH x AS (SELECT 1 AS a) SELECT * FROM x");
+    ok(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT * FROM n",
+    );
+    ok("with a as (select 1), b (c) as (values (2)) select * from a, b");
+    ok("WITH a AS (WITH b AS (SELECT 1) SELECT * FROM b) (SELECT * FROM a)");
+    ok("SHOW TABLES");
+    ok("show create table t");
+    ok("EXPLAIN SELECT * FROM t");
+    ok("EXPLAIN (SELECT 1) UNION (SELECT 2)");
+    ok("DESC t");
+    ok("DESCRIBE db.t col");
+    ok("VALUES (1), (2)");
+    ok("TABLE t");
+    ok("SELECT \"delete\", `update` FROM t");
+    ok("SELECT REPLACE(name, 'a', 'b'), CAST(x AS CHAR CHARACTER SET utf8mb4) FROM t");
+    ok("SELECT SUBSTRING(s FROM 1 FOR 3) FROM t");
+    ok("SELECT last_update, updated_into FROM t");
+    ok("SELECT 'it''s', \"a\"\"b\" FROM t");
+}
+
+#[test]
+fn dialect_specific_reads_pass() {
+    ok_on(Dialect::MySql, "# report\nSELECT 1");
+    ok_on(Dialect::MySql, "SELECT 1 -- x\n");
+    ok_on(Dialect::MySql, "SELECT /*+ MAX_EXECUTION_TIME(1000) */ 1");
+    ok_on(Dialect::MySql, "EXPLAIN FORMAT=JSON SELECT 1");
+    ok_on(Dialect::MySql, "EXPLAIN ANALYZE SELECT 1");
+    ok_on(Dialect::MySql, "EXPLAIN FOR CONNECTION 7");
+    ok_on(Dialect::MySql, "EXPLAIN FORMAT = 'TREE' SELECT 1");
+    ok_on(Dialect::MySql, "EXPLAIN ANALYZE FORMAT=TREE SELECT 1");
+    ok("DESC text");
+    ok("DESCRIBE `order` `id`");
+    ok_on(Dialect::MySql, "SELECT 'a\\\\b', 'c\\nd' FROM t");
+    ok_on(Dialect::MySql, "VALUES ROW(1, 2)");
+    ok_on(Dialect::Postgres, "SELECT $$DROP TABLE t; $$, $x$ ' $x$");
+    ok_on(Dialect::Postgres, "SELECT E'it\\'s; DROP'");
+    ok_on(Dialect::Postgres, "SELECT 'C:\\temp' AS path");
+    ok_on(Dialect::Postgres, "SELECT $1::int, a$b FROM t");
+    ok_on(Dialect::Postgres, "EXPLAIN (ANALYZE, FORMAT JSON) SELECT 1");
+    ok_on(
+        Dialect::Postgres,
+        "WITH x AS MATERIALIZED (SELECT 1), y AS NOT MATERIALIZED (SELECT 2) SELECT 1",
+    );
+    ok_on(
+        Dialect::Postgres,
+        "WITH RECURSIVE t(id) AS (SELECT 1 UNION SELECT id + 1 FROM t) \
+         SEARCH DEPTH FIRST BY id, x SET ord CYCLE id SET c USING p SELECT * FROM t",
+    );
+    ok_on(Dialect::Postgres, "SELECT 1 # 2");
+    ok_on(Dialect::Sqlite, "SELECT [order] FROM [my table]");
+    ok_on(Dialect::Sqlite, "EXPLAIN QUERY PLAN SELECT 1");
+}
+
+#[test]
+fn writes_are_refused_naming_the_kind() {
+    for (sql, kind) in [
+        ("DROP TABLE t", "DROP"),
+        ("truncate t", "TRUNCATE"),
+        ("ALTER TABLE t ADD c INT", "ALTER"),
+        ("RENAME TABLE t TO u", "RENAME"),
+        ("CREATE USER x IDENTIFIED BY 'p'", "CREATE"),
+        ("GRANT ALL ON *.* TO x", "GRANT"),
+        ("REVOKE ALL ON t FROM x", "REVOKE"),
+        ("INSERT INTO t VALUES (1)", "INSERT"),
+        ("UPDATE t SET a = 1", "UPDATE"),
+        ("DELETE FROM t", "DELETE"),
+        ("REPLACE t VALUES (1)", "REPLACE"),
+        ("CALL p()", "CALL"),
+        ("DO SLEEP(1)", "DO"),
+        ("SET @a = 1", "SET"),
+        ("LOAD DATA INFILE 'x' INTO TABLE t", "LOAD"),
+        ("LOCK TABLES t WRITE", "LOCK"),
+        ("UNLOCK TABLES", "UNLOCK"),
+        ("FLUSH PRIVILEGES", "FLUSH"),
+        ("KILL 5", "KILL"),
+        ("SHUTDOWN", "SHUTDOWN"),
+        ("INSTALL PLUGIN x SONAME 'y'", "INSTALL"),
+        ("PREPARE s FROM 'DROP TABLE t'", "PREPARE"),
+        ("EXECUTE s", "EXECUTE"),
+        ("HANDLER t OPEN", "HANDLER"),
+        ("COPY t TO '/tmp/x'", "COPY"),
+        ("ANALYZE TABLE t", "ANALYZE"),
+        ("OPTIMIZE TABLE t", "OPTIMIZE"),
+        ("VACUUM", "VACUUM"),
+        ("PRAGMA writable_schema = 1", "PRAGMA"),
+        ("ATTACH 'x.db' AS x", "ATTACH"),
+        ("BEGIN", "BEGIN"),
+        ("COMMIT", "COMMIT"),
+        (
+            "MERGE INTO t USING u ON true WHEN MATCHED THEN DELETE",
+            "MERGE",
+        ),
+        ("(DELETE FROM t)", "DELETE"),
+        ("/* SELECT */ DROP TABLE t", "DROP"),
+        ("-- SELECT\nDROP TABLE t", "DROP"),
+        ("SELECT 1 INTO OUTFILE '/tmp/x'", "SELECT ... INTO"),
+        ("SELECT 1 INTO DUMPFILE '/tmp/x'", "SELECT ... INTO"),
+        ("SELECT 1 INTO @v", "SELECT ... INTO"),
+        ("SELECT * INTO new_t FROM t", "SELECT ... INTO"),
+        ("SELECT * FROM t FOR UPDATE", "SELECT ... FOR UPDATE"),
+        ("SELECT * FROM t FOR SHARE", "SELECT ... FOR SHARE"),
+        ("SELECT * FROM t FOR NO KEY UPDATE", "SELECT ... FOR NO"),
+        (
+            "SELECT * FROM t LOCK IN SHARE MODE",
+            "SELECT ... LOCK IN SHARE MODE",
+        ),
+        ("(SELECT * FROM t) FOR UPDATE", "SELECT ... FOR UPDATE"),
+        ("WITH x AS (SELECT 1) DELETE FROM t", "WITH ... DELETE"),
+        ("WITH x AS (SELECT 1) UPDATE t SET a = 1", "WITH ... UPDATE"),
+        (
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            "WITH ... DELETE",
+        ),
+        (
+            "WITH a AS (SELECT 1), d AS (UPDATE t SET a = 1 RETURNING *) SELECT 1",
+            "WITH ... UPDATE",
+        ),
+        (
+            "WITH a AS (WITH d AS (DELETE FROM t RETURNING *) SELECT 1) SELECT 1",
+            "WITH ... DELETE",
+        ),
+        ("EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN DELETE"),
+        ("EXPLAIN UPDATE t SET a = 1", "EXPLAIN UPDATE"),
+        ("DESCRIBE DELETE FROM t", "DESCRIBE DELETE"),
+        ("EXPLAIN (ANALYZE) DELETE FROM t", "EXPLAIN DELETE"),
+        ("EXPLAIN (DELETE FROM t)", "EXPLAIN without a statement"),
+        ("EXPLAIN (ANALYZE) (DELETE FROM t)", "EXPLAIN DELETE"),
+        ("EXPLAIN ANALYZE", "EXPLAIN without a statement"),
+        (
+            "EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1",
+            "EXPLAIN CREATE",
+        ),
+        ("EXPLAIN EXECUTE s", "EXPLAIN EXECUTE"),
+        ("COPY (SELECT 1) TO '/tmp/x'", "COPY"),
+        ("SET STATEMENT max_statement_time = 1 FOR SELECT 1", "SET"),
+        ("\u{b}DROP TABLE t", "\u{b}"),
+        (
+            "SELECT * FROM t FOR UPDATE SKIP LOCKED",
+            "SELECT ... FOR UPDATE",
+        ),
+        (
+            "EXPLAIN WITH d AS (DELETE FROM t RETURNING *) SELECT 1",
+            "EXPLAIN WITH ... DELETE",
+        ),
+        ("SELECT 1 UNION (SELECT 2) ; ", ""),
+    ] {
+        if kind.is_empty() {
+            ok(sql);
+            continue;
+        }
+        let msg = refused(sql);
+        assert_eq!(
+            msg,
+            format!("refused: only read queries may run (found {kind})"),
+            "{sql}"
+        );
+    }
+}
+
+#[test]
+fn one_statement_only() {
+    for sql in [
+        "SELECT 1; DROP TABLE t",
+        "SELECT 1;DROP TABLE t;",
+        "SELECT 1;;",
+        "SELECT ';'; DROP TABLE t",
+        "SELECT 1; -- x\n DROP TABLE t",
+        "SELECT 1 /* ; */; SELECT 2",
+    ] {
+        assert_eq!(refused(sql), "refused: more than one statement", "{sql}");
+    }
+    assert_eq!(refused("  -- nothing\n"), "refused: the query is empty");
+    assert_eq!(refused(";"), "refused: the query is empty");
+}
+
+#[test]
+fn comments_and_strings_cannot_hide_code() {
+    // MySQL: `--` needs a space after it; `1--1` is arithmetic, so the DROP is a statement.
+    assert_eq!(
+        refused_on(Dialect::MySql, "SELECT 1--1; DROP TABLE t"),
+        "refused: more than one statement"
+    );
+    // `#` is only a comment on MySQL: on PostgreSQL the `;` ends the statement.
+    assert_eq!(
+        refused_on(Dialect::Postgres, "SELECT 1 #; DROP TABLE t"),
+        "refused: more than one statement"
+    );
+    // Executable comments run on MySQL.
+    assert!(
+        refused_on(Dialect::MySql, "SELECT 1 /*! ; DROP TABLE t */").contains("executable comment")
+    );
+    assert!(
+        refused_on(Dialect::MySql, "SELECT 1 /*M!100000 ; DROP TABLE t */")
+            .contains("executable comment")
+    );
+    // Nested comments read differently on PostgreSQL and MySQL.
+    assert!(refused("SELECT 1 /* /* */ ; DROP TABLE t /* */ */").contains("nested"));
+    // `\'` ends a string only without backslash escapes: refused as ambiguous.
+    assert!(refused_on(Dialect::MySql, "SELECT 'a\\'; DROP TABLE t; -- '").contains("backslash"));
+    assert!(
+        refused_on(Dialect::MySql, "SELECT \"a\\\"; DROP TABLE t; -- \"").contains("backslash")
+    );
+    assert!(
+        refused_on(Dialect::Postgres, "SELECT 'a\\'; DROP TABLE t; -- '").contains("backslash")
+    );
+    assert!(refused_on(Dialect::Postgres, "SELECT 'C:\\'").contains("backslash"));
+    assert!(refused_on(Dialect::MySql, "SELECT 'C:\\'").contains("backslash"));
+    // PostgreSQL reads `1$a$` as one token; either way the `;` is seen.
+    assert_eq!(
+        refused_on(Dialect::Postgres, "SELECT 1$a$;DROP TABLE t"),
+        "refused: more than one statement"
+    );
+    // Dollar quotes are PostgreSQL only: on MySQL `$a$` is a name.
+    assert_eq!(
+        refused_on(Dialect::MySql, "SELECT 1 $a$; DROP TABLE t; $a$"),
+        "refused: more than one statement"
+    );
+    // Line comments end at a CR as well.
+    assert_eq!(
+        refused("SELECT 1 -- x\r; DROP TABLE t"),
+        "refused: more than one statement"
+    );
+    // Unterminated text is refused.
+    for sql in [
+        "SELECT 'a",
+        "SELECT \"a",
+        "SELECT `a",
+        "SELECT 1 /* x",
+        "WITH a AS (SELECT 1",
+    ] {
+        assert!(refused(sql).starts_with("refused: "), "{sql}");
+    }
+    assert!(refused_on(Dialect::Postgres, "SELECT $x$ abc").contains("unterminated"));
+}
+
+#[test]
+fn apply_time_check_accepts_any_family() {
+    assert!(check_any("SELECT $$;$$").is_ok());
+    assert!(check_any("# c\nSELECT 1").is_ok());
+    assert!(check_any("SELECT [a;b] FROM t").is_ok());
+    assert_eq!(
+        check_any("DROP TABLE t").unwrap_err().to_string(),
+        "refused: only read queries may run (found DROP)"
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_quickly() {
+    let nested = |n: usize| {
+        format!(
+            "{}SELECT 1{}",
+            "WITH a AS (".repeat(n),
+            ") SELECT 1".repeat(n)
+        )
+    };
+    let started = std::time::Instant::now();
+    assert!(refused(&nested(50_000)).contains("nested too deeply"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    ok(&nested(20));
+    let parens = format!("{}SELECT 1{}", "(".repeat(100_000), ")".repeat(100_000));
+    ok(&parens);
+}
+
+#[test]
+fn costs_well_under_a_millisecond() {
+    let mut sql = String::from("-- big report\nWITH a AS (SELECT id, 'x;y' AS s FROM t) SELECT ");
+    while sql.len() < 10_000 {
+        sql.push_str("a.col_name, 'literal DROP', (SELECT MAX(x) FROM u WHERE u.id = a.id), ");
+    }
+    sql.push_str("1 FROM a /* end */;");
+    let n = 200;
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        for d in ALL {
+            check(&sql, d).unwrap();
+        }
+    }
+    let per = started.elapsed() / (n * 3);
+    println!(
+        "classifier: {} ns per query of {} bytes",
+        per.as_nanos(),
+        sql.len()
+    );
+    // Unoptimised test builds are ~20x slower than release; the figure that counts is release.
+    let limit = if cfg!(debug_assertions) { 20 } else { 1 };
+    assert!(per < std::time::Duration::from_millis(limit), "{per:?}");
+}

@@ -1,0 +1,309 @@
+//! Report SQL only reads (issue 11, class 1): writes, DDL, account statements and hidden
+//! second statements are refused before they reach MariaDB, by `reportd export`, `task apply`
+//! and `task run`, and the table is still there afterwards; reads of every shape still export
+//! on MariaDB and PostgreSQL.
+
+use sqlx::Connection;
+
+use crate::helpers::{Backend, ScratchStore, Workdir, exec};
+
+fn config(kind: &str, url: &str) -> String {
+    format!("data_sources:\n  src:\n    type: {kind}\n    url: \"{url}\"\n")
+}
+
+/// Rows in `t` on the MariaDB source; panics when the table is gone.
+async fn rows_in_t(url: &str) -> i64 {
+    let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t")
+        .fetch_one(&mut c)
+        .await
+        .expect("table t still exists");
+    n
+}
+
+/// A MariaDB source with `t` holding one row, and a work directory using it.
+async fn mariadb_source() -> (ScratchStore, String, Workdir) {
+    let db = ScratchStore::new(Backend::Mysql);
+    let url = db.create_source().await;
+    exec(&url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1);").await;
+    let w = Workdir::new(Backend::Sqlite, &config("mysql", &url));
+    (db, url, w)
+}
+
+#[tokio::test]
+async fn mariadb_writes_are_refused_by_export() {
+    let (_db, url, w) = mariadb_source().await;
+    let user = format!("reportd_evil_{}", std::process::id());
+    let cases = [
+        ("DROP TABLE t".to_string(), "found DROP"),
+        ("TRUNCATE t".into(), "found TRUNCATE"),
+        ("TRUNCATE TABLE t".into(), "found TRUNCATE"),
+        ("ALTER TABLE t ADD COLUMN c INT".into(), "found ALTER"),
+        ("RENAME TABLE t TO t_gone".into(), "found RENAME"),
+        (format!("CREATE USER '{user}'@'%'"), "found CREATE"),
+        (format!("GRANT ALL ON *.* TO '{user}'@'%'"), "found GRANT"),
+        ("DELETE FROM t".into(), "found DELETE"),
+        ("SELECT 1; DROP TABLE t".into(), "more than one statement"),
+        ("SELECT 1;\nDROP TABLE t;".into(), "more than one statement"),
+        ("/* monthly report */ DROP TABLE t".into(), "found DROP"),
+        ("-- SELECT\nDROP TABLE t".into(), "found DROP"),
+        (
+            "SELECT 1 --1; DROP TABLE t".into(),
+            "more than one statement",
+        ),
+        (
+            "SELECT 1 /*! ; DROP TABLE t */".into(),
+            "executable comment",
+        ),
+        ("SELECT 'a\\'; DROP TABLE t; -- '".into(), "backslash"),
+        (
+            "WITH x AS (SELECT 1) DELETE FROM t".into(),
+            "found WITH ... DELETE",
+        ),
+        (
+            "SELECT * FROM t FOR UPDATE".into(),
+            "found SELECT ... FOR UPDATE",
+        ),
+        (
+            "SELECT * FROM t INTO OUTFILE '/tmp/reportd_evil'".into(),
+            "found SELECT ... INTO",
+        ),
+    ];
+    for (sql, want) in &cases {
+        let err = w.fails(
+            &[
+                "export",
+                "--source",
+                "src",
+                &format!("--sql={sql}"),
+                "-o",
+                "x.csv",
+            ],
+            1,
+        );
+        assert!(
+            err.contains("data source src: refused: ") && err.contains(want),
+            "{sql:?}: {err}"
+        );
+        assert!(
+            !err.contains('\n') || err.lines().count() <= 2,
+            "one line: {err}"
+        );
+        assert_eq!(rows_in_t(&url).await, 1, "{sql:?} changed the table");
+    }
+    let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mysql.user WHERE User = ?")
+        .bind(&user)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(users, 0, "no account was created");
+    assert!(!w.path().join("x.csv").exists());
+}
+
+#[tokio::test]
+async fn mariadb_writes_are_refused_by_task_apply_and_run() {
+    let (_db, url, w) = mariadb_source().await;
+    w.write(
+        "bad.yaml",
+        "tasks:\n  - name: dropper\n    data_source: src\n    cron: \"@daily\"\n    sql: DROP TABLE t\n  \
+         - name: sheets\n    data_source: src\n    cron: \"@daily\"\n    sheets:\n      \
+         - name: Fine\n        sql: SELECT 1\n      - name: Granter\n        sql: \"GRANT ALL ON *.* TO x\"\n",
+    );
+    let err = w.fails(&["task", "apply", "-f", "bad.yaml"], 1);
+    assert!(
+        err.contains("task \"dropper\": sql: refused: only read queries may run (found DROP)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("task \"sheets\": sheets[2].sql: sheet \"Granter\": refused: only read queries may run (found GRANT)"),
+        "{err}"
+    );
+    // Text that some family reads as one statement passes `apply` (the server family is not
+    // known there); the run checks it again with MySQL's rules and refuses it.
+    w.write(
+        "sneaky.yaml",
+        "tasks:\n  - name: sneaky\n    data_source: src\n    cron: \"@daily\"\n    \
+         sql: \"SELECT 1 --1; DROP TABLE t\"\n",
+    );
+    w.ok(&["task", "apply", "-f", "sneaky.yaml"]);
+    let err = w.fails(&["task", "run", "sneaky"], 1);
+    assert!(
+        err.contains("task sneaky: data source src: refused: more than one statement"),
+        "{err}"
+    );
+    assert_eq!(rows_in_t(&url).await, 1);
+    let out = w.ok(&["logs", "--task", "sneaky"]);
+    assert!(out.contains("failed"), "{out}");
+}
+
+/// Exports `sql` to CSV and returns the file's text (without the BOM).
+fn export_csv(w: &Workdir, sql: &str) -> String {
+    w.ok(&[
+        "export",
+        "--source",
+        "src",
+        &format!("--sql={sql}"),
+        "-o",
+        "r.csv",
+    ]);
+    let text = std::fs::read_to_string(w.path().join("r.csv")).unwrap();
+    std::fs::remove_file(w.path().join("r.csv")).unwrap();
+    text.trim_start_matches('\u{feff}').replace("\r\n", "\n")
+}
+
+/// Read shapes every backend must run, with the CSV they give.
+const COMMON_READS: [(&str, &str); 7] = [
+    ("WITH x AS (SELECT id FROM t) SELECT id FROM x", "id\n1\n"),
+    (
+        "(SELECT id FROM t) UNION (SELECT 2) ORDER BY id",
+        "id\n1\n2\n",
+    ),
+    (
+        "-- daily orders\n/* owner: ops */ SELECT id FROM t",
+        "id\n1\n",
+    ),
+    (
+        "SELECT 'DROP TABLE t; --' AS note FROM t",
+        "note\nDROP TABLE t; --\n",
+    ),
+    ("SELECT id FROM t;", "id\n1\n"),
+    ("SELECT id FROM t ; -- done\n", "id\n1\n"),
+    (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) SELECT i FROM n",
+        "i\n1\n2\n3\n",
+    ),
+];
+
+#[tokio::test]
+async fn reads_of_every_shape_export_on_mariadb() {
+    let (_db, url, w) = mariadb_source().await;
+    for (sql, want) in COMMON_READS {
+        assert_eq!(export_csv(&w, sql), want, "{sql}");
+    }
+    assert_eq!(
+        export_csv(&w, "SHOW TABLES"),
+        format!("Tables_in_{}\nt\n", url.rsplit('/').next().unwrap())
+    );
+    assert!(export_csv(&w, "EXPLAIN SELECT * FROM t").starts_with("id,select_type,table"));
+    assert_eq!(export_csv(&w, "VALUES (7)"), "7\n7\n");
+    assert_eq!(
+        export_csv(&w, "DESC t")
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next(),
+        Some("id")
+    );
+    assert_eq!(export_csv(&w, "# note\nSELECT id FROM t"), "id\n1\n");
+    assert_eq!(export_csv(&w, "SELECT 'it''s' AS s"), "s\nit's\n");
+    assert_eq!(rows_in_t(&url).await, 1);
+}
+
+#[tokio::test]
+async fn reads_of_every_shape_export_on_postgres() {
+    let db = ScratchStore::new(Backend::Postgres);
+    let url = db.create_source().await;
+    exec(&url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1);").await;
+    let w = Workdir::new(Backend::Sqlite, &config("postgresql", &url));
+    for (sql, want) in COMMON_READS {
+        assert_eq!(export_csv(&w, sql), want, "{sql}");
+    }
+    assert_eq!(export_csv(&w, "TABLE t"), "id\n1\n");
+    assert_eq!(export_csv(&w, "VALUES (7)"), "column1\n7\n");
+    assert!(export_csv(&w, "EXPLAIN SELECT * FROM t").starts_with("QUERY PLAN\n"));
+    assert_eq!(
+        export_csv(&w, "SHOW transaction_read_only"),
+        "transaction_read_only\non\n"
+    );
+    assert_eq!(
+        export_csv(&w, "SELECT $$DROP TABLE t; $$ AS s"),
+        "s\nDROP TABLE t; \n"
+    );
+    let err = w.fails(
+        &[
+            "export",
+            "--source",
+            "src",
+            "--sql",
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            "-o",
+            "x.csv",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("refused: only read queries may run (found WITH ... DELETE)"),
+        "{err}"
+    );
+    let err = w.fails(
+        &[
+            "export",
+            "--source",
+            "src",
+            "--sql",
+            "SELECT * INTO t2 FROM t",
+            "-o",
+            "x.csv",
+        ],
+        1,
+    );
+    assert!(err.contains("(found SELECT ... INTO)"), "{err}");
+}
+
+/// Stops the daemon of a directory at the end, even when the test failed half-way.
+struct StopAtEnd<'a>(&'a Workdir);
+
+impl Drop for StopAtEnd<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cmd(&["stop"]).output();
+    }
+}
+
+/// The daemon's runs (an HTTP run here; scheduled fires take the same runner) refuse too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_refuses_writes_too() {
+    let db = ScratchStore::new(Backend::Mysql);
+    let url = db.create_source().await;
+    exec(&url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1);").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!(
+            "{}http:\n  bind: 127.0.0.1:{port}\n  token: tok\nlogging:\n  file: logs/reportd.log\ndaemon:\n  shutdown_timeout: 2\n",
+            config("mysql", &url)
+        ),
+    );
+    w.write(
+        "t.yaml",
+        "tasks:\n  - name: sneaky\n    data_source: src\n    cron: \"0 0 1 1 *\"\n    \
+         sql: \"SELECT 1 --1; DROP TABLE t\"\n",
+    );
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    w.ok(&["start"]);
+    let stop = StopAtEnd(&w);
+    let ran = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/tasks/sneaky/run?wait=true"
+        ))
+        .bearer_auth("tok")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    drop(stop);
+    assert!(ran.contains("refused: more than one statement"), "{ran}");
+    assert_eq!(rows_in_t(&url).await, 1);
+    let log = std::fs::read_to_string(w.path().join("logs/reportd.log")).unwrap();
+    assert!(
+        log.contains("task sneaky: data source src: refused: more than one statement"),
+        "{log}"
+    );
+}
