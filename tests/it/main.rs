@@ -18,6 +18,7 @@ mod ha;
 mod helpers;
 mod logging;
 mod notify;
+mod safety_export;
 mod scheduler;
 mod store;
 mod supervise;
