@@ -72,6 +72,19 @@ fn claim_all(
     written: &Written,
     staging: &mut Staging,
 ) -> Result<Vec<ExportedFile>, ExportError> {
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = written
+        .parts
+        .iter()
+        .find(|p| !seen.insert(p.name.to_lowercase()))
+    {
+        // The writers give every file its own name; never let one export overwrite itself.
+        return Err(WriteError::msg(format!(
+            "two files of this export would both be named {}",
+            twice.name
+        ))
+        .into());
+    }
     // Where each part is linked from: its temp file, or its staged copy.
     let mut sources: Vec<PathBuf> = written.parts.iter().map(|p| p.temp.clone()).collect();
     'suffix: for n in std::iter::once(0).chain(2..MAX_SUFFIX) {
@@ -103,12 +116,11 @@ fn claim_all(
             })
             .collect());
     }
+    let first = written.parts.first().map_or(stem, |p| p.name.as_str());
     Err(WriteError::msg(format!(
-        "no free name for {} in {}: {} to {} are all taken",
-        written.parts.first().map_or("", |p| p.name.as_str()),
+        "no free name for {first} in {}: up to {} all are taken",
         dir.display(),
-        with_suffix(&format!("{stem}.x"), stem, 2),
-        with_suffix(&format!("{stem}.x"), stem, MAX_SUFFIX - 1),
+        with_suffix(first, stem, MAX_SUFFIX - 1),
     ))
     .into())
 }
@@ -136,7 +148,17 @@ fn release(claimed: Vec<Claimed>) {
 /// Claims `to` for the file at `source` (replaced by its staged copy when it lies on another
 /// file system). `AlreadyExists` when the name is taken; nothing is replaced, ever.
 fn claim(source: &mut PathBuf, to: &Path, staging: &mut Staging) -> std::io::Result<Claimed> {
-    match std::fs::hard_link(&*source, to) {
+    claim_with(source, to, staging, |from, to| std::fs::hard_link(from, to))
+}
+
+/// [`claim`] with `link` for the hard link (tests stand in a file system without them).
+fn claim_with(
+    source: &mut PathBuf,
+    to: &Path,
+    staging: &mut Staging,
+    link: impl Fn(&Path, &Path) -> std::io::Result<()>,
+) -> std::io::Result<Claimed> {
+    match link(source, to) {
         Ok(()) => Ok(Claimed {
             path: to.to_path_buf(),
             moved_from: None,
@@ -144,7 +166,7 @@ fn claim(source: &mut PathBuf, to: &Path, staging: &mut Staging) -> std::io::Res
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e),
         Err(e) if e.kind() == ErrorKind::CrossesDevices => {
             *source = staging.copy(source)?;
-            claim(source, to, staging)
+            claim_with(source, to, staging, link)
         }
         // No hard links on this file system (FAT, some network shares): a placeholder
         // created exclusively claims the name, the file is renamed over it.
@@ -320,6 +342,32 @@ mod tests {
         release(vec![c]);
         assert!(!free.exists(), "a released name is free again");
         assert!(mine.exists(), "and the source is still there");
+    }
+
+    #[test]
+    fn without_hard_links_a_placeholder_claims_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staging = Staging::new(dir.path());
+        let no_links = |_: &Path, _: &Path| Err(std::io::Error::from(ErrorKind::PermissionDenied));
+        let taken = dir.path().join("a.csv");
+        std::fs::write(&taken, "theirs").unwrap();
+        let source = dir.path().join("mine.tmp");
+        std::fs::write(&source, "mine").unwrap();
+        let mut from = source.clone();
+        let e = claim_with(&mut from, &taken, &mut staging, no_links)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&taken).unwrap(), "theirs");
+        let free = dir.path().join("a_2.csv");
+        let c = claim_with(&mut from, &free, &mut staging, no_links).unwrap();
+        assert_eq!(std::fs::read_to_string(&free).unwrap(), "mine");
+        assert!(!source.exists(), "moved");
+        release(vec![c]);
+        assert!(
+            !free.exists() && source.exists(),
+            "moved back when given back"
+        );
     }
 
     #[test]
