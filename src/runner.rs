@@ -408,6 +408,7 @@ async fn execute(
         max_file_size: settings.export.max_file_size.0,
         compression_level: settings.export.compression_level,
         temp_dir: settings.export.temp_dir.clone(),
+        csv_escape_formulas: settings.export.csv_escape_formulas,
     };
     let result = export(&source, &spec.data_source, &request, progress, stop).await;
     source.close().await;

@@ -70,6 +70,7 @@ pub async fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCo
         max_file_size: settings.export.max_file_size.0,
         compression_level: settings.export.compression_level,
         temp_dir: settings.export.temp_dir.clone(),
+        csv_escape_formulas: settings.export.csv_escape_formulas,
     };
     let source = Source::open(&args.source, &entry.connect_spec()?).await?;
     let rows = Arc::new(AtomicU64::new(0));

@@ -1,18 +1,28 @@
 //! The CSV writer: UTF-8 with a BOM (so Excel opens Chinese text correctly), RFC 4180 quoting,
-//! CRLF line ends. One file per sheet when a task has several; past `max_file_size` (counted
-//! exactly) the sheet continues in `_part2` with the header repeated.
+//! CRLF line ends. One file per sheet when a task has several, each with its own name (sheet
+//! names that clash once made safe, or only differ in case, get `_2`, `_3`, ...); past
+//! `max_file_size` (counted exactly) the sheet continues in `_part2` with the header repeated.
+//!
+//! Text that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or
+//! CR) is written with a leading `'` unless `export.csv_escape_formulas` is off (OWASP's
+//! advice against CSV injection). Numbers are never changed, nor are texts that are plain
+//! numbers (`-9007199254740993`, big integers and decimals carried as text).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-use super::naming::part_name;
-use super::sink::{Part, Sink, Written};
+use super::naming::{part_name, sanitize};
+use super::sink::{Part, Sink, WriteError, Written};
 use super::temp::TempFiles;
 use crate::source::cell::Cell;
 use crate::source::query::Batch;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Longest `<file stem>_<sheet>` in bytes: room for `_2`, `_part12`, the extension and a
+/// placement suffix within the file system's 255.
+const MAX_SHEET_STEM: usize = 200;
 
 struct Open {
     file: BufWriter<File>,
@@ -26,6 +36,7 @@ pub struct CsvSink {
     file_name: String,
     one_sheet: bool,
     max_file_size: u64,
+    escape_formulas: bool,
     temps: TempFiles,
     parts: Vec<Part>,
     sheets: Vec<(String, u64)>,
@@ -34,13 +45,19 @@ pub struct CsvSink {
     open: Option<Open>,
     /// Parts of the current sheet so far.
     sheet_parts: usize,
+    /// Index in `parts` of the current sheet's first closed part.
+    sheet_first: usize,
+    /// `_n` of the current sheet's file names (0 and 1: none).
+    sheet_seq: u32,
+    /// File names of the finished sheets, lower-cased (Windows and macOS ignore case).
+    used: HashSet<String>,
     /// The current line being formatted.
     line: Vec<u8>,
     field: String,
 }
 
-fn io(e: impl std::fmt::Display) -> String {
-    format!("writing csv: {e}")
+fn io(e: std::io::Error) -> WriteError {
+    WriteError::io("writing csv", e)
 }
 
 impl CsvSink {
@@ -49,12 +66,14 @@ impl CsvSink {
         file_name: &str,
         sheet_count: usize,
         max_file_size: u64,
+        escape_formulas: bool,
         temps: TempFiles,
     ) -> CsvSink {
         CsvSink {
             file_name: file_name.to_string(),
             one_sheet: sheet_count <= 1,
             max_file_size,
+            escape_formulas,
             temps,
             parts: Vec::new(),
             sheets: Vec::new(),
@@ -62,32 +81,65 @@ impl CsvSink {
             columns: Vec::new(),
             open: None,
             sheet_parts: 0,
+            sheet_first: 0,
+            sheet_seq: 0,
+            used: HashSet::new(),
             line: Vec::with_capacity(4096),
             field: String::new(),
         }
     }
 
-    fn sheet_file_name(&self) -> String {
+    /// The name of part `n` of the current sheet, with `_seq` after the sheet name.
+    fn sheet_file_name(&self, seq: u32, n: usize) -> String {
+        if self.one_sheet {
+            return part_name(&self.file_name, n);
+        }
         let sheet = self.sheet.as_ref().map_or("", |s| s.0.as_str());
-        let base = if self.one_sheet {
-            self.file_name.clone()
-        } else {
-            let stem = self
-                .file_name
-                .strip_suffix(".csv")
-                .unwrap_or(&self.file_name);
-            format!("{stem}_{}.csv", super::naming::sanitize(sheet))
-        };
-        part_name(&base, self.sheet_parts)
+        let stem = self
+            .file_name
+            .strip_suffix(".csv")
+            .unwrap_or(&self.file_name);
+        let mut base = format!("{stem}_");
+        for c in sanitize(sheet).chars() {
+            if base.len() + c.len_utf8() > MAX_SHEET_STEM {
+                break;
+            }
+            base.push(c);
+        }
+        if seq > 1 {
+            base = format!("{base}_{seq}");
+        }
+        part_name(&format!("{base}.csv"), n)
     }
 
-    fn open_file(&mut self) -> Result<(), String> {
+    /// Picks the current sheet's `_seq` so that its parts 1..=`n` clash with no file of an
+    /// earlier sheet, renaming its parts written so far if it had to change.
+    fn claim_sheet_names(&mut self, n: usize) {
+        let free = |me: &CsvSink, seq: u32| {
+            (1..=n).all(|k| !me.used.contains(&me.sheet_file_name(seq, k).to_lowercase()))
+        };
+        if free(self, self.sheet_seq) {
+            return;
+        }
+        let mut seq = self.sheet_seq.max(1) + 1;
+        while !free(self, seq) {
+            seq += 1;
+        }
+        self.sheet_seq = seq;
+        for k in 1..n {
+            let name = self.sheet_file_name(seq, k);
+            self.parts[self.sheet_first + k - 1].name = name;
+        }
+    }
+
+    fn open_file(&mut self) -> Result<(), WriteError> {
         self.close_file()?;
         self.sheet_parts += 1;
+        self.claim_sheet_names(self.sheet_parts);
         let temp = self.temps.create("csv");
         let mut file = BufWriter::with_capacity(256 * 1024, File::create(&temp).map_err(io)?);
         file.write_all(BOM).map_err(io)?;
-        let name = self.sheet_file_name();
+        let name = self.sheet_file_name(self.sheet_seq, self.sheet_parts);
         let mut open = Open {
             file,
             part: Part {
@@ -99,7 +151,8 @@ impl CsvSink {
         };
         let mut header = Vec::new();
         for (i, name) in self.columns.iter().enumerate() {
-            push_field(&mut header, name, i == 0);
+            let text = escaped(name, self.escape_formulas);
+            push_field(&mut header, &text, i == 0);
         }
         header.extend_from_slice(b"\r\n");
         open.file.write_all(&header).map_err(io)?;
@@ -108,7 +161,7 @@ impl CsvSink {
         Ok(())
     }
 
-    fn close_file(&mut self) -> Result<(), String> {
+    fn close_file(&mut self) -> Result<(), WriteError> {
         if let Some(mut open) = self.open.take() {
             open.file.flush().map_err(io)?;
             self.parts.push(open.part);
@@ -116,11 +169,15 @@ impl CsvSink {
         Ok(())
     }
 
-    fn finish_sheet(&mut self) -> Result<(), String> {
+    fn finish_sheet(&mut self) -> Result<(), WriteError> {
         if self.sheet.is_some() && self.open.is_none() && self.sheet_parts == 0 {
             self.open_file()?;
         }
         self.close_file()?;
+        for part in &self.parts[self.sheet_first..] {
+            self.used.insert(part.name.to_lowercase());
+        }
+        self.sheet_first = self.parts.len();
         if let Some(s) = self.sheet.take() {
             self.sheets.push(s);
         }
@@ -150,8 +207,44 @@ fn push_field(line: &mut Vec<u8>, text: &str, first: bool) {
     }
 }
 
-/// The text of a cell in a CSV field.
-fn field_text(out: &mut String, cell: &Cell) {
+/// True when a spreadsheet would read `text` as a formula: it starts with `=`, `+`, `-`, `@`,
+/// tab or CR and is not a plain number (which is read as a number, and may be one carried as
+/// text for its precision).
+fn formula_like(text: &str) -> bool {
+    matches!(
+        text.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) && !plain_number(text)
+}
+
+/// `[+-]digits[.digits][e[+-]digits]` (at least one digit before the exponent).
+fn plain_number(text: &str) -> bool {
+    let t = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = !(int.is_empty() && frac.is_empty()) && digits(int) && digits(frac);
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
+/// `text`, with a leading `'` when `escape` is on and it looks like a formula.
+fn escaped(text: &str, escape: bool) -> std::borrow::Cow<'_, str> {
+    if escape && formula_like(text) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// The text of a cell in a CSV field; formula-like text gets a leading `'` when `escape`.
+fn field_text(out: &mut String, cell: &Cell, escape: bool) {
     out.clear();
     let _ = match cell {
         Cell::Null => Ok(()),
@@ -159,7 +252,12 @@ fn field_text(out: &mut String, cell: &Cell) {
         Cell::Int(i) => write!(out, "{i}"),
         Cell::Number(n) => write!(out, "{n}"),
         Cell::Decimal(n, scale) => write!(out, "{n:.*}", usize::from(*scale)),
-        Cell::Text(s) => out.write_str(s),
+        Cell::Text(s) => {
+            if escape && formula_like(s) {
+                out.push('\'');
+            }
+            out.write_str(s)
+        }
         Cell::Date(d) => write!(out, "{}", d.format("%Y-%m-%d")),
         Cell::DateTime(dt) => write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.f")),
         Cell::Time(t) => write!(out, "{}", t.format("%H:%M:%S%.f")),
@@ -167,25 +265,26 @@ fn field_text(out: &mut String, cell: &Cell) {
 }
 
 impl Sink for CsvSink {
-    fn begin_sheet(&mut self, name: &str) -> Result<(), String> {
+    fn begin_sheet(&mut self, name: &str) -> Result<(), WriteError> {
         self.finish_sheet()?;
         self.sheet = Some((name.to_string(), 0));
         self.sheet_parts = 0;
+        self.sheet_seq = 0;
         self.columns.clear();
         Ok(())
     }
 
-    fn columns(&mut self, names: Vec<String>) -> Result<(), String> {
+    fn columns(&mut self, names: Vec<String>) -> Result<(), WriteError> {
         self.columns = names;
         Ok(())
     }
 
-    fn rows(&mut self, batch: &Batch) -> Result<(), String> {
+    fn rows(&mut self, batch: &Batch) -> Result<(), WriteError> {
         let n = self.columns.len().max(1);
         for row in batch.cells.chunks(n) {
             self.line.clear();
             for (i, cell) in row.iter().enumerate() {
-                field_text(&mut self.field, cell);
+                field_text(&mut self.field, cell, self.escape_formulas);
                 push_field(&mut self.line, &self.field, i == 0);
             }
             self.line.extend_from_slice(b"\r\n");
@@ -208,7 +307,7 @@ impl Sink for CsvSink {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Written, String> {
+    fn finish(mut self: Box<Self>) -> Result<Written, WriteError> {
         self.finish_sheet()?;
         let me = *self;
         Ok(Written {
@@ -227,11 +326,11 @@ mod tests {
     #[test]
     fn fields_are_written_as_people_read_them() {
         let mut s = String::new();
-        field_text(&mut s, &Cell::Decimal(12.5, 2));
+        field_text(&mut s, &Cell::Decimal(12.5, 2), true);
         assert_eq!(s, "12.50");
-        field_text(&mut s, &Cell::Bool(true));
+        field_text(&mut s, &Cell::Bool(true), true);
         assert_eq!(s, "TRUE");
-        field_text(&mut s, &Cell::Null);
+        field_text(&mut s, &Cell::Null, true);
         assert_eq!(s, "");
     }
 
@@ -246,5 +345,91 @@ mod tests {
             String::from_utf8(line).unwrap(),
             "a,\"b,c\",\"say \"\"hi\"\"\",\"两行\n文本\""
         );
+    }
+
+    #[test]
+    fn formulas_are_escaped_and_numbers_kept() {
+        let mut s = String::new();
+        for (text, want) in [
+            ("=1+2", "'=1+2"),
+            ("+1 555", "'+1 555"),
+            ("-x", "'-x"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\rcmd", "'\rcmd"),
+            ("-1+2", "'-1+2"),
+            ("-", "'-"),
+            ("-e5", "'-e5"),
+            ("ok", "ok"),
+            (" =1", " =1"),
+            ("", ""),
+            ("-9007199254740993", "-9007199254740993"),
+            ("-12345678901234.56", "-12345678901234.56"),
+            ("+1.5e-3", "+1.5e-3"),
+            ("-.5", "-.5"),
+        ] {
+            field_text(&mut s, &Cell::Text(text.into()), true);
+            assert_eq!(s, want, "{text:?}");
+            field_text(&mut s, &Cell::Text(text.into()), false);
+            assert_eq!(s, text, "off: {text:?}");
+        }
+        field_text(&mut s, &Cell::Int(-5), true);
+        assert_eq!(s, "-5");
+        field_text(&mut s, &Cell::Number(-2.5), true);
+        assert_eq!(s, "-2.5");
+    }
+
+    fn sink(sheets: usize, max_file_size: u64) -> (tempfile::TempDir, CsvSink) {
+        let dir = tempfile::tempdir().unwrap();
+        let temps = TempFiles::new(dir.path()).unwrap();
+        (
+            dir,
+            CsvSink::new("r.csv", sheets, max_file_size, true, temps),
+        )
+    }
+
+    fn rows(n: usize) -> Batch {
+        Batch {
+            cells: (0..n).map(|i| Cell::Int(i as i64)).collect(),
+            rows: n,
+        }
+    }
+
+    #[test]
+    fn sheet_files_get_names_of_their_own() {
+        let (_dir, mut s) = sink(5, u64::MAX);
+        for name in ["Orders", "Orders ", "a<b", "a>b", "ORDERS"] {
+            s.begin_sheet(name).unwrap();
+            s.columns(vec!["x".into()]).unwrap();
+            s.rows(&rows(2)).unwrap();
+        }
+        let written = Box::new(s).finish().unwrap();
+        let names: Vec<&str> = written.parts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "r_Orders.csv",
+                "r_Orders_2.csv",
+                "r_a_b.csv",
+                "r_a_b_2.csv",
+                "r_ORDERS_3.csv"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_later_part_that_clashes_renames_its_whole_sheet() {
+        // Each row fills a part: sheet "a" grows to r_a_part2.csv, which sheet "a_part2"
+        // already has; "a" moves to r_a_2.csv, r_a_2_part2.csv.
+        let (_dir, mut s) = sink(2, 10);
+        s.begin_sheet("a_part2").unwrap();
+        s.columns(vec!["x".into()]).unwrap();
+        s.rows(&rows(1)).unwrap();
+        s.begin_sheet("a").unwrap();
+        s.columns(vec!["x".into()]).unwrap();
+        s.rows(&rows(2)).unwrap();
+        let written = Box::new(s).finish().unwrap();
+        let names: Vec<&str> = written.parts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["r_a_part2.csv", "r_a_2.csv", "r_a_2_part2.csv"]);
     }
 }

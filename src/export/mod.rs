@@ -6,21 +6,26 @@
 //!
 //! - [`naming`]: file names and SQL date macros.
 //! - [`sink`]: the writer loop and the `Sink` trait; [`xlsx`] and [`csv`] implement it.
+//! - [`catch`]: a panic of the writer turned into its error.
 //! - [`temp`]: temp files, their removal, and sweeping those of dead processes.
+//! - [`place`]: finished files claimed under free names (or replaced, for `-o FILE`).
 
+pub mod catch;
 pub mod csv;
 pub mod naming;
+pub mod place;
 pub mod sink;
 pub mod temp;
 pub mod xlsx;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sink::{Sink, WriteFailure, Written};
+pub use sink::WriteError;
+use sink::{Sink, WriteFailure};
 use temp::TempFiles;
 
 use crate::source::query::{Chunk, QueryHandle, QueryOptions};
@@ -36,9 +41,9 @@ pub enum ExportError {
     /// The query failed (or the data source could not be reached).
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// Writing the file failed.
-    #[error("{0}")]
-    Write(String),
+    /// Writing the file failed (with the I/O error, when there is one).
+    #[error(transparent)]
+    Write(#[from] WriteError),
     /// Moving the finished file into place failed.
     #[error("moving {from} to {to}: {cause}")]
     Move {
@@ -66,9 +71,10 @@ pub struct SheetQuery {
 /// Where the files go.
 #[derive(Debug, Clone)]
 pub enum Destination {
-    /// Exactly this file (and `_partN` beside it); existing files are replaced.
+    /// Exactly this file (and `_partN` beside it); existing files are replaced (atomically).
     File(PathBuf),
-    /// This file name in this directory; a free name is chosen if it is taken.
+    /// This file name in this directory; a free name (`_2`, `_3`, ...) is claimed atomically
+    /// if it is taken: an existing file is never replaced.
     Dir {
         /// Directory (created if missing).
         dir: PathBuf,
@@ -94,6 +100,8 @@ pub struct ExportRequest {
     pub compression_level: u8,
     /// Where files are written first.
     pub temp_dir: PathBuf,
+    /// CSV: text that a spreadsheet would run as a formula gets a leading `'`.
+    pub csv_escape_formulas: bool,
 }
 
 /// A file an export produced.
@@ -141,9 +149,8 @@ pub async fn export(
 ) -> Result<ExportOutcome, ExportError> {
     let started = Instant::now();
     temp::sweep_dead(&req.temp_dir);
-    let temps = TempFiles::new(&req.temp_dir).map_err(|e| {
-        ExportError::Write(format!("temp directory {}: {e}", req.temp_dir.display()))
-    })?;
+    let temps = TempFiles::new(&req.temp_dir)
+        .map_err(|e| WriteError::io(format!("temp directory {}", req.temp_dir.display()), e))?;
     let first_name = match &req.destination {
         Destination::File(p) => p
             .file_name()
@@ -151,27 +158,40 @@ pub async fn export(
         Destination::Dir { file_name, .. } => file_name.clone(),
     };
     let sink: Box<dyn Sink + Send> = match req.format {
-        Format::Xlsx => Box::new(
-            xlsx::XlsxSink::new(&first_name, req.max_file_size, req.compression_level, temps)
-                .map_err(ExportError::Write)?,
-        ),
+        Format::Xlsx => Box::new(xlsx::XlsxSink::new(
+            &first_name,
+            req.max_file_size,
+            req.compression_level,
+            temps,
+        )?),
         Format::Csv => Box::new(csv::CsvSink::new(
             &first_name,
             req.sheets.len(),
             req.max_file_size,
+            req.csv_escape_formulas,
             temps,
         )),
     };
 
     let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
     let abort = Arc::new(AtomicBool::new(false));
+    let what = match req.format {
+        Format::Xlsx => "writing xlsx",
+        Format::Csv => "writing csv",
+    };
     let writer = {
         let abort = abort.clone();
         let recycle = req.query.recycle.clone();
+        // A panic of the writer (rust_xlsxwriter's on a full disk) comes back as its error;
+        // the sink, and with it the temp files, is dropped as it unwinds.
         std::thread::Builder::new()
             .name("export-writer".into())
-            .spawn(move || sink::drive(sink, rx, abort, progress, recycle))
-            .map_err(|e| ExportError::Write(format!("starting the writer: {e}")))?
+            .spawn(move || {
+                catch::quietly(what, move || {
+                    sink::drive(sink, rx, abort, progress, recycle)
+                })
+            })
+            .map_err(|e| WriteError::io("starting the writer", e))?
     };
 
     let handle = QueryHandle::default();
@@ -202,8 +222,8 @@ pub async fn export(
     drop(tx);
     let written = tokio::task::spawn_blocking(move || writer.join())
         .await
-        .map_err(|e| ExportError::Write(format!("writer task: {e}")))?
-        .map_err(|_| ExportError::Write("the writer thread panicked".into()))?;
+        .map_err(|e| WriteError::msg(format!("{what}: waiting for the writer: {e}")))?
+        .map_err(|payload| catch::from_panic(what, &catch::payload_text(&*payload)))?;
 
     let (rows, written) = match (read_result, written) {
         (Ok(rows), Ok(written)) => (rows, written),
@@ -212,11 +232,11 @@ pub async fn export(
             Err(ExportError::Source(SourceError::Stopped { .. })) | Ok(_),
             Err(WriteFailure::Error(e)),
         ) => {
-            return Err(ExportError::Write(e));
+            return Err(e.into());
         }
         (Err(e), _) => return Err(e),
         (Ok(_), Err(WriteFailure::Aborted)) => {
-            return Err(ExportError::Write("the writer was aborted".into()));
+            return Err(WriteError::msg(format!("{what}: the writer was aborted")).into());
         }
     };
     let sheets = written.sheets.clone();
@@ -228,7 +248,7 @@ pub async fn export(
             "texts longer than 32,767 characters were cut (Excel's limit)"
         );
     }
-    let files = place(&req.destination, &first_name, written)?;
+    let files = place::place(&req.destination, &first_name, written)?;
     Ok(ExportOutcome {
         files,
         rows,
@@ -236,83 +256,4 @@ pub async fn export(
         truncated_cells,
         elapsed: started.elapsed(),
     })
-}
-
-/// Moves the parts into the destination. For a directory destination whose names are taken,
-/// all parts get the same `_N` after the base name (`日报_2.xlsx`, `日报_2_part2.xlsx`).
-fn place(
-    dest: &Destination,
-    first_name: &str,
-    mut written: Written,
-) -> Result<Vec<ExportedFile>, ExportError> {
-    let stem = first_name
-        .rsplit_once('.')
-        .map_or(first_name, |(s, _)| s)
-        .to_string();
-    let (dir, suffix) = match dest {
-        Destination::File(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            (dir, 0)
-        }
-        Destination::Dir { dir, .. } => {
-            let names: Vec<&str> = written.parts.iter().map(|p| p.name.as_str()).collect();
-            let n = std::iter::once(0)
-                .chain(2..10_000)
-                .find(|n| {
-                    names
-                        .iter()
-                        .all(|name| !dir.join(with_suffix(name, &stem, *n)).exists())
-                })
-                .unwrap_or(10_000);
-            (dir.clone(), n)
-        }
-    };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ExportError::Write(format!("creating {}: {e}", dir.display())))?;
-    let mut files: Vec<ExportedFile> = Vec::with_capacity(written.parts.len());
-    for part in &written.parts {
-        let to = dir.join(with_suffix(&part.name, &stem, suffix));
-        if let Err(cause) = temp::move_file(&part.temp, &to) {
-            for done in &files {
-                let _ = std::fs::remove_file(&done.path);
-            }
-            return Err(ExportError::Move {
-                from: part.temp.display().to_string(),
-                to: to.display().to_string(),
-                cause,
-            });
-        }
-        files.push(ExportedFile {
-            path: to,
-            bytes: part.bytes,
-        });
-    }
-    written.temps.keep();
-    Ok(files)
-}
-
-/// `name` with `_n` after its leading `stem`; 0 leaves it as it is.
-fn with_suffix(name: &str, stem: &str, n: u32) -> String {
-    if n == 0 || !name.starts_with(stem) {
-        return name.to_string();
-    }
-    format!("{stem}_{n}{}", &name[stem.len()..])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_suffix;
-
-    #[test]
-    fn suffixes_go_after_the_base_name() {
-        assert_eq!(with_suffix("日报.xlsx", "日报", 0), "日报.xlsx");
-        assert_eq!(with_suffix("日报.xlsx", "日报", 2), "日报_2.xlsx");
-        assert_eq!(
-            with_suffix("日报_part2.xlsx", "日报", 2),
-            "日报_2_part2.xlsx"
-        );
-    }
 }

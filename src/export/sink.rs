@@ -33,16 +33,45 @@ pub struct Written {
     pub temps: TempFiles,
 }
 
+/// Why writing a file failed: what was being done, and the I/O error when there is one
+/// (kept, so its kind can be told; shown at the end of the one-line message).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}{}", .cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+pub struct WriteError {
+    /// What failed, e.g. `writing csv`.
+    pub what: String,
+    /// The I/O error behind it.
+    pub cause: Option<std::io::Error>,
+}
+
+impl WriteError {
+    /// `what` failed with `cause`.
+    pub fn io(what: impl Into<String>, cause: std::io::Error) -> WriteError {
+        WriteError {
+            what: what.into(),
+            cause: Some(cause),
+        }
+    }
+
+    /// `what` failed (the text says why).
+    pub fn msg(what: impl Into<String>) -> WriteError {
+        WriteError {
+            what: what.into(),
+            cause: None,
+        }
+    }
+}
+
 /// A file writer: xlsx or csv.
 pub trait Sink {
     /// A new sheet (query) starts.
-    fn begin_sheet(&mut self, name: &str) -> Result<(), String>;
+    fn begin_sheet(&mut self, name: &str) -> Result<(), WriteError>;
     /// The column names of the current sheet.
-    fn columns(&mut self, names: Vec<String>) -> Result<(), String>;
+    fn columns(&mut self, names: Vec<String>) -> Result<(), WriteError>;
     /// The next rows of the current sheet.
-    fn rows(&mut self, batch: &Batch) -> Result<(), String>;
+    fn rows(&mut self, batch: &Batch) -> Result<(), WriteError>;
     /// Closes the files.
-    fn finish(self: Box<Self>) -> Result<Written, String>;
+    fn finish(self: Box<Self>) -> Result<Written, WriteError>;
 }
 
 /// Why the writer stopped without a file.
@@ -51,7 +80,7 @@ pub enum WriteFailure {
     /// The reader gave up (error or cancel); nothing was kept.
     Aborted,
     /// Writing failed.
-    Error(String),
+    Error(WriteError),
 }
 
 /// Drives `sink` until the channel closes; `abort` set by then means discard everything.

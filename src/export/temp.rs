@@ -1,22 +1,13 @@
 //! Temporary files of exports. Each export writes in its own directory
 //! `temp_dir/reportd-<pid>/export-<n>/`; its files move into the output directory only when it
-//! succeeds, and its directory is removed either way. Directories of processes that died
+//! succeeds, and its directory is removed either way (and the process's directory with it
+//! when no other export of the process uses it). Directories of processes that died
 //! (`kill -9`) are swept by the next export or daemon start.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const PREFIX: &str = "reportd-";
-
-/// This process's temp directory under `temp_dir`, created if needed.
-///
-/// # Errors
-/// The directory cannot be created.
-pub fn process_dir(temp_dir: &Path) -> std::io::Result<PathBuf> {
-    let dir = temp_dir.join(format!("{PREFIX}{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
 
 /// Removes the temp directories of processes that no longer run; returns how many.
 pub fn sweep_dead(temp_dir: &Path) -> usize {
@@ -52,12 +43,12 @@ pub fn process_alive(pid: u32) -> bool {
     !proc.exists() || proc.join(pid.to_string()).exists()
 }
 
-/// The temp files of one export; removed on drop unless [`TempFiles::keep`] was called.
+/// The temp files of one export; its directory and everything in it are removed on drop
+/// (finished files have been linked or moved into place by then).
 #[derive(Debug)]
 pub struct TempFiles {
     dir: PathBuf,
-    files: Vec<PathBuf>,
-    kept: bool,
+    files: usize,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -69,13 +60,20 @@ impl TempFiles {
     /// The directory cannot be created.
     pub fn new(temp_dir: &Path) -> std::io::Result<TempFiles> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let dir = process_dir(temp_dir)?.join(format!("export-{n}"));
-        std::fs::create_dir_all(&dir)?;
-        Ok(TempFiles {
-            dir,
-            files: Vec::new(),
-            kept: false,
-        })
+        let dir = temp_dir
+            .join(format!("{PREFIX}{}", std::process::id()))
+            .join(format!("export-{n}"));
+        // Another export of this process may remove the (then empty) process directory
+        // between its creation and ours: try again.
+        let mut tries = 0;
+        loop {
+            match std::fs::create_dir_all(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(TempFiles { dir, files: 0 })
     }
 
     /// The directory the files are in (also the writer library's scratch directory).
@@ -83,52 +81,25 @@ impl TempFiles {
         &self.dir
     }
 
-    /// A fresh path for a file with extension `ext`, tracked for removal.
+    /// A fresh path for a file with extension `ext`.
     pub fn create(&mut self, ext: &str) -> PathBuf {
-        let path = self
-            .dir
-            .join(format!("part-{}.{ext}", self.files.len() + 1));
-        self.files.push(path.clone());
-        path
-    }
-
-    /// Stops tracking the files (they were moved away).
-    pub fn keep(&mut self) {
-        self.kept = true;
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.files += 1;
+        self.dir.join(format!("part-{}.{ext}", self.files))
     }
 }
 
 impl Drop for TempFiles {
     fn drop(&mut self) {
-        if self.kept {
-            return;
-        }
-        for f in &self.files {
-            match std::fs::remove_file(f) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(file = %f.display(), error = %e, "could not remove a temp file")
-                }
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove an export's temp files");
             }
         }
-    }
-}
-
-/// Moves `from` to `to`: a rename, or copy and remove across file systems.
-///
-/// # Errors
-/// Neither worked.
-pub fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::rename(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
-            let partial = to.with_extension("partial");
-            std::fs::copy(from, &partial)?;
-            std::fs::rename(&partial, to)?;
-            std::fs::remove_file(from)
+        // The process's directory, unless another export still uses it (then it is not empty).
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
         }
-        Err(e) => Err(e),
     }
 }

@@ -7,7 +7,7 @@ use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use std::collections::HashSet;
 
 use super::naming::part_name;
-use super::sink::{Part, Sink, Written, display_width};
+use super::sink::{Part, Sink, WriteError, Written, display_width};
 use super::temp::TempFiles;
 use crate::source::cell::Cell;
 use crate::source::query::Batch;
@@ -76,8 +76,26 @@ pub struct XlsxSink {
     truncated: u64,
 }
 
-fn err(e: XlsxError) -> String {
-    format!("writing xlsx: {e}")
+/// A library error as a write error, keeping the I/O error behind it (a full disk).
+fn err(e: XlsxError) -> WriteError {
+    match e {
+        XlsxError::IoError(io) => WriteError::io("writing xlsx", io),
+        other => {
+            // A zip error over an I/O one (the zip crate is not ours to name): rebuilt.
+            let io = std::error::Error::source(&other)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map(|io| {
+                    io.raw_os_error().map_or_else(
+                        || std::io::Error::new(io.kind(), io.to_string()),
+                        std::io::Error::from_raw_os_error,
+                    )
+                });
+            match io {
+                Some(io) => WriteError::io("writing xlsx", io),
+                None => WriteError::msg(format!("writing xlsx: {other}")),
+            }
+        }
+    }
 }
 
 impl XlsxSink {
@@ -90,7 +108,7 @@ impl XlsxSink {
         max_file_size: u64,
         compression_level: u8,
         temps: TempFiles,
-    ) -> Result<XlsxSink, String> {
+    ) -> Result<XlsxSink, WriteError> {
         let workbook = new_workbook(&temps, compression_level, max_file_size)?;
         Ok(XlsxSink {
             file_name: file_name.to_string(),
@@ -110,7 +128,7 @@ impl XlsxSink {
     }
 
     /// Opens the worksheet of the current sheet (name by `seq`), sets widths, writes the header.
-    fn open_worksheet(&mut self) -> Result<(), String> {
+    fn open_worksheet(&mut self) -> Result<(), WriteError> {
         let sheet = self.sheet.as_mut().expect("a sheet is open");
         let mut name = sheet_name(&sheet.base, sheet.seq);
         while !self.names.insert(name.to_lowercase()) {
@@ -139,7 +157,7 @@ impl XlsxSink {
     }
 
     /// Adds the autofilter to the open worksheet.
-    fn close_worksheet(&mut self) -> Result<(), String> {
+    fn close_worksheet(&mut self) -> Result<(), WriteError> {
         let Some(sheet) = self.sheet.as_mut() else {
             return Ok(());
         };
@@ -160,12 +178,12 @@ impl XlsxSink {
     }
 
     /// Saves the current workbook as a part and starts a new one.
-    fn save_part(&mut self, last: bool) -> Result<(), String> {
+    fn save_part(&mut self, last: bool) -> Result<(), WriteError> {
         let n = self.parts.len() + 1;
         let temp = self.temps.create("xlsx");
         self.workbook.save(&temp).map_err(err)?;
         let bytes = std::fs::metadata(&temp)
-            .map_err(|e| format!("reading {}: {e}", temp.display()))?
+            .map_err(|e| WriteError::io(format!("reading {}", temp.display()), e))?
             .len();
         if bytes > 64 * 1024 {
             // The next parts use this part's real ratio, with a margin.
@@ -184,7 +202,7 @@ impl XlsxSink {
         Ok(())
     }
 
-    fn finish_sheet(&mut self) -> Result<(), String> {
+    fn finish_sheet(&mut self) -> Result<(), WriteError> {
         if self
             .sheet
             .as_ref()
@@ -200,7 +218,7 @@ impl XlsxSink {
         Ok(())
     }
 
-    fn write_row(&mut self, cells: &[Cell]) -> Result<(), String> {
+    fn write_row(&mut self, cells: &[Cell]) -> Result<(), WriteError> {
         let full = self.sheet.as_ref().is_some_and(|s| s.row >= MAX_ROWS);
         let too_big = self.raw / self.ratio >= self.max_file_size as f64
             && self.sheet.as_ref().is_some_and(|s| s.row > 1);
@@ -292,7 +310,7 @@ fn new_workbook(
     temps: &TempFiles,
     compression_level: u8,
     max_file_size: u64,
-) -> Result<Workbook, String> {
+) -> Result<Workbook, WriteError> {
     let mut wb = Workbook::new();
     wb.set_tempdir(temps.dir()).map_err(err)?;
     wb.set_zip_compression_level(compression_level.clamp(1, 9));
@@ -339,7 +357,7 @@ fn widths(columns: &[String], batch: &Batch) -> Vec<f64> {
 }
 
 impl Sink for XlsxSink {
-    fn begin_sheet(&mut self, name: &str) -> Result<(), String> {
+    fn begin_sheet(&mut self, name: &str) -> Result<(), WriteError> {
         self.finish_sheet()?;
         self.sheet = Some(Sheet {
             base: name.to_string(),
@@ -353,15 +371,21 @@ impl Sink for XlsxSink {
         Ok(())
     }
 
-    fn columns(&mut self, names: Vec<String>) -> Result<(), String> {
-        let sheet = self.sheet.as_mut().ok_or("columns before a sheet")?;
+    fn columns(&mut self, names: Vec<String>) -> Result<(), WriteError> {
+        let sheet = self
+            .sheet
+            .as_mut()
+            .ok_or_else(|| WriteError::msg("columns before a sheet"))?;
         sheet.widths = widths(&names, &Batch::default());
         sheet.columns = names;
         Ok(())
     }
 
-    fn rows(&mut self, batch: &Batch) -> Result<(), String> {
-        let sheet = self.sheet.as_mut().ok_or("rows before a sheet")?;
+    fn rows(&mut self, batch: &Batch) -> Result<(), WriteError> {
+        let sheet = self
+            .sheet
+            .as_mut()
+            .ok_or_else(|| WriteError::msg("rows before a sheet"))?;
         let n = sheet.columns.len().max(1);
         if sheet.index.is_none() {
             sheet.widths = widths(&sheet.columns, batch);
@@ -373,7 +397,7 @@ impl Sink for XlsxSink {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Written, String> {
+    fn finish(mut self: Box<Self>) -> Result<Written, WriteError> {
         self.finish_sheet()?;
         if self.workbook.worksheets().is_empty() {
             self.workbook.add_worksheet();

@@ -18,6 +18,7 @@ mod ha;
 mod helpers;
 mod logging;
 mod notify;
+mod safety_export;
 mod safety_limits;
 mod safety_run;
 mod safety_secrets;
