@@ -26,11 +26,8 @@ use crate::supervise::systemd;
 pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     let started_at = Utc::now();
     let shutdown = interrupted();
-    let bind = settings.http.bind;
-    if !bind.ip().is_loopback() && settings.http.token.expose().is_empty() {
-        anyhow::bail!(
-            "http.bind {bind} is reachable from other hosts and http.token is not set: set a token (POST /tasks/{{id}}/run needs it; /health, /status and /metrics stay open) or bind 127.0.0.1"
-        );
+    if let Some(why) = refusals(settings).into_iter().next() {
+        anyhow::bail!(why);
     }
     let pid_lock = PidLock::acquire(&settings.daemon.pid_file).context("daemon.pid_file")?;
     let bind = settings.http.bind;
@@ -84,6 +81,27 @@ pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     drop(pid_lock);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why `run` would refuse to start with these settings, before it touches anything: a
+/// public `http.bind` without `http.token`, a `daemon.pid_file` that is a directory. `check`
+/// reports the same list, so it fails wherever `run` would.
+pub fn refusals(settings: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    let bind = settings.http.bind;
+    if !bind.ip().is_loopback() && settings.http.token.expose().is_empty() {
+        out.push(format!(
+            "http.bind {bind} is reachable from other hosts and http.token is not set: set a token (POST /tasks/{{id}}/run needs it; /health, /status and /metrics stay open) or bind 127.0.0.1"
+        ));
+    }
+    let pid_file = &settings.daemon.pid_file;
+    if pid_file.is_dir() {
+        out.push(format!(
+            "daemon.pid_file {} is a directory: name a file",
+            pid_file.display()
+        ));
+    }
+    out
 }
 
 /// Sends `READY=1` once the loop runs, then `WATCHDOG=1` at half the watchdog interval for as
