@@ -18,6 +18,8 @@ mod ha;
 mod helpers;
 mod logging;
 mod notify;
+mod safety_config;
+mod safety_http;
 mod scheduler;
 mod store;
 mod supervise;
