@@ -442,13 +442,22 @@ impl HttpSettings {
             ("header_timeout", self.header_timeout, 1, 30, " seconds"),
             ("request_timeout", self.request_timeout, 1, 3600, " seconds"),
             ("max_connections", self.max_connections, 1, 65_536, ""),
-            ("max_body_size", self.max_body_size.0, 1 << 10, 16 << 20, " bytes"),
+            (
+                "max_body_size",
+                self.max_body_size.0,
+                1 << 10,
+                16 << 20,
+                " bytes",
+            ),
         ];
         checks
             .into_iter()
             .find(|&(_, v, lo, hi, _)| v < lo || v > hi)
             .map(|(key, v, lo, hi, unit)| {
-                (key, format!("http.{key} is {v}{unit}; it must be {lo} to {hi}{unit}"))
+                (
+                    key,
+                    format!("http.{key} is {v}{unit}; it must be {lo} to {hi}{unit}"),
+                )
             })
     }
 }

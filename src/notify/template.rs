@@ -267,7 +267,10 @@ mod tests {
     fn built_in_templates_stand_in_for_missing_files_and_files_override_them() {
         let dir = tempfile::tempdir().unwrap();
         let r = TemplateRef::File("dingtalk_report.md".into());
-        assert_eq!(r.load(dir.path()).unwrap(), builtin("dingtalk_report.md").unwrap());
+        assert_eq!(
+            r.load(dir.path()).unwrap(),
+            builtin("dingtalk_report.md").unwrap()
+        );
         std::fs::write(dir.path().join("dingtalk_report.md"), "mine {task_name}").unwrap();
         assert_eq!(r.load(dir.path()).unwrap(), "mine {task_name}");
         let missing = TemplateRef::File("other.md".into()).load(dir.path());

@@ -50,9 +50,7 @@ fn stop_location(text: &str, state: &RefCell<State>) -> Option<(usize, usize)> {
     let de = serde_yaml::Deserializer::from_str(text);
     match (Walk { state }).deserialize(de) {
         Ok(()) => None,
-        Err(e) if e.to_string().contains(STOP) => {
-            e.location().map(|l| (l.line(), l.column()))
-        }
+        Err(e) if e.to_string().contains(STOP) => e.location().map(|l| (l.line(), l.column())),
         Err(_) => None,
     }
 }
@@ -229,7 +227,8 @@ mod tests {
     fn finds_the_second_key_and_the_line_of_the_first() {
         let text = "a: 1\nexport:\n  x: 1\nb: 2\nexport:\n  y: 2\n";
         assert_eq!(dup(text), Some(("export".into(), 5, 1, 2)));
-        let nested = "data_sources:\n  one:\n    type: sqlite\n  two: {}\n  one:\n    type: mysql\n";
+        let nested =
+            "data_sources:\n  one:\n    type: sqlite\n  two: {}\n  one:\n    type: mysql\n";
         assert_eq!(dup(nested), Some(("one".into(), 5, 3, 2)));
         let in_list = "tasks:\n  - name: a\n    sql: x\n  - name: b\n    sql: y\n    name: c\n";
         assert_eq!(dup(in_list), Some(("name".into(), 6, 5, 4)));
@@ -239,9 +238,15 @@ mod tests {
 
     #[test]
     fn the_same_key_in_different_mappings_and_broken_documents_pass() {
-        assert_eq!(dup("a:\n  x: 1\nb:\n  x: 1\nlist:\n  - x: 1\n  - x: 2\n"), None);
+        assert_eq!(
+            dup("a:\n  x: 1\nb:\n  x: 1\nlist:\n  - x: 1\n  - x: 2\n"),
+            None
+        );
         assert_eq!(dup("a: [1, 2\n"), None);
         assert_eq!(dup(""), None);
-        assert_eq!(dup("base: &b {x: 1}\nother: *b\nthird: !tag {x: 1}\n"), None);
+        assert_eq!(
+            dup("base: &b {x: 1}\nother: *b\nthird: !tag {x: 1}\n"),
+            None
+        );
     }
 }

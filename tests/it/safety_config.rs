@@ -49,7 +49,10 @@ fn without_a_templates_directory_the_built_in_templates_are_used_and_a_file_over
 
     // A file in templates_dir overrides the built-in one of the same name.
     std::fs::create_dir(w.path().join("templates")).unwrap();
-    w.write("templates/dingtalk_report.md", "mine: {task_name} {rows_count}");
+    w.write(
+        "templates/dingtalk_report.md",
+        "mine: {task_name} {rows_count}",
+    );
     let run = w.cmd(&["task", "run", "orders"]).output().unwrap();
     assert!(run.status.success());
     let reqs = ding.requests();
@@ -75,7 +78,10 @@ fn check_fails_on_a_public_bind_without_a_token_as_run_does() {
         why.contains("http.bind 0.0.0.0:0") && why.contains("http.token is not set"),
         "{why}"
     );
-    assert!(run_err.contains(why), "same words as run: {run_err} / {why}");
+    assert!(
+        run_err.contains(why),
+        "same words as run: {run_err} / {why}"
+    );
 
     // With a token, both pass that point.
     let ok = Workdir::new(
@@ -148,7 +154,11 @@ fn a_key_written_twice_is_refused_in_the_config_and_in_task_files() {
         err.contains("t.yaml:6:5: duplicate key \"sql\" (first at line 5)"),
         "{err}"
     );
-    assert!(w.ok(&["task", "list"]).lines().all(|l| !l.contains("orders")));
+    assert!(
+        w.ok(&["task", "list"])
+            .lines()
+            .all(|l| !l.contains("orders"))
+    );
     w.write(
         "t.yaml",
         "tasks:\n  - name: orders\n    data_source: demo\n    cron: \"0 9 * * *\"\n    sql: SELECT id FROM orders\n  - {name: b, data_source: demo, cron: \"0 9 * * *\", sql: SELECT 1, name: c}\n",

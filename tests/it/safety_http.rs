@@ -71,7 +71,9 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 fn daemon_dir(port: u16, http: &str) -> Workdir {
     Workdir::new(
         Backend::Sqlite,
-        &format!("{DEMO_SOURCE}http:\n  bind: 127.0.0.1:{port}\n  token: t0ken\n{http}daemon:\n  shutdown_timeout: 2\n"),
+        &format!(
+            "{DEMO_SOURCE}http:\n  bind: 127.0.0.1:{port}\n  token: t0ken\n{http}daemon:\n  shutdown_timeout: 2\n"
+        ),
     )
 }
 
@@ -155,11 +157,20 @@ fn a_body_over_the_limit_gets_413() {
 #[test]
 fn http_limits_are_checked_at_load() {
     for (line, key) in [
-        ("header_timeout: 0", "http.header_timeout is 0 seconds; it must be 1 to 30 seconds"),
+        (
+            "header_timeout: 0",
+            "http.header_timeout is 0 seconds; it must be 1 to 30 seconds",
+        ),
         ("header_timeout: 600", "http.header_timeout is 600 seconds"),
         ("request_timeout: 0", "http.request_timeout is 0 seconds"),
-        ("max_connections: 0", "http.max_connections is 0; it must be 1 to 65536"),
-        ("max_body_size: 1GB", "http.max_body_size is 1073741824 bytes"),
+        (
+            "max_connections: 0",
+            "http.max_connections is 0; it must be 1 to 65536",
+        ),
+        (
+            "max_body_size: 1GB",
+            "http.max_body_size is 1073741824 bytes",
+        ),
     ] {
         let w = Workdir::new(Backend::Sqlite, &format!("{DEMO_SOURCE}http:\n  {line}\n"));
         let err = w.fails(&["check", "--no-connect"], 1);
