@@ -98,7 +98,9 @@ pub async fn serve(
     let http = &state.settings.http;
     let limits = server::ConnectionLimits {
         header_timeout: Duration::from_secs(http.header_timeout),
-        max_connections: usize::try_from(http.max_connections).unwrap_or(usize::MAX),
+        max_connections: server::within_file_limit(
+            usize::try_from(http.max_connections).unwrap_or(usize::MAX),
+        ),
     };
     server::serve(listener, router(state), limits, shutdown).await
 }

@@ -31,6 +31,28 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
 }
 
+/// `max_connections`, or half the process's open-file limit when that is lower (logged): the
+/// other half stays for the store, the data sources, exports and logs, so that connections
+/// can never take the descriptors `/health` and the runs need.
+pub fn within_file_limit(max_connections: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return max_connections;
+    };
+    let half = usize::try_from(soft / 2).unwrap_or(usize::MAX).max(1);
+    if half < max_connections {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = soft,
+            serving = half,
+            "http.max_connections is above half the open-file limit; serving fewer at once"
+        );
+        half
+    } else {
+        max_connections
+    }
+}
+
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then waits for the
 /// requests in flight.
 ///
