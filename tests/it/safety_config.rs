@@ -100,9 +100,27 @@ fn check_fails_on_a_public_bind_without_a_token_as_run_does() {
     let out = dir.cmd(&["check", "--no-connect"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("daemon.pid_file ./piddir is a directory")
+        String::from_utf8_lossy(&out.stdout).contains("daemon.pid_file ./piddir: is a directory")
     );
     assert!(dir.fails(&["run"], 1).contains("is a directory"));
+    let below_a_file = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}logging:\n  file: ./afile/reportd.log\n"),
+    );
+    below_a_file.write("afile", "");
+    let out = below_a_file
+        .cmd(&["check", "--no-connect"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "FAIL  logging.file ./afile/reportd.log: cannot create it: ./afile is not a directory"
+        ),
+        "{stdout}"
+    );
+    assert!(below_a_file.fails(&["run"], 1).contains("afile"));
 }
 
 #[test]
