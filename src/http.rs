@@ -15,6 +15,7 @@
 //! [`server`] (header timeout, connection cap).
 
 pub mod server;
+pub mod stall;
 
 use axum::Json;
 use axum::Router;
@@ -98,6 +99,7 @@ pub async fn serve(
     let http = &state.settings.http;
     let limits = server::ConnectionLimits {
         header_timeout: Duration::from_secs(http.header_timeout),
+        write_stall: Duration::from_secs(http.request_timeout),
         max_connections: server::within_file_limit(
             usize::try_from(http.max_connections).unwrap_or(usize::MAX),
         ),

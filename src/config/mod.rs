@@ -427,7 +427,8 @@ pub struct HttpSettings {
     /// default 10): slower connections are closed.
     pub header_timeout: u64,
     /// Seconds a request may take, reading its body included (1-3600, default 60);
-    /// `POST /tasks/{id}/run?wait=true` waits for the run instead.
+    /// `POST /tasks/{id}/run?wait=true` waits for the run instead; also the longest a client
+    /// may leave its answer unread.
     pub request_timeout: u64,
     /// Connections served at once (1-65536, default 256); more wait to be accepted.
     pub max_connections: u64,

@@ -3,7 +3,8 @@
 //! hold every file descriptor of the daemon. Here each connection is served by hyper's HTTP/1
 //! server with a header read timeout (it also closes idle keep-alive connections), at most
 //! `max_connections` are served at once (the next ones wait in the listen backlog until a
-//! place frees up, and the timeout frees one within `header_timeout`), and shutdown is
+//! place frees up, and the timeout frees one within `header_timeout`), a client that stops
+//! reading its answer is dropped after `request_timeout` without progress, and shutdown is
 //! graceful: no new connection, requests in flight finish, idle connections close.
 
 use axum::Router;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use super::stall::WriteStall;
 
 /// How long to pause accepting after an accept error such as "too many open files".
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
@@ -29,6 +32,8 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Time a write may wait for the client to read before the connection is closed.
+    pub write_stall: Duration,
 }
 
 /// `max_connections`, or half the process's open-file limit when that is lower (logged): the
@@ -105,7 +110,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(WriteStall::new(stream, limits.write_stall));
+        let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
