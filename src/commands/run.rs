@@ -85,8 +85,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
 
 /// Why `run` would refuse to start with these settings, before it touches anything: a
 /// public `http.bind` without `http.token`, a `daemon.pid_file` or `logging.file` that is a
-/// directory or lies below a file. `check`
-/// reports the same list, so it fails wherever `run` would.
+/// directory or lies below a file. `check` reports the same list, so it fails wherever `run`
+/// would.
 pub fn refusals(settings: &Settings) -> Vec<String> {
     let mut out = Vec::new();
     let bind = settings.http.bind;
