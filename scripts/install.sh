@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs reportd as a systemd service (run as root from the repository):
 #
-#   $PREFIX/bin/reportd                         the binary (PREFIX default /usr/local)
+#   $PREFIX/bin/reportd                         the binary without debug info (PREFIX default /usr/local)
 #   $PREFIX/share/doc/reportd/README.md         the manual (the unit's Documentation=)
 #   /etc/systemd/system/reportd.service         systemd/reportd.service, always replaced
 #   /etc/reportd/config.yaml                    systemd/config.yaml, only when absent
@@ -207,6 +207,13 @@ inst root:root -d -m 0755 "$(dirname "$BIN")" "$DOC_DIR" "$(dirname "$UNIT")"
 # Copy to a temporary name first: replacing the file of a running binary in place fails
 # ("Text file busy"), a rename does not.
 inst root:root -m 0755 "$BIN_SRC" "$BIN.new"
+# Without debug info whatever profile built it (line tables alone are 100 MB); symbol names
+# stay, for readable backtraces. Without strip(1) the binary is installed as it is.
+if command -v strip >/dev/null 2>&1; then
+    strip --strip-debug "$BIN.new" || echo "warning: strip failed; installed with its debug info" >&2
+else
+    echo "warning: strip not found (binutils); installed with its debug info" >&2
+fi
 mv -f "$BIN.new" "$BIN"
 echo "installed ${BIN#"$DESTDIR"}"
 inst root:root -m 0644 "$REPO/README.md" "$DOC_DIR/README.md"

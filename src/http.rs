@@ -9,6 +9,13 @@
 //!   (401 otherwise, and always when no token is set); `?wait=true` answers when the run ends;
 //! - `GET /files/<path>?expires=&sig=`: exported reports behind signed, expiring links
 //!   ([`crate::notify::links`]), when `http.file_server_url` is set.
+//!
+//! Every request body is capped at `http.max_body_size` (413 beyond) and must arrive within
+//! `http.request_timeout`, as must every answer but a waited-for run; connections are handled by
+//! [`server`] (header timeout, connection cap).
+
+pub mod server;
+pub mod stall;
 
 use axum::Json;
 use axum::Router;
@@ -29,6 +36,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::config::Settings;
 use crate::notify::links::{LinkError, LinkSigner};
@@ -53,17 +62,29 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
 }
 
-/// The routes.
+/// The routes, with the request limits of `state.settings.http`.
 pub fn router(state: AppState) -> Router {
+    let http = &state.settings.http;
+    let request_timeout = Duration::from_secs(http.request_timeout);
+    let max_body = usize::try_from(http.max_body_size.0).unwrap_or(usize::MAX);
     let mut router = Router::new()
         .route("/health", get(health))
         .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .route("/tasks/{task}/run", post(run_task));
+        .route("/metrics", get(metrics));
     if state.links.is_some() {
         router = router.route("/files/{*path}", get(download));
     }
-    router.with_state(state)
+    router
+        // Answers are due within the request timeout (a download's body then streams)...
+        .route_layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        // ...but a run with `?wait=true` answers when the run ends (bounded by its timeout).
+        .route("/tasks/{task}/run", post(run_task))
+        .layer(RequestBodyTimeoutLayer::new(request_timeout))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .with_state(state)
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.
@@ -75,9 +96,15 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let http = &state.settings.http;
+    let limits = server::ConnectionLimits {
+        header_timeout: Duration::from_secs(http.header_timeout),
+        write_stall: Duration::from_secs(http.request_timeout),
+        max_connections: server::within_file_limit(
+            usize::try_from(http.max_connections).unwrap_or(usize::MAX),
+        ),
+    };
+    server::serve(listener, router(state), limits, shutdown).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,4 +1,7 @@
-//! Reading YAML files (config, task files) with errors that point at `file:line:column`.
+//! Reading YAML files (config, task files) with errors that point at `file:line:column`. A
+//! key written twice in one mapping is refused ([`duplicates`]).
+
+pub mod duplicates;
 
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -46,6 +49,14 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> Result<(Option<T>, String), Yam
 /// # Errors
 /// [`YamlError::Parse`].
 pub fn parse<T: DeserializeOwned>(text: &str, path: &Path) -> Result<Option<T>, YamlError> {
+    if let Some(d) = duplicates::find(text) {
+        return Err(YamlError::Parse {
+            path: path.to_path_buf(),
+            line: d.at.0,
+            column: d.at.1,
+            message: format!("duplicate key {:?} (first at line {})", d.key, d.first_line),
+        });
+    }
     serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         YamlError::Parse {

@@ -48,6 +48,13 @@ pub async fn run(settings: &Settings, no_connect: bool) -> anyhow::Result<ExitCo
     for w in &settings.warnings {
         r.warn(w);
     }
+    let refusals = super::run::refusals(settings);
+    if refusals.is_empty() {
+        r.ok(format!("daemon start (http.bind {})", settings.http.bind));
+    }
+    for why in refusals {
+        r.fail(why);
+    }
     check_templates(settings, &mut r);
 
     let sd = &settings.system_database;
@@ -86,9 +93,14 @@ pub async fn run(settings: &Settings, no_connect: bool) -> anyhow::Result<ExitCo
 
 fn check_templates(settings: &Settings, r: &mut Report) {
     let dir = &settings.templates_dir;
+    for (name, text) in template::BUILTIN {
+        if let Err(e) = template::check(text, MESSAGE_PLACEHOLDERS) {
+            r.fail(format!("built-in template {name}: {e}"));
+        }
+    }
     let Ok(read) = std::fs::read_dir(dir) else {
-        r.warn(format!(
-            "templates directory {} not found; tasks can only use inline templates",
+        r.ok(format!(
+            "templates: the built-in ones (no directory {})",
             dir.display()
         ));
         return;

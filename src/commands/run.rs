@@ -26,11 +26,8 @@ use crate::supervise::systemd;
 pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     let started_at = Utc::now();
     let shutdown = interrupted();
-    let bind = settings.http.bind;
-    if !bind.ip().is_loopback() && settings.http.token.expose().is_empty() {
-        anyhow::bail!(
-            "http.bind {bind} is reachable from other hosts and http.token is not set: set a token (POST /tasks/{{id}}/run needs it; /health, /status and /metrics stay open) or bind 127.0.0.1"
-        );
+    if let Some(why) = refusals(settings).into_iter().next() {
+        anyhow::bail!(why);
     }
     let pid_lock = PidLock::acquire(&settings.daemon.pid_file).context("daemon.pid_file")?;
     let bind = settings.http.bind;
@@ -84,6 +81,50 @@ pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     drop(pid_lock);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why `run` would refuse to start with these settings, before it touches anything: a
+/// public `http.bind` without `http.token`, a `daemon.pid_file` or `logging.file` that is a
+/// directory or lies below a file. `check` reports the same list, so it fails wherever `run`
+/// would.
+pub fn refusals(settings: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    let bind = settings.http.bind;
+    if !bind.ip().is_loopback() && settings.http.token.expose().is_empty() {
+        out.push(format!(
+            "http.bind {bind} is reachable from other hosts and http.token is not set: set a token (POST /tasks/{{id}}/run needs it; /health, /status and /metrics stay open) or bind 127.0.0.1"
+        ));
+    }
+    let files = [
+        ("daemon.pid_file", Some(&settings.daemon.pid_file)),
+        ("logging.file", settings.logging.file.as_ref()),
+    ];
+    for (key, path) in files {
+        if let Some(why) = path.and_then(|p| cannot_be_file(p)) {
+            out.push(format!(
+                "{key} {}: {why}",
+                path.map_or_else(String::new, |p| p.display().to_string())
+            ));
+        }
+    }
+    out
+}
+
+/// Why `path` can never be a file the daemon creates: it is a directory, or what should be
+/// one of its directories is a file.
+fn cannot_be_file(path: &std::path::Path) -> Option<String> {
+    if path.is_dir() {
+        return Some("is a directory: name a file".into());
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        if d.exists() {
+            return (!d.is_dir())
+                .then(|| format!("cannot create it: {} is not a directory", d.display()));
+        }
+        dir = d.parent();
+    }
+    None
 }
 
 /// Sends `READY=1` once the loop runs, then `WATCHDOG=1` at half the watchdog interval for as

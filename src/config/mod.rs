@@ -435,6 +435,44 @@ pub struct HttpSettings {
     pub file_server_url: Option<String>,
     /// Lifetime of a download link, seconds (default 7 days).
     pub link_expiry: u64,
+    /// Seconds a client has to send a request's headers, idle keep-alive included (1-30,
+    /// default 10): slower connections are closed.
+    pub header_timeout: u64,
+    /// Seconds a request may take, reading its body included (1-3600, default 60);
+    /// `POST /tasks/{id}/run?wait=true` waits for the run instead; also the longest a client
+    /// may leave its answer unread.
+    pub request_timeout: u64,
+    /// Connections served at once (1-65536, default 256); more wait to be accepted.
+    pub max_connections: u64,
+    /// Largest request body (1KB-16MB, default 64KB); larger ones get 413.
+    pub max_body_size: ByteSize,
+}
+
+impl HttpSettings {
+    /// The first limit outside its bounds, as (key, message).
+    fn limit_error(&self) -> Option<(&'static str, String)> {
+        let checks = [
+            ("header_timeout", self.header_timeout, 1, 30, " seconds"),
+            ("request_timeout", self.request_timeout, 1, 3600, " seconds"),
+            ("max_connections", self.max_connections, 1, 65_536, ""),
+            (
+                "max_body_size",
+                self.max_body_size.0,
+                1 << 10,
+                16 << 20,
+                " bytes",
+            ),
+        ];
+        checks
+            .into_iter()
+            .find(|&(_, v, lo, hi, _)| v < lo || v > hi)
+            .map(|(key, v, lo, hi, unit)| {
+                (
+                    key,
+                    format!("http.{key} is {v}{unit}; it must be {lo} to {hi}{unit}"),
+                )
+            })
+    }
 }
 
 impl Default for HttpSettings {
@@ -444,6 +482,10 @@ impl Default for HttpSettings {
             token: Secret::default(),
             file_server_url: None,
             link_expiry: 7 * 86_400,
+            header_timeout: 10,
+            request_timeout: 60,
+            max_connections: 256,
+            max_body_size: ByteSize(64 << 10),
         }
     }
 }
@@ -561,6 +603,9 @@ impl Settings {
                 "lease_time",
                 "scheduler.lease_time must be at least 3 seconds".into(),
             ));
+        }
+        if let Some((key, message)) = self.http.limit_error() {
+            return Err(invalid(key, message));
         }
         if self.export.compression_level > 9 {
             return Err(invalid(

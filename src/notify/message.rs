@@ -171,9 +171,16 @@ pub fn email(
     let text_template = match &reference {
         TemplateRef::File(name) if html => {
             let txt = Path::new(name).with_extension("txt");
-            TemplateRef::File(txt.to_string_lossy().into_owned())
-                .load(dir)
-                .ok()
+            let txt = txt.to_string_lossy();
+            // A `.html` of the operator's own goes with a `.txt` of theirs, never a built-in one.
+            let own_html = template::template_path(dir, name).is_ok_and(|p| p.is_file());
+            if own_html {
+                template::template_path(dir, &txt)
+                    .ok()
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+            } else {
+                TemplateRef::File(txt.into_owned()).load(dir).ok()
+            }
         }
         _ => None,
     };
@@ -310,6 +317,28 @@ mod tests {
 
     fn templates() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates")
+    }
+
+    #[test]
+    fn built_in_email_templates_without_a_directory_and_an_own_html_without_its_txt() {
+        let f = facts(ExecutionStatus::Success);
+        let none = Path::new("/nonexistent/templates");
+        let builtin = email(&f, None, None, none).unwrap();
+        assert!(builtin.html.contains("订单日报"), "{}", builtin.html);
+        assert!(builtin.text.contains("1,000"), "{}", builtin.text);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("email_report.html"),
+            "<p>own {task_name}</p>",
+        )
+        .unwrap();
+        let own = email(&f, None, None, dir.path()).unwrap();
+        assert_eq!(own.html, "<p>own 订单日报</p>");
+        assert_eq!(
+            own.text.trim(),
+            "own 订单日报",
+            "the HTML as text, not the built-in .txt"
+        );
     }
 
     #[test]

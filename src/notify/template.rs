@@ -225,20 +225,56 @@ impl TemplateRef {
         TEMPLATE_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
     }
 
-    /// The template text: inline text, or the file read from `dir`.
+    /// The template text: inline text, or the file read from `dir`, or, when `dir` has no
+    /// such file, the built-in template of that name ([`builtin`]).
     ///
     /// # Errors
-    /// A file name that leaves `dir`, or a file that cannot be read.
+    /// A file name that leaves `dir`, or a file that cannot be read and is not built in.
     pub fn load(&self, dir: &Path) -> Result<String, String> {
         match self {
             TemplateRef::Inline(t) => Ok(t.clone()),
             TemplateRef::File(name) => {
                 let path = template_path(dir, name)?;
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("template {}: {e}", path.display()))
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => Ok(text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => builtin(name)
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("template {}: {e}", path.display())),
+                    Err(e) => Err(format!("template {}: {e}", path.display())),
+                }
             }
         }
     }
+}
+
+/// The templates shipped in `templates/`, compiled in: a file of the same name in
+/// `templates_dir` overrides one.
+pub const BUILTIN: [(&str, &str); 5] = [
+    (
+        "dingtalk_report.md",
+        include_str!("../../templates/dingtalk_report.md"),
+    ),
+    (
+        "dingtalk_failure.md",
+        include_str!("../../templates/dingtalk_failure.md"),
+    ),
+    (
+        "email_report.html",
+        include_str!("../../templates/email_report.html"),
+    ),
+    (
+        "email_report.txt",
+        include_str!("../../templates/email_report.txt"),
+    ),
+    (
+        "email_failure.html",
+        include_str!("../../templates/email_failure.html"),
+    ),
+];
+
+/// The built-in template called `name`, if any.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
 /// `dir/name`, refusing names that climb out of `dir`.
@@ -261,6 +297,23 @@ pub fn template_path(dir: &Path, name: &str) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_in_templates_stand_in_for_missing_files_and_files_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = TemplateRef::File("dingtalk_report.md".into());
+        assert_eq!(
+            r.load(dir.path()).unwrap(),
+            builtin("dingtalk_report.md").unwrap()
+        );
+        std::fs::write(dir.path().join("dingtalk_report.md"), "mine {task_name}").unwrap();
+        assert_eq!(r.load(dir.path()).unwrap(), "mine {task_name}");
+        let missing = TemplateRef::File("other.md".into()).load(dir.path());
+        assert!(missing.unwrap_err().contains("other.md"));
+        for (name, text) in BUILTIN {
+            check(text, MESSAGE_PLACEHOLDERS).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 
     #[test]
     fn parses_placeholders_and_leaves_css_alone() {

@@ -186,6 +186,33 @@ fn install(destdir: &Path, args: &[&str]) -> String {
     stdout_of(out, &format!("install.sh {args:?}"))
 }
 
+/// The names of the debug info sections (`.debug_*`, but for `.debug_gdb_scripts`, which is
+/// loaded data) of an ELF64 little-endian file.
+fn debug_sections(path: &Path) -> Vec<String> {
+    let elf = fs::read(path).unwrap();
+    assert_eq!(
+        &elf[..6],
+        b"\x7fELF\x02\x01",
+        "{} is not ELF64 LE",
+        path.display()
+    );
+    let u16_at = |o: usize| usize::from(u16::from_le_bytes([elf[o], elf[o + 1]]));
+    let u64_at =
+        |o: usize| usize::try_from(u64::from_le_bytes(elf[o..o + 8].try_into().unwrap())).unwrap();
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let names_at = u64_at(shoff + shstrndx * shentsize + 0x18);
+    (0..shnum)
+        .map(|i| {
+            let start = names_at + u32_at(shoff + i * shentsize);
+            let end = start + elf[start..].iter().position(|&b| b == 0).unwrap();
+            String::from_utf8_lossy(&elf[start..end]).into_owned()
+        })
+        .filter(|n| n.starts_with(".debug_") && n != ".debug_gdb_scripts")
+        .collect()
+}
+
 fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && (m.permissions().mode() & 0o111) != 0)
 }
@@ -203,6 +230,12 @@ fn install_script_stages_and_uninstalls() {
     assert!(out.contains("installed /etc/reportd/config.yaml"), "{out}");
     assert!(out.contains("systemctl enable --now reportd"), "{out}");
     assert!(is_executable(&bin), "{} missing", bin.display());
+    // Installed without debug info (the test binary has plenty), and it still runs.
+    let source = assert_cmd::cargo::cargo_bin("reportd");
+    assert!(!debug_sections(&source).is_empty());
+    assert_eq!(debug_sections(&bin), Vec::<String>::new());
+    let version = Command::new(&bin).arg("--version").output().unwrap();
+    assert!(version.status.success());
     assert_eq!(
         fs::read_to_string(&unit).unwrap(),
         fs::read_to_string(repo().join("systemd/reportd.service")).unwrap()
