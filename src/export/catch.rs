@@ -5,7 +5,6 @@
 //! I/O error rebuilt when the text names one — so "No space left on device" reaches the
 //! execution record and the log like any other write error.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
@@ -56,20 +55,9 @@ pub fn quietly<T>(
     result.unwrap_or_else(|payload| {
         Err(WriteFailure::Error(from_panic(
             what,
-            &payload_text(&*payload),
+            &crate::panics::message(&*payload),
         )))
     })
-}
-
-/// The text a panic carried (`panic!("...")`, `expect`, `unwrap`).
-pub fn payload_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "the writer stopped unexpectedly".into()
-    }
 }
 
 /// A write error from a panic's text. `expect` on an I/O result prints the error's `Debug`

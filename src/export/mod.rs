@@ -223,7 +223,7 @@ pub async fn export(
     let written = tokio::task::spawn_blocking(move || writer.join())
         .await
         .map_err(|e| WriteError::msg(format!("{what}: waiting for the writer: {e}")))?
-        .map_err(|payload| catch::from_panic(what, &catch::payload_text(&*payload)))?;
+        .map_err(|payload| catch::from_panic(what, &crate::panics::message(&*payload)))?;
 
     let (rows, written) = match (read_result, written) {
         (Ok(rows), Ok(written)) => (rows, written),
