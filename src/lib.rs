@@ -14,7 +14,7 @@
 //! - [`store`]: the system store (SQLite, MySQL, PostgreSQL): data sources, tasks,
 //!   executions, fire claims; migrations embedded per backend.
 //! - [`source`]: the databases reports read from: specs, the config+store catalog, pools,
-//!   and the demo data.
+//!   the demo data, and the classifier that lets only one read statement through.
 //! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
 //! - [`retention`]: removing old exported files and execution history.
 //! - [`panics`]: a caught panic's text, and the hook that sends panics to the log.

@@ -6,6 +6,7 @@
 //! and `dingtalk.file_server_url` stands in for `http.file_server_url` when that is not set.
 
 pub mod env;
+mod limits;
 pub mod units;
 
 use serde::Deserialize;
@@ -17,13 +18,7 @@ use crate::secret::Secret;
 use crate::source::spec::DataSourceSpec;
 pub use units::{ByteSize, LogLevel, TimeZone};
 
-/// Largest `export.chunk_size` (rows per batch): a batch is held in memory.
-pub const CHUNK_SIZE_MAX: u64 = 100_000;
-/// Longest timeout, seconds (24 days): PostgreSQL's `statement_timeout` stops at `INT_MAX`
-/// milliseconds (24.8 days), and one bound holds for every backend.
-pub const TIMEOUT_MAX: u64 = 24 * 86_400;
-/// Most days of an age or a retention (100 years): ages are subtracted from now.
-pub const DAYS_MAX: u64 = 36_500;
+pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 
 /// Why a config file could not be used. Each variant displays as one line that starts with
 /// `file:line:column` (or `file:line`) when the place is known.
@@ -448,33 +443,6 @@ pub struct HttpSettings {
     pub max_body_size: ByteSize,
 }
 
-impl HttpSettings {
-    /// The first limit outside its bounds, as (key, message).
-    fn limit_error(&self) -> Option<(&'static str, String)> {
-        let checks = [
-            ("header_timeout", self.header_timeout, 1, 30, " seconds"),
-            ("request_timeout", self.request_timeout, 1, 3600, " seconds"),
-            ("max_connections", self.max_connections, 1, 65_536, ""),
-            (
-                "max_body_size",
-                self.max_body_size.0,
-                1 << 10,
-                16 << 20,
-                " bytes",
-            ),
-        ];
-        checks
-            .into_iter()
-            .find(|&(_, v, lo, hi, _)| v < lo || v > hi)
-            .map(|(key, v, lo, hi, unit)| {
-                (
-                    key,
-                    format!("http.{key} is {v}{unit}; it must be {lo} to {hi}{unit}"),
-                )
-            })
-    }
-}
-
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
@@ -604,112 +572,13 @@ impl Settings {
                 "scheduler.lease_time must be at least 3 seconds".into(),
             ));
         }
-        if let Some((key, message)) = self.http.limit_error() {
-            return Err(invalid(key, message));
-        }
         if self.export.compression_level > 9 {
             return Err(invalid(
                 "compression_level",
                 "export.compression_level must be 1 to 9".into(),
             ));
         }
-        self.check_limits(text)
-    }
-
-    /// Every number against what a run can do with it: a value the daemon or a run would
-    /// fail on (an overflowing duration, an allocation too big, a timeout a backend refuses)
-    /// is refused here, naming the key.
-    fn check_limits(&self, text: &str) -> Result<(), ConfigError> {
-        const DAY: u64 = 86_400;
-        const GIB: u64 = 1 << 30;
-        let (e, s) = (&self.export, &self.scheduler);
-        let limits: [(&str, u64, u64, u64); 23] = [
-            ("export.chunk_size", e.chunk_size as u64, 1, CHUNK_SIZE_MAX),
-            // Smaller parts would be mostly the xlsx container itself.
-            ("export.max_file_size", e.max_file_size.0, 64 << 10, 1 << 40),
-            ("export.memory_limit", e.memory_limit.0, 0, 1 << 40),
-            ("export.query_timeout", e.query_timeout, 1, TIMEOUT_MAX),
-            (
-                "export.long_query_timeout",
-                e.long_query_timeout,
-                1,
-                TIMEOUT_MAX,
-            ),
-            (
-                "export.retention_days",
-                e.retention_days.into(),
-                0,
-                DAYS_MAX,
-            ),
-            ("scheduler.max_workers", s.max_workers as u64, 1, 1024),
-            ("scheduler.task_timeout", s.task_timeout, 1, TIMEOUT_MAX),
-            (
-                "scheduler.long_task_timeout",
-                s.long_task_timeout,
-                1,
-                TIMEOUT_MAX,
-            ),
-            (
-                "scheduler.misfire_grace_time",
-                s.misfire_grace_time,
-                0,
-                DAYS_MAX * DAY,
-            ),
-            (
-                "scheduler.log_retention_days",
-                s.log_retention_days.into(),
-                0,
-                DAYS_MAX,
-            ),
-            ("scheduler.retry_backoff", s.retry_backoff, 0, DAY),
-            ("scheduler.lease_time", s.lease_time, 3, DAY),
-            (
-                "system_database.max_connections",
-                self.system_database.max_connections.into(),
-                1,
-                1000,
-            ),
-            ("dingtalk.timeout", self.dingtalk.timeout, 1, 3600),
-            ("email.smtp_timeout", self.email.smtp_timeout, 1, 3600),
-            (
-                "email.max_attachment_size",
-                self.email.max_attachment_size.0,
-                0,
-                GIB,
-            ),
-            (
-                "email.retry_attempts",
-                self.email.retry_attempts.into(),
-                0,
-                100,
-            ),
-            ("email.retry_delay", self.email.retry_delay, 0, DAY),
-            ("logging.max_size", self.logging.max_size.0, 1, 1 << 40),
-            (
-                "logging.backup_count",
-                self.logging.backup_count as u64,
-                0,
-                1000,
-            ),
-            ("http.link_expiry", self.http.link_expiry, 1, DAYS_MAX * DAY),
-            (
-                "daemon.shutdown_timeout",
-                self.daemon.shutdown_timeout,
-                0,
-                DAY,
-            ),
-        ];
-        for (full, value, min, max) in limits {
-            if !(min..=max).contains(&value) {
-                let key = full.rsplit('.').next().unwrap_or(full);
-                return Err(ConfigError::Invalid {
-                    path: self.path.clone(),
-                    line: line_of_key(text, key),
-                    message: format!("{full}: {value} is out of range; give {min} to {max}"),
-                });
-            }
-        }
-        Ok(())
+        limits::check(self, text)
     }
 
     /// The directory relative paths are taken from.
