@@ -50,5 +50,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(reportd::commands::run(cli.command, &settings))
+    // A command's panic (a bug) ends it with one error line and exit status 1; runs catch
+    // their own and record them.
+    let command = std::panic::AssertUnwindSafe(reportd::commands::run(cli.command, &settings));
+    match runtime.block_on(futures_util::FutureExt::catch_unwind(command)) {
+        Ok(result) => result,
+        Err(payload) => anyhow::bail!(
+            "internal error: panicked: {}",
+            reportd::panics::message(payload.as_ref())
+        ),
+    }
 }

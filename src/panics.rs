@@ -8,6 +8,49 @@
 
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
+
+thread_local! {
+    /// Set while this thread runs code under [`quietly`].
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+static QUIET_HOOK: Once = Once::new();
+
+/// Wraps the current panic hook (once per process) so that a panic on a thread inside
+/// [`quietly`] is only a `debug` event; every other panic goes to the hook as before.
+fn install_quiet_hook() {
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                tracing::debug!(at, panic = %message(info.payload()), "caught and reported as an error");
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`; a panic in it is caught and comes back as its text, printed nowhere (the caller
+/// reports it as an ordinary error). For code whose libraries panic on bad input: the xlsx
+/// writer on a full disk, sqlx decoding a value it cannot represent.
+///
+/// # Errors
+/// The panic's text.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    install_quiet_hook();
+    let was = QUIET.with(|q| q.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    result.map_err(|payload| message(payload.as_ref()))
+}
 
 /// The text a panic was raised with (`panic!("...")`, `expect`, a failed `Display`…).
 pub fn message(payload: &(dyn Any + Send)) -> String {
@@ -21,7 +64,8 @@ pub fn message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Sends panics to the log as one `error` event (message, place, thread) from now on.
-/// Call it once logging is set up: before that the default hook is the only witness.
+/// Call it once logging is set up, before any [`quietly`]: before that the default hook is the
+/// only witness.
 pub fn log_panics() {
     std::panic::set_hook(Box::new(|info| {
         let text = message(info.payload()).replace('\n', " ");
@@ -52,5 +96,15 @@ mod tests {
         let n = 3;
         let e = std::panic::catch_unwind(|| panic!("with {n}")).unwrap_err();
         assert_eq!(message(e.as_ref()), "with 3");
+    }
+
+    #[test]
+    fn quietly_catches_and_resets_its_flag() {
+        assert_eq!(quietly(|| 7), Ok(7));
+        assert_eq!(
+            quietly(|| -> () { panic!("boom") }),
+            Err("boom".to_string())
+        );
+        assert!(!QUIET.with(Cell::get), "the flag is reset");
     }
 }

@@ -107,6 +107,23 @@ pub fn refusals(settings: &Settings) -> Vec<String> {
             ));
         }
     }
+    let dirs = [
+        ("export.output_dir", &settings.export.output_dir),
+        ("export.temp_dir", &settings.export.temp_dir),
+    ];
+    for (key, path) in dirs {
+        if let Some(file) = path
+            .ancestors()
+            .find(|d| d.exists())
+            .filter(|d| !d.is_dir())
+        {
+            out.push(format!(
+                "{key} {}: cannot create it: {} is not a directory",
+                path.display(),
+                file.display()
+            ));
+        }
+    }
     out
 }
 

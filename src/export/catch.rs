@@ -5,42 +5,10 @@
 //! I/O error rebuilt when the text names one — so "No space left on device" reaches the
 //! execution record and the log like any other write error.
 
-use std::cell::Cell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Once;
-
 use super::sink::{WriteError, WriteFailure};
 
-thread_local! {
-    /// Set while this thread runs code under [`quietly`].
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-}
-
-static HOOK: Once = Once::new();
-
-/// Wraps the current panic hook (once per process) so that panics on a thread inside
-/// [`quietly`] are not printed; every other panic goes to the hook as before.
-fn install_hook() {
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if QUIET.with(Cell::get) {
-                let at = info
-                    .location()
-                    .map(|l| format!("{}:{}", l.file(), l.line()))
-                    .unwrap_or_default();
-                tracing::debug!(
-                    at,
-                    "export writer stopped by a panic; reported as its error"
-                );
-            } else {
-                previous(info);
-            }
-        }));
-    });
-}
-
-/// Runs `f`, turning a panic into [`WriteFailure::Error`] (`what: <panic text>`).
+/// Runs `f`, turning a panic into [`WriteFailure::Error`] (`what: <panic text>`), without the
+/// panic printed ([`crate::panics::quietly`]).
 ///
 /// # Errors
 /// `f`'s own, or the panic's.
@@ -48,16 +16,8 @@ pub fn quietly<T>(
     what: &str,
     f: impl FnOnce() -> Result<T, WriteFailure>,
 ) -> Result<T, WriteFailure> {
-    install_hook();
-    let was = QUIET.with(|q| q.replace(true));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    QUIET.with(|q| q.set(was));
-    result.unwrap_or_else(|payload| {
-        Err(WriteFailure::Error(from_panic(
-            what,
-            &crate::panics::message(&*payload),
-        )))
-    })
+    crate::panics::quietly(f)
+        .unwrap_or_else(|text| Err(WriteFailure::Error(from_panic(what, &text))))
 }
 
 /// A write error from a panic's text. `expect` on an I/O result prints the error's `Debug`
@@ -113,7 +73,6 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\n'));
-        assert!(!QUIET.with(Cell::get), "the flag is reset");
     }
 
     #[test]

@@ -224,7 +224,71 @@ where
 }
 
 fn local(utc: DateTime<Utc>, tz: Tz) -> Cell {
+    // Outside Excel's years the value is text anyway, and chrono cannot shift the extremes of
+    // its range into a zone: those are written in UTC.
+    if !excel_year(utc.year()) {
+        return Cell::Text(utc.format("%Y-%m-%d %H:%M:%S%.f UTC").to_string());
+    }
     Cell::datetime(utc.with_timezone(&tz).naive_local())
+}
+
+/// Which PostgreSQL date or time type a binary value is.
+#[derive(Clone, Copy)]
+enum PgTime {
+    Date,
+    Timestamp,
+    TimestampTz,
+}
+
+/// A PostgreSQL DATE, TIMESTAMP or TIMESTAMPTZ from its binary form (days or microseconds
+/// since 2000-01-01; the integer's extremes are ±infinity). sqlx's own decoders panic on
+/// `infinity` and on values beyond chrono's range: here `infinity` is written as PostgreSQL
+/// prints it, and a value chrono cannot hold is a decode error naming it.
+fn pg_time(row: &PgRow, i: usize, what: PgTime, tz: Tz) -> Result<Cell, sqlx::Error> {
+    let raw = row.try_get_raw(i)?;
+    if raw.format() == sqlx::postgres::PgValueFormat::Text {
+        return Ok(Cell::Text(
+            raw.as_str().map_err(sqlx::Error::Decode)?.to_string(),
+        ));
+    }
+    let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+    let short = || sqlx::Error::Decode(format!("a {} bytes long date or time", bytes.len()).into());
+    let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+    let beyond = |n: i64, unit: &str| {
+        sqlx::Error::Decode(
+            format!("{n} {unit} from 2000-01-01 is beyond the dates reportd can write").into(),
+        )
+    };
+    let at = match what {
+        PgTime::Date => {
+            let days = i32::from_be_bytes(bytes.try_into().map_err(|_| short())?);
+            match days {
+                i32::MAX => return Ok(Cell::Text("infinity".into())),
+                i32::MIN => return Ok(Cell::Text("-infinity".into())),
+                d => {
+                    let date = chrono::TimeDelta::try_days(d.into())
+                        .and_then(|span| epoch.checked_add_signed(span))
+                        .ok_or_else(|| beyond(d.into(), "days"))?;
+                    return Ok(Cell::date(date));
+                }
+            }
+        }
+        PgTime::Timestamp | PgTime::TimestampTz => {
+            let micros = i64::from_be_bytes(bytes.try_into().map_err(|_| short())?);
+            match micros {
+                i64::MAX => return Ok(Cell::Text("infinity".into())),
+                i64::MIN => return Ok(Cell::Text("-infinity".into())),
+                us => epoch
+                    .and_time(NaiveTime::MIN)
+                    .checked_add_signed(chrono::TimeDelta::microseconds(us))
+                    .ok_or_else(|| beyond(us, "microseconds"))?,
+            }
+        }
+    };
+    Ok(match what {
+        PgTime::TimestampTz => local(at.and_utc(), tz),
+        _ => Cell::datetime(at),
+    })
 }
 
 impl Decode for MySqlRow {
@@ -311,9 +375,9 @@ impl Decode for PgRow {
                         .to_plain_string(),
                 ),
             },
-            Kind::Date => Cell::date(self.try_get::<NaiveDate, _>(i)?),
-            Kind::DateTime => Cell::datetime(self.try_get::<NaiveDateTime, _>(i)?),
-            Kind::Timestamp => local(self.try_get::<DateTime<Utc>, _>(i)?, tz),
+            Kind::Date => pg_time(self, i, PgTime::Date, tz)?,
+            Kind::DateTime => pg_time(self, i, PgTime::Timestamp, tz)?,
+            Kind::Timestamp => pg_time(self, i, PgTime::TimestampTz, tz)?,
             Kind::Time => Cell::Time(self.try_get::<NaiveTime, _>(i)?),
             Kind::Json => Cell::Text(self.try_get::<serde_json::Value, _>(i)?.to_string()),
             Kind::Bytes => Cell::hex(self.try_get::<&[u8], _>(i)?),

@@ -212,13 +212,14 @@ impl Source {
 }
 
 /// MySQL connection options from a spec: its `url`, or host/port/database/user/password with
-/// `charset` (default `utf8mb4`).
+/// `charset` (default `utf8mb4`; only UTF-8 sets pass validation, and a URL's is replaced).
 ///
 /// # Errors
 /// A `url` that does not parse.
 pub fn mysql_options(spec: &DataSourceSpec) -> Result<MySqlConnectOptions, sqlx::Error> {
     if !spec.url.is_empty() {
-        return MySqlConnectOptions::from_str(spec.url.expose());
+        // Whatever the URL says: text goes both ways as UTF-8 (see `spec::UTF8_CHARSETS`).
+        return Ok(MySqlConnectOptions::from_str(spec.url.expose())?.charset("utf8mb4"));
     }
     let mut o = MySqlConnectOptions::new()
         .host(spec.host.as_deref().unwrap_or("localhost"))

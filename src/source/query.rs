@@ -90,6 +90,33 @@ impl QueryHandle {
     }
 }
 
+/// Appends the cells of `row` to `out`. sqlx's decoders panic on some values they cannot
+/// represent (PostgreSQL `infinity` in an array of timestamps, say): such a panic becomes a
+/// decode error naming the column, and the query fails like any other.
+fn push_row<R: Decode>(
+    row: &R,
+    kinds: &[Kind],
+    tz: Tz,
+    out: &mut Vec<Cell>,
+) -> Result<(), sqlx::Error> {
+    let start = out.len();
+    crate::panics::quietly(|| {
+        for (i, kind) in kinds.iter().enumerate() {
+            out.push(row.cell(i, *kind, tz)?);
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|text| {
+        Err(sqlx::Error::Decode(
+            format!(
+                "column {}: cannot read the value: {text}",
+                out.len() - start + 1
+            )
+            .into(),
+        ))
+    })
+}
+
 /// Sends one batch; false when the receiver is gone (the writer stopped).
 async fn send(out: &Sender<Chunk>, chunk: Chunk) -> bool {
     out.send(chunk).await.is_ok()
@@ -122,9 +149,7 @@ macro_rules! pump {
                             kinds.as_ref().expect("just set")
                         }
                     };
-                    for (i, kind) in ks.iter().enumerate() {
-                        batch.cells.push(row.cell(i, *kind, $opts.tz)?);
-                    }
+                    push_row(&row, ks, $opts.tz, &mut batch.cells)?;
                     batch.rows += 1;
                     total += 1;
                     if batch.rows >= $opts.chunk_rows {

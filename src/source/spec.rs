@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 use crate::config::env;
 use crate::secret::Secret;
 
+/// The MySQL connection character sets reportd accepts. Queries go out and results come back
+/// as UTF-8; a multibyte set whose characters may end in `\` (gbk, big5, sjis) would also
+/// let the server read a string differently from the SQL classifier.
+pub const UTF8_CHARSETS: [&str; 3] = ["utf8mb4", "utf8", "utf8mb3"];
+
 /// The database family of a data source. `adb` (AnalyticDB for MySQL) speaks the MySQL protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -166,6 +171,13 @@ impl DataSourceSpec {
         {
             return Err(format!(
                 "max_connections: {n} is out of range; give 1 to {MAX_CONNECTIONS}"
+            ));
+        }
+        if let Some(charset) = &self.charset
+            && !UTF8_CHARSETS.contains(&charset.to_ascii_lowercase().as_str())
+        {
+            return Err(format!(
+                "charset: {charset:?} is not supported: reportd talks UTF-8 (utf8mb4) to the server, which converts the tables' own character set (gbk, latin1, ...) itself"
             ));
         }
         if !self.url.is_empty() {

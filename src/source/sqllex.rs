@@ -42,17 +42,15 @@ pub struct Token {
     pub end: usize,
 }
 
-/// The tokens of `sql`, and whether a string literal held a backslash (whose meaning depends
-/// on server settings). `backslash` says whether `\` escapes the next character in plain
-/// strings.
+/// The tokens of `sql`. `backslash` says whether `\` escapes the next character in plain
+/// strings (its meaning depends on server settings: the classifier compares both readings).
 ///
 /// # Errors
 /// An unterminated string, name or comment, a nested block comment, or (MySQL) an
 /// executable comment.
-pub fn tokens(sql: &str, dialect: Dialect, backslash: bool) -> Result<(Vec<Token>, bool), Refusal> {
+pub fn tokens(sql: &str, dialect: Dialect, backslash: bool) -> Result<Vec<Token>, Refusal> {
     let s = sql.as_bytes();
     let mut out = Vec::with_capacity(s.len() / 4 + 4);
-    let mut saw_backslash = false;
     let mut i = 0;
     while i < s.len() {
         let c = s[i];
@@ -61,19 +59,26 @@ pub fn tokens(sql: &str, dialect: Dialect, backslash: bool) -> Result<(Vec<Token
             i += 1;
             continue;
         }
-        // Line comments end at the first CR or LF: no server ends them later.
         let line_comment = match (c, next) {
-            (b'-', Some(b'-')) => {
-                // MySQL needs whitespace or a control character after `--`; `1--1` is code.
-                dialect != Dialect::MySql || s.get(i + 2).is_none_or(|&n| n <= b' ')
-            }
+            (b'-', Some(b'-')) if dialect == Dialect::MySql => match s.get(i + 2) {
+                // MySQL needs a space or control character after `--` (DEL included);
+                // `1--1` is code. What the server's character set calls a control
+                // character above ASCII is not known here: refuse rather than guess.
+                None => true,
+                Some(&n) if n <= b' ' || n == 0x7f => true,
+                Some(&n) if n >= 0x80 => {
+                    return Err(Refusal::Unclear(
+                        "`--` followed by a non-ASCII character (put a space after `--`)",
+                    ));
+                }
+                Some(_) => false,
+            },
+            (b'-', Some(b'-')) => true,
             (b'#', _) => dialect == Dialect::MySql,
             _ => false,
         };
         if line_comment {
-            while i < s.len() && s[i] != b'\n' && s[i] != b'\r' {
-                i += 1;
-            }
+            i = line_comment_end(s, i)?;
             continue;
         }
         if c == b'/' && next == Some(b'*') {
@@ -85,22 +90,16 @@ pub fn tokens(sql: &str, dialect: Dialect, backslash: bool) -> Result<(Vec<Token
             b'\'' => {
                 let escapes =
                     backslash || (dialect == Dialect::Postgres && is_e_prefix(s, &out, i));
-                i = quoted(
-                    s,
-                    i,
-                    b'\'',
-                    escapes && dialect != Dialect::Sqlite,
-                    &mut saw_backslash,
-                )?;
+                i = quoted(s, i, b'\'', escapes && dialect != Dialect::Sqlite)?;
                 Kind::Quoted
             }
             b'"' => {
                 let escapes = backslash && dialect == Dialect::MySql;
-                i = quoted(s, i, b'"', escapes, &mut saw_backslash)?;
+                i = quoted(s, i, b'"', escapes)?;
                 Kind::Quoted
             }
             b'`' => {
-                i = quoted(s, i, b'`', false, &mut saw_backslash)?;
+                i = quoted(s, i, b'`', false)?;
                 Kind::Quoted
             }
             b'[' if dialect == Dialect::Sqlite => {
@@ -135,7 +134,22 @@ pub fn tokens(sql: &str, dialect: Dialect, backslash: bool) -> Result<(Vec<Token
             end: i,
         });
     }
-    Ok((out, saw_backslash))
+    Ok(out)
+}
+
+/// The end of the line comment at `i`: its LF. MySQL and SQLite end a line comment only at
+/// LF, PostgreSQL at CR too; a CR that is not part of CR LF would hide the rest of the line
+/// from one reading, so it is refused.
+fn line_comment_end(s: &[u8], mut i: usize) -> Result<usize, Refusal> {
+    while i < s.len() && s[i] != b'\n' {
+        if s[i] == b'\r' && s.get(i + 1) != Some(&b'\n') {
+            return Err(Refusal::Unclear(
+                "a line comment ended by a lone carriage return (end lines with LF or CR LF)",
+            ));
+        }
+        i += 1;
+    }
+    Ok(i)
 }
 
 /// A byte that may begin a word: letters, digits, `_`, any non-ASCII byte; `$` too outside
@@ -182,22 +196,13 @@ fn block_comment(s: &[u8], i: usize, dialect: Dialect) -> Result<usize, Refusal>
 
 /// Skips the string or name quoted with `q` that starts at `i` (a doubled `q` stands for
 /// itself; with `escapes`, `\` escapes the next byte); returns the index after it.
-fn quoted(
-    s: &[u8],
-    i: usize,
-    q: u8,
-    escapes: bool,
-    saw_backslash: &mut bool,
-) -> Result<usize, Refusal> {
+fn quoted(s: &[u8], i: usize, q: u8, escapes: bool) -> Result<usize, Refusal> {
     let mut j = i + 1;
     while j < s.len() {
         let c = s[j];
-        if c == b'\\' && q != b'`' {
-            *saw_backslash = true;
-            if escapes {
-                j += 2;
-                continue;
-            }
+        if c == b'\\' && q != b'`' && escapes {
+            j += 2;
+            continue;
         }
         if c == q {
             if s.get(j + 1) == Some(&q) {

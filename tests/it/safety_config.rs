@@ -83,6 +83,25 @@ fn check_fails_on_a_public_bind_without_a_token_as_run_does() {
         "same words as run: {run_err} / {why}"
     );
 
+    // An output or temp directory that can never be created fails both as well.
+    for key in ["output_dir", "temp_dir"] {
+        let w = Workdir::new(
+            Backend::Sqlite,
+            &format!("{DEMO_SOURCE}export:\n  {key}: ./afile/sub\n"),
+        );
+        w.write("afile", "not a directory");
+        let run_err = w.fails(&["run"], 1);
+        let out = w.cmd(&["check", "--no-connect"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{key}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("export.{key}"))
+                && stdout.contains("afile is not a directory"),
+            "{stdout}"
+        );
+        assert!(run_err.contains("afile is not a directory"), "{run_err}");
+    }
+
     // With a token, both pass that point.
     let ok = Workdir::new(
         Backend::Sqlite,

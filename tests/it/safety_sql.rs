@@ -68,6 +68,25 @@ async fn mariadb_writes_are_refused_by_export() {
             "SELECT * FROM t INTO OUTFILE '/tmp/reportd_evil'".into(),
             "found SELECT ... INTO",
         ),
+        // The server ends `#` and `-- ` comments only at LF: a lone CR must not end one.
+        (
+            "#\rSELECT '\nDROP TABLE t -- '".into(),
+            "lone carriage return",
+        ),
+        (
+            "-- x\rSELECT '\nTRUNCATE TABLE t -- '".into(),
+            "lone carriage return",
+        ),
+        (
+            format!("#\rSELECT '\nCREATE USER '{user}'@'%' -- '"),
+            "lone carriage return",
+        ),
+        // `--` then DEL is a comment to the server.
+        (
+            "SELECT 1 --\u{7f} '\nINTO @x -- '".into(),
+            "found SELECT ... INTO",
+        ),
+        ("SELECT 1 --\u{a0} '\nDROP TABLE t".into(), "non-ASCII"),
     ];
     for (sql, want) in &cases {
         let err = w.fails(
@@ -306,4 +325,70 @@ async fn the_daemon_refuses_writes_too() {
         log.contains("task sneaky: data source src: refused: more than one statement"),
         "{log}"
     );
+}
+
+/// A multibyte connection character set (gbk: `中\` is one character there) would let the
+/// server read a string differently from the classifier: a `charset` other than UTF-8 is
+/// refused, and a URL's is replaced by utf8mb4, so the server reads what the classifier read.
+#[tokio::test]
+async fn the_connection_always_talks_utf8() {
+    let (_db, url, _) = mariadb_source().await;
+    let w = Workdir::new(
+        Backend::Sqlite,
+        "data_sources:\n  src:\n    type: mysql\n    host: 127.0.0.1\n    charset: gbk\n",
+    );
+    let err = w.fails(&["check", "--no-connect"], 1);
+    assert!(
+        err.contains("data_sources.src: charset: \"gbk\" is not supported"),
+        "{err}"
+    );
+
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &config("mysql", &format!("{url}?charset=gbk")),
+    );
+    let out_file = w.path().join("gbk_out.txt");
+    let sql = format!(
+        "SELECT '中\\\\', ' FROM t INTO OUTFILE \"{}\" -- ' AS b",
+        out_file.display()
+    );
+    let text = export_csv(&w, &sql);
+    assert!(
+        text.starts_with("中\\,b\n中\\,\" FROM t INTO OUTFILE"),
+        "{text}"
+    );
+    assert!(!out_file.exists(), "the server wrote a file");
+    assert_eq!(rows_in_t(&url).await, 1);
+}
+
+/// PostgreSQL `infinity` dates and timestamps are data, not a crash: written as PostgreSQL
+/// prints them; values sqlx cannot decode fail the export with the column named (exit 1).
+#[tokio::test]
+async fn postgres_infinity_is_written_and_undecodable_values_fail_cleanly() {
+    let db = ScratchStore::new(Backend::Postgres);
+    let url = db.create_source().await;
+    let w = Workdir::new(Backend::Sqlite, &config("postgresql", &url));
+    let text = export_csv(
+        &w,
+        "SELECT 'infinity'::timestamp a, '-infinity'::timestamptz b, 'infinity'::date c, \
+         '2026-11-30 09:00'::timestamp d, '262142-12-31 23:00'::timestamptz e",
+    );
+    assert_eq!(
+        text,
+        // Text that starts with `-` or `+` gets the CSV formula escape.
+        "a,b,c,d,e\ninfinity,'-infinity,infinity,2026-11-30 09:00:00,'+262142-12-31 23:00:00 UTC\n"
+    );
+    let err = w.fails(
+        &[
+            "export",
+            "--source",
+            "src",
+            "--sql=SELECT ARRAY['infinity'::timestamp] AS a",
+            "-o",
+            "a.csv",
+        ],
+        1,
+    );
+    assert!(err.contains("column 1: cannot read the value"), "{err}");
+    assert!(!w.path().join("a.csv").exists());
 }

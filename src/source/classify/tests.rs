@@ -257,11 +257,8 @@ fn comments_and_strings_cannot_hide_code() {
         refused_on(Dialect::MySql, "SELECT 1 $a$; DROP TABLE t; $a$"),
         "refused: more than one statement"
     );
-    // Line comments end at a CR as well.
-    assert_eq!(
-        refused("SELECT 1 -- x\r; DROP TABLE t"),
-        "refused: more than one statement"
-    );
+    // A lone CR ends a line comment on PostgreSQL only: refused everywhere.
+    assert!(refused("SELECT 1 -- x\r; DROP TABLE t").contains("lone carriage return"));
     // Unterminated text is refused.
     for sql in [
         "SELECT 'a",
@@ -326,4 +323,40 @@ fn costs_well_under_a_millisecond() {
     // Unoptimised test builds are ~20x slower than release; the figure that counts is release.
     let limit = if cfg!(debug_assertions) { 20 } else { 1 };
     assert!(per < std::time::Duration::from_millis(limit), "{per:?}");
+}
+
+#[test]
+fn comments_end_where_every_server_ends_them() {
+    // MySQL and SQLite end a line comment only at LF, PostgreSQL at CR too.
+    for sql in [
+        "#\rSELECT '\nDROP TABLE t -- '",
+        "-- x\rSELECT '\nDROP TABLE t -- '",
+    ] {
+        let d = if sql.starts_with('#') {
+            vec![Dialect::MySql]
+        } else {
+            ALL.to_vec()
+        };
+        for d in d {
+            assert!(
+                refused_on(d, sql).contains("lone carriage return"),
+                "{d:?} {sql:?}"
+            );
+        }
+    }
+    ok("-- windows line ending\r\nSELECT 1\r\n");
+    // `--` then DEL is a comment on MySQL; a non-ASCII byte after it is refused.
+    assert!(refused_on(Dialect::MySql, "SELECT 1 --\u{7f} '\nINTO @x -- '").contains("INTO"));
+    assert!(refused_on(Dialect::MySql, "SELECT 1 --\u{a0}\nDROP TABLE t").contains("non-ASCII"));
+}
+
+#[test]
+fn a_backslash_escaped_quote_is_named_as_such() {
+    for d in [Dialect::MySql, Dialect::Postgres] {
+        assert!(
+            refused_on(d, "SELECT 'it\\'s'").contains("double the quote"),
+            "{d:?}"
+        );
+    }
+    ok_on(Dialect::MySql, "SELECT 'C:\\\\reports' AS path");
 }
