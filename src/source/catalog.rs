@@ -3,8 +3,9 @@
 //! shadowed).
 
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
+use super::classify::Dialect;
 use super::{DataSourceSpec, SourceError};
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
@@ -85,11 +86,11 @@ pub fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
     entries.iter().find(|e| e.name == name && !e.shadowed)
 }
 
-/// The names tasks may refer to.
-pub fn names(entries: &[Entry]) -> BTreeSet<String> {
+/// The names tasks may refer to, with the SQL family of each (for the query classifier).
+pub fn names(entries: &[Entry]) -> BTreeMap<String, Dialect> {
     entries
         .iter()
         .filter(|e| !e.shadowed)
-        .map(|e| e.name.clone())
+        .map(|e| (e.name.clone(), e.spec.kind.dialect()))
         .collect()
 }

@@ -41,6 +41,16 @@ impl SourceKind {
         }
     }
 
+    /// The SQL family whose lexical rules the query classifier applies.
+    pub fn dialect(self) -> super::classify::Dialect {
+        use super::classify::Dialect;
+        match self {
+            SourceKind::Mysql | SourceKind::Adb => Dialect::MySql,
+            SourceKind::Postgresql => Dialect::Postgres,
+            SourceKind::Sqlite => Dialect::Sqlite,
+        }
+    }
+
     /// Port used when none is given.
     pub fn default_port(self) -> Option<u16> {
         match self {

@@ -3,7 +3,7 @@
 //! notification recipients. Every problem is reported (not only the first), each naming the
 //! task and the field.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use super::TaskSpec;
@@ -11,7 +11,7 @@ use crate::config::{Settings, TIMEOUT_MAX, TimeZone};
 use crate::export::naming::check_sql_macros;
 use crate::notify::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::schedule::cron::Schedule;
-use crate::source::classify;
+use crate::source::classify::{self, Dialect};
 
 /// Longest Excel sheet name.
 pub const SHEET_NAME_MAX: usize = 31;
@@ -39,8 +39,8 @@ pub struct TaskError {
 /// What tasks are checked against.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
-    /// Names of the data sources in the config and the store.
-    pub data_sources: &'a BTreeSet<String>,
+    /// The data sources in the config and the store, with the SQL family of each.
+    pub data_sources: &'a BTreeMap<String, Dialect>,
     /// Where template files are looked up.
     pub templates_dir: &'a Path,
     /// `dingtalk.webhook_url` is set, so tasks may leave out their own webhook.
@@ -51,7 +51,7 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// The context for `settings` and the known data source names.
-    pub fn new(settings: &'a Settings, data_sources: &'a BTreeSet<String>) -> Context<'a> {
+    pub fn new(settings: &'a Settings, data_sources: &'a BTreeMap<String, Dialect>) -> Context<'a> {
         Context {
             data_sources,
             templates_dir: &settings.templates_dir,
@@ -86,6 +86,12 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     } else {
         spec.name.clone()
     };
+    // The SQL is classified with its own server's rules (the run checks it the same way); an
+    // unknown source is reported below, and its SQL is held to any server's reading.
+    let read_check = |sql: &str| match ctx.data_sources.get(&spec.data_source) {
+        Some(dialect) => classify::check(sql, *dialect),
+        None => classify::check_any(sql),
+    };
     let mut fail = |field: &str, message: String| {
         errors.push(TaskError {
             task: task.clone(),
@@ -105,8 +111,8 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         );
     }
 
-    if !ctx.data_sources.contains(&spec.data_source) {
-        let known: Vec<_> = ctx.data_sources.iter().map(String::as_str).collect();
+    if !ctx.data_sources.contains_key(&spec.data_source) {
+        let known: Vec<_> = ctx.data_sources.keys().map(String::as_str).collect();
         fail(
             "data_source",
             format!(
@@ -143,7 +149,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         ),
         (Some(sql), true) if sql.trim().is_empty() => fail("sql", "is empty".into()),
         (Some(sql), true) => {
-            if let Err(e) = classify::check_any(sql) {
+            if let Err(e) = read_check(sql) {
                 fail("sql", e.to_string());
             }
         }
@@ -168,7 +174,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             fail(&format!("sheets[{}].sql", i + 1), "is empty".into());
         } else if let Err(e) = check_sql_macros(&sheet.sql) {
             fail(&format!("sheets[{}].sql", i + 1), e);
-        } else if let Err(e) = classify::check_any(&sheet.sql) {
+        } else if let Err(e) = read_check(&sheet.sql) {
             fail(
                 &format!("sheets[{}].sql", i + 1),
                 format!("sheet {:?}: {e}", sheet.name),

@@ -138,22 +138,19 @@ async fn mariadb_writes_are_refused_by_task_apply_and_run() {
         err.contains("task \"sheets\": sheets[2].sql: sheet \"Granter\": refused: only read queries may run (found GRANT)"),
         "{err}"
     );
-    // Text that some family reads as one statement passes `apply` (the server family is not
-    // known there); the run checks it again with MySQL's rules and refuses it.
+    // Text that another family reads as one statement (PostgreSQL: `--1` is a comment) is
+    // classified with the task's own source's rules (MySQL: `--1` is code) at apply too.
     w.write(
         "sneaky.yaml",
         "tasks:\n  - name: sneaky\n    data_source: src\n    cron: \"@daily\"\n    \
          sql: \"SELECT 1 --1; DROP TABLE t\"\n",
     );
-    w.ok(&["task", "apply", "-f", "sneaky.yaml"]);
-    let err = w.fails(&["task", "run", "sneaky"], 1);
+    let err = w.fails(&["task", "apply", "-f", "sneaky.yaml"], 1);
     assert!(
-        err.contains("task sneaky: data source src: refused: more than one statement"),
+        err.contains("task \"sneaky\": sql: refused: more than one statement"),
         "{err}"
     );
     assert_eq!(rows_in_t(&url).await, 1);
-    let out = w.ok(&["logs", "--task", "sneaky"]);
-    assert!(out.contains("failed"), "{out}");
 }
 
 /// Exports `sql` to CSV and returns the file's text (without the BOM).
@@ -303,7 +300,19 @@ async fn the_daemon_refuses_writes_too() {
         "tasks:\n  - name: sneaky\n    data_source: src\n    cron: \"0 0 1 1 *\"\n    \
          sql: \"SELECT 1 --1; DROP TABLE t\"\n",
     );
+    // Applied while `src` was a PostgreSQL source (where `--1` starts a comment); the
+    // operator then points `src` at MariaDB, where the same text is two statements: the run
+    // classifies with the rules of the server it reaches.
+    let config_path = w.path().join("config.yaml");
+    let mysql_config = std::fs::read_to_string(&config_path).unwrap();
+    let pg_config = mysql_config.replace(
+        &config("mysql", &url),
+        &config("postgresql", "postgres://nobody@127.0.0.1:1/none"),
+    );
+    assert_ne!(pg_config, mysql_config);
+    std::fs::write(&config_path, pg_config).unwrap();
     w.ok(&["task", "apply", "-f", "t.yaml"]);
+    std::fs::write(&config_path, mysql_config).unwrap();
     w.ok(&["start"]);
     let stop = StopAtEnd(&w);
     let ran = reqwest::Client::new()
@@ -391,4 +400,21 @@ async fn postgres_infinity_is_written_and_undecodable_values_fail_cleanly() {
     );
     assert!(err.contains("column 1: cannot read the value"), "{err}");
     assert!(!w.path().join("a.csv").exists());
+}
+
+/// `task apply` classifies a task's SQL with its own data source's rules: SQL that every run
+/// on that server would refuse is refused up front, not accepted because another server
+/// family would read it.
+#[tokio::test]
+async fn apply_classifies_with_the_task_sources_rules() {
+    let (_db, _url, w) = mariadb_source().await;
+    w.write(
+        "gap.yaml",
+        "tasks:\n  - name: gap\n    data_source: src\n    cron: \"@daily\"\n    sql: \"SELECT 1 /*!99999 AS x */\"\n",
+    );
+    let err = w.fails(&["task", "apply", "-f", "gap.yaml"], 1);
+    assert!(
+        err.contains("task \"gap\": sql: refused: a MySQL executable comment"),
+        "{err}"
+    );
 }
