@@ -333,3 +333,18 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A TCP port free on 127.0.0.1 right now (for a daemon's `http.bind`).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Stops the daemon of a directory at the end, even when the test failed half-way.
+pub struct StopAtEnd<'a>(pub &'a Workdir);
+
+impl Drop for StopAtEnd<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cmd(&["stop"]).output();
+    }
+}

@@ -9,12 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::daemon::{start, stop};
-use crate::helpers::{Backend, DEMO_SOURCE, Workdir};
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use crate::helpers::{Backend, DEMO_SOURCE, Workdir, free_port};
 
 /// Sends `request` on a new connection and reads the answer until the server closes it (or
 /// `wait` passes); "" when the server cannot be reached.

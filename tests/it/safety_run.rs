@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::daemon::stop;
-use crate::helpers::{Backend, DEMO_SOURCE, Workdir, exec};
+use crate::helpers::{Backend, DEMO_SOURCE, Workdir, exec, free_port};
 
 /// What `reportd::runner::DEBUG_PANIC_ENV` is: debug builds panic in the body of a run of the
 /// task it names.
@@ -257,11 +257,7 @@ fn formats_that_cannot_be_written_are_refused_at_apply() {
 
 #[tokio::test]
 async fn a_panicking_run_asked_for_over_http_frees_the_task() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let w = Workdir::new(
         Backend::Sqlite,
         &format!("{DEMO_SOURCE}http:\n  bind: 127.0.0.1:{port}\n  token: t0ken\n"),

@@ -3,23 +3,9 @@
 //! nowhere: not in `datasource list [--json]`, `datasource test`, `check`, `status
 //! [--json]`, the unauthenticated `/status`, nor the log file.
 
-use crate::helpers::{Backend, ScratchStore, Workdir, pg_url};
+use crate::helpers::{Backend, ScratchStore, StopAtEnd, Workdir, free_port, pg_url};
 
 const SECRET: &str = "SEKRETqz";
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Stops the daemon of a directory at the end, even when the test failed half-way.
-struct StopAtEnd<'a>(&'a Workdir);
-
-impl Drop for StopAtEnd<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.cmd(&["stop"]).output();
-    }
-}
 
 /// Stdout and stderr of a command, whatever its exit code.
 fn output(w: &Workdir, args: &[&str]) -> String {

@@ -5,7 +5,7 @@
 
 use sqlx::Connection;
 
-use crate::helpers::{Backend, ScratchStore, Workdir, exec};
+use crate::helpers::{Backend, ScratchStore, StopAtEnd, Workdir, exec, free_port};
 
 fn config(kind: &str, url: &str) -> String {
     format!("data_sources:\n  src:\n    type: {kind}\n    url: \"{url}\"\n")
@@ -268,26 +268,13 @@ async fn reads_of_every_shape_export_on_postgres() {
     assert!(err.contains("(found SELECT ... INTO)"), "{err}");
 }
 
-/// Stops the daemon of a directory at the end, even when the test failed half-way.
-struct StopAtEnd<'a>(&'a Workdir);
-
-impl Drop for StopAtEnd<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.cmd(&["stop"]).output();
-    }
-}
-
 /// The daemon's runs (an HTTP run here; scheduled fires take the same runner) refuse too.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_refuses_writes_too() {
     let db = ScratchStore::new(Backend::Mysql);
     let url = db.create_source().await;
     exec(&url, "CREATE TABLE t (id INT); INSERT INTO t VALUES (1);").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let w = Workdir::new(
         Backend::Sqlite,
         &format!(

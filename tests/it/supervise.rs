@@ -12,14 +12,9 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, DEMO_SOURCE, Workdir};
+use crate::helpers::{Backend, DEMO_SOURCE, StopAtEnd, Workdir, free_port};
 
 const TOKEN: &str = "s3cret-run-token";
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A directory whose daemon listens on a port of its own, logs to `logs/reportd.log` and has
 /// the task `orders` (which only runs when asked: its cron fires on 1 January).
@@ -34,15 +29,6 @@ fn supervised_dir() -> (Workdir, u16) {
     w.write("t.yaml", "tasks:\n  - name: orders\n    data_source: demo\n    cron: \"0 0 1 1 *\"\n    sql: SELECT id, city FROM orders ORDER BY id LIMIT 7\n");
     w.ok(&["task", "apply", "-f", "t.yaml"]);
     (w, port)
-}
-
-/// Stops the daemon of a directory at the end, even when the test failed half-way.
-struct StopAtEnd<'a>(&'a Workdir);
-
-impl Drop for StopAtEnd<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.cmd(&["stop"]).output();
-    }
 }
 
 fn run(w: &Workdir, args: &[&str]) -> (i32, String, String) {
