@@ -108,8 +108,9 @@ pub async fn run_task(
         .await?;
     tracing::info!(task = %spec.name, execution = execution_id, trigger = %req.trigger, "run started");
 
-    // The guard of the record: whatever panics from here on (the body's own panics are
-    // caught closer, in `complete`), the execution ends `failed` with the panic's text.
+    // The guard of the record: whatever panics from here on (the body, a library's assertion,
+    // completing the row), the execution ends `failed` with the panic's text, the log has it
+    // and the task is not wedged.
     let rest = complete(
         settings,
         store,
@@ -128,13 +129,21 @@ pub async fn run_task(
                 crate::panics::message(payload.as_ref())
             )
             .replace('\n', " ");
-            tracing::error!(task = %spec.name, execution = execution_id, error = %text, "run panicked while finishing");
+            tracing::error!(task = %spec.name, execution = execution_id, error = %text, "run panicked");
             let finish = Finish {
                 status: Some(ExecutionStatus::Failed),
                 error: Some(text.clone()),
                 ..Finish::default()
             };
             store.finish_execution(execution_id, &finish).await?;
+            let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
+            crate::metrics::execution(
+                &spec.name,
+                ExecutionStatus::Failed.as_str(),
+                0,
+                0,
+                Some(elapsed),
+            );
             Ok(RunReport {
                 execution_id,
                 status: ExecutionStatus::Failed,
@@ -142,7 +151,7 @@ pub async fn run_task(
                 error: Some(text),
                 notifications: Vec::new(),
                 started_at,
-                elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
+                elapsed,
             })
         }
     }
@@ -171,17 +180,7 @@ async fn complete(
             reason = cancel => reason,
         }
     };
-    // The run's body may panic (a bug, a library's assertion): the panic becomes this
-    // execution's failure, so the record ends, the log has it and the task is not wedged.
-    let body = execute(settings, store, record, req, timeout, progress, stop);
-    let result = match AssertUnwindSafe(body).catch_unwind().await {
-        Ok(result) => result,
-        Err(payload) => {
-            let text = crate::panics::message(payload.as_ref());
-            tracing::error!(task = %spec.name, execution = execution_id, panic = %text, "run panicked");
-            Err(Failure::Panic(text))
-        }
-    };
+    let result = execute(settings, store, record, req, timeout, progress, stop).await;
 
     #[cfg(debug_assertions)]
     if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| *v == *format!("{}:finish", spec.name)) {
@@ -332,9 +331,6 @@ enum Failure {
     /// A macro or the file name could not be rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// The body panicked; the panic's text.
-    #[error("panicked: {0}")]
-    Panic(String),
 }
 
 impl From<SourceError> for Failure {

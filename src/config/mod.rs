@@ -538,46 +538,6 @@ impl Settings {
                 "system_database: a mysql or postgresql store needs `host` or `url`".into(),
             ));
         }
-        let positive = [
-            (
-                "chunk_size",
-                self.export.chunk_size as u64,
-                "export.chunk_size",
-            ),
-            (
-                "max_workers",
-                self.scheduler.max_workers as u64,
-                "scheduler.max_workers",
-            ),
-            (
-                "task_timeout",
-                self.scheduler.task_timeout,
-                "scheduler.task_timeout",
-            ),
-            ("max_size", self.logging.max_size.0, "logging.max_size"),
-            (
-                "max_file_size",
-                self.export.max_file_size.0,
-                "export.max_file_size",
-            ),
-        ];
-        for (key, value, full) in positive {
-            if value == 0 {
-                return Err(invalid(key, format!("{full} must be greater than 0")));
-            }
-        }
-        if self.scheduler.lease_time < 3 {
-            return Err(invalid(
-                "lease_time",
-                "scheduler.lease_time must be at least 3 seconds".into(),
-            ));
-        }
-        if self.export.compression_level > 9 {
-            return Err(invalid(
-                "compression_level",
-                "export.compression_level must be 1 to 9".into(),
-            ));
-        }
         limits::check(self, text)
     }
 

@@ -539,6 +539,20 @@ async fn store_of(w: &Workdir) -> Store {
 }
 
 /// The read-only transaction behind the SQL classifier: a SELECT that writes through a
+/// `SELECT id FROM t` still exports its one row, to `t.csv`.
+fn assert_row_still_there(w: &Workdir) {
+    let out = w.ok(&[
+        "export",
+        "--source",
+        "src",
+        "--sql",
+        "SELECT id FROM t",
+        "-o",
+        "t.csv",
+    ]);
+    assert!(out.starts_with("1 rows"), "the row is still there: {out}");
+}
+
 /// function passes the classifier and must still be refused by the server.
 async fn read_only_case(backend: Backend, kind: &str, message: &str, function: &str) {
     let db = ScratchStore::new(backend);
@@ -566,16 +580,7 @@ async fn read_only_case(backend: Backend, kind: &str, message: &str, function: &
         1,
     );
     assert!(err.contains(message), "{kind}: {err}");
-    let out = w.ok(&[
-        "export",
-        "--source",
-        "src",
-        "--sql",
-        "SELECT id FROM t",
-        "-o",
-        "t.csv",
-    ]);
-    assert!(out.starts_with("1 rows"), "the row is still there: {out}");
+    assert_row_still_there(&w);
     assert_eq!(
         std::fs::read_to_string(w.path().join("t.csv")).unwrap(),
         "\u{feff}id\r\n1\r\n"
@@ -639,16 +644,7 @@ async fn writes_are_refused_by_sqlite() {
         err.contains("data source src: refused: only read queries may run (found UPDATE)"),
         "{err}"
     );
-    let out = w.ok(&[
-        "export",
-        "--source",
-        "src",
-        "--sql",
-        "SELECT id FROM t",
-        "-o",
-        "t.csv",
-    ]);
-    assert!(out.starts_with("1 rows"), "the row is still there: {out}");
+    assert_row_still_there(&w);
 }
 
 #[tokio::test]
