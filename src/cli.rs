@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-use crate::source::SourceKind;
-use crate::task::Format;
+use crate::model::datasource::SourceKind;
+use crate::model::task::Format;
 
 /// reportd — scheduled SQL reports to Excel, DingTalk and e-mail.
 #[derive(Debug, Parser)]

@@ -211,7 +211,7 @@ async fn status(State(state): State<AppState>) -> Response {
     let now = Utc::now();
     let (snapshot, store_error) = probe(&state, NEXT_FIRES_SHOWN).await;
     let tasks = state.store.tasks().await.ok();
-    let sources = crate::source::catalog::entries(&state.settings, Some(&state.store))
+    let sources = crate::store::catalog::entries(&state.settings, Some(&state.store))
         .await
         .ok();
     let counts = state
@@ -252,7 +252,7 @@ async fn status(State(state): State<AppState>) -> Response {
             "total": t.len(),
             "enabled": t.iter().filter(|r| r.spec.enabled).count(),
         })),
-        "data_sources": sources.map(|s| crate::source::catalog::names(&s).len()),
+        "data_sources": sources.map(|s| crate::store::catalog::names(&s).len()),
         "active_executions": snapshot.as_ref().map(|s| s.running.len()),
         "running": snapshot.as_ref().map(|s| s.running.clone()),
         "last_24h": last_24h,

@@ -17,14 +17,14 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::export::naming::{RenderError, render_filename, render_sql};
 use crate::export::{Destination, ExportError, ExportOutcome, ExportRequest, SheetQuery, export};
-use crate::notify::message::Facts;
-use crate::notify::notifier::Notifier;
-use crate::source::catalog;
-use crate::source::query::QueryOptions;
-use crate::source::{Source, SourceError};
-use crate::store::executions::{
+use crate::model::execution::{
     ExecutionStatus, Finish, NewExecution, NotificationOutcome, Trigger,
 };
+use crate::notify::message::Facts;
+use crate::notify::notifier::Notifier;
+use crate::source::query::QueryOptions;
+use crate::source::{Source, SourceError};
+use crate::store::catalog;
 use crate::store::{Store, StoreError, TaskRecord};
 
 /// Debug builds only (tests): a run of the task named in this variable panics in its body

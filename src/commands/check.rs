@@ -8,9 +8,10 @@ use anyhow::bail;
 use std::process::ExitCode;
 
 use crate::config::{Settings, StoreKind};
-use crate::notify::template::{self, MESSAGE_PLACEHOLDERS};
-use crate::source::{Source, catalog};
+use crate::model::template::{self, MESSAGE_PLACEHOLDERS};
+use crate::source::Source;
 use crate::store::Store;
+use crate::store::catalog;
 use crate::task::validate::{Context, validate};
 
 #[derive(Default)]

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use std::process::ExitCode;
 
 use crate::cli::CronCommand;
-use crate::config::{Settings, TimeZone};
-use crate::schedule::cron::Schedule;
+use crate::config::Settings;
+use crate::model::cron::Schedule;
+use crate::model::units::TimeZone;
 
 /// Runs a `cron` subcommand.
 ///

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use super::{open_store, print_json, table};
 use crate::cli::{DatasourceAdd, DatasourceCommand};
 use crate::config::Settings;
-use crate::secret::Secret;
-use crate::source::catalog::{self, Origin};
-use crate::source::{DataSourceSpec, Source};
+use crate::model::datasource::DataSourceSpec;
+use crate::model::secret::Secret;
+use crate::source::Source;
+use crate::store::catalog::{self, Origin};
 
 /// Runs a `datasource` subcommand.
 ///

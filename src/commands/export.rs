@@ -13,11 +13,11 @@ use crate::cli::ExportArgs;
 use crate::config::Settings;
 use crate::export::naming::render_sql;
 use crate::export::{Destination, ExportRequest, SheetQuery, export};
+use crate::model::task::{Format, default_sheet_name};
 use crate::source::Source;
-use crate::source::catalog;
 use crate::source::query::QueryOptions;
 use crate::store::Store;
-use crate::task::{Format, default_sheet_name};
+use crate::store::catalog;
 
 /// Runs the export.
 ///

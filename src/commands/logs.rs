@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::{open_store, print_json, table};
 use crate::config::Settings;
 use crate::humanize;
-use crate::store::executions::NotificationOutcome;
+use crate::model::execution::NotificationOutcome;
 
 /// Prints the executions.
 ///

@@ -5,18 +5,16 @@
 //! The seed system's file loads unchanged: its `flask:` section is accepted with a warning,
 //! and `dingtalk.file_server_url` stands in for `http.file_server_url` when that is not set.
 
-pub mod env;
 mod limits;
-pub mod units;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::secret::Secret;
-use crate::source::spec::DataSourceSpec;
-pub use units::{ByteSize, LogLevel, TimeZone};
+use crate::model::datasource::DataSourceSpec;
+use crate::model::secret::Secret;
+use crate::model::units::{ByteSize, LogLevel, TimeZone};
 
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 
@@ -44,34 +42,37 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where tasks, data sources and executions are stored.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub system_database: SystemDatabase,
     /// Named data sources (seed format).
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub data_sources: BTreeMap<String, DataSourceSpec>,
     /// Export directories, sizes and limits.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub export: ExportSettings,
     /// Default DingTalk robot.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub dingtalk: DingTalkSettings,
     /// SMTP account for e-mail.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub email: EmailSettings,
     /// Log level and log file.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub logging: LoggingSettings,
     /// Time zone, workers, timeouts, misfire grace.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub scheduler: SchedulerSettings,
     /// Status, health, metrics and download server.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub http: HttpSettings,
     /// PID file and shutdown.
-    #[serde(default, deserialize_with = "env::section")]
+    #[serde(default, deserialize_with = "crate::model::env::section")]
     pub daemon: DaemonSettings,
     /// Directory of message templates (default `./templates`).
-    #[serde(default = "default_templates_dir", deserialize_with = "env::path")]
+    #[serde(
+        default = "default_templates_dir",
+        deserialize_with = "crate::model::env::path"
+    )]
     pub templates_dir: PathBuf,
     /// The seed's web-application section: accepted, warned about, ignored.
     #[serde(default)]
@@ -111,25 +112,25 @@ pub struct SystemDatabase {
     #[serde(rename = "type")]
     pub kind: StoreKind,
     /// Server host (mysql, postgresql).
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub host: Option<String>,
     /// Server port.
-    #[serde(deserialize_with = "env::opt_num")]
+    #[serde(deserialize_with = "crate::model::env::opt_num")]
     pub port: Option<u16>,
     /// Database name; created when missing.
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub database: Option<String>,
     /// Login user.
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub username: Option<String>,
     /// Login password.
-    #[serde(deserialize_with = "env::secret")]
+    #[serde(deserialize_with = "crate::model::env::secret")]
     pub password: Secret,
     /// A full URL instead of host/port/... (takes precedence).
-    #[serde(deserialize_with = "env::secret")]
+    #[serde(deserialize_with = "crate::model::env::secret")]
     pub url: Secret,
     /// SQLite file, created on first use (default `./data/system.db`).
-    #[serde(deserialize_with = "env::path")]
+    #[serde(deserialize_with = "crate::model::env::path")]
     pub sqlite_path: PathBuf,
     /// Pool size (default 5).
     pub max_connections: u32,
@@ -157,8 +158,8 @@ impl SystemDatabase {
     pub fn server_spec(&self) -> Option<DataSourceSpec> {
         let kind = match self.kind {
             StoreKind::Sqlite => return None,
-            StoreKind::Mysql => crate::source::SourceKind::Mysql,
-            StoreKind::Postgresql => crate::source::SourceKind::Postgresql,
+            StoreKind::Mysql => crate::model::datasource::SourceKind::Mysql,
+            StoreKind::Postgresql => crate::model::datasource::SourceKind::Postgresql,
         };
         let mut spec = DataSourceSpec::new(kind);
         spec.url = self.url.clone();
@@ -180,7 +181,7 @@ impl SystemDatabase {
             None if self.url.is_empty() => format!("sqlite {}", self.sqlite_path.display()),
             None => format!(
                 "sqlite {}",
-                crate::source::spec::mask_url(self.url.expose())
+                crate::model::datasource::mask_url(self.url.expose())
             ),
         }
     }
@@ -191,10 +192,10 @@ impl SystemDatabase {
 #[serde(deny_unknown_fields, default)]
 pub struct ExportSettings {
     /// Files are written here first, then renamed into `output_dir`.
-    #[serde(deserialize_with = "env::path")]
+    #[serde(deserialize_with = "crate::model::env::path")]
     pub temp_dir: PathBuf,
     /// Finished files, under `YYYY-MM-DD/` sub-directories.
-    #[serde(deserialize_with = "env::path")]
+    #[serde(deserialize_with = "crate::model::env::path")]
     pub output_dir: PathBuf,
     /// Rows per batch handed from the reader to the writer.
     pub chunk_size: usize,
@@ -239,13 +240,13 @@ impl Default for ExportSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct DingTalkSettings {
     /// Robot webhook (its `access_token` is a secret).
-    #[serde(deserialize_with = "env::secret")]
+    #[serde(deserialize_with = "crate::model::env::secret")]
     pub webhook_url: Secret,
     /// Signing secret (`SEC…`), optional.
-    #[serde(deserialize_with = "env::secret")]
+    #[serde(deserialize_with = "crate::model::env::secret")]
     pub secret: Secret,
     /// Seed key: base URL for download links; `http.file_server_url` takes precedence.
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub file_server_url: Option<String>,
     /// Request timeout, seconds.
     pub timeout: u64,
@@ -279,22 +280,22 @@ pub enum Security {
 #[serde(deny_unknown_fields, default)]
 pub struct EmailSettings {
     /// SMTP server host.
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub smtp_server: Option<String>,
     /// SMTP port (default 465).
-    #[serde(deserialize_with = "env::opt_num")]
+    #[serde(deserialize_with = "crate::model::env::opt_num")]
     pub smtp_port: Option<u16>,
     /// Login user; no login when absent.
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub username: Option<String>,
     /// Login password.
-    #[serde(deserialize_with = "env::secret")]
+    #[serde(deserialize_with = "crate::model::env::secret")]
     pub password: Secret,
     /// Display name of the sender.
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub from_name: Option<String>,
     /// Sender address (default: `username`).
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub from_address: Option<String>,
     /// `tls`, `starttls` or `none`; default by port.
     pub security: Option<Security>,
@@ -307,7 +308,7 @@ pub struct EmailSettings {
     /// Seconds between attempts.
     pub retry_delay: u64,
     /// Extra CA certificate (PEM) to trust, for private mail servers.
-    #[serde(deserialize_with = "env::opt_path")]
+    #[serde(deserialize_with = "crate::model::env::opt_path")]
     pub ca_file: Option<PathBuf>,
 }
 
@@ -358,7 +359,7 @@ pub struct LoggingSettings {
     /// `DEBUG`, `INFO`, `WARNING`, `ERROR` (`RUST_LOG` overrides).
     pub level: LogLevel,
     /// Log file of the daemon; none when absent.
-    #[serde(deserialize_with = "env::opt_path")]
+    #[serde(deserialize_with = "crate::model::env::opt_path")]
     pub file: Option<PathBuf>,
     /// Rotate when the file reaches this size.
     pub max_size: ByteSize,
@@ -423,10 +424,10 @@ pub struct HttpSettings {
     #[serde(deserialize_with = "socket_addr")]
     pub bind: SocketAddr,
     /// Bearer token for write endpoints.
-    #[serde(deserialize_with = "env::secret")]
+    #[serde(deserialize_with = "crate::model::env::secret")]
     pub token: Secret,
     /// Public base URL for download links.
-    #[serde(deserialize_with = "env::opt_string")]
+    #[serde(deserialize_with = "crate::model::env::opt_string")]
     pub file_server_url: Option<String>,
     /// Lifetime of a download link, seconds (default 7 days).
     pub link_expiry: u64,
@@ -459,7 +460,7 @@ impl Default for HttpSettings {
 }
 
 fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-    let s = env::string(d)?;
+    let s = crate::model::env::string(d)?;
     s.parse().map_err(|_| {
         serde::de::Error::custom(format!("{s:?} is not an address such as 127.0.0.1:5002"))
     })
@@ -470,7 +471,7 @@ fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonSettings {
     /// PID file (default `./reportd.pid`).
-    #[serde(deserialize_with = "env::path")]
+    #[serde(deserialize_with = "crate::model::env::path")]
     pub pid_file: PathBuf,
     /// Seconds to wait for running executions at shutdown.
     pub shutdown_timeout: u64,
@@ -551,7 +552,7 @@ impl Settings {
 
     fn resolve_paths(&mut self) {
         let base = self.base_dir();
-        let fix = |p: &mut PathBuf| *p = resolve(&base, p);
+        let fix = |p: &mut PathBuf| *p = crate::model::path::resolve(&base, p);
         fix(&mut self.system_database.sqlite_path);
         fix(&mut self.export.temp_dir);
         fix(&mut self.export.output_dir);
@@ -566,15 +567,6 @@ impl Settings {
         for spec in self.data_sources.values_mut() {
             spec.resolve_paths(&base);
         }
-    }
-}
-
-/// `path` if absolute, else `base/path` (keeping `./x` readable when `base` is `.`).
-pub fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() || base == Path::new(".") {
-        path.to_path_buf()
-    } else {
-        base.join(path.strip_prefix("./").unwrap_or(path))
     }
 }
 

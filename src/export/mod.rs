@@ -28,9 +28,9 @@ pub use sink::WriteError;
 use sink::{Sink, WriteFailure};
 use temp::TempFiles;
 
+use crate::model::task::Format;
 use crate::source::query::{Chunk, QueryHandle, QueryOptions};
 use crate::source::{Source, SourceError};
-use crate::task::Format;
 
 /// Reader-to-writer batches in flight: enough to keep both cores busy, little memory.
 const CHANNEL_BATCHES: usize = 4;

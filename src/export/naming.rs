@@ -12,8 +12,8 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
-use crate::notify::template;
-use crate::task::Format;
+use crate::model::task::Format;
+use crate::model::template;
 
 /// File name template used when a task names none.
 pub const DEFAULT_FILENAME: &str = "{task_name}_{datetime}";

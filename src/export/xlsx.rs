@@ -322,7 +322,7 @@ fn new_workbook(
 
 /// `base`, or `base (seq)` cut so the whole stays within 31 UTF-16 units (as Excel counts).
 fn sheet_name(base: &str, seq: u32) -> String {
-    use crate::task::validate::utf16_prefix;
+    use crate::model::task::utf16_prefix;
     if seq <= 1 {
         return utf16_prefix(base, MAX_SHEET_NAME).to_string();
     }

@@ -37,9 +37,10 @@ use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
-use crate::config::{ByteSize, EmailSettings, Security};
+use crate::config::{EmailSettings, Security};
 use crate::humanize;
-use crate::secret::Secret;
+use crate::model::secret::Secret;
+use crate::model::units::ByteSize;
 
 /// MIME type of `.xlsx` workbooks.
 pub const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";

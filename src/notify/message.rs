@@ -8,9 +8,9 @@ use chrono_tz::Tz;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::template::{self, TemplateRef};
 use crate::humanize;
-use crate::store::executions::ExecutionStatus;
+use crate::model::execution::ExecutionStatus;
+use crate::model::template::{self, TemplateRef};
 
 /// Default DingTalk template of a report.
 pub const DINGTALK_REPORT: &str = "dingtalk_report.md";

@@ -9,4 +9,3 @@ pub mod email;
 pub mod links;
 pub mod message;
 pub mod notifier;
-pub mod template;

@@ -11,11 +11,12 @@ use super::dingtalk::{DingTalk, Message, Robot};
 use super::email::{Mail, Mailer, check_attachments};
 use super::links::LinkSigner;
 use super::message::{self, Facts, escape_html};
-use crate::config::{Settings, env};
-use crate::secret::Secret;
+use crate::config::Settings;
+use crate::model::env;
+use crate::model::execution::NotificationOutcome;
+use crate::model::secret::Secret;
+use crate::model::task::{DingTalkNotify, EmailNotify, NotifyOn, TaskSpec};
 use crate::store::Store;
-use crate::store::executions::NotificationOutcome;
-use crate::task::{DingTalkNotify, EmailNotify, NotifyOn, TaskSpec};
 
 /// The channels, built once per process (and again when the config is reloaded).
 pub struct Notifier {

@@ -44,10 +44,10 @@ use super::timers::Timers;
 use crate::clock::{Clock, later};
 use crate::config::Settings;
 use crate::export::temp;
+use crate::model::execution::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::notify::notifier::Notifier;
 use crate::runner::{RunReport, RunRequest, notify_run, run_task};
 use crate::store::claims::Claim;
-use crate::store::executions::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::store::{Store, StoreError, TaskRecord};
 
 /// How often task changes in the store are looked for.

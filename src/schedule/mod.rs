@@ -4,6 +4,5 @@
 //! and the requests other parts of the process send to that loop ([`control`]).
 
 pub mod control;
-pub mod cron;
 pub mod daemon;
 pub mod timers;

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::cron::Schedule;
+use crate::model::cron::Schedule;
 use crate::store::TaskRecord;
 
 /// One task's timer.
@@ -73,7 +73,7 @@ impl Timers {
                 continue;
             }
             let mut timer = Timer {
-                tz: record.spec.zone(crate::config::TimeZone(default_tz)),
+                tz: record.spec.zone(crate::model::units::TimeZone(default_tz)),
                 record: Arc::new(record),
                 next: None,
             };
@@ -152,7 +152,7 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::TaskSpec;
+    use crate::model::task::TaskSpec;
     use chrono::TimeZone;
 
     fn record(id: i64, cron: &str) -> TaskRecord {

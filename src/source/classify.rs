@@ -10,8 +10,8 @@
 //! The read-only transaction stays as the second wall: functions with side effects cannot be
 //! seen in the text.
 
-pub use super::sqllex::Dialect;
 use super::sqllex::{self, Kind, Token};
+pub use crate::model::datasource::Dialect;
 
 /// Why a query was refused. Displays as one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,17 +2,14 @@
 //! (MySQL/ADB, PostgreSQL, SQLite) because the `Any` driver cannot decode DECIMAL, DATE,
 //! DATETIME or TIMESTAMP(TZ). Pools are bounded and connect lazily.
 //!
-//! - [`spec`]: `DataSourceSpec`, the connection settings.
-//! - [`catalog`]: data sources from the config and the store, merged by name.
+//! The connection settings themselves are [`crate::model::datasource::DataSourceSpec`].
 //! - [`classify`]: report SQL must be one read statement; everything else is refused.
 //! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
 
-pub mod catalog;
 pub mod cell;
 pub mod classify;
 pub mod demo;
 pub mod query;
-pub mod spec;
 mod sqllex;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
@@ -22,7 +19,7 @@ use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-pub use spec::{DataSourceSpec, SourceKind};
+use crate::model::datasource::{DataSourceSpec, SourceKind};
 
 /// Why a data source could not be used. Displays as one line naming the data source.
 #[derive(Debug, thiserror::Error)]

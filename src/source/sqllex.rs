@@ -5,18 +5,7 @@
 //! a statement from the classifier that the server would run.
 
 use super::classify::Refusal;
-
-/// Which server's lexical rules apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// MySQL, MariaDB, AnalyticDB: `#` and `-- ` comments, `/*! */` executable comments,
-    /// backslash escapes in strings (unless `NO_BACKSLASH_ESCAPES`), backtick names.
-    MySql,
-    /// PostgreSQL: `$tag$` strings, `E'...'` strings with escapes, `"names"`.
-    Postgres,
-    /// SQLite: `[names]`, backtick names, no backslash escapes.
-    Sqlite,
-}
+use crate::model::datasource::Dialect;
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{StoreError, db, dispatch, from_json, is_unique_violation, now};
-use crate::source::DataSourceSpec;
+use crate::model::datasource::DataSourceSpec;
 
 /// A data source kept in the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +126,6 @@ impl super::Store {
 /// time; so every `${` is escaped here and comes back verbatim when read.
 fn spec_json(spec: &DataSourceSpec) -> String {
     let mut value = serde_json::to_value(spec).expect("data source specs serialize to JSON");
-    crate::config::env::escape_json(&mut value);
+    crate::model::env::escape_json(&mut value);
     value.to_string()
 }

@@ -7,6 +7,7 @@
 //!
 //! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`]: one file per table.
 
+pub mod catalog;
 pub mod claims;
 pub mod datasources;
 pub mod executions;
@@ -26,7 +27,6 @@ use crate::config::{StoreKind, SystemDatabase};
 
 pub use claims::Claim;
 pub use datasources::StoredDataSource;
-pub use executions::{Execution, ExecutionStatus, NewExecution, Trigger};
 pub use tasks::{Change, TaskRecord};
 
 /// Why the store could not do something. One line, naming the action.
@@ -247,7 +247,7 @@ fn pool_options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
 /// Server connection options of a mysql or postgresql store.
 fn server_options<O>(
     cfg: &SystemDatabase,
-    build: fn(&crate::source::DataSourceSpec) -> Result<O, sqlx::Error>,
+    build: fn(&crate::model::datasource::DataSourceSpec) -> Result<O, sqlx::Error>,
 ) -> Result<O, StoreError> {
     let spec = cfg
         .server_spec()

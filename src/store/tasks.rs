@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, db, dispatch, from_json, now, to_json};
-use crate::task::{SheetSpec, TaskSpec};
+use crate::model::task::{SheetSpec, TaskSpec};
 
 /// A stored task.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-use super::TaskSpec;
+use crate::model::task::TaskSpec;
 use crate::yaml::YamlError;
 
 /// The top level of a task file.

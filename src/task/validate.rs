@@ -6,17 +6,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use super::TaskSpec;
-use crate::config::{Settings, TIMEOUT_MAX, TimeZone};
+use crate::config::{Settings, TIMEOUT_MAX};
 use crate::export::naming::check_sql_macros;
-use crate::notify::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
-use crate::schedule::cron::Schedule;
+use crate::model::cron::Schedule;
+use crate::model::task::{TaskSpec, check_sheet_name};
+use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
+use crate::model::units::TimeZone;
 use crate::source::classify::{self, Dialect};
 
-/// Longest Excel sheet name.
-pub const SHEET_NAME_MAX: usize = 31;
-/// Characters Excel refuses in sheet names.
-pub const SHEET_FORBIDDEN: [char; 7] = ['[', ']', ':', '*', '?', '/', '\\'];
 /// Longest task name (the store indexes it).
 pub const TASK_NAME_MAX: usize = 191;
 /// Most retries of a task.
@@ -260,48 +257,6 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     errors
 }
 
-/// The longest prefix of `s` (whole characters) that is at most `max` UTF-16 units long, as
-/// Excel counts sheet names.
-pub fn utf16_prefix(s: &str, max: usize) -> &str {
-    let mut units = 0;
-    for (i, c) in s.char_indices() {
-        units += c.len_utf16();
-        if units > max {
-            return &s[..i];
-        }
-    }
-    s
-}
-
-/// Checks an Excel sheet name.
-///
-/// # Errors
-/// Why Excel would refuse it.
-pub fn check_sheet_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    // Excel counts UTF-16 units: an emoji is two.
-    let len = name.encode_utf16().count();
-    if len > SHEET_NAME_MAX {
-        return Err(format!(
-            "{name:?} is {len} UTF-16 units long; Excel allows at most {SHEET_NAME_MAX}"
-        ));
-    }
-    if let Some(c) = name.chars().find(|c| SHEET_FORBIDDEN.contains(c)) {
-        return Err(format!(
-            "{name:?} contains {c:?}; Excel forbids any of [ ] : * ? / \\"
-        ));
-    }
-    if name.starts_with('\'') || name.ends_with('\'') {
-        return Err(format!("{name:?} must not start or end with an apostrophe"));
-    }
-    if name.eq_ignore_ascii_case("history") {
-        return Err("\"History\" is reserved by Excel".into());
-    }
-    Ok(())
-}
-
 /// Checks that `schedule` fires at all: croner looks a few years ahead, so `0 9 31 2 *`
 /// (February 31st) is refused rather than never run.
 ///
@@ -358,6 +313,7 @@ fn looks_like_address_or_env(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::task::utf16_prefix;
 
     #[test]
     fn sheet_names() {

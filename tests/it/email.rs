@@ -13,8 +13,8 @@ use mail_parser::{MessageParser, MimeHeaders};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 use reportd::config::{EmailSettings, Security};
+use reportd::model::secret::Secret;
 use reportd::notify::email::{EmailError, Mail, Mailer};
-use reportd::secret::Secret;
 
 const XLSX_TYPE: &str = "vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const REPORT_NAME: &str = "订单日报_20240101.xlsx";

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, ScratchStore, Workdir, exec, files_under};
+use reportd::model::execution::{ExecutionStatus, Trigger};
 use reportd::store::Store;
-use reportd::store::executions::{ExecutionStatus, Trigger};
 
 /// What a cell must hold.
 #[derive(Debug, Clone)]

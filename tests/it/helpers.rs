@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reportd::config::{StoreKind, SystemDatabase};
-use reportd::secret::Secret;
+use reportd::model::secret::Secret;
 
 /// The MariaDB server tests use (`scripts/test.sh` exports it).
 pub fn mysql_url() -> String {

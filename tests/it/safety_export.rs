@@ -9,12 +9,12 @@ use std::sync::atomic::AtomicU64;
 
 use crate::helpers::{Backend, ScratchStore, Workdir, files_under};
 use reportd::export::{Destination, ExportRequest, SheetQuery, export};
+use reportd::model::datasource::{DataSourceSpec, SourceKind};
+use reportd::model::execution::ExecutionStatus;
+use reportd::model::task::Format;
 use reportd::source::Source;
 use reportd::source::query::QueryOptions;
-use reportd::source::spec::{DataSourceSpec, SourceKind};
 use reportd::store::Store;
-use reportd::store::executions::ExecutionStatus;
-use reportd::task::Format;
 
 fn sqlite_config(url: &str, extra: &str) -> String {
     format!("data_sources:\n  src:\n    type: sqlite\n    url: \"{url}\"\n{extra}")
@@ -77,7 +77,7 @@ async fn concurrent_exports_to_one_name_never_share_or_swap_files() {
     let db = ScratchStore::new(Backend::Sqlite);
     let url = db.create_source().await;
     let mut spec = DataSourceSpec::new(SourceKind::Sqlite);
-    spec.url = reportd::secret::Secret::new(url);
+    spec.url = reportd::model::secret::Secret::new(url);
     spec.max_connections = Some(16);
     let source = Arc::new(Source::open("src", &spec).await.unwrap());
     let work = tempfile::tempdir().unwrap();

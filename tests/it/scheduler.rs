@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 
 use reportd::clock::{Clock, ManualClock};
 use reportd::config::Settings;
+use reportd::model::execution::{Execution, ExecutionStatus, NewExecution, Trigger};
 use reportd::schedule::control::{Control, Refused};
 use reportd::schedule::daemon::{RunOptions, run_with};
-use reportd::store::executions::{Execution, ExecutionStatus, NewExecution, Trigger};
 use reportd::store::{Store, StoreError};
 
 use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir, files_under};

@@ -4,8 +4,8 @@
 use chrono::{Duration, TimeZone, Utc};
 
 use crate::helpers::{Backend, ScratchStore};
-use reportd::source::{DataSourceSpec, SourceKind};
-use reportd::store::executions::{
+use reportd::model::datasource::{DataSourceSpec, SourceKind};
+use reportd::model::execution::{
     ExecutionStatus, Finish, NewExecution, NotificationOutcome, Trigger,
 };
 use reportd::store::{Change, Store, StoreError};
@@ -34,7 +34,7 @@ tasks:
     sql: SELECT 1
 "#;
 
-fn specs() -> Vec<reportd::task::TaskSpec> {
+fn specs() -> Vec<reportd::model::task::TaskSpec> {
     reportd::yaml::parse::<TaskFile>(TASKS, std::path::Path::new("t.yaml"))
         .unwrap()
         .unwrap()
@@ -109,7 +109,7 @@ async fn suite(backend: Backend) {
     // Data sources.
     let mut spec = DataSourceSpec::new(SourceKind::Mysql);
     spec.host = Some("db.internal".into());
-    spec.password = reportd::secret::Secret::new("${WAREHOUSE_PW}");
+    spec.password = reportd::model::secret::Secret::new("${WAREHOUSE_PW}");
     store.add_data_source("warehouse", &spec).await.unwrap();
     let dup = store.add_data_source("warehouse", &spec).await.unwrap_err();
     assert!(matches!(dup, StoreError::Duplicate(_)), "{dup}");

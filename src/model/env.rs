@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use std::str::FromStr;
 
-use crate::secret::Secret;
+use crate::model::secret::Secret;
 
 /// Expands `${NAME}` and `${NAME:-default}` in `input`; `$${` is a literal `${`.
 ///

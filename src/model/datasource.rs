@@ -6,13 +6,25 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::config::env;
-use crate::secret::Secret;
+use crate::model::env;
+use crate::model::secret::Secret;
 
 /// The MySQL connection character sets reportd accepts. Queries go out and results come back
 /// as UTF-8; a multibyte set whose characters may end in `\` (gbk, big5, sjis) would also
 /// let the server read a string differently from the SQL classifier.
 pub const UTF8_CHARSETS: [&str; 3] = ["utf8mb4", "utf8", "utf8mb3"];
+
+/// Which server's lexical rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// MySQL, MariaDB, AnalyticDB: `#` and `-- ` comments, `/*! */` executable comments,
+    /// backslash escapes in strings (unless `NO_BACKSLASH_ESCAPES`), backtick names.
+    MySql,
+    /// PostgreSQL: `$tag$` strings, `E'...'` strings with escapes, `"names"`.
+    Postgres,
+    /// SQLite: `[names]`, backtick names, no backslash escapes.
+    Sqlite,
+}
 
 /// The database family of a data source. `adb` (AnalyticDB for MySQL) speaks the MySQL protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,8 +54,7 @@ impl SourceKind {
     }
 
     /// The SQL family whose lexical rules the query classifier applies.
-    pub fn dialect(self) -> super::classify::Dialect {
-        use super::classify::Dialect;
+    pub fn dialect(self) -> Dialect {
         match self {
             SourceKind::Mysql | SourceKind::Adb => Dialect::MySql,
             SourceKind::Postgresql => Dialect::Postgres,
@@ -219,7 +230,7 @@ impl DataSourceSpec {
         if self.kind == SourceKind::Sqlite
             && let Some(db) = &self.database
         {
-            let resolved = crate::config::resolve(base, Path::new(db));
+            let resolved = crate::model::path::resolve(base, Path::new(db));
             self.database = Some(resolved.to_string_lossy().into_owned());
         }
     }

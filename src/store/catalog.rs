@@ -5,8 +5,9 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use super::classify::Dialect;
-use super::{DataSourceSpec, SourceError};
+use crate::model::datasource::{DataSourceSpec, Dialect};
+use crate::source::SourceError;
+
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
 

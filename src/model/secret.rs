@@ -52,7 +52,7 @@ impl Serialize for Secret {
 }
 
 /// Plain deserialization, no `${ENV}` expansion: config fields expand through
-/// [`crate::config::env::secret`]; task files keep the reference and expand it at use.
+/// [`crate::model::env::secret`]; task files keep the reference and expand it at use.
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Secret)

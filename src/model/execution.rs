@@ -1,0 +1,158 @@
+//! An execution record: one per fire, whatever happens (DESIGN.md, Execution record): its
+//! status, trigger, notification outcomes, and the values written when it starts and ends.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Life-cycle state of an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionStatus {
+    /// Started, not finished.
+    Running,
+    /// Finished and delivered.
+    Success,
+    /// Finished with an error.
+    Failed,
+    /// Cancelled by the task timeout.
+    Timeout,
+    /// Cut short by shutdown or a crash.
+    Interrupted,
+    /// Not run (overlap, missed beyond grace); the error says why.
+    Skipped,
+}
+
+/// What caused an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// The cron schedule.
+    Cron,
+    /// `reportd task run` or the HTTP API.
+    Manual,
+    /// A retry after a failed attempt.
+    Retry,
+    /// A missed fire run at start-up.
+    CatchUp,
+    /// A fire re-run by another instance after its first instance stopped renewing its lease.
+    Takeover,
+}
+
+macro_rules! text_enum {
+    ($ty:ty { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The name stored and shown.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $($text => Ok(Self::$variant),)+ _ => Err(format!("unknown value {s:?}")) }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+text_enum!(ExecutionStatus {
+    Running = "running",
+    Success = "success",
+    Failed = "failed",
+    Timeout = "timeout",
+    Interrupted = "interrupted",
+    Skipped = "skipped",
+});
+text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp = "catch-up", Takeover = "takeover" });
+
+/// The outcome of one notification of an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationOutcome {
+    /// `dingtalk` or `email`.
+    pub channel: String,
+    /// Delivered.
+    pub ok: bool,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The service's error when not delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The start of an execution.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    /// Task id, when the task is stored.
+    pub task_id: Option<i64>,
+    /// Task name (kept even if the task is removed later).
+    pub task_name: String,
+    /// Why it runs.
+    pub trigger: Trigger,
+    /// 1 for the first attempt of a fire.
+    pub attempt: u32,
+    /// The fire time it belongs to (none for manual runs).
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// `Running`, or `Skipped` for a fire recorded without running.
+    pub status: ExecutionStatus,
+    /// Why it was skipped.
+    pub error: Option<String>,
+    /// Which daemon instance runs it.
+    pub instance: Option<String>,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Default)]
+pub struct Finish {
+    /// Final status.
+    pub status: Option<ExecutionStatus>,
+    /// Data rows exported.
+    pub rows: Option<u64>,
+    /// Bytes written.
+    pub bytes: Option<u64>,
+    /// Files produced.
+    pub files: Vec<String>,
+    /// Error text (one line).
+    pub error: Option<String>,
+    /// Notification outcomes.
+    pub notifications: Vec<NotificationOutcome>,
+}
+
+/// A stored execution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Execution {
+    /// Row id.
+    pub id: i64,
+    /// Task id, if the task was stored.
+    pub task_id: Option<i64>,
+    /// Task name.
+    pub task_name: String,
+    /// Why it ran.
+    pub trigger: Trigger,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Fire time.
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// State.
+    pub status: ExecutionStatus,
+    /// Rows exported.
+    pub rows: Option<u64>,
+    /// Bytes written.
+    pub bytes: Option<u64>,
+    /// Files produced.
+    pub files: Vec<String>,
+    /// Error text.
+    pub error: Option<String>,
+    /// Notification outcomes.
+    pub notifications: Vec<NotificationOutcome>,
+    /// Daemon instance.
+    pub instance: Option<String>,
+}

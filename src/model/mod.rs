@@ -1,0 +1,14 @@
+//! The value types every stage shares, with no I/O: tasks as written in task files, data
+//! source specs, execution records, message and file-name templates, cron schedules, `${ENV}`
+//! expansion, units (sizes, zones, levels), paths and [`secret::Secret`]. Everything else in
+//! the crate depends on this module; it depends on nothing of the crate.
+
+pub mod cron;
+pub mod datasource;
+pub mod env;
+pub mod execution;
+pub mod path;
+pub mod secret;
+pub mod task;
+pub mod template;
+pub mod units;

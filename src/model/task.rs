@@ -1,0 +1,317 @@
+//! Tasks: what to query, when, into which file, and whom to tell. A `TaskSpec` is the form
+//! written in task files (`reportd task apply -f tasks.yaml`) and exported back by
+//! `reportd task export`; the store keeps it column by column.
+//!
+//! Reading task files and validating them is [`crate::task`]'s job.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::secret::Secret;
+
+/// One report task as written in a task file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Unique name; `apply` upserts by it.
+    pub name: String,
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Name of a data source from `config.yaml` or the store.
+    pub data_source: String,
+    /// 5 fields (Vixie) or 6 with leading seconds; names, `L W #` and `@daily` allowed.
+    pub cron: String,
+    /// IANA zone of the cron expression; default `scheduler.timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Disabled tasks stay stored but do not fire.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// A single query (one sheet named after the task). Give this or `sheets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    /// Several queries, one sheet each, in one workbook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sheets: Vec<SheetSpec>,
+    /// File format and name.
+    #[serde(default, skip_serializing_if = "OutputSpec::is_default")]
+    pub output: OutputSpec,
+    /// Seconds before the run is cancelled; default `scheduler.task_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Whole-run retries with back-off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// Who is told, and how.
+    #[serde(default, skip_serializing_if = "NotifySpec::is_default")]
+    pub notify: NotifySpec,
+}
+
+impl TaskSpec {
+    /// The zone the task's cron, macros and file names use: its own, else `default`
+    /// (`scheduler.timezone`).
+    pub fn zone(&self, default: crate::model::units::TimeZone) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|z| z.parse::<crate::model::units::TimeZone>().ok())
+            .unwrap_or(default)
+            .0
+    }
+
+    /// The sheets to export: `sheets`, or the single `sql` as one sheet named after the task.
+    pub fn effective_sheets(&self) -> Vec<SheetSpec> {
+        match &self.sql {
+            Some(sql) => vec![SheetSpec {
+                name: default_sheet_name(&self.name),
+                sql: sql.clone(),
+            }],
+            None => self.sheets.clone(),
+        }
+    }
+}
+
+/// One query and the sheet it fills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SheetSpec {
+    /// Excel sheet name: at most 31 characters, none of `[ ] : * ? / \`.
+    pub name: String,
+    /// The query; may use `{today}`, `{yesterday}` and the other date macros.
+    pub sql: String,
+}
+
+/// File format of a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Excel workbook.
+    #[default]
+    Xlsx,
+    /// UTF-8 CSV with BOM.
+    Csv,
+}
+
+impl Format {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// `output:` of a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// `xlsx` (default) or `csv`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub format: Format,
+    /// File name template: `{task_name} {date} {date:%Y%m%d} {datetime}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
+
+impl OutputSpec {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// When a notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// After a successful run.
+    Success,
+    /// After the final failed attempt.
+    Failure,
+}
+
+/// `notify:` of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// DingTalk robot message; `{}` uses the global robot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dingtalk: Option<DingTalkNotify>,
+    /// E-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailNotify>,
+    /// Outcomes that notify (default both).
+    #[serde(default = "both", skip_serializing_if = "is_both")]
+    pub on: Vec<NotifyOn>,
+    /// Send nothing when the result has no rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_empty: bool,
+}
+
+impl Default for NotifySpec {
+    fn default() -> Self {
+        Self {
+            dingtalk: None,
+            email: None,
+            on: both(),
+            skip_empty: false,
+        }
+    }
+}
+
+impl NotifySpec {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `notify.dingtalk:`; anything left out comes from the `dingtalk` config section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DingTalkNotify {
+    /// Robot webhook URL (may be `${ENV}`, expanded when sending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Secret>,
+    /// Signing secret (may be `${ENV}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// Template file name in `templates_dir`, or the template text itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Mobile numbers to @.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_mobiles: Vec<String>,
+    /// DingTalk user ids to @.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_user_ids: Vec<String>,
+    /// @ everyone in the group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_all: bool,
+}
+
+/// `notify.email:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailNotify {
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Copy recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// Blind copy recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bcc: Vec<String>,
+    /// Subject template (default `{task_name} {date}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Body template file name in `templates_dir`, or the template text itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Attach the report when it fits `email.max_attachment_size` (default true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub attach: bool,
+}
+
+/// Longest Excel sheet name.
+pub const SHEET_NAME_MAX: usize = 31;
+/// Characters Excel refuses in sheet names.
+pub const SHEET_FORBIDDEN: [char; 7] = ['[', ']', ':', '*', '?', '/', '\\'];
+
+/// The longest prefix of `s` (whole characters) that is at most `max` UTF-16 units long, as
+/// Excel counts sheet names.
+pub fn utf16_prefix(s: &str, max: usize) -> &str {
+    let mut units = 0;
+    for (i, c) in s.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            return &s[..i];
+        }
+    }
+    s
+}
+
+/// Checks an Excel sheet name.
+///
+/// # Errors
+/// Why Excel would refuse it.
+pub fn check_sheet_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    // Excel counts UTF-16 units: an emoji is two.
+    let len = name.encode_utf16().count();
+    if len > SHEET_NAME_MAX {
+        return Err(format!(
+            "{name:?} is {len} UTF-16 units long; Excel allows at most {SHEET_NAME_MAX}"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| SHEET_FORBIDDEN.contains(c)) {
+        return Err(format!(
+            "{name:?} contains {c:?}; Excel forbids any of [ ] : * ? / \\"
+        ));
+    }
+    if name.starts_with('\'') || name.ends_with('\'') {
+        return Err(format!("{name:?} must not start or end with an apostrophe"));
+    }
+    if name.eq_ignore_ascii_case("history") {
+        return Err("\"History\" is reserved by Excel".into());
+    }
+    Ok(())
+}
+
+/// A legal Excel sheet name made from a task name: forbidden characters replaced, cut to 31
+/// UTF-16 units (as Excel counts).
+pub fn default_sheet_name(task_name: &str) -> String {
+    let cleaned: String = task_name
+        .chars()
+        .map(|c| if SHEET_FORBIDDEN.contains(&c) { '_' } else { c })
+        .collect();
+    let cleaned = utf16_prefix(&cleaned, SHEET_NAME_MAX);
+    let trimmed = cleaned.trim_matches('\'').trim();
+    if trimmed.is_empty() {
+        "Sheet1".into()
+    } else if trimmed.eq_ignore_ascii_case("history") {
+        // Reserved by Excel.
+        format!("{trimmed}_")
+    } else {
+        trimmed.into()
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn both() -> Vec<NotifyOn> {
+    vec![NotifyOn::Success, NotifyOn::Failure]
+}
+
+fn is_both(v: &Vec<NotifyOn>) -> bool {
+    *v == both()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sheet_names_are_legal_in_excel() {
+        assert_eq!(default_sheet_name("a/b"), "a_b");
+        assert_eq!(default_sheet_name("history"), "history_");
+        let emoji = "📊".repeat(20);
+        let name = default_sheet_name(&emoji);
+        assert_eq!(name.encode_utf16().count(), 30);
+        assert!(check_sheet_name(&name).is_ok());
+    }
+}
