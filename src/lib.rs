@@ -45,6 +45,7 @@ pub mod panics;
 pub mod retention;
 pub mod runner;
 pub mod schedule;
+pub mod shutdown;
 pub mod source;
 pub mod store;
 pub mod supervise;

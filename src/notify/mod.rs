@@ -9,3 +9,4 @@ pub mod email;
 pub mod links;
 pub mod message;
 pub mod notifier;
+pub mod retry;
