@@ -7,6 +7,7 @@ pub mod cron;
 pub mod datasource;
 pub mod env;
 pub mod execution;
+pub mod mime;
 pub mod path;
 pub mod secret;
 pub mod task;
