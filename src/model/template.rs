@@ -8,6 +8,48 @@
 use chrono::format::{Item, StrftimeItems};
 use std::path::{Path, PathBuf};
 
+/// Why a template, a date format or a template name is refused. One line each, for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A placeholder that is not in the known list.
+    #[error("unknown placeholder {{{name}}} (known: {known})")]
+    UnknownPlaceholder {
+        /// The placeholder's name.
+        name: String,
+        /// The known placeholders, as `{a} {b}`.
+        known: String,
+    },
+    /// A `:FORMAT` on a placeholder that is not a date.
+    #[error(
+        "placeholder {{{0}}} takes no format (only {{date:...}}, {{datetime:...}}, {{execution_time:...}})"
+    )]
+    TakesNoFormat(String),
+    /// A date placeholder whose format cannot be used.
+    #[error("{{{name}:{format}}}: {error}")]
+    Format {
+        /// The placeholder's name.
+        name: String,
+        /// Its format.
+        format: String,
+        /// Why the format cannot be used.
+        error: DateFormatError,
+    },
+    /// A template file name that is absolute or climbs out of the templates directory.
+    #[error("template name {0:?} must be a file name inside the templates directory")]
+    OutsideDir(String),
+}
+
+/// Why a strftime date format cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DateFormatError {
+    /// An item chrono does not know.
+    #[error("bad date format {0:?} ({FORMAT_HELP})")]
+    Bad(String),
+    /// Items chrono knows but cannot write (`%#z` only parses).
+    #[error("date format {0:?} cannot be written ({FORMAT_HELP})")]
+    Unwritable(String),
+}
+
 /// Placeholders of DingTalk and e-mail templates (subjects and bodies).
 pub const MESSAGE_PLACEHOLDERS: &[&str] = &[
     "task_name",
@@ -102,24 +144,26 @@ fn placeholder_at(s: &str) -> Option<(usize, &str, Option<&str>)> {
 ///
 /// # Errors
 /// The first unknown placeholder or bad format, with the list of known names.
-pub fn check(template: &str, known: &[&str]) -> Result<(), String> {
+pub fn check(template: &str, known: &[&str]) -> Result<(), TemplateError> {
     for piece in parse(template) {
         let Piece::Placeholder { name, format } = piece else {
             continue;
         };
         if !known.contains(&name) {
-            return Err(format!(
-                "unknown placeholder {{{name}}} (known: {})",
-                known_list(known)
-            ));
+            return Err(TemplateError::UnknownPlaceholder {
+                name: name.to_string(),
+                known: known_list(known),
+            });
         }
         if let Some(f) = format {
             if !DATE_PLACEHOLDERS.contains(&name) {
-                return Err(format!(
-                    "placeholder {{{name}}} takes no format (only {{date:...}}, {{datetime:...}}, {{execution_time:...}})"
-                ));
+                return Err(TemplateError::TakesNoFormat(name.to_string()));
             }
-            check_date_format(f).map_err(|e| format!("{{{name}:{f}}}: {e}"))?;
+            check_date_format(f).map_err(|error| TemplateError::Format {
+                name: name.to_string(),
+                format: f.to_string(),
+                error,
+            })?;
         }
     }
     Ok(())
@@ -133,15 +177,15 @@ pub const FORMAT_HELP: &str = "use strftime items such as %Y %m %d %H %M %S %s %
 ///
 /// # Errors
 /// Why the format cannot be used.
-pub fn check_date_format(format: &str) -> Result<(), String> {
+pub fn check_date_format(format: &str) -> Result<(), DateFormatError> {
     if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
-        return Err(format!("bad date format {format:?} ({FORMAT_HELP})"));
+        return Err(DateFormatError::Bad(format.to_string()));
     }
     let sample =
         chrono::DateTime::<chrono::Utc>::UNIX_EPOCH.with_timezone(&chrono_tz::Tz::Asia__Shanghai);
     format_time(&sample, format)
         .map(|_| ())
-        .ok_or_else(|| format!("date format {format:?} cannot be written ({FORMAT_HELP})"))
+        .ok_or_else(|| DateFormatError::Unwritable(format.to_string()))
 }
 
 /// Writes `at` in `format` without panicking (chrono's `to_string` panics on an item it
@@ -224,27 +268,6 @@ impl TemplateRef {
         let lower = name.to_ascii_lowercase();
         TEMPLATE_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
     }
-
-    /// The template text: inline text, or the file read from `dir`, or, when `dir` has no
-    /// such file, the built-in template of that name ([`builtin`]).
-    ///
-    /// # Errors
-    /// A file name that leaves `dir`, or a file that cannot be read and is not built in.
-    pub fn load(&self, dir: &Path) -> Result<String, String> {
-        match self {
-            TemplateRef::Inline(t) => Ok(t.clone()),
-            TemplateRef::File(name) => {
-                let path = template_path(dir, name)?;
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => Ok(text),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => builtin(name)
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("template {}: {e}", path.display())),
-                    Err(e) => Err(format!("template {}: {e}", path.display())),
-                }
-            }
-        }
-    }
 }
 
 /// The templates shipped in `templates/`, compiled in: a file of the same name in
@@ -281,15 +304,13 @@ pub fn builtin(name: &str) -> Option<&'static str> {
 ///
 /// # Errors
 /// A name that is absolute or contains `..`.
-pub fn template_path(dir: &Path, name: &str) -> Result<PathBuf, String> {
+pub fn template_path(dir: &Path, name: &str) -> Result<PathBuf, TemplateError> {
     let p = Path::new(name);
     if p.is_absolute()
         || p.components()
             .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(format!(
-            "template name {name:?} must be a file name inside the templates directory"
-        ));
+        return Err(TemplateError::OutsideDir(name.to_string()));
     }
     Ok(dir.join(p))
 }
@@ -299,17 +320,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn built_in_templates_stand_in_for_missing_files_and_files_override_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = TemplateRef::File("dingtalk_report.md".into());
-        assert_eq!(
-            r.load(dir.path()).unwrap(),
-            builtin("dingtalk_report.md").unwrap()
-        );
-        std::fs::write(dir.path().join("dingtalk_report.md"), "mine {task_name}").unwrap();
-        assert_eq!(r.load(dir.path()).unwrap(), "mine {task_name}");
-        let missing = TemplateRef::File("other.md".into()).load(dir.path());
-        assert!(missing.unwrap_err().contains("other.md"));
+    fn built_in_templates_use_known_placeholders() {
         for (name, text) in BUILTIN {
             check(text, MESSAGE_PLACEHOLDERS).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
@@ -344,16 +355,20 @@ mod tests {
     #[test]
     fn checks_names_and_formats() {
         assert!(check("{task_name} {date:%Y-%m-%d}", MESSAGE_PLACEHOLDERS).is_ok());
-        let e = check("{task_nam}", MESSAGE_PLACEHOLDERS).unwrap_err();
+        let e = check("{task_nam}", MESSAGE_PLACEHOLDERS)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("unknown placeholder {task_nam}"), "{e}");
         assert!(
             check("{rows_count:%Y}", MESSAGE_PLACEHOLDERS)
                 .unwrap_err()
+                .to_string()
                 .contains("takes no format")
         );
         assert!(
             check("{date:%Q}", MESSAGE_PLACEHOLDERS)
                 .unwrap_err()
+                .to_string()
                 .contains("bad date format")
         );
         assert!(check("{download_url}", FILENAME_PLACEHOLDERS).is_err());

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::templates::{self, LoadError};
 use crate::humanize;
 use crate::model::execution::ExecutionStatus;
 use crate::model::template::{self, TemplateRef};
@@ -123,13 +124,17 @@ pub struct DingTalkText {
 ///
 /// # Errors
 /// A template file that cannot be read.
-pub fn dingtalk(facts: &Facts, template: Option<&str>, dir: &Path) -> Result<DingTalkText, String> {
+pub fn dingtalk(
+    facts: &Facts,
+    template: Option<&str>,
+    dir: &Path,
+) -> Result<DingTalkText, LoadError> {
     let (source, title) = if facts.succeeded() {
         (template.unwrap_or(DINGTALK_REPORT), "{task_name} 执行完成")
     } else {
         (DINGTALK_FAILURE, "{task_name} 执行失败")
     };
-    let text = TemplateRef::from_value(source).load(dir)?;
+    let text = templates::load(&TemplateRef::from_value(source), dir)?;
     Ok(DingTalkText {
         title: facts.render(title, false),
         text: facts.render(&text, false),
@@ -159,14 +164,14 @@ pub fn email(
     subject: Option<&str>,
     template: Option<&str>,
     dir: &Path,
-) -> Result<EmailText, String> {
+) -> Result<EmailText, LoadError> {
     let source = if facts.succeeded() {
         template.unwrap_or(EMAIL_REPORT)
     } else {
         EMAIL_FAILURE
     };
     let reference = TemplateRef::from_value(source);
-    let body = reference.load(dir)?;
+    let body = templates::load(&reference, dir)?;
     let html = looks_like_html(source, &body);
     let text_template = match &reference {
         TemplateRef::File(name) if html => {
@@ -179,7 +184,7 @@ pub fn email(
                     .ok()
                     .and_then(|p| std::fs::read_to_string(p).ok())
             } else {
-                TemplateRef::File(txt.into_owned()).load(dir).ok()
+                templates::load(&TemplateRef::File(txt.into_owned()), dir).ok()
             }
         }
         _ => None,

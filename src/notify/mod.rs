@@ -10,3 +10,4 @@ pub mod links;
 pub mod message;
 pub mod notifier;
 pub mod retry;
+pub mod templates;

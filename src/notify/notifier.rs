@@ -3,27 +3,44 @@
 //! account), attachments or a download link, and the outcome of each channel, which the runner
 //! stores on the execution row.
 
+use std::fmt::Display;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::dingtalk::{DingTalk, Message, Robot};
-use super::email::{Mail, Mailer, check_attachments};
+use super::dingtalk::{DingTalk, Message, Robot, RobotError};
+use super::email::{EmailError, Mail, Mailer, check_attachments};
 use super::links::LinkSigner;
 use super::message::{self, Facts, escape_html};
+use super::retry::Attempted;
+use super::templates::LoadError;
 use crate::config::Settings;
-use crate::model::env;
 use crate::model::execution::NotificationOutcome;
-use crate::model::secret::Secret;
 use crate::model::task::{DingTalkNotify, EmailNotify, NotifyOn, TaskSpec};
 use crate::store::Store;
+
+/// Why a channel cannot send: it is not configured, or the message cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// No `email.smtp_server`.
+    #[error("email.smtp_server is not set in the config")]
+    NoSmtpServer,
+    /// The `email` settings are unusable.
+    #[error(transparent)]
+    Mailer(#[from] EmailError),
+    /// No robot to post to.
+    #[error(transparent)]
+    Robot(#[from] RobotError),
+    /// A template cannot be loaded.
+    #[error(transparent)]
+    Template(#[from] LoadError),
+}
 
 /// The channels, built once per process (and again when the config is reloaded).
 pub struct Notifier {
     settings: Arc<Settings>,
     dingtalk: DingTalk,
     /// None without `email.smtp_server`; the error when the account is unusable.
-    mailer: Option<Result<Mailer, String>>,
+    mailer: Option<Result<Mailer, EmailError>>,
     links: Option<LinkSigner>,
 }
 
@@ -53,9 +70,9 @@ impl Notifier {
             .email
             .smtp_server
             .as_ref()
-            .map(|_| Mailer::new(&settings.email).map_err(|e| e.to_string()));
+            .map(|_| settings.email.mailer());
         Notifier {
-            dingtalk: DingTalk::new(Duration::from_secs(settings.dingtalk.timeout)),
+            dingtalk: settings.dingtalk.client(),
             mailer,
             links,
             settings,
@@ -78,11 +95,11 @@ impl Notifier {
     ///
     /// # Errors
     /// `email.smtp_server` is not set, or the account settings are unusable.
-    pub fn mailer(&self) -> Result<&Mailer, String> {
+    pub fn mailer(&self) -> Result<&Mailer, ChannelError> {
         match &self.mailer {
             Some(Ok(m)) => Ok(m),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("email.smtp_server is not set in the config".into()),
+            Some(Err(e)) => Err(ChannelError::Mailer(e.clone())),
+            None => Err(ChannelError::NoSmtpServer),
         }
     }
 
@@ -90,24 +107,8 @@ impl Notifier {
     ///
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
-    pub fn robot(&self, task: Option<&DingTalkNotify>) -> Result<Robot, String> {
-        let global = &self.settings.dingtalk;
-        let pick = |own: Option<&Secret>, fallback: &Secret| -> Result<String, String> {
-            let raw = own.filter(|s| !s.is_empty()).unwrap_or(fallback);
-            env::expand(raw.expose())
-        };
-        let webhook = pick(task.and_then(|d| d.webhook.as_ref()), &global.webhook_url)?;
-        if webhook.trim().is_empty() {
-            return Err(
-                "no DingTalk webhook: set dingtalk.webhook_url or the task's notify.dingtalk.webhook"
-                    .into(),
-            );
-        }
-        let secret = pick(task.and_then(|d| d.secret.as_ref()), &global.secret)?;
-        Ok(Robot {
-            webhook,
-            secret: (!secret.trim().is_empty()).then_some(secret),
-        })
+    pub fn robot(&self, task: Option<&DingTalkNotify>) -> Result<Robot, ChannelError> {
+        Ok(self.settings.dingtalk.robot(task)?)
     }
 
     /// Sends the notifications of one finished run and returns the outcome of each channel
@@ -153,7 +154,7 @@ impl Notifier {
         });
         let (robot, text) = match prepared {
             Ok(p) => p,
-            Err(e) => return failed("dingtalk", 0, e),
+            Err(e) => return failed("dingtalk", 0, &e),
         };
         let msg = Message {
             title: text.title,
@@ -162,18 +163,13 @@ impl Notifier {
             at_user_ids: d.at_user_ids.clone(),
             at_all: d.at_all,
         };
-        let sent = self.dingtalk.send(&robot, &msg).await;
-        outcome(
-            "dingtalk",
-            sent.attempts,
-            sent.result.map_err(|e| e.to_string()),
-        )
+        outcome("dingtalk", self.dingtalk.send(&robot, &msg).await)
     }
 
     async fn send_email(&self, m: &EmailNotify, facts: &Facts) -> NotificationOutcome {
         let mailer = match self.mailer() {
             Ok(m) => m,
-            Err(e) => return failed("email", 0, e),
+            Err(e) => return failed("email", 0, &e),
         };
         let text = match message::email(
             facts,
@@ -182,7 +178,7 @@ impl Notifier {
             &self.settings.templates_dir,
         ) {
             Ok(t) => t,
-            Err(e) => return failed("email", 0, e),
+            Err(e) => return failed("email", 0, &e),
         };
         let (mut html, mut plain) = (text.html, text.text);
         let mut attachments = Vec::new();
@@ -190,7 +186,7 @@ impl Notifier {
             match check_attachments(&facts.files, self.settings.email.max_attachment_size.0) {
                 Ok(_) => attachments = facts.files.clone(),
                 Err(reason) => {
-                    let (h, t) = not_attached(&reason, facts);
+                    let (h, t) = not_attached(&reason.to_string(), facts);
                     html = match html.rfind("</body>") {
                         Some(i) => format!("{}{h}{}", &html[..i], &html[i..]),
                         None => html + &h,
@@ -208,12 +204,7 @@ impl Notifier {
             text: plain,
             attachments,
         };
-        let sent = mailer.send(&mail).await;
-        outcome(
-            "email",
-            sent.attempts,
-            sent.result.map_err(|e| e.to_string()),
-        )
+        outcome("email", mailer.send(&mail).await)
     }
 }
 
@@ -248,23 +239,23 @@ fn not_attached(reason: &str, facts: &Facts) -> (String, String) {
     }
 }
 
-fn outcome(channel: &str, attempts: u32, result: Result<String, String>) -> NotificationOutcome {
-    match result {
+fn outcome<E: Display>(channel: &str, sent: Attempted<String, E>) -> NotificationOutcome {
+    match sent.result {
         Ok(_) => NotificationOutcome {
             channel: channel.into(),
             ok: true,
-            attempts,
+            attempts: sent.attempts,
             error: None,
         },
-        Err(e) => failed(channel, attempts, e),
+        Err(e) => failed(channel, sent.attempts, &e),
     }
 }
 
-fn failed(channel: &str, attempts: u32, error: String) -> NotificationOutcome {
+fn failed(channel: &str, attempts: u32, error: &dyn Display) -> NotificationOutcome {
     NotificationOutcome {
         channel: channel.into(),
         ok: false,
         attempts,
-        error: Some(error),
+        error: Some(error.to_string()),
     }
 }

@@ -12,6 +12,7 @@ use crate::model::cron::Schedule;
 use crate::model::task::{TaskSpec, check_sheet_name};
 use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::model::units::TimeZone;
+use crate::notify::templates;
 use crate::source::classify::{self, Dialect};
 
 /// Longest task name (the store indexes it).
@@ -186,7 +187,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 format!("{name:?} must be a file name, not a path"),
             );
         } else if let Err(e) = template::check(name, FILENAME_PLACEHOLDERS) {
-            fail("output.filename", e);
+            fail("output.filename", e.to_string());
         }
     }
     if let Some(t) = spec.timeout
@@ -246,7 +247,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         if let Some(s) = &m.subject
             && let Err(e) = template::check(s, MESSAGE_PLACEHOLDERS)
         {
-            fail("notify.email.subject", e);
+            fail("notify.email.subject", e.to_string());
         }
         if let Some(t) = &m.template
             && let Err(e) = check_template(t, ctx.templates_dir)
@@ -283,10 +284,10 @@ pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
 /// A missing file or an unknown placeholder.
 pub fn check_template(value: &str, dir: &Path) -> Result<(), String> {
     let r = TemplateRef::from_value(value);
-    let text = r.load(dir)?;
+    let text = templates::load(&r, dir).map_err(|e| e.to_string())?;
     template::check(&text, MESSAGE_PLACEHOLDERS).map_err(|e| match r {
         TemplateRef::File(name) => format!("{name}: {e}"),
-        TemplateRef::Inline(_) => e,
+        TemplateRef::Inline(_) => e.to_string(),
     })
 }
 

@@ -1,0 +1,153 @@
+//! A robot: its webhook and secret, the signed URL of each attempt, and keeping the access
+//! token and the secret out of errors, logs and `Debug` output.
+
+use std::fmt;
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Url;
+use sha2::Sha256;
+
+use super::error::{DingTalkError, one_line};
+
+/// A robot to post to: webhook URL (with its access_token) and optional signing secret.
+///
+/// `Debug` shows neither the access token nor the secret. An empty secret means unsigned.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Robot {
+    /// Webhook URL, e.g. `https://oapi.dingtalk.com/robot/send?access_token=…`.
+    pub webhook: String,
+    /// Signing secret (`SEC…`), when the robot has "additional signature" security.
+    pub secret: Option<String>,
+}
+
+impl fmt::Debug for Robot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Robot")
+            .field("webhook", &masked_webhook(&self.webhook))
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The signed URL (pub for tests): webhook + `&timestamp=<ms>&sign=<urlencoded base64
+/// HMAC-SHA256(key=secret, data=timestamp+"\n"+secret)>`, keeping the webhook's existing
+/// query (access_token).
+///
+/// A `timestamp` or `sign` already in the webhook is replaced. Fails when the webhook is
+/// not an `http(s)://` URL with a host.
+pub fn signed_url(webhook: &str, secret: &str, timestamp_ms: i64) -> Result<String, DingTalkError> {
+    Ok(sign_url(base_url(webhook)?, secret, timestamp_ms).to_string())
+}
+
+/// Adds `timestamp` and `sign` to a webhook already checked by [`base_url`].
+pub(super) fn sign_url(mut url: Url, secret: &str, timestamp_ms: i64) -> Url {
+    let sign = sign(secret, timestamp_ms);
+    let query = match url.query() {
+        Some(q) if !q.is_empty() => format!("{q}&timestamp={timestamp_ms}&sign={sign}"),
+        _ => format!("timestamp={timestamp_ms}&sign={sign}"),
+    };
+    url.set_query(Some(&query));
+    url
+}
+
+/// URL-encoded base64 of HMAC-SHA256(key = secret, data = timestamp + "\n" + secret).
+pub(super) fn sign(secret: &str, timestamp_ms: i64) -> String {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+    let b64 = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(format!("{timestamp_ms}\n{secret}").as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    };
+    utf8_percent_encode(&b64, NON_ALPHANUMERIC).to_string()
+}
+
+/// The webhook parsed and checked, without fragment and without any `timestamp`/`sign`:
+/// the URL posted to when unsigned, and the rate limiter's key.
+pub(super) fn base_url(webhook: &str) -> Result<Url, DingTalkError> {
+    let mut url = Url::parse(webhook.trim())
+        .map_err(|e| DingTalkError::BadWebhook(format!("not a URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(DingTalkError::BadWebhook(format!(
+            "scheme `{}` is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(DingTalkError::BadWebhook("no host".into()));
+    }
+    url.set_fragment(None);
+    if url
+        .query_pairs()
+        .any(|(k, _)| k == "timestamp" || k == "sign")
+    {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "timestamp" && k != "sign")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+    }
+    Ok(url)
+}
+
+/// What must never show: the webhook as given, every query value (the access token) and
+/// the secret.
+pub(super) fn sensitive_strings(robot: &Robot) -> Vec<String> {
+    let mut query_values = Vec::new();
+    if let Ok(url) = Url::parse(robot.webhook.trim()) {
+        query_values.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
+        if let Some(q) = url.query() {
+            let raw = q.split('&').filter_map(|p| p.split_once('='));
+            query_values.extend(raw.map(|(_, v)| v.to_string()));
+        }
+    }
+    // Tiny values (`&x=1`) would mangle messages; access tokens are long.
+    query_values.retain(|v| v.len() >= 4);
+    let mut out = vec![robot.webhook.trim().to_string()];
+    out.extend(query_values);
+    out.extend(robot.secret.clone());
+    out.retain(|s| !s.is_empty());
+    // Longest first, so a string containing another is replaced whole.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// `text` with every sensitive string replaced by `***`, on one line.
+pub(super) fn scrub(text: &str, sensitive: &[String]) -> String {
+    let mut out = one_line(text);
+    for s in sensitive {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// The webhook with its query masked, for `Debug`.
+pub(super) fn masked_webhook(webhook: &str) -> String {
+    match Url::parse(webhook.trim()) {
+        Ok(url) => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let query = if url.query().is_some() { "?***" } else { "" };
+            let host = url.host_str().unwrap_or("");
+            format!("{}://{host}{port}{}{query}", url.scheme(), url.path())
+        }
+        Err(_) => "***".into(),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
