@@ -4,6 +4,9 @@
 //!
 //! Unknown placeholders are refused when a task is applied and by `reportd check`, never
 //! discovered when a message is sent.
+//!
+//! No I/O here: reading a template file (or its built-in stand-in, [`BUILTIN`]) is
+//! `notify::templates::load`.
 
 use chrono::format::{Item, StrftimeItems};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! The DingTalk group-robot channel: markdown messages posted to a robot's webhook.
-//! [`robot`] signs URLs and keeps secrets out of sight, [`body`] builds the message JSON,
-//! [`limiter`] paces sends per robot, [`error`] says why a send failed.
+//! `robot.rs` signs URLs and keeps secrets out of sight, `body.rs` builds the message JSON,
+//! `limiter.rs` paces sends per robot, `error.rs` says why a send failed.
 //!
 //! - **Signing.** A robot with a secret (`SEC…`) gets `&timestamp=<ms>&sign=<sign>` added to
 //!   its webhook's query (the `access_token` stays), where `sign` is the URL-encoded base64
@@ -219,14 +219,12 @@ impl DingTalk {
             },
         )
         .await;
+        sent.result = sent.result.map_err(|e| e.scrubbed(&sensitive));
         let attempts = sent.attempts;
         match &sent.result {
             Ok(_) => tracing::info!(title = %msg.title, attempts, "DingTalk message sent"),
-            Err(_) => {
-                sent.result = sent.result.map_err(|e| e.scrubbed(&sensitive));
-                if let Err(e) = &sent.result {
-                    tracing::warn!(title = %msg.title, attempts, error = %e, "DingTalk message failed");
-                }
+            Err(e) => {
+                tracing::warn!(title = %msg.title, attempts, error = %e, "DingTalk message failed")
             }
         }
         sent

@@ -1,7 +1,7 @@
 //! The e-mail channel: SMTP with `lettre`, one pooled transport per [`Mailer`], built once from
 //! the `email` config section ([`EmailSettings::mailer`]) and reused for every message.
-//! [`transport`] builds the pool and judges the server's answers, [`build`] makes the message,
-//! [`attachments`] encodes files and checks their size, [`error`] says why a send failed.
+//! `transport.rs` builds the pool and judges the server's answers, `build.rs` makes the message,
+//! `attachments.rs` encodes files and checks their size, `error.rs` says why a send failed.
 //!
 //! - Security: `email.security` (`tls` = implicit TLS, `starttls`, `none`), by default chosen
 //!   by port (465 / 587 / other). `email.ca_file` (PEM) is trusted besides the system roots.
