@@ -16,6 +16,7 @@ use super::templates::LoadError;
 use crate::config::Settings;
 use crate::model::execution::NotificationOutcome;
 use crate::model::task::{DingTalkNotify, EmailNotify, NotifyOn, TaskSpec};
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 
 /// Why a channel cannot send: it is not configured, or the message cannot be made.
@@ -77,6 +78,16 @@ impl Notifier {
             links,
             settings,
         }
+    }
+
+    /// Gives up the channels' waits between attempts when `shutdown` comes (without it they
+    /// wait on a handle that never triggers).
+    pub fn with_shutdown(mut self, shutdown: &Shutdown) -> Notifier {
+        self.dingtalk = self.dingtalk.with_shutdown(shutdown.clone());
+        self.mailer = self
+            .mailer
+            .map(|m| m.map(|m| m.with_shutdown(shutdown.clone())));
+        self
     }
 
     /// A download link to `file`, when `http.file_server_url` is set.

@@ -138,3 +138,24 @@ fn errors_are_scrubbed_and_one_line() {
         "{debug}"
     );
 }
+
+#[test]
+fn only_130101_is_retried_after_the_hold() {
+    let logic = RateLimitedOnly {
+        hold: Duration::from_secs(60),
+    };
+    let api = |errcode| DingTalkError::Api {
+        errcode,
+        errmsg: String::new(),
+    };
+    assert_eq!(
+        logic.classify(&api(ERRCODE_RATE_LIMITED)),
+        RetryAction::RetryAfter(Duration::from_secs(60))
+    );
+    assert_eq!(logic.classify(&api(310_000)), RetryAction::DontRetry);
+    assert_eq!(
+        logic.classify(&DingTalkError::Timeout(Duration::from_secs(1))),
+        RetryAction::DontRetry,
+        "a timed-out message may have been delivered"
+    );
+}

@@ -141,3 +141,19 @@ fn email_transient_errors() {
     );
     assert!(!EmailError::Config("x".into()).is_transient());
 }
+
+#[test]
+fn email_retries_only_transient_failures() {
+    use crate::notify::retry::{RetryAction, RetryLogic};
+    let timeout = EmailError::Timeout {
+        server: "h:1".into(),
+        seconds: 1,
+    };
+    assert_eq!(TransientOnly.classify(&timeout), RetryAction::Retry);
+    let rejected = EmailError::Rejected {
+        server: "h:1".into(),
+        code: 550,
+        text: String::new(),
+    };
+    assert_eq!(TransientOnly.classify(&rejected), RetryAction::DontRetry);
+}
