@@ -7,7 +7,8 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitCode};
@@ -15,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use crate::cli::Command;
 use crate::config::Settings;
+use crate::http::status::{HealthBody, StatusBody};
 use crate::humanize;
 use crate::supervise::monitor::RestartPolicy;
 use crate::supervise::pidfile::{self, PidState};
-use crate::supervise::probe::Probe;
+use crate::supervise::probe::{Probe, ProbeError};
 use crate::supervise::process;
 
 /// How long `start` waits for the daemon to be healthy.
@@ -81,14 +83,26 @@ fn probe(settings: &Settings) -> anyhow::Result<Option<Probe>> {
 
 /// `Ok` when `/health` answers 200 from the daemon with PID `pid`; else why not.
 fn health_of(probe: &Probe, pid: Option<u32>) -> Result<(), String> {
-    match probe.health()? {
-        from if from.is_some() && from == pid => Ok(()),
-        from => Err(format!(
-            "{} is answered by another process (PID {})",
-            probe.base(),
-            from.map_or("?".into(), |p| p.to_string())
-        )),
+    let from = match probe.health::<HealthBody>() {
+        Ok(body) => body.map(|b| b.pid),
+        // The daemon's own reason, else what answered.
+        Err(ProbeError::Refused { code, body, .. }) => {
+            let reason = serde_json::from_str::<HealthBody>(&body)
+                .ok()
+                .and_then(|b| b.reason)
+                .unwrap_or_else(|| body.trim().to_string());
+            return Err(format!("{code}: {reason}"));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if from.is_some() && from == pid {
+        return Ok(());
     }
+    Err(format!(
+        "{} is answered by another process (PID {})",
+        probe.base(),
+        from.map_or("?".into(), |p| p.to_string())
+    ))
 }
 
 /// Starts the daemon and waits until it is healthy; returns its process.
@@ -271,7 +285,10 @@ fn status(settings: &Settings, as_json: bool) -> anyhow::Result<ExitCode> {
     let info = pid.and_then(process::info);
     let probe = probe(settings)?;
     let (problem, daemon) = match &probe {
-        Some(probe) => (health_of(probe, pid).err(), probe.status().ok()),
+        Some(probe) => (
+            health_of(probe, pid).err(),
+            probe.status::<StatusBody>().ok(),
+        ),
         None => (None, None),
     };
     let healthy = problem.is_none();
@@ -332,55 +349,59 @@ fn local(at: DateTime<Utc>, tz: Tz) -> String {
         .to_string()
 }
 
-fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str()?.parse().ok()
+/// `n`, or `null` when the daemon could not tell.
+fn count(n: Option<usize>) -> String {
+    n.map_or("null".into(), |n| n.to_string())
 }
 
 /// The daemon's `/status`, as text.
-fn print_daemon(d: &Value, tz: Tz) {
-    if let Some(store) = d["store"]["backend"].as_str() {
-        let state = match d["store"]["error"].as_str() {
-            Some(e) => format!("ERROR: {e}"),
-            None => "ok".into(),
-        };
-        println!("  store        {store} ({state})");
-    }
+fn print_daemon(d: &StatusBody, tz: Tz) {
+    let state = match &d.store.error {
+        Some(e) => format!("ERROR: {e}"),
+        None => "ok".into(),
+    };
+    println!("  store        {} ({state})", d.store.backend);
     println!(
         "  tasks        {} ({} enabled, {} scheduled), data sources {}",
-        d["tasks"]["total"],
-        d["tasks"]["enabled"],
-        d["scheduler"]["scheduled_tasks"],
-        d["data_sources"]
+        count(d.tasks.as_ref().map(|t| t.total)),
+        count(d.tasks.as_ref().map(|t| t.enabled)),
+        count(d.scheduler.scheduled_tasks),
+        count(d.data_sources)
     );
-    if let Some(rate) = d["last_24h"]["success_rate"].as_str() {
-        println!("  last 24 h    {rate} succeeded");
+    if let Some(rate) = &d.last_24h {
+        println!("  last 24 h    {} succeeded", rate.success_rate);
     }
-    let running = d["running"].as_array().cloned().unwrap_or_default();
+    let running = d.running.as_deref().unwrap_or_default();
     println!("  running      {}", running.len());
-    for r in &running {
+    for r in running {
         println!(
             "    {} ({}, fire {})",
-            r["task"].as_str().unwrap_or("?"),
-            r["trigger"].as_str().unwrap_or("?"),
-            parse_time(&r["scheduled_at"]).map_or("?".into(), |t| local(t, tz))
+            r.task,
+            r.trigger,
+            local(r.scheduled_at, tz)
         );
     }
-    let next = d["next_fires"].as_array().cloned().unwrap_or_default();
+    let next = d.next_fires.as_deref().unwrap_or_default();
     if !next.is_empty() {
         println!("  next fires");
-        for f in &next {
-            println!(
-                "    {}  {}",
-                parse_time(&f["at"]).map_or("?".into(), |t| local(t, tz)),
-                f["task"].as_str().unwrap_or("?")
-            );
+        for f in next {
+            println!("    {}  {}", local(f.at, tz), f.task);
         }
     }
 }
 
+/// A log file, for `status`.
+#[derive(Debug, Serialize)]
+struct LogFile {
+    path: PathBuf,
+    bytes: u64,
+    /// Its last change.
+    modified: Option<DateTime<Utc>>,
+}
+
 /// `logging.file` and its rotated copies (`.1`, `.2`, …), and the start output file when it
 /// is another file: path, size, last change.
-fn log_files(settings: &Settings) -> Vec<Value> {
+fn log_files(settings: &Settings) -> Vec<LogFile> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(file) = &settings.logging.file {
         candidates.push(file.clone());
@@ -398,13 +419,16 @@ fn log_files(settings: &Settings) -> Vec<Value> {
         .into_iter()
         .filter_map(|p| {
             let m = std::fs::metadata(&p).ok()?;
-            let changed: Option<DateTime<Utc>> = m.modified().ok().map(DateTime::from);
-            Some(json!({ "path": p, "bytes": m.len(), "modified": changed }))
+            Some(LogFile {
+                bytes: m.len(),
+                modified: m.modified().ok().map(DateTime::from),
+                path: p,
+            })
         })
         .collect()
 }
 
-fn print_logs(logs: &[Value], tz: Tz) {
+fn print_logs(logs: &[LogFile], tz: Tz) {
     if logs.is_empty() {
         return;
     }
@@ -412,9 +436,9 @@ fn print_logs(logs: &[Value], tz: Tz) {
     for l in logs {
         println!(
             "    {}  {}  changed {}",
-            l["path"].as_str().unwrap_or("?"),
-            humanize::bytes(l["bytes"].as_u64().unwrap_or(0)),
-            parse_time(&l["modified"]).map_or("?".into(), |t| local(t, tz))
+            l.path.display(),
+            humanize::bytes(l.bytes),
+            l.modified.map_or("?".into(), |t| local(t, tz))
         );
     }
 }
