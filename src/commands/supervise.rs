@@ -87,11 +87,7 @@ fn health_of(probe: &Probe, pid: Option<u32>) -> Result<(), String> {
         Ok(body) => body.map(|b| b.pid),
         // The daemon's own reason, else what answered.
         Err(ProbeError::Refused { code, body, .. }) => {
-            let reason = serde_json::from_str::<HealthBody>(&body)
-                .ok()
-                .and_then(|b| b.reason)
-                .unwrap_or_else(|| body.trim().to_string());
-            return Err(format!("{code}: {reason}"));
+            return Err(format!("{code}: {}", HealthBody::reason_in(&body)));
         }
         Err(e) => return Err(e.to_string()),
     };

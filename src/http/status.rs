@@ -30,6 +30,17 @@ pub struct HealthBody {
     pub reason: Option<String>,
 }
 
+impl HealthBody {
+    /// Why a refused health check failed: the `reason` of the answer's `body` when it is a
+    /// [`HealthBody`], else the body's text (it came from something else).
+    pub fn reason_in(body: &str) -> String {
+        serde_json::from_str::<HealthBody>(body)
+            .ok()
+            .and_then(|b| b.reason)
+            .unwrap_or_else(|| body.trim().to_string())
+    }
+}
+
 /// The body of `GET /status` (200 when healthy, else 503). A part the daemon could not
 /// learn (the loop or the store does not answer) is `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,6 +297,9 @@ mod tests {
         let sick: HealthBody =
             serde_json::from_str(r#"{"healthy":false,"pid":7,"reason":"store x: down"}"#).unwrap();
         assert_eq!(sick.reason.as_deref(), Some("store x: down"));
+        let body = serde_json::to_string(&sick).unwrap();
+        assert_eq!(HealthBody::reason_in(&body), "store x: down");
+        assert_eq!(HealthBody::reason_in(" Bad Gateway\n"), "Bad Gateway");
     }
 
     #[test]
