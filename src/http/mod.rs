@@ -9,24 +9,24 @@
 //! - `POST /tasks/{id or name}/run`: runs a task now, with `Authorization: Bearer <http.token>`
 //!   (401 otherwise, and always when no token is set); `?wait=true` answers when the run ends;
 //! - `GET /files/<path>?expires=&sig=`: exported reports behind signed, expiring links
-//!   ([`crate::notify::links`]), when `http.file_server_url` is set ([`files`]).
+//!   ([`crate::notify::links`]), when `http.file_server_url` is set (`files.rs`).
+//!
+//! Every request body is capped at `http.max_body_size` (413 beyond) and must arrive within
+//! `http.request_timeout`, as must every answer but a waited-for run; connections are handled by
+//! `server.rs` (header timeout, connection cap).
 //!
 //! # Layout
 //!
 //! - `mod.rs`: [`AppState`], [`router`], [`serve`];
-//! - [`routes`]: `/health`, `/metrics`, `/tasks/{task}/run`;
+//! - `routes.rs`: `/health`, `/metrics`, `/tasks/{task}/run`;
 //! - [`status`]: `/status` and the typed bodies of `/status` and `/health`;
-//! - [`files`]: signed downloads;
-//! - [`server`] and [`stall`]: connections (header timeout, connection cap, write stalls).
-//!
-//! Every request body is capped at `http.max_body_size` (413 beyond) and must arrive within
-//! `http.request_timeout`, as must every answer but a waited-for run; connections are handled by
-//! [`server`] (header timeout, connection cap).
+//! - `files.rs`: signed downloads;
+//! - `server.rs` and `stall.rs`: connections (header timeout, connection cap, write stalls).
 
 mod files;
 mod routes;
-pub mod server;
-pub mod stall;
+mod server;
+mod stall;
 pub mod status;
 
 use axum::Router;
