@@ -148,3 +148,74 @@ fn without_url(e: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Body {
+        pid: u32,
+    }
+
+    /// A server on loopback that answers one request with `status` and `body`.
+    fn answer_once(status: &'static str, body: &'static str) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes());
+        });
+        addr
+    }
+
+    #[test]
+    fn a_200_is_read_as_the_callers_type() {
+        let probe = Probe::new(
+            answer_once("200 OK", r#"{"pid":7}"#),
+            Duration::from_secs(5),
+        );
+        let body: Option<Body> = probe.unwrap().health().unwrap();
+        assert_eq!(body, Some(Body { pid: 7 }));
+    }
+
+    #[test]
+    fn another_answer_keeps_its_code_and_body() {
+        let addr = answer_once("503 Service Unavailable", r#"{"reason":"down"}"#);
+        let probe = Probe::new(addr, Duration::from_secs(5)).unwrap();
+        match probe.status::<Body>() {
+            Err(ProbeError::Refused { code, body, url }) => {
+                assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+                assert_eq!(body, r#"{"reason":"down"}"#);
+                assert_eq!(url, format!("http://{addr}/status"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_answer_names_the_url_once() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let probe = Probe::new(addr, Duration::from_secs(5)).unwrap();
+        let e = probe.health::<Body>().unwrap_err();
+        assert!(matches!(e, ProbeError::NoAnswer { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("http://{addr}/health: cannot connect")),
+            "{text}"
+        );
+        assert_eq!(text.matches("http://").count(), 1, "{text}");
+    }
+}
