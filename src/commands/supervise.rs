@@ -1,24 +1,24 @@
 //! `reportd start | stop | restart | status | monitor`: the supervisor. It runs before any
 //! async runtime exists in this process (the daemon is started as a new process, `reportd
 //! run`, in its own session) and finds the daemon through the PID file and its lock
-//! ([`crate::supervise::pidfile`]) and its HTTP server on `http.bind`.
+//! ([`crate::supervise::pidfile`]) and its HTTP server on `http.bind`. `status` is in
+//! [`status`].
 
 use anyhow::{Context as _, bail};
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitCode};
 use std::time::{Duration, Instant};
 
+mod status;
+
 use crate::cli::Command;
 use crate::config::Settings;
-use crate::humanize;
+use crate::http::status::HealthBody;
 use crate::supervise::monitor::RestartPolicy;
 use crate::supervise::pidfile::{self, PidState};
-use crate::supervise::probe::Probe;
+use crate::supervise::probe::{Probe, ProbeError};
 use crate::supervise::process;
 
 /// How long `start` waits for the daemon to be healthy.
@@ -48,7 +48,7 @@ pub fn run(command: &Command, settings: &Settings) -> anyhow::Result<Option<Exit
             start(settings)?;
             ExitCode::SUCCESS
         }
-        Command::Status { json } => status(settings, *json)?,
+        Command::Status { json } => status::status(settings, *json)?,
         Command::Monitor { interval } => monitor(settings, Duration::from_secs(*interval))?,
         _ => return Ok(None),
     };
@@ -81,14 +81,22 @@ fn probe(settings: &Settings) -> anyhow::Result<Option<Probe>> {
 
 /// `Ok` when `/health` answers 200 from the daemon with PID `pid`; else why not.
 fn health_of(probe: &Probe, pid: Option<u32>) -> Result<(), String> {
-    match probe.health()? {
-        from if from.is_some() && from == pid => Ok(()),
-        from => Err(format!(
-            "{} is answered by another process (PID {})",
-            probe.base(),
-            from.map_or("?".into(), |p| p.to_string())
-        )),
+    let from = match probe.health::<HealthBody>() {
+        Ok(body) => body.map(|b| b.pid),
+        // The daemon's own reason, else what answered.
+        Err(ProbeError::Refused { code, body, .. }) => {
+            return Err(format!("{code}: {}", HealthBody::reason_in(&body)));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if from.is_some() && from == pid {
+        return Ok(());
     }
+    Err(format!(
+        "{} is answered by another process (PID {})",
+        probe.base(),
+        from.map_or("?".into(), |p| p.to_string())
+    ))
 }
 
 /// Starts the daemon and waits until it is healthy; returns its process.
@@ -242,180 +250,6 @@ fn wait_stopped(pid_file: &Path, limit: Duration) -> anyhow::Result<bool> {
             return Ok(false);
         }
         std::thread::sleep(POLL);
-    }
-}
-
-/// `reportd status`: what the operating system and the daemon's `/status` say.
-fn status(settings: &Settings, as_json: bool) -> anyhow::Result<ExitCode> {
-    let pid_file = &settings.daemon.pid_file;
-    let logs = log_files(settings);
-    let pid = match pidfile::probe(pid_file)? {
-        PidState::Running(pid) => pid,
-        PidState::Stopped { stale } => {
-            if as_json {
-                let v = json!({ "running": false, "stale_pid": stale, "pid_file": pid_file, "logs": logs });
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                match stale {
-                    Some(p) => println!(
-                        "reportd is not running (PID {p} in {} is gone)",
-                        pid_file.display()
-                    ),
-                    None => println!("reportd is not running"),
-                }
-                print_logs(&logs, settings.scheduler.timezone.0);
-            }
-            return Ok(ExitCode::from(NOT_RUNNING));
-        }
-    };
-    let info = pid.and_then(process::info);
-    let probe = probe(settings)?;
-    let (problem, daemon) = match &probe {
-        Some(probe) => (health_of(probe, pid).err(), probe.status().ok()),
-        None => (None, None),
-    };
-    let healthy = problem.is_none();
-    let base = probe.as_ref().map(|p| p.base().to_string());
-    if as_json {
-        let v = json!({
-            "running": true,
-            "healthy": healthy,
-            "problem": problem,
-            "pid": pid,
-            "pid_file": pid_file,
-            "process": info,
-            "http": base,
-            "daemon": daemon,
-            "logs": logs,
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        let tz = settings.scheduler.timezone.0;
-        let pid_text = pid.map_or("?".into(), |p| p.to_string());
-        match &problem {
-            None => println!("reportd is running (PID {pid_text}), healthy"),
-            Some(why) => println!("reportd is running (PID {pid_text}), UNHEALTHY: {why}"),
-        }
-        if let Some(i) = &info {
-            if let Some(at) = i.started_at {
-                println!(
-                    "  started      {} (up {})",
-                    local(at, tz),
-                    humanize::uptime(Duration::from_secs(i.uptime_seconds))
-                );
-            }
-            println!(
-                "  cpu, memory  {:.1} %, {}",
-                i.cpu_percent,
-                humanize::bytes(i.memory_bytes)
-            );
-        }
-        match &base {
-            Some(base) => println!("  http         {base}"),
-            None => println!("  http         port 0 (chosen by the daemon): health not checked"),
-        }
-        if let Some(d) = &daemon {
-            print_daemon(d, tz);
-        }
-        print_logs(&logs, tz);
-    }
-    Ok(if healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-fn local(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M:%S %:z")
-        .to_string()
-}
-
-fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str()?.parse().ok()
-}
-
-/// The daemon's `/status`, as text.
-fn print_daemon(d: &Value, tz: Tz) {
-    if let Some(store) = d["store"]["backend"].as_str() {
-        let state = match d["store"]["error"].as_str() {
-            Some(e) => format!("ERROR: {e}"),
-            None => "ok".into(),
-        };
-        println!("  store        {store} ({state})");
-    }
-    println!(
-        "  tasks        {} ({} enabled, {} scheduled), data sources {}",
-        d["tasks"]["total"],
-        d["tasks"]["enabled"],
-        d["scheduler"]["scheduled_tasks"],
-        d["data_sources"]
-    );
-    if let Some(rate) = d["last_24h"]["success_rate"].as_str() {
-        println!("  last 24 h    {rate} succeeded");
-    }
-    let running = d["running"].as_array().cloned().unwrap_or_default();
-    println!("  running      {}", running.len());
-    for r in &running {
-        println!(
-            "    {} ({}, fire {})",
-            r["task"].as_str().unwrap_or("?"),
-            r["trigger"].as_str().unwrap_or("?"),
-            parse_time(&r["scheduled_at"]).map_or("?".into(), |t| local(t, tz))
-        );
-    }
-    let next = d["next_fires"].as_array().cloned().unwrap_or_default();
-    if !next.is_empty() {
-        println!("  next fires");
-        for f in &next {
-            println!(
-                "    {}  {}",
-                parse_time(&f["at"]).map_or("?".into(), |t| local(t, tz)),
-                f["task"].as_str().unwrap_or("?")
-            );
-        }
-    }
-}
-
-/// `logging.file` and its rotated copies (`.1`, `.2`, …), and the start output file when it
-/// is another file: path, size, last change.
-fn log_files(settings: &Settings) -> Vec<Value> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(file) = &settings.logging.file {
-        candidates.push(file.clone());
-        for n in 1..=settings.logging.backup_count {
-            let mut p = file.clone().into_os_string();
-            p.push(format!(".{n}"));
-            candidates.push(p.into());
-        }
-    }
-    let console = console_log(settings);
-    if !candidates.contains(&console) {
-        candidates.push(console);
-    }
-    candidates
-        .into_iter()
-        .filter_map(|p| {
-            let m = std::fs::metadata(&p).ok()?;
-            let changed: Option<DateTime<Utc>> = m.modified().ok().map(DateTime::from);
-            Some(json!({ "path": p, "bytes": m.len(), "modified": changed }))
-        })
-        .collect()
-}
-
-fn print_logs(logs: &[Value], tz: Tz) {
-    if logs.is_empty() {
-        return;
-    }
-    println!("  logs");
-    for l in logs {
-        println!(
-            "    {}  {}  changed {}",
-            l["path"].as_str().unwrap_or("?"),
-            humanize::bytes(l["bytes"].as_u64().unwrap_or(0)),
-            parse_time(&l["modified"]).map_or("?".into(), |t| local(t, tz))
-        );
     }
 }
 

@@ -1,7 +1,10 @@
 //! Asking a running daemon over its HTTP server (`http.bind`) whether it is healthy and what it
 //! is doing, from the supervisor's plain (non-async) code: a [`Probe`] has a small
-//! single-threaded runtime of its own for its requests.
+//! single-threaded runtime of its own for its requests. The bodies are read as the caller's
+//! types (the daemon's, `crate::http::status`), so this module stays a leaf.
 
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
@@ -45,55 +48,88 @@ impl Probe {
         &self.base
     }
 
-    /// `GET /health`: the PID of the process that answered 200.
+    /// `GET /health`: the body of a 200 answer, as `T` (`None` when it is not a `T`).
     ///
     /// # Errors
-    /// Why not healthy: the daemon's own reason for a 503, or why there was no answer.
-    pub fn health(&self) -> Result<Option<u32>, String> {
+    /// Why not healthy: an answer other than 200 ([`ProbeError::Refused`], with the daemon's
+    /// body), or no answer.
+    pub fn health<T: DeserializeOwned>(&self) -> Result<Option<T>, ProbeError> {
         let url = format!("{}/health", self.base);
         self.runtime.block_on(async {
-            match self.client.get(&url).send().await {
-                Ok(r) if r.status().is_success() => {
-                    let body: serde_json::Value = r.json().await.unwrap_or_default();
-                    let pid = body["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
-                    Ok(pid)
-                }
-                Ok(r) => {
-                    let code = r.status();
-                    let body = r.text().await.unwrap_or_default();
-                    let reason = serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["reason"].as_str().map(str::to_string))
-                        .unwrap_or_else(|| body.trim().to_string());
-                    Err(format!("{code}: {reason}"))
-                }
-                Err(e) => Err(format!("{url}: {}", without_url(&e))),
+            let r = self.send(&url).await?;
+            if r.status().is_success() {
+                return Ok(r.json().await.ok());
             }
+            Err(refused(url, r).await)
         })
     }
 
-    /// `GET /status`, as JSON.
+    /// `GET /status`: the body of a 200 answer, as `T`.
     ///
     /// # Errors
-    /// No answer, not 200, or not JSON; the message names the URL.
-    pub fn status(&self) -> Result<serde_json::Value, String> {
+    /// No answer, not 200, or not a `T`; the message names the URL.
+    pub fn status<T: DeserializeOwned>(&self) -> Result<T, ProbeError> {
         let url = format!("{}/status", self.base);
         self.runtime.block_on(async {
-            let r = self
-                .client
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| format!("{url}: {}", without_url(&e)))?;
-            let code = r.status();
-            let v: serde_json::Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
-            if code.is_success() {
-                Ok(v)
-            } else {
-                Err(format!("{url}: {code}"))
+            let r = self.send(&url).await?;
+            if !r.status().is_success() {
+                return Err(refused(url, r).await);
             }
+            r.json()
+                .await
+                .map_err(|source| ProbeError::Body { url, source })
         })
     }
+
+    /// `GET url`.
+    async fn send(&self, url: &str) -> Result<reqwest::Response, ProbeError> {
+        self.client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ProbeError::NoAnswer {
+                url: url.to_string(),
+                reason: without_url(&e),
+            })
+    }
+}
+
+/// Why a probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The request got no answer (no connection, timed out, …).
+    #[error("{url}: {reason}")]
+    NoAnswer {
+        /// What was asked.
+        url: String,
+        /// Why there was no answer.
+        reason: String,
+    },
+    /// The answer was not 200.
+    #[error("{url}: {code}")]
+    Refused {
+        /// What was asked.
+        url: String,
+        /// The answer's status.
+        code: StatusCode,
+        /// The answer's body (the daemon says why in it).
+        body: String,
+    },
+    /// A 200 answer whose body is not what was expected.
+    #[error("{url}: {source}")]
+    Body {
+        /// What was asked.
+        url: String,
+        /// The decoding error.
+        source: reqwest::Error,
+    },
+}
+
+/// The [`ProbeError::Refused`] for answer `r`.
+async fn refused(url: String, r: reqwest::Response) -> ProbeError {
+    let code = r.status();
+    let body = r.text().await.unwrap_or_default();
+    ProbeError::Refused { url, code, body }
 }
 
 /// The error's own text (reqwest repeats the URL otherwise).
@@ -111,4 +147,75 @@ fn without_url(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Body {
+        pid: u32,
+    }
+
+    /// A server on loopback that answers one request with `status` and `body`.
+    fn answer_once(status: &'static str, body: &'static str) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes());
+        });
+        addr
+    }
+
+    #[test]
+    fn a_200_is_read_as_the_callers_type() {
+        let probe = Probe::new(
+            answer_once("200 OK", r#"{"pid":7}"#),
+            Duration::from_secs(5),
+        );
+        let body: Option<Body> = probe.unwrap().health().unwrap();
+        assert_eq!(body, Some(Body { pid: 7 }));
+    }
+
+    #[test]
+    fn another_answer_keeps_its_code_and_body() {
+        let addr = answer_once("503 Service Unavailable", r#"{"reason":"down"}"#);
+        let probe = Probe::new(addr, Duration::from_secs(5)).unwrap();
+        match probe.status::<Body>() {
+            Err(ProbeError::Refused { code, body, url }) => {
+                assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+                assert_eq!(body, r#"{"reason":"down"}"#);
+                assert_eq!(url, format!("http://{addr}/status"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_answer_names_the_url_once() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let probe = Probe::new(addr, Duration::from_secs(5)).unwrap();
+        let e = probe.health::<Body>().unwrap_err();
+        assert!(matches!(e, ProbeError::NoAnswer { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("http://{addr}/health: cannot connect")),
+            "{text}"
+        );
+        assert_eq!(text.matches("http://").count(), 1, "{text}");
+    }
 }
