@@ -94,7 +94,7 @@ impl Notifier {
         let global = &self.settings.dingtalk;
         let pick = |own: Option<&Secret>, fallback: &Secret| -> Result<String, String> {
             let raw = own.filter(|s| !s.is_empty()).unwrap_or(fallback);
-            env::expand(raw.expose())
+            env::expand(raw.expose()).map_err(|e| e.to_string())
         };
         let webhook = pick(task.and_then(|d| d.webhook.as_ref()), &global.webhook_url)?;
         if webhook.trim().is_empty() {

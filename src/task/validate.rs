@@ -125,17 +125,17 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     }
 
     match Schedule::parse(&spec.cron) {
-        Err(e) => fail("cron", e),
+        Err(e) => fail("cron", e.to_string()),
         Ok(schedule) => {
             if let Err(e) = check_fires(&schedule, &spec.cron) {
-                fail("cron", e);
+                fail("cron", e.to_string());
             }
         }
     }
     if let Some(tz) = &spec.timezone
         && let Err(e) = tz.parse::<TimeZone>()
     {
-        fail("timezone", e);
+        fail("timezone", e.to_string());
     }
 
     match (&spec.sql, spec.sheets.is_empty()) {
@@ -155,12 +155,12 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     if let Some(sql) = &spec.sql
         && let Err(e) = check_sql_macros(sql)
     {
-        fail("sql", e);
+        fail("sql", e.to_string());
     }
     let mut sheet_names = HashSet::new();
     for (i, sheet) in spec.sheets.iter().enumerate() {
         if let Err(e) = check_sheet_name(&sheet.name) {
-            fail(&format!("sheets[{}].name", i + 1), e);
+            fail(&format!("sheets[{}].name", i + 1), e.to_string());
         } else if !sheet_names.insert(sheet.name.to_lowercase()) {
             fail(
                 &format!("sheets[{}].name", i + 1),
@@ -170,7 +170,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         if sheet.sql.trim().is_empty() {
             fail(&format!("sheets[{}].sql", i + 1), "is empty".into());
         } else if let Err(e) = check_sql_macros(&sheet.sql) {
-            fail(&format!("sheets[{}].sql", i + 1), e);
+            fail(&format!("sheets[{}].sql", i + 1), e.to_string());
         } else if let Err(e) = read_check(&sheet.sql) {
             fail(
                 &format!("sheets[{}].sql", i + 1),
@@ -186,7 +186,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 format!("{name:?} must be a file name, not a path"),
             );
         } else if let Err(e) = template::check(name, FILENAME_PLACEHOLDERS) {
-            fail("output.filename", e);
+            fail("output.filename", e.to_string());
         }
     }
     if let Some(t) = spec.timeout
@@ -222,7 +222,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         if let Some(t) = &d.template
             && let Err(e) = check_template(t, ctx.templates_dir)
         {
-            fail("notify.dingtalk.template", e);
+            fail("notify.dingtalk.template", e.to_string());
         }
     }
     if let Some(m) = &spec.notify.email {
@@ -246,15 +246,39 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         if let Some(s) = &m.subject
             && let Err(e) = template::check(s, MESSAGE_PLACEHOLDERS)
         {
-            fail("notify.email.subject", e);
+            fail("notify.email.subject", e.to_string());
         }
         if let Some(t) = &m.template
             && let Err(e) = check_template(t, ctx.templates_dir)
         {
-            fail("notify.email.template", e);
+            fail("notify.email.template", e.to_string());
         }
     }
     errors
+}
+
+/// A cron expression that matches no date within the next `CRON_HORIZON_YEARS` years.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} never fires (no date matches it in the next {CRON_HORIZON_YEARS} years)")]
+pub struct NeverFires(pub String);
+
+/// Why a message template was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template file could not be read.
+    #[error("{0}")]
+    Load(String),
+    /// A template file with an unknown placeholder.
+    #[error("{name}: {message}")]
+    File {
+        /// The file name as given.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An inline template with an unknown placeholder.
+    #[error("{0}")]
+    Inline(String),
 }
 
 /// Checks that `schedule` fires at all: croner looks a few years ahead, so `0 9 31 2 *`
@@ -262,7 +286,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
 ///
 /// # Errors
 /// The expression never fires.
-pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
+pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), NeverFires> {
     let now = chrono::Utc::now();
     match schedule.next_fire(chrono_tz::Tz::UTC, now) {
         Some(at)
@@ -271,9 +295,7 @@ pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        _ => Err(format!(
-            "{expr:?} never fires (no date matches it in the next {CRON_HORIZON_YEARS} years)"
-        )),
+        _ => Err(NeverFires(expr.to_string())),
     }
 }
 
@@ -281,12 +303,17 @@ pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
 ///
 /// # Errors
 /// A missing file or an unknown placeholder.
-pub fn check_template(value: &str, dir: &Path) -> Result<(), String> {
+pub fn check_template(value: &str, dir: &Path) -> Result<(), TemplateError> {
     let r = TemplateRef::from_value(value);
-    let text = r.load(dir)?;
+    let text = r
+        .load(dir)
+        .map_err(|e| TemplateError::Load(e.to_string()))?;
     template::check(&text, MESSAGE_PLACEHOLDERS).map_err(|e| match r {
-        TemplateRef::File(name) => format!("{name}: {e}"),
-        TemplateRef::Inline(_) => e,
+        TemplateRef::File(name) => TemplateError::File {
+            name,
+            message: e.to_string(),
+        },
+        TemplateRef::Inline(_) => TemplateError::Inline(e.to_string()),
     })
 }
 
@@ -322,14 +349,21 @@ mod tests {
         assert!(
             check_sheet_name(&"长".repeat(32))
                 .unwrap_err()
+                .to_string()
                 .contains("at most 31")
         );
-        assert!(check_sheet_name("a/b").unwrap_err().contains("'/'"));
+        assert!(
+            check_sheet_name("a/b")
+                .unwrap_err()
+                .to_string()
+                .contains("'/'")
+        );
         // 16 emoji are 32 UTF-16 units.
         assert!(check_sheet_name(&"📊".repeat(15)).is_ok());
         assert!(
             check_sheet_name(&"📊".repeat(16))
                 .unwrap_err()
+                .to_string()
                 .contains("32 UTF-16 units")
         );
         assert!(check_sheet_name("'x").is_err());
