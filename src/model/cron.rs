@@ -43,7 +43,7 @@ impl Schedule {
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
-    /// use reportd::schedule::cron::Schedule;
+    /// use reportd::model::cron::Schedule;
     ///
     /// let weekdays = Schedule::parse("0 9 * * MON-FRI").unwrap();
     /// let friday_night = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();

@@ -34,7 +34,7 @@ pub enum EnvError {
 /// # Examples
 ///
 /// ```
-/// use reportd::config::env::expand;
+/// use reportd::model::env::expand;
 /// assert_eq!(expand("port ${REPORTD_DOC_UNSET_PORT:-3306}").unwrap(), "port 3306");
 /// assert_eq!(expand("cost $${x}").unwrap(), "cost ${x}");
 /// assert!(expand("${REPORTD_DOC_UNSET}").is_err());
