@@ -170,11 +170,16 @@ pub struct ExportArgs {
     pub format: Option<Format>,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
+/// An `--format` other than xlsx or csv.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown format {0:?} (use xlsx or csv)")]
+pub struct UnknownFormat(String);
+
+fn parse_format(s: &str) -> Result<Format, UnknownFormat> {
     match s.to_ascii_lowercase().as_str() {
         "xlsx" => Ok(Format::Xlsx),
         "csv" => Ok(Format::Csv),
-        _ => Err(format!("unknown format {s:?} (use xlsx or csv)")),
+        _ => Err(UnknownFormat(s.to_string())),
     }
 }
 
@@ -257,7 +262,7 @@ pub struct DatasourceAdd {
     pub max_connections: Option<u32>,
 }
 
-fn parse_kind(s: &str) -> Result<SourceKind, String> {
+fn parse_kind(s: &str) -> Result<SourceKind, crate::model::datasource::UnknownSourceKind> {
     s.parse()
 }
 

@@ -16,15 +16,15 @@
 //! - [`source`]: the databases reports read from: specs, the config+store catalog, pools,
 //!   the demo data, and the classifier that lets only one read statement through.
 //! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
-//! - [`retention`]: removing old exported files and execution history.
+//! - `retention`: removing old exported files and execution history.
 //! - [`panics`]: a caught panic's text, and the hook that sends panics to the log.
 //! - [`runner`]: one recorded execution of a task (params → query → export → record).
 //! - [`http`]: the daemon's HTTP server (axum): health, status, metrics, runs on request,
 //!   signed download links.
-//! - [`metrics`]: the Prometheus metrics of the process.
+//! - `metrics`: the Prometheus metrics of the process.
 //! - [`supervise`]: the PID file, starting the daemon detached, signals, process info,
 //!   health probes, the monitor's restart policy, the systemd notify protocol.
-//! - [`humanize`]: `1,000`, `2.5MB`, `3.2s`.
+//! - `humanize`: `1,000`, `2.5MB`, `3.2s`.
 //! - [`task`]: task specs as written in task files, and their validation.
 //! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz), and the daemon's
 //!   timer loop with fire claims, leases and takeover.
@@ -36,13 +36,13 @@ pub mod commands;
 pub mod config;
 pub mod export;
 pub mod http;
-pub mod humanize;
+pub(crate) mod humanize;
 pub mod logging;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod model;
 pub mod notify;
 pub mod panics;
-pub mod retention;
+pub(crate) mod retention;
 pub mod runner;
 pub mod schedule;
 pub mod shutdown;

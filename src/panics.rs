@@ -38,18 +38,23 @@ fn install_quiet_hook() {
     });
 }
 
+/// A panic caught by [`quietly`]; displays as the panic's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Panicked(pub String);
+
 /// Runs `f`; a panic in it is caught and comes back as its text, printed nowhere (the caller
 /// reports it as an ordinary error). For code whose libraries panic on bad input: the xlsx
 /// writer on a full disk, sqlx decoding a value it cannot represent.
 ///
 /// # Errors
 /// The panic's text.
-pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
     install_quiet_hook();
     let was = QUIET.with(|q| q.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
     QUIET.with(|q| q.set(was));
-    result.map_err(|payload| message(payload.as_ref()))
+    result.map_err(|payload| Panicked(message(payload.as_ref())))
 }
 
 /// The text a panic was raised with (`panic!("...")`, `expect`, a failed `Display`…).
@@ -103,7 +108,7 @@ mod tests {
         assert_eq!(quietly(|| 7), Ok(7));
         assert_eq!(
             quietly(|| -> () { panic!("boom") }),
-            Err("boom".to_string())
+            Err(Panicked("boom".to_string()))
         );
         assert!(!QUIET.with(Cell::get), "the flag is reset");
     }

@@ -1,5 +1,5 @@
 //! `reportd cleanup [--days N] [--dry-run]`: removes exported files and execution history
-//! older than the retention (see [`crate::retention`]).
+//! older than the retention (see `crate::retention`).
 
 use anyhow::bail;
 use chrono::Utc;

@@ -17,7 +17,7 @@ pub fn quietly<T>(
     f: impl FnOnce() -> Result<T, WriteFailure>,
 ) -> Result<T, WriteFailure> {
     crate::panics::quietly(f)
-        .unwrap_or_else(|text| Err(WriteFailure::Error(from_panic(what, &text))))
+        .unwrap_or_else(|text| Err(WriteFailure::Error(from_panic(what, &text.0))))
 }
 
 /// A write error from a panic's text. `expect` on an I/O result prints the error's `Debug`

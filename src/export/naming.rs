@@ -138,11 +138,23 @@ pub fn render_filename(
     Ok(format!("{}.{ext}", sanitize(stem)))
 }
 
+/// A date macro in SQL whose format chrono cannot write; displays as `{today:%Q}: why`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{{{name}:{format}}}: {message}")]
+pub struct SqlMacroError {
+    /// The macro (`today`, ...).
+    pub name: String,
+    /// The format as written.
+    pub format: String,
+    /// Why it cannot be written.
+    pub message: String,
+}
+
 /// Checks the formats of the date macros in `sql` (`{today:%Y%m%d}`).
 ///
 /// # Errors
 /// The first macro whose format chrono cannot write, with the placeholder.
-pub fn check_sql_macros(sql: &str) -> Result<(), String> {
+pub fn check_sql_macros(sql: &str) -> Result<(), SqlMacroError> {
     for piece in template::parse(sql) {
         if let template::Piece::Placeholder {
             name,
@@ -150,7 +162,11 @@ pub fn check_sql_macros(sql: &str) -> Result<(), String> {
         } = piece
             && SQL_MACROS.contains(&name)
         {
-            template::check_date_format(f).map_err(|e| format!("{{{name}:{f}}}: {e}"))?;
+            template::check_date_format(f).map_err(|e| SqlMacroError {
+                name: name.to_string(),
+                format: f.to_string(),
+                message: e.to_string(),
+            })?;
         }
     }
     Ok(())

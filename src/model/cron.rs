@@ -7,6 +7,29 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+/// Why a cron expression was refused; the message starts with the expression.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    /// Not 5 or 6 fields (and not an `@` nickname).
+    #[error(
+        "{expr:?} has {fields} fields; use 5 (minute hour day month weekday) or 6 with leading seconds"
+    )]
+    FieldCount {
+        /// The expression.
+        expr: String,
+        /// Fields found.
+        fields: usize,
+    },
+    /// croner refused it.
+    #[error("{expr:?} is not a valid cron expression: {source}")]
+    Invalid {
+        /// The expression.
+        expr: String,
+        /// croner's reason.
+        source: croner::errors::CronError,
+    },
+}
+
 /// A parsed cron expression.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -20,7 +43,7 @@ impl Schedule {
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
-    /// use reportd::schedule::cron::Schedule;
+    /// use reportd::model::cron::Schedule;
     ///
     /// let weekdays = Schedule::parse("0 9 * * MON-FRI").unwrap();
     /// let friday_night = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
@@ -31,12 +54,13 @@ impl Schedule {
     ///
     /// # Errors
     /// croner's message, prefixed with the expression.
-    pub fn parse(expr: &str) -> Result<Schedule, String> {
+    pub fn parse(expr: &str) -> Result<Schedule, CronError> {
         let fields = expr.split_whitespace().count();
         if !expr.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
-            return Err(format!(
-                "{expr:?} has {fields} fields; use 5 (minute hour day month weekday) or 6 with leading seconds"
-            ));
+            return Err(CronError::FieldCount {
+                expr: expr.to_string(),
+                fields,
+            });
         }
         CronParser::builder()
             .seconds(Seconds::Optional)
@@ -44,7 +68,10 @@ impl Schedule {
             .build()
             .parse(expr)
             .map(|cron| Schedule { cron })
-            .map_err(|e| format!("{expr:?} is not a valid cron expression: {e}"))
+            .map_err(|source| CronError::Invalid {
+                expr: expr.to_string(),
+                source,
+            })
     }
 
     /// The next `count` fire times strictly after `after`, in `tz`.

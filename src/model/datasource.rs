@@ -72,8 +72,13 @@ impl SourceKind {
     }
 }
 
+/// A data source type that is not one of mysql, adb, postgresql or sqlite.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown data source type {0:?} (use mysql, adb, postgresql or sqlite)")]
+pub struct UnknownSourceKind(pub String);
+
 impl std::str::FromStr for SourceKind {
-    type Err = String;
+    type Err = UnknownSourceKind;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -81,9 +86,7 @@ impl std::str::FromStr for SourceKind {
             "adb" => Ok(SourceKind::Adb),
             "postgresql" | "postgres" | "pg" => Ok(SourceKind::Postgresql),
             "sqlite" => Ok(SourceKind::Sqlite),
-            _ => Err(format!(
-                "unknown data source type {s:?} (use mysql, adb, postgresql or sqlite)"
-            )),
+            _ => Err(UnknownSourceKind(s.to_string())),
         }
     }
 }
@@ -92,6 +95,32 @@ impl fmt::Display for SourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Why a data source spec cannot describe a connection. The message names the field, not the
+/// data source (the caller adds that).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// `max_connections` outside 1..=[`MAX_CONNECTIONS`].
+    #[error("max_connections: {0} is out of range; give 1 to {MAX_CONNECTIONS}")]
+    MaxConnections(u32),
+    /// A character set other than UTF-8.
+    #[error(
+        "charset: {0:?} is not supported: reportd talks UTF-8 (utf8mb4) to the server, which converts the tables' own character set (gbk, latin1, ...) itself"
+    )]
+    Charset(String),
+    /// Both `url` and `host`.
+    #[error("give either `url` or `host`, not both")]
+    UrlAndHost,
+    /// A SQLite spec without a file.
+    #[error("sqlite needs `database` (the file path) or `url`")]
+    NoSqliteDatabase,
+    /// A server spec without a host.
+    #[error("{0} needs `host` or `url`")]
+    NoHost(SourceKind),
+    /// `demo_data` on a server.
+    #[error("`demo_data` is only for sqlite data sources")]
+    DemoDataNotSqlite,
 }
 
 /// Connection settings of one data source. In `config.yaml` every string may be `${ENV}`;
@@ -185,42 +214,38 @@ impl DataSourceSpec {
     ///
     /// # Errors
     /// A message for the operator, without the data source name (the caller adds it).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SpecError> {
         // The pool allocates a slot per connection up front.
         if let Some(n) = self.max_connections
             && !(1..=MAX_CONNECTIONS).contains(&n)
         {
-            return Err(format!(
-                "max_connections: {n} is out of range; give 1 to {MAX_CONNECTIONS}"
-            ));
+            return Err(SpecError::MaxConnections(n));
         }
         if let Some(charset) = &self.charset
             && !UTF8_CHARSETS.contains(&charset.to_ascii_lowercase().as_str())
         {
-            return Err(format!(
-                "charset: {charset:?} is not supported: reportd talks UTF-8 (utf8mb4) to the server, which converts the tables' own character set (gbk, latin1, ...) itself"
-            ));
+            return Err(SpecError::Charset(charset.clone()));
         }
         if !self.url.is_empty() {
             if self.host.is_some() {
-                return Err("give either `url` or `host`, not both".into());
+                return Err(SpecError::UrlAndHost);
             }
             return Ok(());
         }
         match self.kind {
             SourceKind::Sqlite => {
                 if self.database.as_deref().unwrap_or("").is_empty() {
-                    return Err("sqlite needs `database` (the file path) or `url`".into());
+                    return Err(SpecError::NoSqliteDatabase);
                 }
             }
             _ => {
                 if self.host.as_deref().unwrap_or("").is_empty() {
-                    return Err(format!("{} needs `host` or `url`", self.kind));
+                    return Err(SpecError::NoHost(self.kind));
                 }
             }
         }
         if self.demo_data && self.kind != SourceKind::Sqlite {
-            return Err("`demo_data` is only for sqlite data sources".into());
+            return Err(SpecError::DemoDataNotSqlite);
         }
         Ok(())
     }
@@ -239,7 +264,7 @@ impl DataSourceSpec {
     ///
     /// # Errors
     /// The first variable that is not set.
-    pub fn expand_env(&self) -> Result<Self, String> {
+    pub fn expand_env(&self) -> Result<Self, env::EnvError> {
         let opt = |v: &Option<String>| v.as_deref().map(env::expand).transpose();
         Ok(Self {
             kind: self.kind,
@@ -436,11 +461,11 @@ mod tests {
     #[test]
     fn validates_required_fields() {
         let mut s = DataSourceSpec::new(SourceKind::Mysql);
-        assert!(s.validate().unwrap_err().contains("host"));
+        assert!(s.validate().unwrap_err().to_string().contains("host"));
         s.host = Some("db".into());
         assert!(s.validate().is_ok());
         assert_eq!(s.location(), "db:3306/");
         let s = DataSourceSpec::new(SourceKind::Sqlite);
-        assert!(s.validate().unwrap_err().contains("database"));
+        assert!(s.validate().unwrap_err().to_string().contains("database"));
     }
 }

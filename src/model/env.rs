@@ -7,12 +7,34 @@ use std::str::FromStr;
 
 use crate::model::secret::Secret;
 
+/// Why `${ENV}` expansion failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    /// A `${` without its `}`.
+    #[error("unclosed `${{` in {input:?}")]
+    Unclosed {
+        /// The whole text being expanded.
+        input: String,
+    },
+    /// A name that is not letters, digits and `_`.
+    #[error("bad variable name {name:?} in `${{{body}}}`")]
+    BadName {
+        /// The name as written.
+        name: String,
+        /// Everything between `${` and `}`.
+        body: String,
+    },
+    /// A variable that is not set and has no default.
+    #[error("environment variable {0} is not set")]
+    NotSet(String),
+}
+
 /// Expands `${NAME}` and `${NAME:-default}` in `input`; `$${` is a literal `${`.
 ///
 /// # Examples
 ///
 /// ```
-/// use reportd::config::env::expand;
+/// use reportd::model::env::expand;
 /// assert_eq!(expand("port ${REPORTD_DOC_UNSET_PORT:-3306}").unwrap(), "port 3306");
 /// assert_eq!(expand("cost $${x}").unwrap(), "cost ${x}");
 /// assert!(expand("${REPORTD_DOC_UNSET}").is_err());
@@ -20,12 +42,15 @@ use crate::model::secret::Secret;
 ///
 /// # Errors
 /// A variable that is not set and has no default, or a `${` without its `}`.
-pub fn expand(input: &str) -> Result<String, String> {
+pub fn expand(input: &str) -> Result<String, EnvError> {
     expand_with(input, |name| std::env::var(name).ok())
 }
 
 /// [`expand`] with a chosen variable lookup (tests use a map).
-pub fn expand_with(input: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand_with(
+    input: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, EnvError> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -35,22 +60,25 @@ pub fn expand_with(input: &str, lookup: impl Fn(&str) -> Option<String>) -> Resu
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in {input:?}"))?;
+            let end = tail.find('}').ok_or_else(|| EnvError::Unclosed {
+                input: input.to_string(),
+            })?;
             let body = &tail[..end];
             let (name, default) = match body.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
                 None => (body, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("bad variable name {name:?} in `${{{body}}}`"));
+                return Err(EnvError::BadName {
+                    name: name.to_string(),
+                    body: body.to_string(),
+                });
             }
             match (lookup(name), default) {
                 (Some(v), _) if !v.is_empty() || default.is_none() => out.push_str(&v),
                 (_, Some(d)) => out.push_str(d),
                 (None, None) => {
-                    return Err(format!("environment variable {name} is not set"));
+                    return Err(EnvError::NotSet(name.to_string()));
                 }
                 (Some(_), None) => unreachable!("guarded above"),
             }
@@ -180,13 +208,19 @@ mod tests {
     #[test]
     fn refuses_missing_and_malformed() {
         assert_eq!(
-            expand_with("${NOPE}", env).unwrap_err(),
+            expand_with("${NOPE}", env).unwrap_err().to_string(),
             "environment variable NOPE is not set"
         );
-        assert!(expand_with("${PW", env).unwrap_err().contains("unclosed"));
+        assert!(
+            expand_with("${PW", env)
+                .unwrap_err()
+                .to_string()
+                .contains("unclosed")
+        );
         assert!(
             expand_with("${a b}", env)
                 .unwrap_err()
+                .to_string()
                 .contains("bad variable")
         );
     }

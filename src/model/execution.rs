@@ -40,6 +40,11 @@ pub enum Trigger {
     Takeover,
 }
 
+/// A stored status or trigger name that is not known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value {0:?}")]
+pub struct UnknownValue(pub String);
+
 macro_rules! text_enum {
     ($ty:ty { $($variant:ident = $text:literal),+ $(,)? }) => {
         impl $ty {
@@ -49,9 +54,9 @@ macro_rules! text_enum {
             }
         }
         impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($text => Ok(Self::$variant),)+ _ => Err(format!("unknown value {s:?}")) }
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                match s { $($text => Ok(Self::$variant),)+ _ => Err(UnknownValue(s.to_string())) }
             }
         }
         impl fmt::Display for $ty {

@@ -229,31 +229,63 @@ pub fn utf16_prefix(s: &str, max: usize) -> &str {
     s
 }
 
+/// Why Excel would refuse a sheet name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SheetNameError {
+    /// Empty or blank.
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than Excel allows.
+    #[error("{name:?} is {len} UTF-16 units long; Excel allows at most {SHEET_NAME_MAX}")]
+    TooLong {
+        /// The name.
+        name: String,
+        /// Its length in UTF-16 units.
+        len: usize,
+    },
+    /// Holds a character Excel forbids.
+    #[error("{name:?} contains {c:?}; Excel forbids any of [ ] : * ? / \\")]
+    Forbidden {
+        /// The name.
+        name: String,
+        /// The first forbidden character.
+        c: char,
+    },
+    /// Starts or ends with `'`.
+    #[error("{0:?} must not start or end with an apostrophe")]
+    Apostrophe(String),
+    /// `History`, in any case.
+    #[error("\"History\" is reserved by Excel")]
+    History,
+}
+
 /// Checks an Excel sheet name.
 ///
 /// # Errors
 /// Why Excel would refuse it.
-pub fn check_sheet_name(name: &str) -> Result<(), String> {
+pub fn check_sheet_name(name: &str) -> Result<(), SheetNameError> {
     if name.trim().is_empty() {
-        return Err("must not be empty".into());
+        return Err(SheetNameError::Empty);
     }
     // Excel counts UTF-16 units: an emoji is two.
     let len = name.encode_utf16().count();
     if len > SHEET_NAME_MAX {
-        return Err(format!(
-            "{name:?} is {len} UTF-16 units long; Excel allows at most {SHEET_NAME_MAX}"
-        ));
+        return Err(SheetNameError::TooLong {
+            name: name.to_string(),
+            len,
+        });
     }
     if let Some(c) = name.chars().find(|c| SHEET_FORBIDDEN.contains(c)) {
-        return Err(format!(
-            "{name:?} contains {c:?}; Excel forbids any of [ ] : * ? / \\"
-        ));
+        return Err(SheetNameError::Forbidden {
+            name: name.to_string(),
+            c,
+        });
     }
     if name.starts_with('\'') || name.ends_with('\'') {
-        return Err(format!("{name:?} must not start or end with an apostrophe"));
+        return Err(SheetNameError::Apostrophe(name.to_string()));
     }
     if name.eq_ignore_ascii_case("history") {
-        return Err("\"History\" is reserved by Excel".into());
+        return Err(SheetNameError::History);
     }
     Ok(())
 }

@@ -7,13 +7,38 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
+/// Why a size, time zone or log level was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// No number at the start of a size.
+    #[error("{0:?} is not a size (examples: 1048576, 10MB, 512KB)")]
+    NotASize(String),
+    /// A size unit other than B, KB, MB, GB, TB.
+    #[error("unknown size unit {unit:?} in {input:?} (use B, KB, MB, GB)")]
+    SizeUnit {
+        /// The unit as written.
+        unit: String,
+        /// The whole value.
+        input: String,
+    },
+    /// Not an IANA zone name.
+    #[error("unknown time zone {0:?} (expected an IANA name such as Asia/Shanghai)")]
+    TimeZone(String),
+    /// Not a log level.
+    #[error("unknown log level {0:?} (use DEBUG, INFO, WARNING or ERROR)")]
+    LogLevel(String),
+    /// A `${ENV}` reference that could not be expanded.
+    #[error(transparent)]
+    Env(#[from] super::env::EnvError),
+}
+
 /// A size in bytes, written as a number (`104857600`) or with a unit (`10MB`, `512 KiB`, `1G`).
 /// Units are binary: 1 KB = 1024 bytes, as the seed system counted them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
 
 impl FromStr for ByteSize {
-    type Err = String;
+    type Err = UnitError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
@@ -23,7 +48,7 @@ impl FromStr for ByteSize {
         let (num, unit) = t.split_at(split);
         let num: f64 = num
             .parse()
-            .map_err(|_| format!("{s:?} is not a size (examples: 1048576, 10MB, 512KB)"))?;
+            .map_err(|_| UnitError::NotASize(s.to_string()))?;
         let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
             "" | "B" => 1,
             "K" | "KB" | "KIB" => 1 << 10,
@@ -31,9 +56,10 @@ impl FromStr for ByteSize {
             "G" | "GB" | "GIB" => 1 << 30,
             "T" | "TB" | "TIB" => 1 << 40,
             other => {
-                return Err(format!(
-                    "unknown size unit {other:?} in {s:?} (use B, KB, MB, GB)"
-                ));
+                return Err(UnitError::SizeUnit {
+                    unit: other.to_string(),
+                    input: s.to_string(),
+                });
             }
         };
         Ok(ByteSize((num * mult as f64).round() as u64))
@@ -68,6 +94,7 @@ impl<'de> Deserialize<'de> for ByteSize {
         match Raw::deserialize(d)? {
             Raw::Num(n) => Ok(ByteSize(n)),
             Raw::Str(s) => super::env::expand(&s)
+                .map_err(UnitError::from)
                 .and_then(|s| s.parse())
                 .map_err(de::Error::custom),
         }
@@ -91,12 +118,13 @@ impl Default for TimeZone {
 }
 
 impl FromStr for TimeZone {
-    type Err = String;
+    type Err = UnitError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim().parse::<Tz>().map(TimeZone).map_err(|_| {
-            format!("unknown time zone {s:?} (expected an IANA name such as Asia/Shanghai)")
-        })
+        s.trim()
+            .parse::<Tz>()
+            .map(TimeZone)
+            .map_err(|_| UnitError::TimeZone(s.to_string()))
     }
 }
 
@@ -129,7 +157,7 @@ impl Default for LogLevel {
 }
 
 impl FromStr for LogLevel {
-    type Err = String;
+    type Err = UnitError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use tracing::Level;
@@ -140,9 +168,7 @@ impl FromStr for LogLevel {
             "warn" | "warning" => Level::WARN,
             "error" | "critical" | "fatal" => Level::ERROR,
             _ => {
-                return Err(format!(
-                    "unknown log level {s:?} (use DEBUG, INFO, WARNING or ERROR)"
-                ));
+                return Err(UnitError::LogLevel(s.to_string()));
             }
         };
         Ok(LogLevel(level))
@@ -166,7 +192,13 @@ mod tests {
         assert_eq!("1.5G".parse::<ByteSize>().unwrap(), ByteSize(3 << 29));
         assert_eq!("42".parse::<ByteSize>().unwrap(), ByteSize(42));
         assert!("ten MB".parse::<ByteSize>().is_err());
-        assert!("10XB".parse::<ByteSize>().unwrap_err().contains("unit"));
+        assert!(
+            "10XB"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .to_string()
+                .contains("unit")
+        );
         assert_eq!(ByteSize(25 << 20).to_string(), "25MB");
     }
 

@@ -95,7 +95,7 @@ impl Options {
             name: name.to_string(),
             message,
         };
-        spec.validate().map_err(config_err)?;
+        spec.validate().map_err(|e| config_err(e.to_string()))?;
         let url = spec.url.expose();
         let bad_url = |e: sqlx::Error| config_err(format!("bad url: {e}"));
         Ok(match spec.kind {

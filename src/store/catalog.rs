@@ -42,13 +42,10 @@ impl Entry {
     pub fn connect_spec(&self) -> Result<DataSourceSpec, SourceError> {
         match self.origin {
             Origin::Config => Ok(self.spec.clone()),
-            Origin::Store => self
-                .spec
-                .expand_env()
-                .map_err(|message| SourceError::Config {
-                    name: self.name.clone(),
-                    message,
-                }),
+            Origin::Store => self.spec.expand_env().map_err(|e| SourceError::Config {
+                name: self.name.clone(),
+                message: e.to_string(),
+            }),
         }
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Pool, StoreError, db, dispatch, from_json, micros, now, to_json};
 use crate::model::execution::{
-    Execution, ExecutionStatus, Finish, NewExecution, NotificationOutcome,
+    Execution, ExecutionStatus, Finish, NewExecution, NotificationOutcome, UnknownValue,
 };
 
 #[derive(sqlx::FromRow)]
@@ -42,12 +42,15 @@ impl Row {
             trigger: self
                 .trigger_kind
                 .parse()
-                .map_err(|m| corrupt("trigger_kind", m))?,
+                .map_err(|e: UnknownValue| corrupt("trigger_kind", e.to_string()))?,
             attempt: self.attempt.max(0) as u32,
             scheduled_at: self.scheduled_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
-            status: self.status.parse().map_err(|m| corrupt("status", m))?,
+            status: self
+                .status
+                .parse()
+                .map_err(|e: UnknownValue| corrupt("status", e.to_string()))?,
             rows: self.rows_count.map(|n| n.max(0) as u64),
             bytes: self.bytes.map(|n| n.max(0) as u64),
             files: match self.files {

@@ -126,17 +126,17 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     }
 
     match Schedule::parse(&spec.cron) {
-        Err(e) => fail("cron", e),
+        Err(e) => fail("cron", e.to_string()),
         Ok(schedule) => {
             if let Err(e) = check_fires(&schedule, &spec.cron) {
-                fail("cron", e);
+                fail("cron", e.to_string());
             }
         }
     }
     if let Some(tz) = &spec.timezone
         && let Err(e) = tz.parse::<TimeZone>()
     {
-        fail("timezone", e);
+        fail("timezone", e.to_string());
     }
 
     match (&spec.sql, spec.sheets.is_empty()) {
@@ -156,12 +156,12 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     if let Some(sql) = &spec.sql
         && let Err(e) = check_sql_macros(sql)
     {
-        fail("sql", e);
+        fail("sql", e.to_string());
     }
     let mut sheet_names = HashSet::new();
     for (i, sheet) in spec.sheets.iter().enumerate() {
         if let Err(e) = check_sheet_name(&sheet.name) {
-            fail(&format!("sheets[{}].name", i + 1), e);
+            fail(&format!("sheets[{}].name", i + 1), e.to_string());
         } else if !sheet_names.insert(sheet.name.to_lowercase()) {
             fail(
                 &format!("sheets[{}].name", i + 1),
@@ -171,7 +171,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         if sheet.sql.trim().is_empty() {
             fail(&format!("sheets[{}].sql", i + 1), "is empty".into());
         } else if let Err(e) = check_sql_macros(&sheet.sql) {
-            fail(&format!("sheets[{}].sql", i + 1), e);
+            fail(&format!("sheets[{}].sql", i + 1), e.to_string());
         } else if let Err(e) = read_check(&sheet.sql) {
             fail(
                 &format!("sheets[{}].sql", i + 1),
@@ -223,7 +223,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         if let Some(t) = &d.template
             && let Err(e) = check_template(t, ctx.templates_dir)
         {
-            fail("notify.dingtalk.template", e);
+            fail("notify.dingtalk.template", e.to_string());
         }
     }
     if let Some(m) = &spec.notify.email {
@@ -252,10 +252,34 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         if let Some(t) = &m.template
             && let Err(e) = check_template(t, ctx.templates_dir)
         {
-            fail("notify.email.template", e);
+            fail("notify.email.template", e.to_string());
         }
     }
     errors
+}
+
+/// A cron expression that matches no date within the next `CRON_HORIZON_YEARS` years.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} never fires (no date matches it in the next {CRON_HORIZON_YEARS} years)")]
+pub struct NeverFires(pub String);
+
+/// Why a message template was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template file could not be read.
+    #[error("{0}")]
+    Load(String),
+    /// A template file with an unknown placeholder.
+    #[error("{name}: {message}")]
+    File {
+        /// The file name as given.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An inline template with an unknown placeholder.
+    #[error("{0}")]
+    Inline(String),
 }
 
 /// Checks that `schedule` fires at all: croner looks a few years ahead, so `0 9 31 2 *`
@@ -263,7 +287,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
 ///
 /// # Errors
 /// The expression never fires.
-pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
+pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), NeverFires> {
     let now = chrono::Utc::now();
     match schedule.next_fire(chrono_tz::Tz::UTC, now) {
         Some(at)
@@ -272,9 +296,7 @@ pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        _ => Err(format!(
-            "{expr:?} never fires (no date matches it in the next {CRON_HORIZON_YEARS} years)"
-        )),
+        _ => Err(NeverFires(expr.to_string())),
     }
 }
 
@@ -282,12 +304,15 @@ pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), String> {
 ///
 /// # Errors
 /// A missing file or an unknown placeholder.
-pub fn check_template(value: &str, dir: &Path) -> Result<(), String> {
+pub fn check_template(value: &str, dir: &Path) -> Result<(), TemplateError> {
     let r = TemplateRef::from_value(value);
-    let text = templates::load(&r, dir).map_err(|e| e.to_string())?;
+    let text = templates::load(&r, dir).map_err(|e| TemplateError::Load(e.to_string()))?;
     template::check(&text, MESSAGE_PLACEHOLDERS).map_err(|e| match r {
-        TemplateRef::File(name) => format!("{name}: {e}"),
-        TemplateRef::Inline(_) => e.to_string(),
+        TemplateRef::File(name) => TemplateError::File {
+            name,
+            message: e.to_string(),
+        },
+        TemplateRef::Inline(_) => TemplateError::Inline(e.to_string()),
     })
 }
 
@@ -323,14 +348,21 @@ mod tests {
         assert!(
             check_sheet_name(&"长".repeat(32))
                 .unwrap_err()
+                .to_string()
                 .contains("at most 31")
         );
-        assert!(check_sheet_name("a/b").unwrap_err().contains("'/'"));
+        assert!(
+            check_sheet_name("a/b")
+                .unwrap_err()
+                .to_string()
+                .contains("'/'")
+        );
         // 16 emoji are 32 UTF-16 units.
         assert!(check_sheet_name(&"📊".repeat(15)).is_ok());
         assert!(
             check_sheet_name(&"📊".repeat(16))
                 .unwrap_err()
+                .to_string()
                 .contains("32 UTF-16 units")
         );
         assert!(check_sheet_name("'x").is_err());

@@ -16,6 +16,7 @@ mod email;
 mod export;
 mod ha;
 mod helpers;
+mod layout;
 mod logging;
 mod notify;
 mod safety_config;

@@ -321,6 +321,6 @@ pub enum RobotError {
     #[error("no DingTalk webhook: set dingtalk.webhook_url or the task's notify.dingtalk.webhook")]
     NoWebhook,
     /// An `${ENV}` reference in the webhook or the secret is not set.
-    #[error("{0}")]
-    Env(String),
+    #[error(transparent)]
+    Env(#[from] crate::model::env::EnvError),
 }

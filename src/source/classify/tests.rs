@@ -1,3 +1,5 @@
+//! Tests of statement classification.
+
 use super::*;
 
 const ALL: [Dialect; 3] = [Dialect::MySql, Dialect::Postgres, Dialect::Sqlite];
