@@ -34,7 +34,10 @@ mod tests {
     #[test]
     fn types_by_extension_in_any_case() {
         assert_eq!(content_type(Path::new("a.XLSX")), XLSX);
-        assert_eq!(content_type(Path::new("订单.csv")), "text/csv; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("订单.csv")),
+            "text/csv; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("a")), "application/octet-stream");
     }
 }
