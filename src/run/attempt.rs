@@ -1,6 +1,6 @@
 //! One attempt of a run: record it, run its body under the task timeout, complete the record
-//! with rows, bytes, files or the error ([`record`]); then send its notifications when they
-//! are due ([`notify`]). Every attempt leaves exactly one execution row, whatever happens:
+//! with rows, bytes, files or the error (`record`); then send its notifications when they
+//! are due (`notify`). Every attempt leaves exactly one execution row, whatever happens:
 //! once the row exists, a panic (in the body, or while the row is completed) is caught and
 //! recorded as a `failed` execution (`panicked: <text>`), logged, and notified like any
 //! failure.
@@ -209,21 +209,7 @@ impl Attempt<'_> {
             report.bytes(),
             Some(report.elapsed),
         );
-        match &report.outcome {
-            Some(o) => tracing::info!(
-                task = %spec.name,
-                execution = execution_id,
-                status = %status,
-                rows = o.rows,
-                bytes = o.bytes(),
-                seconds = o.elapsed.as_secs_f64(),
-                files = %report.files().join(", "),
-                "run finished"
-            ),
-            None => {
-                tracing::warn!(task = %spec.name, execution = execution_id, status = %status, seconds = report.elapsed.as_secs_f64(), error = report.error.as_deref().unwrap_or(""), "run finished")
-            }
-        }
+        report.log(&spec.name);
         Ok(report)
     }
 

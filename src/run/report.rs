@@ -91,6 +91,32 @@ impl RunReport {
     }
 }
 
+impl RunReport {
+    /// The log line of a finished attempt (`run finished`, with the report's fields).
+    pub fn log(&self, task: &str) {
+        match &self.outcome {
+            Some(o) => tracing::info!(
+                task = %task,
+                execution = self.execution_id,
+                status = %self.status,
+                rows = o.rows,
+                bytes = o.bytes(),
+                seconds = o.elapsed.as_secs_f64(),
+                files = %self.files().join(", "),
+                "run finished"
+            ),
+            None => tracing::warn!(
+                task = %task,
+                execution = self.execution_id,
+                status = %self.status,
+                seconds = self.elapsed.as_secs_f64(),
+                error = self.error.as_deref().unwrap_or(""),
+                "run finished"
+            ),
+        }
+    }
+}
+
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.line())

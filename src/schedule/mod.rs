@@ -1,11 +1,11 @@
-//! Scheduling: the [`Scheduler`]'s timer loop ([`scheduler`]) over the task timers
-//! ([`timers`]); each fire is claimed and run ([`fire`]) through
+//! Scheduling: the [`Scheduler`]'s timer loop (`scheduler.rs`) over the task timers
+//! ([`timers`]); each fire is claimed and run (`fire.rs`) through
 //! [`crate::run::Executor::run`] under the `max_workers` limit, and every fire leaves one
 //! execution row: run, or `skipped` with the reason (overlap, missed beyond the grace).
 //!
 //! Several daemons may share a MySQL or PostgreSQL store: fire claims, leases, takeover and
-//! crash recovery are in [`lease`]; fires missed while no daemon ran are caught up in
-//! [`catchup`]; old files and history go daily ([`retention`]); the rest of the process talks
+//! crash recovery are in `lease.rs`; fires missed while no daemon ran are caught up in
+//! `catchup.rs`; old files and history go daily (`retention.rs`); the rest of the process talks
 //! to the loop through [`control`] (status snapshots, runs asked for over HTTP, the systemd
 //! watchdog's liveness check).
 //!
@@ -14,12 +14,12 @@
 //! `skipped`. The place is held by a guard: a run that ends in any way, a panic included, frees
 //! it (and its lease is no longer renewed).
 
-pub mod catchup;
+mod catchup;
 pub mod control;
-pub mod fire;
-pub mod lease;
-pub mod retention;
-pub mod scheduler;
+mod fire;
+mod lease;
+mod retention;
+mod scheduler;
 pub mod timers;
 
 pub use lease::instance_name;

@@ -1,14 +1,14 @@
 //! The timer loop. Each enabled task has a timer on its next fire (croner, in the task's zone,
 //! Vixie DST rules), kept in a time-ordered queue ([`super::timers`]); the loop sleeps until
-//! the earliest one, then starts the fire ([`super::fire`]). Besides fires it looks for task
+//! the earliest one, then starts the fire (`fire.rs`). Besides fires it looks for task
 //! changes in the store (every [`RELOAD_EVERY`]), re-reads config.yaml on SIGHUP (an invalid
 //! file is refused and the old settings stay in force), renews leases and takes over dead
-//! instances' claims ([`super::lease`]), and answers the control channel
+//! instances' claims (`lease.rs`), and answers the control channel
 //! ([`super::control`]).
 //!
 //! At start, executions left `running` by a dead daemon become `interrupted`, temp files of
 //! dead processes go, claims of dead instances are taken over and missed fires caught up
-//! ([`super::catchup`]); the retention tick starts ([`super::retention`]). On shutdown no new
+//! (`catchup.rs`); the retention tick starts (`retention.rs`). On shutdown no new
 //! fire starts; running executions get `daemon.shutdown_timeout` seconds, then are cancelled
 //! and recorded `interrupted`.
 
