@@ -111,7 +111,9 @@ struct RunRetry;
 
 /// An attempt that did not end the run: failed or timed out (retried), or not recorded.
 enum Unfinished {
+    /// Recorded `failed` or `timeout`: another attempt may help.
     Retryable(RunReport),
+    /// The execution row could not be written: no retry.
     Unrecorded(RunError),
 }
 
@@ -213,28 +215,15 @@ impl Executor {
                     settings: &settings,
                     task,
                     ctx: &ctx,
-                    trigger: if number == 1 { ctx.trigger } else { Trigger::Retry },
+                    trigger: if number == 1 {
+                        ctx.trigger
+                    } else {
+                        Trigger::Retry
+                    },
                     number,
                     last: !ctx.retry.allows_after(number),
                 };
-                let notifier = notifier.clone();
-                async move {
-                    let permit = self.workers.clone().acquire_owned().await;
-                    let mut report = attempt.record().await.map_err(Unfinished::Unrecorded)?;
-                    // A slow SMTP server holds no worker slot.
-                    drop(permit);
-                    if let Some(notifier) = &notifier
-                        && let Err(e) = attempt.notify(&mut report, notifier).await
-                    {
-                        tracing::error!(task = %task.spec.name, error = %e, "could not record notifications");
-                    }
-                    match report.status {
-                        ExecutionStatus::Failed | ExecutionStatus::Timeout => {
-                            Err(Unfinished::Retryable(report))
-                        }
-                        _ => Ok(report),
-                    }
-                }
+                self.attempt(attempt, notifier.clone())
             },
         )
         .await;
@@ -245,6 +234,31 @@ impl Executor {
                 Ok(report)
             }
             Err(Unfinished::Unrecorded(e)) => Err(e),
+        }
+    }
+
+    /// One attempt: worker slot → record → source → export → record, then the slot is freed
+    /// and the notifications go out. A failed or timed-out attempt comes back as
+    /// [`Unfinished::Retryable`] for the retry policy to judge.
+    async fn attempt(
+        &self,
+        attempt: Attempt<'_>,
+        notifier: Option<Arc<Notifier>>,
+    ) -> Result<RunReport, Unfinished> {
+        let permit = self.workers.clone().acquire_owned().await;
+        let mut report = attempt.record().await.map_err(Unfinished::Unrecorded)?;
+        // A slow SMTP server holds no worker slot.
+        drop(permit);
+        if let Some(notifier) = &notifier
+            && let Err(e) = attempt.notify(&mut report, notifier).await
+        {
+            tracing::error!(task = %attempt.task.spec.name, error = %e, "could not record notifications");
+        }
+        match report.status {
+            ExecutionStatus::Failed | ExecutionStatus::Timeout => {
+                Err(Unfinished::Retryable(report))
+            }
+            _ => Ok(report),
         }
     }
 }
