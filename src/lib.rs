@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //!
+//! - [`app`]: the daemon's composition root: `App::build(settings)` (PID lock, HTTP bind,
+//!   store, link key) → `run_until_stopped(shutdown)` (HTTP, systemd, the scheduler).
 //! - [`cli`]: the command line (clap derive).
 //! - [`clock`]: the scheduler's clock (system, or moved by hand in tests).
 //! - [`commands`]: one module per subcommand family (`run`, `supervise`, `task`, …).
@@ -18,7 +20,8 @@
 //! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
 //! - `retention`: removing old exported files and execution history.
 //! - [`panics`]: a caught panic's text, and the hook that sends panics to the log.
-//! - [`runner`]: one recorded execution of a task (params → query → export → record).
+//! - [`run`]: THE pipeline: `Executor::run(task, RunContext)`, the only way a task runs
+//!   (fire → record → source → export → record → notify), and its one `RunReport`.
 //! - [`http`]: the daemon's HTTP server (axum): health, status, metrics, runs on request,
 //!   signed download links.
 //! - `metrics`: the Prometheus metrics of the process.
@@ -26,10 +29,11 @@
 //!   health probes, the monitor's restart policy, the systemd notify protocol.
 //! - `humanize`: `1,000`, `2.5MB`, `3.2s`.
 //! - [`task`]: task specs as written in task files, and their validation.
-//! - [`schedule`]: cron parsing and next-fire times (croner, chrono-tz), and the daemon's
-//!   timer loop with fire claims, leases and takeover.
+//! - [`schedule`]: the `Scheduler`: timer loop, fires, claims and leases, catch-up, the
+//!   retention tick and the control channel; each fire runs through [`run`].
 //! - [`notify`]: message templates and their placeholders, download links.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -43,7 +47,7 @@ pub mod model;
 pub mod notify;
 pub mod panics;
 pub(crate) mod retention;
-pub mod runner;
+pub mod run;
 pub mod schedule;
 pub mod shutdown;
 pub mod source;

@@ -2,7 +2,7 @@
 //! every panic to the log (file and stderr) as one line instead of the default stderr
 //! message, so that a run's panic is in the log file next to the run it ended.
 //!
-//! Runs catch their own panics ([`crate::runner`]); this hook only decides where the text
+//! Runs catch their own panics ([`crate::run`]); this hook only decides where the text
 //! goes. With `RUST_BACKTRACE` set, the backtrace follows as a `debug` event (shown with
 //! `-vv` or `logging.level: DEBUG`), so the error itself stays one line.
 

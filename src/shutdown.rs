@@ -50,7 +50,7 @@ impl Shutdown {
     }
 
     /// [`Shutdown::wait`] as a `'static` future, for spawned tasks and servers.
-    pub fn wait_owned(&self) -> impl Future<Output = String> + Send + 'static {
+    pub fn wait_owned(&self) -> impl Future<Output = String> + Send + 'static + use<> {
         let me = self.clone();
         async move { me.wait().await }
     }

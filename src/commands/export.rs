@@ -12,10 +12,9 @@ use super::{Progress, interrupted, print_summary};
 use crate::cli::ExportArgs;
 use crate::config::Settings;
 use crate::export::naming::render_sql;
-use crate::export::{Destination, ExportRequest, SheetQuery, export};
+use crate::export::{Destination, SheetQuery, export};
 use crate::model::task::{Format, default_sheet_name};
 use crate::source::Source;
-use crate::source::query::QueryOptions;
 use crate::store::Store;
 use crate::store::catalog;
 
@@ -54,24 +53,17 @@ pub async fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCo
         .file_stem()
         .map_or_else(|| "Sheet1".into(), |s| s.to_string_lossy().into_owned());
     let now = Utc::now().with_timezone(&settings.scheduler.timezone.0);
-    let request = ExportRequest {
-        sheets: vec![SheetQuery {
-            name: default_sheet_name(&stem),
-            sql: render_sql(&args.sql, now).context("--sql")?,
-        }],
+    let sheets = vec![SheetQuery {
+        name: default_sheet_name(&stem),
+        sql: render_sql(&args.sql, now).context("--sql")?,
+    }];
+    let request = settings.export.request(
+        sheets,
         format,
-        destination: Destination::File(args.output.clone()),
-        query: QueryOptions {
-            chunk_rows: settings.export.chunk_size,
-            timeout: Some(Duration::from_secs(settings.export.query_timeout)),
-            tz: settings.scheduler.timezone.0,
-            recycle: Default::default(),
-        },
-        max_file_size: settings.export.max_file_size.0,
-        compression_level: settings.export.compression_level,
-        temp_dir: settings.export.temp_dir.clone(),
-        csv_escape_formulas: settings.export.csv_escape_formulas,
-    };
+        Destination::File(args.output.clone()),
+        Duration::from_secs(settings.export.query_timeout),
+        settings.scheduler.timezone.0,
+    );
     let source = Source::open(&args.source, &entry.connect_spec()?).await?;
     let rows = Arc::new(AtomicU64::new(0));
     let progress = Progress::start(rows.clone());

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::export::ExportOutcome;
-use crate::humanize;
 
 use crate::cli::Command;
 use crate::config::Settings;
@@ -88,22 +87,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 /// Resolves on Ctrl-C or SIGTERM, with which one it was. The handlers are installed when this
 /// is called, not when first polled, so a signal during start-up is not lost (nor fatal).
 pub fn interrupted() -> impl std::future::Future<Output = String> {
-    #[cfg(unix)]
-    let handlers = {
-        use tokio::signal::unix::{SignalKind, signal};
-        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
-    };
-    async move {
-        #[cfg(unix)]
-        if let Ok((mut term, mut int)) = handlers {
-            return tokio::select! {
-                _ = int.recv() => "interrupted (SIGINT)".to_string(),
-                _ = term.recv() => "interrupted (SIGTERM)".to_string(),
-            };
-        }
-        let _ = tokio::signal::ctrl_c().await;
-        "interrupted (SIGINT)".to_string()
-    }
+    crate::shutdown::Shutdown::on_signals().wait_owned()
 }
 
 /// A progress line on a terminal (rows, rows/s, elapsed); nothing otherwise.
@@ -146,18 +130,7 @@ impl Progress {
     }
 }
 
-/// The one summary line of an export: rows, bytes, seconds, path(s).
+/// The one summary line of an export: rows, bytes, seconds, path(s) (as `task run` prints).
 pub fn print_summary(outcome: &ExportOutcome) {
-    let paths: Vec<String> = outcome
-        .files
-        .iter()
-        .map(|f| f.path.display().to_string())
-        .collect();
-    println!(
-        "{} rows, {}, {} -> {}",
-        humanize::thousands(outcome.rows),
-        humanize::bytes(outcome.bytes()),
-        humanize::seconds(outcome.elapsed),
-        paths.join(", ")
-    );
+    println!("{}", crate::run::report::outcome_line(outcome));
 }

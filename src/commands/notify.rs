@@ -27,7 +27,7 @@ pub async fn run(settings: &Settings, command: NotifyCommand) -> anyhow::Result<
         None => None,
     };
     let notifier = Notifier::new(Arc::new(settings.clone()), &store).await;
-    let host = crate::schedule::daemon::instance_name();
+    let host = crate::schedule::instance_name();
     let now = chrono::Utc::now()
         .with_timezone(&settings.scheduler.timezone.0)
         .format("%Y-%m-%d %H:%M:%S %Z");

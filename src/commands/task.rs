@@ -6,21 +6,21 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use std::process::ExitCode;
 
-use super::{Progress, interrupted, open_store, print_json, print_summary, table};
+use super::{Progress, open_store, print_json, table};
 use crate::cli::TaskCommand;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::model::cron::Schedule;
-use crate::model::execution::Trigger;
 use crate::model::secret::Secret;
 use crate::model::task::TaskSpec;
 use crate::notify::notifier::Notifier;
-use crate::runner::{RunRequest, notify_run, run_task};
+use crate::run::{Executor, RunContext};
+use crate::shutdown::Shutdown;
 use crate::store::catalog;
 use crate::store::{Change, Store, TaskRecord};
 use crate::task::file::TaskFile;
 use crate::task::validate::{Context, validate_all};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 /// Runs a `task` subcommand.
 ///
@@ -322,44 +322,32 @@ async fn export(
 }
 
 async fn run_once(settings: &Settings, key: &str, no_notify: bool) -> anyhow::Result<ExitCode> {
+    let stop = Shutdown::on_signals();
     let store = open_store(settings).await?;
     let record = find(&store, key).await?;
+    let settings = Arc::new(settings.clone());
     let notifier = match no_notify {
         true => None,
-        false => Some(Notifier::new(Arc::new(settings.clone()), &store).await),
+        false => Some(Notifier::new(settings.clone(), &store).await),
     };
-    let rows = Arc::new(AtomicU64::new(0));
-    let progress = Progress::start(rows.clone());
-    let request = RunRequest {
-        trigger: Trigger::Manual,
-        scheduled_at: Utc::now(),
-        attempt: 1,
-        instance: Some(crate::schedule::daemon::instance_name()),
-        clock: Default::default(),
-        final_attempt: true,
-    };
-    let report = run_task(settings, &store, &record, &request, rows, interrupted()).await;
+    let instance = crate::schedule::instance_name();
+    let executor = Executor::new(settings, store, notifier, Clock::default(), instance);
+    let ctx = RunContext::manual(Utc::now(), stop);
+    let progress = Progress::start(ctx.progress.clone());
+    let report = executor.run(&record, ctx).await;
     progress.finish();
-    let mut report = report?;
-    if let Some(notifier) = &notifier {
-        notify_run(settings, &store, &record, &request, &mut report, notifier).await?;
-    }
+    let report = report?;
     for n in &report.notifications {
         match &n.error {
             None => eprintln!("notified: {} (attempts {})", n.channel, n.attempts),
             Some(e) => eprintln!("warning: notification {} failed: {e}", n.channel),
         }
     }
-    match (&report.outcome, &report.error) {
-        (Some(outcome), _) => {
-            print_summary(outcome);
+    match report.outcome {
+        Some(_) => {
+            println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        (None, error) => bail!(
-            "{} (execution {}, {})",
-            error.as_deref().unwrap_or("failed"),
-            report.execution_id,
-            report.status
-        ),
+        None => bail!("{report}"),
     }
 }

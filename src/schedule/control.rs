@@ -8,6 +8,13 @@ use serde::Serialize;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+use super::fire::run_now;
+use super::scheduler::Scheduler;
+use super::timers::Timers;
+use crate::run::RunReport;
 use crate::store::TaskRecord;
 
 /// A request to the loop.
@@ -21,7 +28,7 @@ pub enum Request {
         /// The task.
         record: Box<TaskRecord>,
         /// Refused, or a receiver of the outcome once the run (and its notifications) end.
-        reply: oneshot::Sender<Result<oneshot::Receiver<RunSummary>, Refused>>,
+        reply: oneshot::Sender<Result<oneshot::Receiver<RunReport>, Refused>>,
     },
 }
 
@@ -62,25 +69,6 @@ pub struct NextFire {
     pub at: DateTime<Utc>,
 }
 
-/// The outcome of a run asked for through [`Control::run`].
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    /// The execution row.
-    pub execution_id: i64,
-    /// Final status.
-    pub status: String,
-    /// Rows exported.
-    pub rows: u64,
-    /// Bytes written.
-    pub bytes: u64,
-    /// Files written.
-    pub files: Vec<String>,
-    /// The error, when it failed.
-    pub error: Option<String>,
-    /// Notification outcomes (`channel: ok` or the error).
-    pub notifications: Vec<String>,
-}
-
 /// Why a run was not started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
@@ -99,7 +87,7 @@ pub struct Control {
 }
 
 impl Control {
-    /// A handle and the receiver to pass in [`super::daemon::RunOptions::control`].
+    /// A handle and the receiver to pass in [`super::Options::control`].
     pub fn channel() -> (Control, mpsc::Receiver<Request>) {
         let (tx, rx) = mpsc::channel(64);
         (Control { tx }, rx)
@@ -123,7 +111,7 @@ impl Control {
     ///
     /// # Errors
     /// [`Refused`] when the task is running already or the daemon is stopping.
-    pub async fn run(&self, record: TaskRecord) -> Result<oneshot::Receiver<RunSummary>, Refused> {
+    pub async fn run(&self, record: TaskRecord) -> Result<oneshot::Receiver<RunReport>, Refused> {
         let (reply, answer) = oneshot::channel();
         let request = Request::Run {
             record: Box::new(record),
@@ -131,5 +119,50 @@ impl Control {
         };
         self.tx.send(request).await.map_err(|_| Refused::Stopping)?;
         answer.await.map_err(|_| Refused::Stopping)?
+    }
+}
+
+/// Answers a request, between the loop's other work.
+pub(super) fn answer(
+    s: &Arc<Scheduler>,
+    timers: &Timers,
+    jobs: &mut JoinSet<()>,
+    request: Request,
+) {
+    match request {
+        Request::Snapshot(next, reply) => {
+            let _ = reply.send(snapshot(s, timers, next));
+        }
+        Request::Run { record, reply } => {
+            let _ = reply.send(run_now(s, jobs, *record));
+        }
+    }
+}
+
+fn snapshot(s: &Scheduler, timers: &Timers, next: usize) -> Snapshot {
+    let mut running: Vec<ActiveRun> = s
+        .running()
+        .iter()
+        .map(|(id, r)| ActiveRun {
+            task_id: *id,
+            task: r.task.clone(),
+            scheduled_at: r.at,
+            trigger: r.trigger.to_string(),
+        })
+        .collect();
+    running.sort_by_key(|r| (r.scheduled_at, r.task_id));
+    Snapshot {
+        instance: s.instance.clone(),
+        scheduled_tasks: timers.len(),
+        running,
+        next_fires: timers
+            .upcoming()
+            .take(next)
+            .map(|t| NextFire {
+                task_id: t.record.id,
+                task: t.record.spec.name.clone(),
+                at: t.next.unwrap_or_default(),
+            })
+            .collect(),
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::daemon::stop;
 use crate::helpers::{Backend, DEMO_SOURCE, Workdir, exec, free_port};
 
-/// What `reportd::runner::DEBUG_PANIC_ENV` is: debug builds panic in the body of a run of the
+/// What `reportd::run::attempt::DEBUG_PANIC_ENV` is: debug builds panic in the body of a run of the
 /// task it names.
 const PANIC_ENV: &str = "REPORTD_DEBUG_PANIC_IN_TASK";
 

@@ -5,6 +5,7 @@
 //! the store are real; only time is driven.
 
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -13,7 +14,8 @@ use reportd::clock::{Clock, ManualClock};
 use reportd::config::Settings;
 use reportd::model::execution::{Execution, ExecutionStatus, NewExecution, Trigger};
 use reportd::schedule::control::{Control, Refused};
-use reportd::schedule::daemon::{RunOptions, run_with};
+use reportd::schedule::{Options, Scheduler};
+use reportd::shutdown::Shutdown;
 use reportd::store::{Store, StoreError};
 
 use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, Workdir, files_under};
@@ -24,7 +26,7 @@ struct Daemon {
     /// Requests to the loop, as the HTTP server sends them.
     control: Control,
     clock: ManualClock,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Shutdown,
     handle: JoinHandle<Result<(), StoreError>>,
 }
 
@@ -34,18 +36,20 @@ impl Daemon {
         let settings = Settings::load(&w.path().join("config.yaml")).unwrap();
         let store = Store::connect(&settings.system_database).await.unwrap();
         let clock = ManualClock::new(start);
-        let (tx, rx) = oneshot::channel::<()>();
+        let stop = Shutdown::new();
         let (ready_tx, ready) = oneshot::channel();
         let (control, requests) = Control::channel();
-        let options = RunOptions {
+        let options = Options {
             clock: Clock::Manual(clock.clone()),
             ready: Some(ready_tx),
             control: Some(requests),
         };
-        let handle = tokio::spawn(run_with(settings, store.clone(), options, async move {
-            let _ = rx.await;
-            "test".to_string()
-        }));
+        let handle = tokio::spawn(Scheduler::run(
+            Arc::new(settings),
+            store.clone(),
+            options,
+            stop.clone(),
+        ));
         // Recovery and catch-up look at the clock as it reads at start.
         tokio::time::timeout(Duration::from_secs(20), ready)
             .await
@@ -55,7 +59,7 @@ impl Daemon {
             store,
             control,
             clock,
-            stop: Some(tx),
+            stop,
             handle,
         }
     }
@@ -95,9 +99,7 @@ impl Daemon {
 
     /// Asks the loop to stop; returns the handle to await.
     fn shutdown(&mut self) -> &mut JoinHandle<Result<(), StoreError>> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+        self.stop.trigger("test");
         &mut self.handle
     }
 
@@ -457,7 +459,7 @@ async fn a_dead_daemons_run_is_interrupted_its_temp_files_swept_and_its_fire_run
     // A daemon on this host, now dead, claimed today's 09:00 fire and died running it.
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     gone.wait().unwrap();
-    let host = reportd::schedule::daemon::instance_name();
+    let host = reportd::schedule::instance_name();
     let dead = format!("{}:{}", host.rsplit_once(':').unwrap().0, gone.id());
     let start = (Utc::now() + Span::hours(1))
         .duration_trunc(Span::days(1))
@@ -544,8 +546,8 @@ async fn a_run_asked_for_holds_the_tasks_place_until_it_ends() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(summary.status, "success");
-    assert_eq!(summary.rows, 1);
+    assert_eq!(summary.status.as_str(), "success");
+    assert_eq!(summary.rows(), 1);
     let runs = d.wait("both settled", |r| r.len() == 2 && settled(r)).await;
     d.stop().await;
     assert_eq!(

@@ -1,0 +1,309 @@
+//! One attempt of a run: record it, run its body under the task timeout, complete the record
+//! with rows, bytes, files or the error (`record`); then send its notifications when they
+//! are due (`notify`). Every attempt leaves exactly one execution row, whatever happens:
+//! once the row exists, a panic (in the body, or while the row is completed) is caught and
+//! recorded as a `failed` execution (`panicked: <text>`), logged, and notified like any
+//! failure.
+
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::report::{RunError, RunReport};
+use super::request::{export_request, open_source};
+use super::{Executor, RunContext};
+use crate::config::Settings;
+use crate::export::naming::RenderError;
+use crate::export::{ExportError, ExportOutcome, export};
+use crate::model::execution::{ExecutionStatus, Finish, NewExecution, Trigger};
+use crate::notify::message::Facts;
+use crate::notify::notifier::Notifier;
+use crate::source::SourceError;
+use crate::store::TaskRecord;
+
+/// Debug builds only (tests): a run of the task named in this variable panics in its body
+/// (`NAME`) or after it, before its row is completed (`NAME:finish`), to prove that a panic
+/// is recorded and frees the task.
+#[cfg(debug_assertions)]
+pub const DEBUG_PANIC_ENV: &str = "REPORTD_DEBUG_PANIC_IN_TASK";
+
+/// One attempt of a run.
+pub(super) struct Attempt<'a> {
+    /// The executor running it.
+    pub executor: &'a Executor,
+    /// The settings current when the run started.
+    pub settings: &'a Settings,
+    /// The task.
+    pub task: &'a TaskRecord,
+    /// The run it belongs to.
+    pub ctx: &'a RunContext,
+    /// `ctx.trigger` for the first attempt, `retry` after.
+    pub trigger: Trigger,
+    /// 1 for the first.
+    pub number: u32,
+    /// No retry follows a failure of this attempt: a failure is notified.
+    pub last: bool,
+}
+
+impl Attempt<'_> {
+    /// Records and runs the attempt; the row is complete when this returns.
+    ///
+    /// # Errors
+    /// Only when the execution row itself cannot be written.
+    pub async fn record(&self) -> Result<RunReport, RunError> {
+        let spec = &self.task.spec;
+        let started_at = Utc::now();
+        let execution_id = self
+            .executor
+            .store
+            .start_execution(&NewExecution {
+                task_id: Some(self.task.id),
+                task_name: spec.name.clone(),
+                trigger: self.trigger,
+                attempt: self.number,
+                scheduled_at: Some(self.ctx.scheduled_at),
+                status: ExecutionStatus::Running,
+                error: None,
+                instance: Some(self.executor.instance.clone()),
+            })
+            .await?;
+        tracing::info!(task = %spec.name, execution = execution_id, trigger = %self.trigger, "run started");
+
+        // The guard of the record: whatever panics from here on (the body, a library's
+        // assertion, completing the row), the execution ends `failed` with the panic's text,
+        // the log has it and the task is not wedged.
+        let rest = self.complete(execution_id, started_at);
+        match AssertUnwindSafe(rest).catch_unwind().await {
+            Ok(report) => report,
+            Err(payload) => {
+                let text = format!(
+                    "task {}: panicked: {}",
+                    spec.name,
+                    crate::panics::message(payload.as_ref())
+                )
+                .replace('\n', " ");
+                tracing::error!(task = %spec.name, execution = execution_id, error = %text, "run panicked");
+                let finish = Finish {
+                    status: Some(ExecutionStatus::Failed),
+                    error: Some(text.clone()),
+                    ..Finish::default()
+                };
+                self.executor
+                    .store
+                    .finish_execution(execution_id, &finish)
+                    .await?;
+                let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
+                crate::metrics::execution(
+                    &spec.name,
+                    ExecutionStatus::Failed.as_str(),
+                    0,
+                    0,
+                    Some(elapsed),
+                );
+                Ok(self.report(
+                    execution_id,
+                    ExecutionStatus::Failed,
+                    None,
+                    Some(text),
+                    started_at,
+                ))
+            }
+        }
+    }
+
+    fn report(
+        &self,
+        execution_id: i64,
+        status: ExecutionStatus,
+        outcome: Option<ExportOutcome>,
+        error: Option<String>,
+        started_at: DateTime<Utc>,
+    ) -> RunReport {
+        RunReport {
+            execution_id,
+            status,
+            attempt: self.number,
+            outcome,
+            error,
+            notifications: Vec::new(),
+            started_at,
+            elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
+            stopped: false,
+        }
+    }
+
+    /// The rest of [`Attempt::record`] once its row exists: run the body under the timeout,
+    /// then complete the row.
+    async fn complete(
+        &self,
+        execution_id: i64,
+        started_at: DateTime<Utc>,
+    ) -> Result<RunReport, RunError> {
+        let spec = &self.task.spec;
+        let timeout = self.settings.scheduler.task_timeout(spec);
+        let timed_out = AtomicBool::new(false);
+        let stop = async {
+            tokio::select! {
+                () = self.executor.clock.sleep(timeout) => {
+                    timed_out.store(true, Ordering::SeqCst);
+                    format!("timed out after {}s", timeout.as_secs())
+                }
+                reason = self.ctx.stop.wait() => reason,
+            }
+        };
+        let result = self.execute(timeout, stop).await;
+
+        #[cfg(debug_assertions)]
+        if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| *v == *format!("{}:finish", spec.name))
+        {
+            panic!(
+                "injected by {DEBUG_PANIC_ENV} while finishing task {}",
+                spec.name
+            );
+        }
+        let (status, finish, outcome, error) = match result {
+            Ok(outcome) => {
+                let finish = Finish {
+                    status: Some(ExecutionStatus::Success),
+                    rows: Some(outcome.rows),
+                    bytes: Some(outcome.bytes()),
+                    files: outcome
+                        .files
+                        .iter()
+                        .map(|f| f.path.display().to_string())
+                        .collect(),
+                    error: None,
+                    notifications: Vec::new(),
+                };
+                (ExecutionStatus::Success, finish, Some(outcome), None)
+            }
+            Err(e) => {
+                let status = match &e {
+                    Failure::Export(ExportError::Cancelled(_))
+                        if timed_out.load(Ordering::SeqCst) =>
+                    {
+                        ExecutionStatus::Timeout
+                    }
+                    Failure::Export(ExportError::Cancelled(_)) => ExecutionStatus::Interrupted,
+                    _ => ExecutionStatus::Failed,
+                };
+                let text = format!("task {}: {e}", spec.name).replace('\n', " ");
+                let finish = Finish {
+                    status: Some(status),
+                    error: Some(text.clone()),
+                    ..Finish::default()
+                };
+                (status, finish, None, Some(text))
+            }
+        };
+        self.executor
+            .store
+            .finish_execution(execution_id, &finish)
+            .await?;
+        let report = self.report(execution_id, status, outcome, error, started_at);
+        crate::metrics::execution(
+            &spec.name,
+            status.as_str(),
+            report.rows(),
+            report.bytes(),
+            Some(report.elapsed),
+        );
+        report.log(&spec.name);
+        Ok(report)
+    }
+
+    /// The body: source → export.
+    async fn execute(
+        &self,
+        timeout: std::time::Duration,
+        stop: impl Future<Output = String>,
+    ) -> Result<ExportOutcome, Failure> {
+        let spec = &self.task.spec;
+        #[cfg(debug_assertions)]
+        if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == spec.name.as_str()) {
+            panic!("injected by {DEBUG_PANIC_ENV} for task {}", spec.name);
+        }
+        let request = export_request(self.settings, spec, self.ctx.scheduled_at, timeout)?;
+        let store = Some(&self.executor.store);
+        let source = open_source(self.settings, store, &spec.data_source).await?;
+        let progress = self.ctx.progress.clone();
+        let result = export(&source, &spec.data_source, &request, progress, stop).await;
+        source.close().await;
+        Ok(result?)
+    }
+
+    /// Sends the notifications of the finished attempt when due: a success, or a failure or
+    /// timeout of the last attempt (interrupted and skipped runs notify nothing). The outcomes
+    /// go into `report.notifications` and onto the execution row.
+    ///
+    /// # Errors
+    /// Only when the outcomes cannot be stored.
+    pub async fn notify(
+        &self,
+        report: &mut RunReport,
+        notifier: &Notifier,
+    ) -> Result<(), RunError> {
+        let due = match report.status {
+            ExecutionStatus::Success => true,
+            ExecutionStatus::Failed | ExecutionStatus::Timeout => self.last,
+            _ => false,
+        };
+        if !due {
+            return Ok(());
+        }
+        let facts = self.facts(report, notifier);
+        report.notifications = notifier.notify(&self.task.spec, &facts).await;
+        for failed in report.notifications.iter().filter(|n| !n.ok) {
+            crate::metrics::notification_failed(&self.task.spec.name, &failed.channel);
+        }
+        if !report.notifications.is_empty() {
+            self.executor
+                .store
+                .set_notifications(report.execution_id, &report.notifications)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The facts messages are made of.
+    fn facts(&self, report: &RunReport, notifier: &Notifier) -> Facts {
+        let outcome = report.outcome.as_ref();
+        let files: Vec<_> = outcome
+            .map(|o| o.files.iter().map(|f| f.path.clone()).collect())
+            .unwrap_or_default();
+        Facts {
+            task_id: self.task.id,
+            task_name: self.task.spec.name.clone(),
+            execution_id: report.execution_id,
+            status: report.status,
+            error: report.error.clone(),
+            scheduled_at: self.ctx.scheduled_at,
+            started_at: report.started_at,
+            tz: self.task.spec.zone(self.settings.scheduler.timezone),
+            rows: report.rows(),
+            bytes: report.bytes(),
+            download_url: files.first().and_then(|f| notifier.link(f)),
+            files,
+            sheets: outcome.map(|o| o.sheets.clone()).unwrap_or_default(),
+            elapsed: report.elapsed,
+        }
+    }
+}
+
+/// Why a run's body failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The export (or opening its source) failed or was cancelled.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// A macro or the file name could not be rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Self {
+        Failure::Export(e.into())
+    }
+}

@@ -1,0 +1,264 @@
+//! THE pipeline: how a task runs. Every run goes through [`Executor::run`], whatever started
+//! it: a cron fire, a catch-up, a takeover, a retry (all from [`crate::schedule`]), a run asked
+//! for over HTTP (through the scheduler's control channel) and `reportd task run`.
+//!
+//! The whole path of a run, in order:
+//!
+//! 1. **fire**: the caller says why and for which time ([`RunContext`]: trigger, scheduled
+//!    time, stop signal, progress counter, whether to notify, the retry policy).
+//! 2. **attempt** ([`attempt`]): a worker slot is taken (`scheduler.max_workers`), then
+//! 3. **record**: an execution row is written (`running`, with this instance's name);
+//! 4. **source** ([`request`]): the task's SQL and file name are rendered at the scheduled time
+//!    in the task's zone, its data source is looked up in the catalog and opened;
+//! 5. **export** ([`crate::export`]): rows stream into xlsx/csv files under the task timeout
+//!    (or until the stop signal: shutdown, lease lost);
+//! 6. **record**: the row is completed with rows, bytes and files, or the error (`failed`,
+//!    `timeout`, `interrupted`); a panic anywhere from 3 on is caught and recorded `failed`;
+//! 7. the worker slot is released, then **notify** ([`crate::notify`]): DingTalk and e-mail
+//!    for a success, or for the failure of the last attempt; the outcomes go onto the row.
+//!
+//! A failed or timed-out attempt is retried by the one retry policy
+//! ([`crate::notify::retry::retry`]): `retries` more times, waiting `scheduler.retry_backoff`,
+//! then twice that, and so on; each attempt is its own execution (trigger `retry`). The result
+//! is one [`RunReport`] (the last attempt's), rendered the same way for the CLI line, the log
+//! and the HTTP body ([`report`]).
+
+pub mod attempt;
+pub mod report;
+pub mod request;
+
+use chrono::{DateTime, Utc};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::model::execution::{ExecutionStatus, Trigger};
+use crate::notify::notifier::Notifier;
+use crate::notify::retry::{RetryAction, RetryLogic, RetryPolicy, retry};
+use crate::shutdown::Shutdown;
+use crate::store::{Store, TaskRecord};
+use attempt::Attempt;
+pub use report::{RunError, RunReport};
+
+/// Runs tasks: holds what every run needs (settings, store, notifier, clock, this instance's
+/// name and the worker slots).
+#[derive(Debug)]
+pub struct Executor {
+    /// Replaced on SIGHUP ([`Executor::reload`]); each run takes the settings current when it
+    /// starts.
+    settings: RwLock<Arc<Settings>>,
+    /// The notification channels of the current settings; `None`: runs notify nothing.
+    notifier: RwLock<Option<Arc<Notifier>>>,
+    store: Store,
+    clock: Clock,
+    instance: String,
+    workers: Arc<Semaphore>,
+}
+
+/// Why and how one run goes.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Why it runs (later attempts are `retry`).
+    pub trigger: Trigger,
+    /// The fire time it belongs to; macros and names are rendered at it (now for manual runs).
+    pub scheduled_at: DateTime<Utc>,
+    /// Stops the run (and a wait for a retry): shutdown, or the fire's lease lost.
+    pub stop: Shutdown,
+    /// Counts rows written.
+    pub progress: Arc<AtomicU64>,
+    /// Send notifications when due.
+    pub notify: bool,
+    /// Attempts of the whole run and the waits between them.
+    pub retry: RetryPolicy,
+}
+
+impl RunContext {
+    /// A run now, once, with notifications (`task run`, HTTP).
+    pub fn manual(scheduled_at: DateTime<Utc>, stop: Shutdown) -> RunContext {
+        RunContext {
+            trigger: Trigger::Manual,
+            scheduled_at,
+            stop,
+            progress: Arc::default(),
+            notify: true,
+            retry: RetryPolicy::once(),
+        }
+    }
+
+    /// A run of the fire at `scheduled_at`, retried as `retry` says, with notifications.
+    pub fn fire(
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        stop: Shutdown,
+        retry: RetryPolicy,
+    ) -> RunContext {
+        RunContext {
+            trigger,
+            scheduled_at,
+            stop,
+            progress: Arc::default(),
+            notify: true,
+            retry,
+        }
+    }
+}
+
+/// Whole-run retries: a failed or timed-out attempt is worth another one.
+struct RunRetry;
+
+/// An attempt that did not end the run: failed or timed out (retried), or not recorded.
+enum Unfinished {
+    /// Recorded `failed` or `timeout`: another attempt may help.
+    Retryable(RunReport),
+    /// The execution row could not be written: no retry.
+    Unrecorded(RunError),
+}
+
+impl RetryLogic for RunRetry {
+    type Error = Unfinished;
+    fn classify(&self, error: &Unfinished) -> RetryAction {
+        match error {
+            Unfinished::Retryable(_) => RetryAction::Retry,
+            Unfinished::Unrecorded(_) => RetryAction::DontRetry,
+        }
+    }
+}
+
+impl Executor {
+    /// An executor with `scheduler.max_workers` worker slots; `notifier` `None` sends nothing.
+    pub fn new(
+        settings: Arc<Settings>,
+        store: Store,
+        notifier: Option<Notifier>,
+        clock: Clock,
+        instance: String,
+    ) -> Executor {
+        Executor {
+            workers: Arc::new(Semaphore::new(settings.scheduler.max_workers)),
+            settings: RwLock::new(settings),
+            notifier: RwLock::new(notifier.map(Arc::new)),
+            store,
+            clock,
+            instance,
+        }
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The store runs are recorded in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock runs are timed by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// This instance's name in executions.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn notifier(&self) -> Option<Arc<Notifier>> {
+        self.notifier
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Puts `settings` in force for the runs that start from now on (and their notifier, when
+    /// this executor notifies). The worker count stays.
+    pub async fn reload(&self, settings: Arc<Settings>) {
+        let notifier = match self.notifier() {
+            Some(_) => Some(Arc::new(Notifier::new(settings.clone(), &self.store).await)),
+            None => None,
+        };
+        if let Ok(mut s) = self.settings.write() {
+            *s = settings;
+        }
+        if let Ok(mut n) = self.notifier.write() {
+            *n = notifier;
+        }
+    }
+
+    /// Runs `task`: attempts (each recorded, under a worker slot, then notified) until one
+    /// ends it or `ctx.retry` allows no more. Returns the last attempt's report.
+    ///
+    /// # Errors
+    /// Only when an execution row cannot be written; every other failure is recorded in the
+    /// row and returned in the report.
+    pub async fn run(&self, task: &TaskRecord, ctx: RunContext) -> Result<RunReport, RunError> {
+        let settings = self.settings();
+        let notifier = self.notifier().filter(|_| ctx.notify);
+        let announce = |attempt: u32, wait: Duration, _: &Unfinished| {
+            tracing::info!(task = %task.spec.name, attempt = attempt + 1, seconds = wait.as_secs(), "retrying after a failed run");
+        };
+        let attempted = retry(
+            &ctx.retry,
+            &RunRetry,
+            &self.clock,
+            &ctx.stop,
+            announce,
+            |number| {
+                let attempt = Attempt {
+                    executor: self,
+                    settings: &settings,
+                    task,
+                    ctx: &ctx,
+                    trigger: if number == 1 {
+                        ctx.trigger
+                    } else {
+                        Trigger::Retry
+                    },
+                    number,
+                    last: !ctx.retry.allows_after(number),
+                };
+                self.attempt(attempt, notifier.clone())
+            },
+        )
+        .await;
+        match attempted.result {
+            Ok(report) => Ok(report),
+            Err(Unfinished::Retryable(mut report)) => {
+                report.stopped = attempted.stopped;
+                Ok(report)
+            }
+            Err(Unfinished::Unrecorded(e)) => Err(e),
+        }
+    }
+
+    /// One attempt: worker slot → record → source → export → record, then the slot is freed
+    /// and the notifications go out. A failed or timed-out attempt comes back as
+    /// [`Unfinished::Retryable`] for the retry policy to judge.
+    async fn attempt(
+        &self,
+        attempt: Attempt<'_>,
+        notifier: Option<Arc<Notifier>>,
+    ) -> Result<RunReport, Unfinished> {
+        let permit = self.workers.clone().acquire_owned().await;
+        let mut report = attempt.record().await.map_err(Unfinished::Unrecorded)?;
+        // A slow SMTP server holds no worker slot.
+        drop(permit);
+        if let Some(notifier) = &notifier
+            && let Err(e) = attempt.notify(&mut report, notifier).await
+        {
+            tracing::error!(task = %attempt.task.spec.name, error = %e, "could not record notifications");
+        }
+        match report.status {
+            ExecutionStatus::Failed | ExecutionStatus::Timeout => {
+                Err(Unfinished::Retryable(report))
+            }
+            _ => Ok(report),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! What a run asks of the other stages, built in one place: the task's data source (the one
+//! catalog lookup, then [`Source::open`]) and its [`ExportRequest`] (SQL and file name rendered
+//! at the scheduled time in the task's zone, limits from `export` settings).
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::time::Duration;
+
+use crate::config::{ExportSettings, SchedulerSettings, Settings};
+use crate::export::naming::{RenderError, render_filename, render_sql};
+use crate::export::{Destination, ExportRequest, SheetQuery};
+use crate::model::task::Format;
+use crate::model::task::TaskSpec;
+use crate::notify::retry::RetryPolicy;
+use crate::source::query::QueryOptions;
+use crate::source::{Source, SourceError};
+use crate::store::{Store, catalog};
+
+impl ExportSettings {
+    /// An export of `sheets` to `destination` under these settings' limits (chunk size, file
+    /// size, compression, temp dir, CSV escaping); statements end after `query_timeout`, and
+    /// times are shown in `tz`.
+    pub fn request(
+        &self,
+        sheets: Vec<SheetQuery>,
+        format: Format,
+        destination: Destination,
+        query_timeout: Duration,
+        tz: Tz,
+    ) -> ExportRequest {
+        ExportRequest {
+            sheets,
+            format,
+            destination,
+            query: QueryOptions {
+                chunk_rows: self.chunk_size,
+                timeout: Some(query_timeout),
+                tz,
+                recycle: Default::default(),
+            },
+            max_file_size: self.max_file_size.0,
+            compression_level: self.compression_level,
+            temp_dir: self.temp_dir.clone(),
+            csv_escape_formulas: self.csv_escape_formulas,
+        }
+    }
+}
+
+impl SchedulerSettings {
+    /// Whole-run retries of a task with `retries` retries: `retries + 1` attempts, waiting
+    /// `retry_backoff` seconds, then twice that, and so on.
+    pub fn run_retry_policy(&self, retries: u32) -> RetryPolicy {
+        RetryPolicy::exponential(
+            retries.saturating_add(1),
+            Duration::from_secs(self.retry_backoff),
+        )
+    }
+
+    /// The time limit of one run of `spec` (its own, or `task_timeout`).
+    pub fn task_timeout(&self, spec: &TaskSpec) -> Duration {
+        Duration::from_secs(spec.timeout.unwrap_or(self.task_timeout))
+    }
+}
+
+/// The export of one run of `spec` for the fire at `scheduled_at`: its sheets' SQL and its file
+/// name rendered at that time in the task's zone, into `output_dir/YYYY-MM-DD/`.
+///
+/// # Errors
+/// A macro or the file name cannot be rendered.
+pub fn export_request(
+    settings: &Settings,
+    spec: &TaskSpec,
+    scheduled_at: DateTime<Utc>,
+    timeout: Duration,
+) -> Result<ExportRequest, RenderError> {
+    let at = scheduled_at.with_timezone(&spec.zone(settings.scheduler.timezone));
+    let sheets = spec
+        .effective_sheets()
+        .into_iter()
+        .map(|s| {
+            Ok(SheetQuery {
+                name: s.name,
+                sql: render_sql(&s.sql, at)?,
+            })
+        })
+        .collect::<Result<_, RenderError>>()?;
+    let file_name = render_filename(
+        spec.output.filename.as_deref(),
+        &spec.name,
+        at,
+        spec.output.format,
+    )?;
+    let destination = Destination::Dir {
+        dir: settings
+            .export
+            .output_dir
+            .join(at.format("%Y-%m-%d").to_string()),
+        file_name,
+    };
+    // The client-side timer fires first and cancels the query; the server's own limit, a
+    // little later, stops it even if this process dies.
+    let query_timeout = timeout.saturating_add(Duration::from_secs(2));
+    Ok(settings.export.request(
+        sheets,
+        spec.output.format,
+        destination,
+        query_timeout,
+        settings.scheduler.timezone.0,
+    ))
+}
+
+/// Opens the data source named `name`: looked up in the config's and the store's catalog.
+///
+/// # Errors
+/// The catalog cannot be read, no source has that name, or it cannot be opened.
+pub async fn open_source(
+    settings: &Settings,
+    store: Option<&Store>,
+    name: &str,
+) -> Result<Source, SourceError> {
+    let entries = catalog::entries(settings, store)
+        .await
+        .map_err(|e| SourceError::Config {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
+    let entry = catalog::find(&entries, name).ok_or_else(|| SourceError::Config {
+        name: name.to_string(),
+        message: "unknown data source".into(),
+    })?;
+    Source::open(name, &entry.connect_spec()?).await
+}
