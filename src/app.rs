@@ -121,9 +121,12 @@ impl App {
         let local = listener.local_addr().unwrap_or(settings.http.bind);
         tracing::info!(bind = %local, pid_file = %pid_lock.path().display(), "HTTP server listening");
         let control = state.control.clone();
-        let http_stop = shutdown.wait_owned();
+        // HTTP outlives the scheduler's drain: /health and /status answer 503 and runs are
+        // refused while executions finish; it stops once the scheduler has stopped.
+        let http_stop = Shutdown::new();
+        let stopped = http_stop.wait_owned();
         let server = tokio::spawn(serve(listener, state, async move {
-            http_stop.await;
+            stopped.await;
         }));
         let (ready_tx, ready) = oneshot::channel();
         let watchdog = tokio::spawn(tell_systemd(ready, control, shutdown.clone()));
@@ -135,6 +138,7 @@ impl App {
         let result = Scheduler::run(settings, store, options, shutdown.clone()).await;
         // The scheduler may end first (it could not start): the rest stops with it.
         shutdown.trigger("the scheduler stopped");
+        http_stop.trigger("the scheduler stopped");
         let _ = watchdog.await;
         match server.await {
             Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),

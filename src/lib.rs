@@ -4,34 +4,41 @@
 //!
 //! # Layout
 //!
-//! - [`app`]: the daemon's composition root: `App::build(settings)` (PID lock, HTTP bind,
-//!   store, link key) → `run_until_stopped(shutdown)` (HTTP, systemd, the scheduler).
-//! - [`cli`]: the command line (clap derive).
-//! - [`clock`]: the scheduler's clock (system, or moved by hand in tests).
-//! - [`commands`]: one module per subcommand family (`run`, `supervise`, `task`, …).
-//! - [`config`]: `Settings`, the typed `config.yaml`: sections, defaults, `${ENV}`, validation.
-//! - [`yaml`]: reading YAML files with `file:line:column` errors.
-//! - [`secret`]: `Secret`, strings that never print themselves.
-//! - [`logging`]: tracing to stderr and to a size-rotated log file.
+//! Dependencies point one way (`tests/it/layout.rs` checks that no top-level modules form a
+//! cycle):
+//!
+//! ```text
+//! model ← config ← {store, source, export, notify} ← run ← {schedule, http, commands} ← app ← main
+//! ```
+//!
+//! - [`model`]: the value types every stage shares, no I/O: tasks, data-source specs,
+//!   execution records, templates, cron schedules, `${ENV}`, units, the MIME table, `Secret`.
+//! - [`config`]: `Settings`, the typed `config.yaml`, one file per section; sections build
+//!   their runtime objects (`export.request(..)`, `email.mailer()`, `dingtalk.robot(..)`).
 //! - [`store`]: the system store (SQLite, MySQL, PostgreSQL): data sources, tasks,
-//!   executions, fire claims; migrations embedded per backend.
-//! - [`source`]: the databases reports read from: specs, the config+store catalog, pools,
-//!   the demo data, and the classifier that lets only one read statement through.
-//! - [`export`]: streaming query results into xlsx/csv files: writers, names, temp files.
-//! - `retention`: removing old exported files and execution history.
-//! - [`panics`]: a caught panic's text, and the hook that sends panics to the log.
+//!   executions, fire claims, and the catalog (config + store data sources, one lookup).
+//! - [`source`]: the databases reports read from: pools, streamed rows and cells, the demo
+//!   data, and the classifier that lets only one read statement through.
+//! - [`export`]: streaming rows into xlsx/csv files: writers, names, temp files, placement.
+//! - [`notify`]: one folder per channel (`dingtalk/`, `email/`), the notifier that picks
+//!   them, templates and download links, and `retry`, the one retry policy of the crate.
 //! - [`run`]: THE pipeline: `Executor::run(task, RunContext)`, the only way a task runs
-//!   (fire → record → source → export → record → notify), and its one `RunReport`.
-//! - [`http`]: the daemon's HTTP server (axum): health, status, metrics, runs on request,
-//!   signed download links.
-//! - `metrics`: the Prometheus metrics of the process.
-//! - [`supervise`]: the PID file, starting the daemon detached, signals, process info,
-//!   health probes, the monitor's restart policy, the systemd notify protocol.
-//! - `humanize`: `1,000`, `2.5MB`, `3.2s`.
-//! - [`task`]: task specs as written in task files, and their validation.
+//!   (slot → record → source → export → record → notify), and its one `RunReport`. Start
+//!   reading here.
 //! - [`schedule`]: the `Scheduler`: timer loop, fires, claims and leases, catch-up, the
 //!   retention tick and the control channel; each fire runs through [`run`].
-//! - [`notify`]: message templates and their placeholders, download links.
+//! - [`task`]: reading task files and validating a task before it is stored.
+//! - [`http`]: the daemon's HTTP server (axum): routes, typed `/status` and `/health` bodies,
+//!   signed downloads, the hardened hyper server.
+//! - [`app`]: the composition root: `App::build(settings)` (refusals, PID lock, HTTP bind,
+//!   store, link key) → `run_until_stopped(shutdown)` (HTTP, systemd, the scheduler).
+//! - [`commands`]: thin, one module per subcommand family: arguments → `App`, `Executor` or
+//!   `Store` → printed lines.
+//! - [`supervise`]: the PID file, starting the daemon detached, signals, process info,
+//!   health probes, the monitor's restart policy, the systemd notify protocol.
+//! - Leaves any layer may use: [`shutdown`] (the one stop signal), [`clock`], [`panics`],
+//!   [`yaml`], and the crate-private `metrics` and `humanize`; `retention` (old files and
+//!   history) sits on the store. For `main`: [`cli`] (clap) and [`logging`].
 
 pub mod app;
 pub mod cli;

@@ -44,7 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     // The supervisor starts the daemon before any runtime exists here.
-    if let Some(code) = reportd::commands::supervise::run(&cli.command, &settings)? {
+    if let Some(code) = reportd::commands::supervise::dispatch(&cli.command, &settings)? {
         return Ok(code);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -52,7 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     // A command's panic (a bug) ends it with one error line and exit status 1; runs catch
     // their own and record them.
-    let command = std::panic::AssertUnwindSafe(reportd::commands::run(cli.command, &settings));
+    let command = std::panic::AssertUnwindSafe(reportd::commands::dispatch(cli.command, &settings));
     match runtime.block_on(futures_util::FutureExt::catch_unwind(command)) {
         Ok(result) => result,
         Err(payload) => anyhow::bail!(

@@ -39,7 +39,7 @@ impl Report {
 ///
 /// # Errors
 /// "N problems" when any check failed (each was printed).
-pub async fn run(settings: &Settings, no_connect: bool) -> anyhow::Result<ExitCode> {
+pub async fn dispatch(settings: &Settings, no_connect: bool) -> anyhow::Result<ExitCode> {
     let mut r = Report::default();
     r.ok(format!(
         "config {} ({} data source(s))",
@@ -49,7 +49,7 @@ pub async fn run(settings: &Settings, no_connect: bool) -> anyhow::Result<ExitCo
     for w in &settings.warnings {
         r.warn(w);
     }
-    let refusals = super::run::refusals(settings);
+    let refusals = crate::app::refusals(settings);
     if refusals.is_empty() {
         r.ok(format!("daemon start (http.bind {})", settings.http.bind));
     }

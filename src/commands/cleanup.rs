@@ -14,7 +14,7 @@ use crate::retention::{cleanup, days_before};
 ///
 /// # Errors
 /// The store cannot be opened or written.
-pub async fn run(
+pub async fn dispatch(
     settings: &Settings,
     days: Option<u32>,
     dry_run: bool,

@@ -14,7 +14,7 @@ use crate::model::units::TimeZone;
 ///
 /// # Errors
 /// A bad expression, zone or time.
-pub fn run(settings: &Settings, command: CronCommand) -> anyhow::Result<ExitCode> {
+pub fn dispatch(settings: &Settings, command: CronCommand) -> anyhow::Result<ExitCode> {
     let CronCommand::Next {
         expr,
         tz,

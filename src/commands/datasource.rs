@@ -16,7 +16,7 @@ use crate::store::catalog::{self, Origin};
 ///
 /// # Errors
 /// Store errors, unknown names, failed connections.
-pub async fn run(settings: &Settings, command: DatasourceCommand) -> anyhow::Result<ExitCode> {
+pub async fn dispatch(settings: &Settings, command: DatasourceCommand) -> anyhow::Result<ExitCode> {
     match command {
         DatasourceCommand::List { json } => list(settings, json).await,
         DatasourceCommand::Add(add) => add_source(settings, add).await,
@@ -103,8 +103,7 @@ async fn add_source(settings: &Settings, add: DatasourceAdd) -> anyhow::Result<E
 
 async fn test(settings: &Settings, name: &str) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
-    let entries = catalog::entries(settings, Some(&store)).await?;
-    let Some(entry) = catalog::find(&entries, name) else {
+    let Some(entry) = catalog::lookup(settings, Some(&store), name).await? else {
         bail!("unknown data source {name} (see `reportd datasource list`)");
     };
     let spec = entry.connect_spec()?;

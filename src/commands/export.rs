@@ -22,16 +22,16 @@ use crate::store::catalog;
 ///
 /// # Errors
 /// Unknown data source, query or write failure, interruption.
-pub async fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let mut entries = catalog::entries(settings, None).await?;
-    if catalog::find(&entries, &args.source).is_none() {
+pub async fn dispatch(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let mut entry = catalog::lookup(settings, None, &args.source).await?;
+    if entry.is_none() {
         // Not in the config: a source added to the store, if the store can be opened.
         if let Ok(store) = Store::connect(&settings.system_database).await {
-            entries = catalog::entries(settings, Some(&store)).await?;
+            entry = catalog::lookup(settings, Some(&store), &args.source).await?;
             store.close().await;
         }
     }
-    let Some(entry) = catalog::find(&entries, &args.source) else {
+    let Some(entry) = entry else {
         bail!(
             "unknown data source {} (see `reportd datasource list`)",
             args.source

@@ -12,7 +12,7 @@ use crate::model::execution::NotificationOutcome;
 ///
 /// # Errors
 /// Store errors, an unknown task.
-pub async fn run(
+pub async fn dispatch(
     settings: &Settings,
     task: Option<&str>,
     limit: u32,

@@ -1,15 +1,15 @@
 //! The subcommands, one file per family: [`check`], [`cleanup`], [`cron`], [`datasource`], [`export`],
-//! [`logs`], [`notify`], [`run`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
+//! [`logs`], [`notify`], [`daemon`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
 pub mod check;
 pub mod cleanup;
 pub mod cron;
+pub mod daemon;
 pub mod datasource;
 pub mod export;
 pub mod logs;
 pub mod notify;
-pub mod run;
 pub mod supervise;
 pub mod task;
 
@@ -27,13 +27,13 @@ use crate::cli::Command;
 use crate::config::Settings;
 use crate::store::Store;
 
-/// Runs one command.
+/// Carries out one command.
 ///
 /// # Errors
 /// Whatever the command fails with, as a one-line chain.
-pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
+pub async fn dispatch(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run => run::run(settings).await,
+        Command::Run => daemon::foreground(settings).await,
         Command::Start
         | Command::Stop
         | Command::Restart
@@ -41,16 +41,16 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
         | Command::Monitor { .. } => {
             anyhow::bail!("supervisor commands run without a runtime: see commands::supervise")
         }
-        Command::Check { no_connect } => check::run(settings, no_connect).await,
-        Command::Datasource(c) => datasource::run(settings, c).await,
-        Command::Export(args) => export::run(settings, args).await,
-        Command::Cron(c) => cron::run(settings, c),
+        Command::Check { no_connect } => check::dispatch(settings, no_connect).await,
+        Command::Datasource(c) => datasource::dispatch(settings, c).await,
+        Command::Export(args) => export::dispatch(settings, args).await,
+        Command::Cron(c) => cron::dispatch(settings, c),
         Command::Logs { task, limit, json } => {
-            logs::run(settings, task.as_deref(), limit, json).await
+            logs::dispatch(settings, task.as_deref(), limit, json).await
         }
-        Command::Task(c) => task::run(settings, c).await,
-        Command::Notify(c) => notify::run(settings, c).await,
-        Command::Cleanup { days, dry_run } => cleanup::run(settings, days, dry_run).await,
+        Command::Task(c) => task::dispatch(settings, c).await,
+        Command::Notify(c) => notify::dispatch(settings, c).await,
+        Command::Cleanup { days, dry_run } => cleanup::dispatch(settings, days, dry_run).await,
     }
 }
 

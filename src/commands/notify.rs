@@ -17,7 +17,7 @@ use crate::store::TaskRecord;
 ///
 /// # Errors
 /// An unknown task, a channel that is not configured, or the service's refusal.
-pub async fn run(settings: &Settings, command: NotifyCommand) -> anyhow::Result<ExitCode> {
+pub async fn dispatch(settings: &Settings, command: NotifyCommand) -> anyhow::Result<ExitCode> {
     let NotifyCommand::Test { channel, task, to } = command;
     let store = open_store(settings).await?;
     let record: Option<TaskRecord> = match &task {

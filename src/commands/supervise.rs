@@ -2,7 +2,7 @@
 //! async runtime exists in this process (the daemon is started as a new process, `reportd
 //! run`, in its own session) and finds the daemon through the PID file and its lock
 //! ([`crate::supervise::pidfile`]) and its HTTP server on `http.bind`. `status` is in
-//! [`status`].
+//! `status`.
 
 use anyhow::{Context as _, bail};
 use nix::sys::signal::Signal;
@@ -33,7 +33,7 @@ const POLL: Duration = Duration::from_millis(200);
 ///
 /// # Errors
 /// Start failed (with the tail of the daemon's log), the PID file cannot be read, …
-pub fn run(command: &Command, settings: &Settings) -> anyhow::Result<Option<ExitCode>> {
+pub fn dispatch(command: &Command, settings: &Settings) -> anyhow::Result<Option<ExitCode>> {
     let code = match command {
         Command::Start => {
             start(settings)?;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 ///
 /// # Errors
 /// Store errors, invalid task files, unknown tasks.
-pub async fn run(settings: &Settings, command: TaskCommand) -> anyhow::Result<ExitCode> {
+pub async fn dispatch(settings: &Settings, command: TaskCommand) -> anyhow::Result<ExitCode> {
     match command {
         TaskCommand::List { json } => list(settings, json).await,
         TaskCommand::Show { task, json } => show(settings, &task, json).await,
@@ -322,9 +322,11 @@ async fn export(
 }
 
 async fn run_once(settings: &Settings, key: &str, no_notify: bool) -> anyhow::Result<ExitCode> {
-    let stop = Shutdown::on_signals();
     let store = open_store(settings).await?;
     let record = find(&store, key).await?;
+    // From here on Ctrl-C interrupts the run (recorded `interrupted`); before, it ends the
+    // command at once.
+    let stop = Shutdown::on_signals();
     let settings = Arc::new(settings.clone());
     let notifier = match no_notify {
         true => None,

@@ -5,7 +5,7 @@
 //! - `GET /status`: what `reportd status` shows ([`status::StatusBody`]: uptime, running
 //!   executions, task and data source counts, the last 24 hours' success rate, next fires);
 //!   never a secret;
-//! - `GET /metrics`: Prometheus text ([`crate::metrics`]);
+//! - `GET /metrics`: Prometheus text (`metrics`);
 //! - `POST /tasks/{id or name}/run`: runs a task now, with `Authorization: Bearer <http.token>`
 //!   (401 otherwise, and always when no token is set); `?wait=true` answers when the run ends;
 //! - `GET /files/<path>?expires=&sig=`: exported reports behind signed, expiring links

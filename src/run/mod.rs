@@ -198,23 +198,26 @@ impl Executor {
     /// Only when an execution row cannot be written; every other failure is recorded in the
     /// row and returned in the report.
     pub async fn run(&self, task: &TaskRecord, ctx: RunContext) -> Result<RunReport, RunError> {
-        let settings = self.settings();
-        let notifier = self.notifier().filter(|_| ctx.notify);
         let announce = |attempt: u32, wait: Duration, _: &Unfinished| {
             tracing::info!(task = %task.spec.name, attempt = attempt + 1, seconds = wait.as_secs(), "retrying after a failed run");
         };
+        let ctx = &ctx;
         let attempted = retry(
             &ctx.retry,
             &RunRetry,
             &self.clock,
             &ctx.stop,
             announce,
-            |number| {
+            |number| async move {
+                // Each attempt takes the settings current when it starts: a config fixed and
+                // reloaded (SIGHUP) during a retry's wait is in force for the next attempt.
+                let settings = self.settings();
+                let notifier = self.notifier().filter(|_| ctx.notify);
                 let attempt = Attempt {
                     executor: self,
                     settings: &settings,
                     task,
-                    ctx: &ctx,
+                    ctx,
                     trigger: if number == 1 {
                         ctx.trigger
                     } else {
@@ -223,7 +226,7 @@ impl Executor {
                     number,
                     last: !ctx.retry.allows_after(number),
                 };
-                self.attempt(attempt, notifier.clone())
+                self.attempt(attempt, notifier).await
             },
         )
         .await;

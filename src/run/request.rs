@@ -118,15 +118,15 @@ pub async fn open_source(
     store: Option<&Store>,
     name: &str,
 ) -> Result<Source, SourceError> {
-    let entries = catalog::entries(settings, store)
+    let entry = catalog::lookup(settings, store, name)
         .await
         .map_err(|e| SourceError::Config {
             name: name.to_string(),
             message: e.to_string(),
+        })?
+        .ok_or_else(|| SourceError::Config {
+            name: name.to_string(),
+            message: "unknown data source".into(),
         })?;
-    let entry = catalog::find(&entries, name).ok_or_else(|| SourceError::Config {
-        name: name.to_string(),
-        message: "unknown data source".into(),
-    })?;
     Source::open(name, &entry.connect_spec()?).await
 }

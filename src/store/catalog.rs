@@ -80,8 +80,21 @@ pub async fn entries(settings: &Settings, store: Option<&Store>) -> Result<Vec<E
 }
 
 /// The usable entry called `name`.
-pub fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
+fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
     entries.iter().find(|e| e.name == name && !e.shadowed)
+}
+
+/// THE lookup of a data source by name: the config's entry, else the store's (when a store
+/// is given). `None` when no usable source has that name.
+///
+/// # Errors
+/// Reading the store failed.
+pub async fn lookup(
+    settings: &Settings,
+    store: Option<&Store>,
+    name: &str,
+) -> Result<Option<Entry>, StoreError> {
+    Ok(find(&entries(settings, store).await?, name).cloned())
 }
 
 /// The names tasks may refer to, with the SQL family of each (for the query classifier).

@@ -3,7 +3,7 @@
 //! a missing SQLite file or server database is created.
 //!
 //! Queries are written once with `?` placeholders and run on the concrete pool through
-//! [`dispatch!`]; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
+//! `dispatch!`; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
 //!
 //! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`]: one file per table.
 

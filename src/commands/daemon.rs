@@ -9,14 +9,12 @@ use crate::app::App;
 use crate::config::Settings;
 use crate::shutdown::Shutdown;
 
-pub use crate::app::refusals;
-
 /// Runs the daemon until SIGTERM/SIGINT.
 ///
 /// # Errors
 /// Another daemon holds the PID file, the store cannot be opened, or `http.bind` cannot be
 /// bound.
-pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
+pub async fn foreground(settings: &Settings) -> anyhow::Result<ExitCode> {
     // The handlers go in first: a signal during start-up is not lost.
     let shutdown = Shutdown::on_signals();
     App::build(settings.clone())
