@@ -333,7 +333,14 @@ async fn run_once(settings: &Settings, key: &str, no_notify: bool) -> anyhow::Re
         false => Some(Notifier::new(settings.clone(), &store).await),
     };
     let instance = crate::schedule::instance_name();
-    let executor = Executor::new(settings, store, notifier, Clock::default(), instance);
+    let executor = Executor::new(
+        settings,
+        store,
+        notifier,
+        Clock::default(),
+        instance,
+        stop.clone(),
+    );
     let ctx = RunContext::manual(Utc::now(), stop);
     let progress = Progress::start(ctx.progress.clone());
     let report = executor.run(&record, ctx).await;

@@ -56,6 +56,8 @@ pub struct Executor {
     clock: Clock,
     instance: String,
     workers: Arc<Semaphore>,
+    /// Ends the notifier's waits between attempts.
+    cancel: Shutdown,
 }
 
 /// Why and how one run goes.
@@ -129,20 +131,24 @@ impl RetryLogic for RunRetry {
 
 impl Executor {
     /// An executor with `scheduler.max_workers` worker slots; `notifier` `None` sends nothing.
+    /// `cancel` cuts short the channels' waits between attempts (a DingTalk hold, an SMTP
+    /// retry): the scheduler's cancellation after the shutdown timeout, or Ctrl-C for `task run`.
     pub fn new(
         settings: Arc<Settings>,
         store: Store,
         notifier: Option<Notifier>,
         clock: Clock,
         instance: String,
+        cancel: Shutdown,
     ) -> Executor {
         Executor {
             workers: Arc::new(Semaphore::new(settings.scheduler.max_workers)),
             settings: RwLock::new(settings),
-            notifier: RwLock::new(notifier.map(Arc::new)),
+            notifier: RwLock::new(notifier.map(|n| Arc::new(n.with_shutdown(&cancel)))),
             store,
             clock,
             instance,
+            cancel,
         }
     }
 
@@ -180,7 +186,11 @@ impl Executor {
     /// this executor notifies). The worker count stays.
     pub async fn reload(&self, settings: Arc<Settings>) {
         let notifier = match self.notifier() {
-            Some(_) => Some(Arc::new(Notifier::new(settings.clone(), &self.store).await)),
+            Some(_) => Some(Arc::new(
+                Notifier::new(settings.clone(), &self.store)
+                    .await
+                    .with_shutdown(&self.cancel),
+            )),
             None => None,
         };
         if let Ok(mut s) = self.settings.write() {

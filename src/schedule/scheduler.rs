@@ -151,19 +151,21 @@ impl Scheduler {
         temp::sweep_dead(&settings.export.temp_dir);
         let notifier = Notifier::new(settings.clone(), &store).await;
         let instance = instance_name();
+        let cancel = Shutdown::new();
         let executor = Executor::new(
             settings,
             store.clone(),
             Some(notifier),
             clock,
             instance.clone(),
+            cancel.clone(),
         );
         let s = Arc::new(Scheduler {
             executor,
             instance,
             lease,
             running: Mutex::default(),
-            cancel: Shutdown::new(),
+            cancel,
         });
         let retention = tokio::spawn(super::retention::daily(s.clone()));
         let mut jobs = JoinSet::new();

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reportd::notify::dingtalk::{DingTalk, DingTalkError, Message, Robot};
+use reportd::shutdown::Shutdown;
 use serde_json::Value;
 
 pub const SECRET: &str = "SECd1ngTalkT3stSecretValue0123456789";
@@ -243,6 +244,42 @@ async fn dingtalk_rate_limited_answer_is_retried_then_succeeds() {
         "{err:?}"
     );
     assert_clean(&err, token);
+}
+
+#[tokio::test]
+async fn dingtalk_hold_after_130101_ends_at_shutdown() {
+    let stand_in = StandIn::start();
+    let stop = Shutdown::new();
+    let dt = DingTalk::new(Duration::from_secs(5))
+        .with_retries(3, Duration::from_secs(60))
+        .with_shutdown(stop.clone());
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.trigger("interrupted (daemon shutdown)");
+    });
+    let started = Instant::now();
+    let sent = dt
+        .send(&stand_in.robot("limited5_ghi", Some(SECRET)), &message("x"))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 60 s hold was cut short: {:?}",
+        started.elapsed()
+    );
+    assert_eq!((sent.attempts, sent.stopped), (1, true));
+    assert!(
+        matches!(
+            &sent.result,
+            Err(DingTalkError::Api {
+                errcode: 130101,
+                ..
+            })
+        ),
+        "{:?}",
+        sent.result
+    );
+    assert_eq!(stand_in.requests().len(), 1);
 }
 
 #[tokio::test]
