@@ -7,22 +7,23 @@ use std::str::FromStr;
 
 use crate::model::secret::Secret;
 
-/// Why `${ENV}` expansion failed.
+/// Why `${ENV}` expansion failed. The messages never repeat the text being expanded: it may
+/// be a password or a webhook with its token; they give the `${`'s position instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
     /// A `${` without its `}`.
-    #[error("unclosed `${{` in {input:?}")]
+    #[error("unclosed `${{` at character {at} (write `$${{` for a literal `${{`)")]
     Unclosed {
-        /// The whole text being expanded.
-        input: String,
+        /// 1-based character position of the `${`.
+        at: usize,
     },
     /// A name that is not letters, digits and `_`.
-    #[error("bad variable name {name:?} in `${{{body}}}`")]
+    #[error(
+        "bad variable name in the `${{...}}` at character {at}: names are letters, digits and `_` (write `$${{` for a literal `${{`)"
+    )]
     BadName {
-        /// The name as written.
-        name: String,
-        /// Everything between `${` and `}`.
-        body: String,
+        /// 1-based character position of the `${`.
+        at: usize,
     },
     /// A variable that is not set and has no default.
     #[error("environment variable {0} is not set")]
@@ -60,19 +61,15 @@ pub fn expand_with(
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or_else(|| EnvError::Unclosed {
-                input: input.to_string(),
-            })?;
+            let at = input[..input.len() - after.len()].chars().count() + 1;
+            let end = tail.find('}').ok_or(EnvError::Unclosed { at })?;
             let body = &tail[..end];
             let (name, default) = match body.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
                 None => (body, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(EnvError::BadName {
-                    name: name.to_string(),
-                    body: body.to_string(),
-                });
+                return Err(EnvError::BadName { at });
             }
             match (lookup(name), default) {
                 (Some(v), _) if !v.is_empty() || default.is_none() => out.push_str(&v),
@@ -217,6 +214,15 @@ mod tests {
                 .to_string()
                 .contains("unclosed")
         );
+        // A password with a stray `${` is not repeated in the error.
+        for pw in ["s3cr3t${oops", "s3cr3t${not a name}x"] {
+            let e = expand_with(pw, env).unwrap_err().to_string();
+            assert!(
+                !e.contains("s3cr3t") && !e.contains("oops") && !e.contains("not a"),
+                "{e}"
+            );
+            assert!(e.contains("at character 7"), "{e}");
+        }
         assert!(
             expand_with("${a b}", env)
                 .unwrap_err()
