@@ -94,6 +94,12 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         ("http.max_connections", h.max_connections, 1, 65_536),
         ("http.max_body_size", h.max_body_size.0, 1 << 10, 16 << 20),
         (
+            "security.session_ttl",
+            settings.security.session_ttl,
+            60,
+            30 * 86_400,
+        ),
+        (
             "http.link_expiry",
             settings.http.link_expiry,
             1,

@@ -13,6 +13,7 @@ mod http;
 mod limits;
 mod logging;
 mod scheduler;
+mod security;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 pub use logging::LoggingSettings;
 pub use scheduler::SchedulerSettings;
+pub use security::SecuritySettings;
 pub use store::{StoreKind, SystemDatabase};
 
 /// Why a config file could not be used. Each variant displays as one line that starts with
@@ -83,6 +85,9 @@ pub struct Settings {
     /// PID file and shutdown.
     #[serde(default, deserialize_with = "crate::model::env::section")]
     pub daemon: DaemonSettings,
+    /// Key for secrets at rest; login lifetime.
+    #[serde(default, deserialize_with = "crate::model::env::section")]
+    pub security: SecuritySettings,
     /// Directory of message templates (default `./templates`).
     #[serde(
         default = "default_templates_dir",
@@ -126,9 +131,17 @@ impl Settings {
     fn finish(parsed: Option<Settings>, text: &str, path: &Path) -> Result<Settings, ConfigError> {
         let mut s = parsed.unwrap_or_default();
         s.path = path.to_path_buf();
-        if s.flask.take().is_some() {
+        if let Some(flask) = s.flask.take() {
+            // The seed's login lifetime is honoured; the rest of the section is not.
+            let hours = flask
+                .get("jwt_access_token_expires_hours")
+                .and_then(serde_yaml::Value::as_f64);
+            if let Some(h) = hours.filter(|h| h.is_finite() && *h > 0.0) {
+                s.security.session_ttl = (h * 3600.0).round().clamp(60.0, 30.0 * 86_400.0) as u64;
+            }
             s.warnings.push(format!(
-                "{}: the `flask` section belongs to the old web application and is ignored",
+                "{}: the `flask` section belongs to the old web application and is ignored \
+                 (but for jwt_access_token_expires_hours, the login lifetime)",
                 path.display()
             ));
         }
@@ -176,6 +189,7 @@ impl Settings {
         fix(&mut self.export.output_dir);
         fix(&mut self.templates_dir);
         fix(&mut self.daemon.pid_file);
+        fix(&mut self.security.secret_key_file);
         if let Some(f) = &mut self.logging.file {
             fix(f);
         }
