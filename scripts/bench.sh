@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks for reportd (measurements, not tests: CI never runs them). Two parts, chosen with
-# BENCH_ONLY; by default both run, export first.
+# Benchmarks for reportd (measurements, not tests: CI never runs them). Three parts, chosen with
+# BENCH_ONLY; by default all run: export, scheduler, API.
 #
 # Export (issue 3). Builds an `orders` table (ROWS rows) in MariaDB and PostgreSQL (database
 # `reportd_bench`), then times, each under /usr/bin/time -v (wall clock and peak RSS):
@@ -29,10 +29,39 @@
 #           BENCH_IDLE_SECONDS.
 # It prints a table and the targets of issue 4 (PASS/FAIL).
 #
-# Both parts exit 0 whatever the figures.
+# API (issue 13). On each store of BENCH_API_BACKENDS (a SQLite file; MariaDB at
+# 127.0.0.1:3306 and PostgreSQL at 127.0.0.1:5432, database `reportd_bench_api`, dropped and
+# created by the script, dropped again at the end): a config under $BENCH_DIR/api/<store>
+# (http.bind on a free port, http.token `bench-token` used as the admin API token, a SQLite
+# `demo` source); `task apply -f` of BENCH_API_TASKS tasks that never fire (1 January), each
+# with a DingTalk webhook and secret; `reportd user add bench` (viewer; skipped with a warning
+# when the command is missing); BENCH_API_EXECUTIONS rows inserted into `executions` with the
+# command-line clients (python's sqlite3 for SQLite), started_at over the last 90 days, 90 %
+# success. Then `reportd run` in the background and scripts/bench_api.py (python3, standard
+# library) measures, client side, percentiles by nearest rank:
+#   RSS       VmRSS of the daemon BENCH_API_SETTLE seconds after start, before any request
+#   closed    one keep-alive connection, BENCH_API_REQUESTS requests each (after a warm-up):
+#             /health, /api/status (or /status), /api/tasks (default page and ?limit=all),
+#             /api/data-sources, /api/logs?limit=50&offset=K with K spread over 0..total (and
+#             with status=failed), /api/logs/{id} at random ids
+#   mixed     open loop: BENCH_API_RATE requests/s for BENCH_API_SECONDS over BENCH_API_WORKERS
+#             connections (tasks 20 %, logs at random offsets 30 %, logs/{id} 25 %, status 15 %,
+#             data-sources 10 %); request i is due at start + i/rate and its latency counts from
+#             then, so a stall is not hidden (coordinated omission)
+#   RSS       again after BENCH_API_SETTLE quiet seconds: the growth with the API in use
+#   login     five logins of `bench` with the right password (argon2: the time of one); then
+#             two bursts of BENCH_API_BURST wrong-password logins at once (one name, from
+#             127.0.0.2; distinct unknown names, from 127.0.0.3): every answer must be 401 or
+#             429; the daemon's CPU seconds over the burst, and /health asked every 20 ms during
+#             it (max <= 100 ms); RSS once more after them
+# An endpoint that answers 404 (not built yet) is reported "endpoint missing", not an error;
+# the mixed case then runs on the endpoints that exist. It prints a table per store and the
+# targets of issue 13 (PASS/FAIL); the daemon's logs and the reports are in $BENCH_DIR/api/<store>.
+#
+# All parts exit 0 whatever the figures.
 #
 # Environment:
-#   BENCH_ONLY=            export | scheduler; empty (the default) runs both
+#   BENCH_ONLY=            export | scheduler | api; empty (the default) runs all three
 #   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs; scheduler in sched/
 #   BENCH_REPORTD=PATH     use this reportd binary instead of building
 #                          ${CARGO_TARGET_DIR:-target}/release/reportd
@@ -59,6 +88,18 @@
 #   BENCH_IDLE_SETTLE=10       seconds between "scheduler started" and the idle sampling
 #   BENCH_IDLE_SECONDS=60      length of the idle sampling
 #   BENCH_START_TIMEOUT=300    seconds to wait for "scheduler started" in the daemon's log
+#                              (the API part too)
+# API part:
+#   BENCH_API_BACKENDS="sqlite mysql postgres"   stores to measure, in this order
+#   BENCH_API_TASKS=1000       tasks in the store
+#   BENCH_API_EXECUTIONS=100000   execution rows in the store
+#   BENCH_API_REQUESTS=300     requests per closed-loop case
+#   BENCH_API_RATE=200         requests/s of the mixed case
+#   BENCH_API_SECONDS=30       length of the mixed case
+#   BENCH_API_WORKERS=50       connections of the mixed case (the most requests in flight)
+#   BENCH_API_SETTLE=10        quiet seconds before each RSS sample
+#   BENCH_API_BURST=50         wrong-password logins per burst
+#   BENCH_API_KEEP=1           keep the databases `reportd_bench_api` afterwards
 #
 # Tables are rebuilt only when missing or built for another row count or data version.
 set -euo pipefail
@@ -84,6 +125,16 @@ BENCH_IDLE_TASKS=${BENCH_IDLE_TASKS:-10000}
 BENCH_IDLE_SETTLE=${BENCH_IDLE_SETTLE:-10}
 BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60}
 BENCH_START_TIMEOUT=${BENCH_START_TIMEOUT:-300}
+BENCH_API_BACKENDS=${BENCH_API_BACKENDS:-sqlite mysql postgres}
+BENCH_API_TASKS=${BENCH_API_TASKS:-1000}
+BENCH_API_EXECUTIONS=${BENCH_API_EXECUTIONS:-100000}
+BENCH_API_REQUESTS=${BENCH_API_REQUESTS:-300}
+BENCH_API_RATE=${BENCH_API_RATE:-200}
+BENCH_API_SECONDS=${BENCH_API_SECONDS:-30}
+BENCH_API_WORKERS=${BENCH_API_WORKERS:-50}
+BENCH_API_SETTLE=${BENCH_API_SETTLE:-10}
+BENCH_API_BURST=${BENCH_API_BURST:-50}
+BENCH_API_KEEP=${BENCH_API_KEEP:-0}
 
 DB=reportd_bench
 MYSQL_HOST=127.0.0.1 MYSQL_PORT=3306 MYSQL_USER=root
@@ -115,7 +166,7 @@ die() {
 step() { echo "==> $*"; }
 warn() { echo "warning: $*" >&2; }
 
-[[ $BENCH_ONLY =~ ^(|export|scheduler)$ ]] || die "BENCH_ONLY must be export, scheduler or empty, got '$BENCH_ONLY'"
+[[ $BENCH_ONLY =~ ^(|export|scheduler|api)$ ]] || die "BENCH_ONLY must be export, scheduler, api or empty, got '$BENCH_ONLY'"
 want() { [[ -z $BENCH_ONLY || $BENCH_ONLY == "$1" ]]; }
 if want export; then
     [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
@@ -729,6 +780,188 @@ scheduler_main() {
 }
 
 # ---------------------------------------------------------------------------
+# API (issue 13)
+# ---------------------------------------------------------------------------
+
+API=$BENCH_DIR/api
+API_DB=reportd_bench_api
+API_TOKEN=bench-token
+API_USER=bench
+API_PASSWORD=bench-Pa55word # a throw-away account of the benchmark's own store
+API_REPORTS=()          # report files, one per backend, printed again at the end
+API_LOAD_BEFORE=""
+
+api_py() { python3 "$REPO/scripts/bench_api.py" "$@"; }
+
+# api_db BACKEND drop|create: drop the benchmark database (server stores); `create` makes it anew.
+api_db() { # BACKEND drop|create
+    case $1 in
+        mysql)
+            mysql_q "" -e "DROP DATABASE IF EXISTS \`$API_DB\`"
+            [[ $2 == drop ]] || mysql_q "" -e "CREATE DATABASE \`$API_DB\` CHARACTER SET utf8mb4"
+            ;;
+        postgres)
+            pg_q postgres -c "DROP DATABASE IF EXISTS $API_DB" >/dev/null
+            [[ $2 == drop ]] || pg_q postgres -c "CREATE DATABASE $API_DB ENCODING 'UTF8' TEMPLATE template0" >/dev/null
+            ;;
+    esac
+}
+
+api_store_yaml() { # BACKEND DIR
+    case $1 in
+        sqlite) printf '  type: sqlite\n  sqlite_path: %s/system.db\n' "$2" ;;
+        mysql) printf '  type: mysql\n  url: mysql://%s@%s:%s/%s\n' "$MYSQL_USER" "$MYSQL_HOST" "$MYSQL_PORT" "$API_DB" ;;
+        postgres) printf '  type: postgresql\n  url: postgres://%s@%s:%s/%s\n' "$PG_USER" "$PG_HOST" "$PG_PORT" "$API_DB" ;;
+    esac
+}
+
+# api_setup BACKEND: config, tasks, the account, the execution rows. Sets API_PORT, API_IDS
+# (the execution id range LO:HI) and API_HAVE_USER.
+API_PORT="" API_IDS="" API_HAVE_USER=0
+api_setup() {
+    local b=$1 dir=$API/$1 t0 n
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    api_db "$b" create
+    API_PORT=$(api_py free-port)
+    cat >"$dir/config.yaml" <<YAML
+# Generated by scripts/bench.sh (API, store $b).
+system_database:
+$(api_store_yaml "$b" "$dir")
+data_sources:
+  demo:
+    type: sqlite
+    database: $API/demo.db
+    demo_data: true
+export:
+  temp_dir: $dir/temp
+  output_dir: $dir/exports
+logging:
+  level: INFO
+  file: $dir/reportd.log
+scheduler:
+  log_retention_days: 3650
+daemon:
+  pid_file: $dir/reportd.pid
+  shutdown_timeout: 10
+http:
+  bind: 127.0.0.1:$API_PORT
+  token: $API_TOKEN
+security:
+  secret_key_file: $dir/secret.key
+YAML
+    "$REPORTD" --config "$dir/config.yaml" datasource test demo >"$dir/datasource-test.log" 2>&1 ||
+        { cat "$dir/datasource-test.log" >&2; die "the demo data source does not work ($b)"; }
+
+    api_py tasks --count "$BENCH_API_TASKS" --source demo -o "$dir/tasks.yaml"
+    t0=$(now_s)
+    "$REPORTD" --config "$dir/config.yaml" task apply -f "$dir/tasks.yaml" >"$dir/apply.log" 2>&1 ||
+        { tail -n 20 "$dir/apply.log" >&2; die "task apply failed (log: $dir/apply.log)"; }
+    echo "    task apply -f tasks.yaml ($BENCH_API_TASKS tasks): $(elapsed "$t0")s"
+
+    API_HAVE_USER=0
+    if printf '%s\n' "$API_PASSWORD" | "$REPORTD" --config "$dir/config.yaml" user add "$API_USER" \
+        --role viewer --password-stdin >"$dir/user-add.log" 2>&1; then
+        API_HAVE_USER=1
+    else
+        warn "reportd user add failed ($(tail -n 1 "$dir/user-add.log")): the one-login time is not measured"
+    fi
+
+    t0=$(now_s)
+    case $b in
+        sqlite)
+            api_py seed --backend sqlite --db "$dir/system.db" --rows "$BENCH_API_EXECUTIONS" \
+                --output-dir "$dir/exports"
+            API_IDS=$(sqlite3 "$dir/system.db" "SELECT MIN(id) || ':' || MAX(id) FROM executions" 2>/dev/null ||
+                python3 -c 'import sqlite3, sys; print("%s:%s" % sqlite3.connect(sys.argv[1]).execute(
+                    "SELECT MIN(id), MAX(id) FROM executions").fetchone())' "$dir/system.db")
+            ;;
+        mysql)
+            mysql_q "$API_DB" -e "SELECT id, name FROM tasks" >"$dir/task-ids.tsv"
+            api_py seed --backend mysql --ids "$dir/task-ids.tsv" --rows "$BENCH_API_EXECUTIONS" \
+                --output-dir "$dir/exports" | mysql_q "$API_DB" >/dev/null
+            API_IDS=$(mysql_q "$API_DB" -e "SELECT CONCAT(MIN(id), ':', MAX(id)) FROM executions")
+            ;;
+        postgres)
+            pg_q "$API_DB" -F $'\t' -c "SELECT id, name FROM tasks" >"$dir/task-ids.tsv"
+            api_py seed --backend postgres --ids "$dir/task-ids.tsv" --rows "$BENCH_API_EXECUTIONS" \
+                --output-dir "$dir/exports" | pg_q "$API_DB" >/dev/null
+            API_IDS=$(pg_q "$API_DB" -c "SELECT MIN(id) || ':' || MAX(id) FROM executions")
+            ;;
+    esac
+    n=${API_IDS#*:}
+    echo "    $BENCH_API_EXECUTIONS execution rows inserted in $(elapsed "$t0")s (ids $API_IDS)"
+    [[ $n =~ ^[0-9]+$ ]] || die "seeding the executions failed ($b)"
+}
+
+# api_start BACKEND: `reportd run` in the background, until "scheduler started" is logged.
+api_start() {
+    local dir=$API/$1 t0 deadline=$((SECONDS + BENCH_START_TIMEOUT))
+    t0=$(now_s)
+    "$REPORTD" --config "$dir/config.yaml" run >"$dir/daemon.out" 2>&1 &
+    DAEMON_PID=$!
+    until grep -q 'scheduler started' "$dir/reportd.log" 2>/dev/null; do
+        kill -0 "$DAEMON_PID" 2>/dev/null ||
+            { DAEMON_PID=""; tail -n 20 "$dir/daemon.out" >&2; die "reportd run exited (log: $dir/daemon.out)"; }
+        ((SECONDS < deadline)) || die "no 'scheduler started' within ${BENCH_START_TIMEOUT}s (log: $dir/reportd.log)"
+        sleep 0.1
+    done
+    echo "    reportd run: pid $DAEMON_PID, port $API_PORT, scheduler started after $(elapsed "$t0")s"
+}
+
+api_backend() {
+    local b=$1 dir=$API/$1 user_args=() rc=0
+    step "API: store $b ($BENCH_API_TASKS tasks, $BENCH_API_EXECUTIONS executions)"
+    api_setup "$b"
+    api_start "$b"
+    ((API_HAVE_USER)) && user_args=(--user "$API_USER")
+    BENCH_API_PASSWORD=$API_PASSWORD api_py run --url "http://127.0.0.1:$API_PORT" --token "$API_TOKEN" \
+        --pid "$DAEMON_PID" --backend "$b" --tasks "$BENCH_API_TASKS" --executions "$BENCH_API_EXECUTIONS" \
+        --exec-ids "$API_IDS" --requests "$BENCH_API_REQUESTS" --rate "$BENCH_API_RATE" \
+        --seconds "$BENCH_API_SECONDS" --workers "$BENCH_API_WORKERS" --settle "$BENCH_API_SETTLE" \
+        --burst "$BENCH_API_BURST" --start-timeout "$BENCH_START_TIMEOUT" --load "$API_LOAD_BEFORE" \
+        "${user_args[@]}" --report "$dir/report.txt" >"$dir/run.out" || rc=$?
+    stop_daemon
+    if ((rc != 0)); then
+        warn "the API measurements failed on $b (exit $rc; output: $dir/run.out)"
+    else
+        API_REPORTS+=("$dir/report.txt")
+    fi
+    [[ $BENCH_API_KEEP == 1 ]] || api_db "$b" drop
+}
+
+api_main() {
+    local b
+    for b in $BENCH_API_BACKENDS; do
+        [[ $b =~ ^(sqlite|mysql|postgres)$ ]] || die "BENCH_API_BACKENDS: unknown store '$b' (sqlite mysql postgres)"
+    done
+    for v in BENCH_API_TASKS BENCH_API_EXECUTIONS BENCH_API_REQUESTS BENCH_API_SECONDS BENCH_API_WORKERS \
+        BENCH_API_BURST BENCH_START_TIMEOUT; do
+        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+    done
+    [[ $BENCH_API_RATE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_API_RATE must be a number, got '$BENCH_API_RATE'"
+    [[ $BENCH_API_SETTLE =~ ^[0-9]+$ ]] || die "BENCH_API_SETTLE must be an integer, got '$BENCH_API_SETTLE'"
+    [[ -r /proc/self/stat ]] || die "the API benchmark reads /proc (Linux)"
+    command -v python3 >/dev/null || die "python3 is needed"
+    mkdir -p "$API" "$LOGS"
+    if [[ " $BENCH_API_BACKENDS " =~ \ (mysql|postgres)\  ]]; then
+        ensure_services
+    fi
+    ensure_reportd
+    API_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    for b in $BENCH_API_BACKENDS; do
+        api_backend "$b"
+    done
+    echo
+    local r
+    for r in "${API_REPORTS[@]}"; do
+        cat "$r"
+        echo
+    done
+    return 0
+}
+
+# ---------------------------------------------------------------------------
 
 export_main() {
     mkdir -p "$BENCH_DIR" "$LOGS" "$OUT"
@@ -745,6 +978,7 @@ export_main() {
 main() {
     if want export; then export_main; fi
     if want scheduler; then scheduler_main; fi
+    if want api; then api_main; fi
 }
 
 main "$@"
