@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::{AppState, serve};
@@ -83,6 +84,10 @@ impl App {
             control,
             links,
             started_at,
+            accounts: Accounts::new(
+                store.clone(),
+                Duration::from_secs(settings.security.session_ttl),
+            ),
         };
         Ok(App {
             settings,

@@ -82,6 +82,9 @@ pub enum Command {
     /// Notification channels.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Console and API accounts.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Remove old exported files and execution history.
     Cleanup {
         /// Age in days for both files and history (default: export.retention_days for
@@ -91,6 +94,46 @@ pub enum Command {
         /// Only count the files that would go.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+/// `reportd user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account (the password is asked for, or read from stdin).
+    Add {
+        /// Account name.
+        name: String,
+        /// What the account may do.
+        #[arg(long, value_parser = ["viewer", "editor", "admin"])]
+        role: String,
+        /// Read the password from the first line of stdin (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the accounts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an account's password (its logins and API token end).
+    Passwd {
+        /// Account name.
+        name: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove an account (its logins and API token end).
+    Remove {
+        /// Account name.
+        name: String,
+    },
+    /// Print a new API token for an account (replaces its previous one; shown once).
+    Token {
+        /// Account name.
+        name: String,
     },
 }
 
@@ -137,6 +180,7 @@ impl Command {
             | Command::Logs { .. }
             | Command::Notify(_) => false,
             Command::Cleanup { dry_run, .. } => !dry_run,
+            Command::User(u) => !matches!(u, UserCommand::List { .. }),
             Command::Datasource(d) => matches!(
                 d,
                 DatasourceCommand::Add(_) | DatasourceCommand::Remove { .. }

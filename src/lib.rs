@@ -22,6 +22,8 @@
 //! - [`export`]: streaming rows into xlsx/csv files: writers, names, temp files, placement.
 //! - [`notify`]: one folder per channel (`dingtalk/`, `email/`), the notifier that picks
 //!   them, templates and download links, and `retry`, the one retry policy of the crate.
+//! - [`accounts`]: console and API users on the store: argon2id passwords (bounded), logins
+//!   and API tokens (stored hashed), login throttling.
 //! - [`run`]: THE pipeline: `Executor::run(task, RunContext)`, the only way a task runs
 //!   (slot → record → source → export → record → notify), and its one `RunReport`. Start
 //!   reading here.
@@ -40,6 +42,7 @@
 //!   [`yaml`], and the crate-private `metrics` and `humanize`; `retention` (old files and
 //!   history) sits on the store. For `main`: [`cli`] (clap) and [`logging`].
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod notify;
 pub mod supervise;
 pub mod task;
+pub mod user;
 
 use anyhow::Context as _;
 use comfy_table::{ContentArrangement, Table, presets};
@@ -51,6 +52,7 @@ pub async fn dispatch(command: Command, settings: &Settings) -> anyhow::Result<E
         Command::Task(c) => task::dispatch(settings, c).await,
         Command::Notify(c) => notify::dispatch(settings, c).await,
         Command::Cleanup { days, dry_run } => cleanup::dispatch(settings, days, dry_run).await,
+        Command::User(c) => user::dispatch(settings, c).await,
     }
 }
 
@@ -67,6 +69,25 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
                 settings.system_database.describe()
             )
         })
+}
+
+/// Records a change made on the command line in the audit log: the actor is the OS user
+/// (`$SUDO_USER`, else `$USER`), the address `cli`. A failure to record is a warning.
+pub async fn audit(store: &Store, action: &str, object: &str, detail: Option<serde_json::Value>) {
+    let actor = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    let entry = crate::store::audit::NewAudit {
+        actor: &actor,
+        via: "cli",
+        address: Some("cli"),
+        action,
+        object,
+        detail,
+    };
+    if let Err(e) = store.record_audit(&entry).await {
+        tracing::warn!(error = %e, action, object, "recording an audit entry failed");
+    }
 }
 
 /// A borderless table with a header, for listings.

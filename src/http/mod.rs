@@ -23,6 +23,7 @@
 //! - `files.rs`: signed downloads;
 //! - `server.rs` and `stall.rs`: connections (header timeout, connection cap, write stalls).
 
+pub mod api;
 mod files;
 mod routes;
 mod server;
@@ -40,6 +41,7 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
+use crate::accounts::Accounts;
 use crate::config::Settings;
 use crate::notify::links::LinkSigner;
 use crate::schedule::control::Control;
@@ -61,9 +63,12 @@ pub struct AppState {
     pub links: Option<Arc<LinkSigner>>,
     /// When the daemon started.
     pub started_at: DateTime<Utc>,
+    /// Users, logins and API tokens.
+    pub accounts: Accounts,
 }
 
-/// The routes, with the request limits of `state.settings.http`.
+/// The routes, with the request limits of `state.settings.http` (the API takes bodies up to
+/// [`api::MAX_BODY`]).
 pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
     let request_timeout = Duration::from_secs(http.request_timeout);
@@ -75,7 +80,7 @@ pub fn router(state: AppState) -> Router {
     if state.links.is_some() {
         router = router.route("/files/{*path}", get(files::download));
     }
-    router
+    let router = router
         // Answers are due within the request timeout (a download's body then streams)...
         .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -83,9 +88,24 @@ pub fn router(state: AppState) -> Router {
         ))
         // ...but a run with `?wait=true` answers when the run ends (bounded by its timeout).
         .route("/tasks/{task}/run", post(routes::run_task))
+        .layer(RequestBodyLimitLayer::new(max_body));
+    let (api, doc) = api::router();
+    let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    let docs = Router::new()
+        .route("/api/openapi.json", get(api::openapi))
+        .with_state(doc);
+    let api = api
+        .route("/api/{*rest}", axum::routing::any(api::not_found))
+        .route_layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(api::MAX_BODY));
+    router
+        .merge(api)
         .layer(RequestBodyTimeoutLayer::new(request_timeout))
-        .layer(RequestBodyLimitLayer::new(max_body))
         .with_state(state)
+        .merge(docs)
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.

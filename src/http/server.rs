@@ -109,7 +109,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        // The client's address travels with each request (the API logs and audits it).
+        let app = app.clone();
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app,
+            move |mut req: axum::extract::Request<_>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let io = TokioIo::new(WriteStall::new(stream, limits.write_stall));
         let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {

@@ -9,6 +9,7 @@ pub mod env;
 pub mod execution;
 pub mod mime;
 pub mod path;
+pub mod role;
 pub mod secret;
 pub mod task;
 pub mod template;

@@ -5,14 +5,18 @@
 //! Queries are written once with `?` placeholders and run on the concrete pool through
 //! `dispatch!`; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
 //!
-//! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`]: one file per table.
+//! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`], [`users`], [`sessions`],
+//!   [`audit`]: one file per table.
 
+pub mod audit;
 pub mod catalog;
 pub mod claims;
 pub mod datasources;
 pub mod executions;
 pub mod meta;
+pub mod sessions;
 pub mod tasks;
+pub mod users;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};

@@ -28,6 +28,10 @@ async fn server(
         control: Control::channel().0,
         links: Some(Arc::new(links)),
         started_at: Utc::now(),
+        accounts: reportd::accounts::Accounts::new(
+            store.clone(),
+            std::time::Duration::from_secs(3600),
+        ),
     };
     tokio::spawn(serve(listener, state, async move {
         let _ = rx.await;

@@ -1,0 +1,10 @@
+//! Placeholder: routes of `logs` (filled in by the resource work).
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::http::AppState;
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,167 @@
+//! The REST API under `/api` (DESIGN.md "HTTP API"): JSON in and out, errors as
+//! `{"error", "field"}`, lists as `{"items", "total"}` with `limit`/`offset`, everything behind
+//! a login except `POST /api/auth/login` and `GET /api/openapi.json`. The OpenAPI document is
+//! generated from the handlers (utoipa), so every route is in it.
+//!
+//! # Layout
+//!
+//! - [`error`]: [`ApiError`], the strict JSON body and query extractors;
+//! - [`auth`]: credentials, roles ([`auth::Viewer`], [`auth::Editor`], [`auth::Admin`]),
+//!   CSRF and same-origin checks; login, logout, me;
+//! - one file per resource: [`tasks`], [`datasources`], [`logs`], [`preview`] (preview and
+//!   cron), [`users`], [`audit`].
+
+pub mod audit;
+pub mod auth;
+pub mod datasources;
+pub mod error;
+pub mod logs;
+pub mod preview;
+pub mod tasks;
+pub mod users;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::Caller;
+use crate::http::AppState;
+use crate::store::audit::NewAudit;
+
+pub use error::{ApiError, ApiJson, ApiQuery};
+
+/// Largest request body the API takes.
+pub const MAX_BODY: usize = 1 << 20;
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// The document's frame; the paths come from the routers.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "reportd API", description = "Scheduled SQL reports: tasks, data sources, executions, accounts."),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct List<T> {
+    /// This page.
+    pub items: Vec<T>,
+    /// How many there are in all.
+    pub total: u64,
+}
+
+impl<T> List<T> {
+    /// A list that is whole.
+    pub fn all(items: Vec<T>) -> Self {
+        let total = items.len() as u64;
+        Self { items, total }
+    }
+}
+
+/// `limit` (1-1000, default 50) and `offset` (default 0).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Items per page (1-1000, default 50).
+    pub limit: Option<u32>,
+    /// Items to skip.
+    pub offset: Option<u64>,
+}
+
+impl Page {
+    /// The limit and offset, checked.
+    ///
+    /// # Errors
+    /// 400 naming `limit` when it is 0 or over [`MAX_LIMIT`].
+    pub fn checked(&self) -> Result<(u32, u64), ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be 1 to {MAX_LIMIT}, not {limit}"
+            ))
+            .with_field("limit"));
+        }
+        Ok((limit, self.offset.unwrap_or(0)))
+    }
+}
+
+/// Records a change made through the API; a failure to record is logged (the change stands).
+pub async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    address: &str,
+    action: &str,
+    object: &str,
+    detail: Option<serde_json::Value>,
+) {
+    let entry = NewAudit {
+        actor: &caller.name,
+        via: "api",
+        address: Some(address),
+        action,
+        object,
+        detail,
+    };
+    if let Err(e) = state.store.record_audit(&entry).await {
+        tracing::error!(error = %e, action, object, "recording an audit entry failed");
+    }
+}
+
+/// The API's routes (without state) and their OpenAPI document.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(status))
+        .merge(tasks::routes())
+        .merge(datasources::routes())
+        .merge(logs::routes())
+        .merge(preview::routes())
+        .merge(users::routes())
+        .merge(audit::routes())
+        .split_for_parts()
+}
+
+/// The daemon's status, as `GET /status`.
+#[utoipa::path(get, path = "/api/status", tag = "status",
+    responses((status = 200, description = "Healthy", body = Object), (status = 503, description = "Not healthy", body = Object)))]
+pub async fn status(state: State<AppState>, _viewer: auth::Viewer) -> Response {
+    crate::http::status::status(state).await.into_response()
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi(State(doc): State<std::sync::Arc<String>>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+/// An unknown path under `/api`: 404 in the API's shape.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route (see /api/openapi.json)")
+}

@@ -1,0 +1,201 @@
+//! `/api/users` (admin): list, add, change role or password, remove. Changing a password or
+//! removing a user ends their logins and API token at once.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{Admin, ClientAddr};
+use super::error::{ApiError, ApiJson, ErrorBody};
+use super::{List, audit};
+use crate::accounts::AccountError;
+use crate::http::AppState;
+use crate::model::role::Role;
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(update, remove))
+}
+
+/// An account as listed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// Name.
+    pub name: String,
+    /// Role.
+    #[schema(value_type = String, example = "viewer")]
+    pub role: Role,
+    /// Added.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Name: letters, digits, `. _ - @`.
+    pub name: String,
+    /// viewer, editor or admin.
+    #[schema(value_type = String, example = "viewer")]
+    pub role: Role,
+    /// At least 8 characters.
+    pub password: String,
+}
+
+/// Changes to an account.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// New role.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// New password (ends the user's logins and API token).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::Store(s) => s.into(),
+        AccountError::Password(p) => ApiError::invalid("password", p.to_string()),
+        AccountError::BadName(n) => ApiError::invalid("name", n.to_string()),
+        AccountError::NoSuchUser(_) => ApiError::not_found(e.to_string()),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+/// All accounts.
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    responses((status = 200, body = inline(List<UserView>)), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<List<UserView>>, ApiError> {
+    let users = state.store.users().await?;
+    let items: Vec<UserView> = users
+        .into_iter()
+        .map(|u| UserView {
+            name: u.name,
+            role: u.role,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        })
+        .collect();
+    Ok(Json(List::all(items)))
+}
+
+/// Add an account.
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    state
+        .accounts
+        .add_user(&body.name, body.role, &body.password)
+        .await
+        .map_err(account_error)?;
+    audit(
+        &state,
+        &caller,
+        &addr,
+        "user.add",
+        &format!("user {}", body.name),
+        Some(json!({ "role": body.role.as_str() })),
+    )
+    .await;
+    let user = state
+        .store
+        .user(&body.name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user {:?}", body.name)))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            name: user.name,
+            role: user.role,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }),
+    ))
+}
+
+/// Change an account's role or password.
+#[utoipa::path(put, path = "/api/users/{name}", tag = "users", request_body = UserChange,
+    params(("name" = String, Path, description = "Account name")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ClientAddr(addr): ClientAddr,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UserChange>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.user(&name).await?.is_none() {
+        return Err(ApiError::not_found(format!("no user {name:?}")));
+    }
+    if let Some(password) = &body.password {
+        state
+            .accounts
+            .set_password(&name, password)
+            .await
+            .map_err(account_error)?;
+    }
+    if let Some(role) = body.role
+        && !state.store.set_user_role(&name, role).await?
+    {
+        return Err(ApiError::not_found(format!("no user {name:?}")));
+    }
+    let detail = json!({
+        "role": body.role.map(Role::as_str),
+        "password": body.password.as_ref().map(|_| "***"),
+    });
+    audit(
+        &state,
+        &caller,
+        &addr,
+        "user.update",
+        &format!("user {name}"),
+        Some(detail),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove an account (its logins and API token end).
+#[utoipa::path(delete, path = "/api/users/{name}", tag = "users",
+    params(("name" = String, Path, description = "Account name")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    ClientAddr(addr): ClientAddr,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store.remove_user(&name).await? {
+        return Err(ApiError::not_found(format!("no user {name:?}")));
+    }
+    audit(
+        &state,
+        &caller,
+        &addr,
+        "user.remove",
+        &format!("user {name}"),
+        None,
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

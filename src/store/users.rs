@@ -1,0 +1,220 @@
+//! The `users` table: console and API accounts (name, role, argon2id password hash). Removing
+//! a user or changing their password also ends their logins and API tokens.
+
+use chrono::{DateTime, Utc};
+
+use super::{StoreError, db, dispatch, is_unique_violation, now};
+use crate::model::role::Role;
+
+/// An account as stored. The hash never leaves the crate's login code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    /// Store id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// What the account may do.
+    pub role: Role,
+    /// PHC string of the argon2id hash.
+    pub password_hash: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When its role or password last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    role: String,
+    password_hash: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Row {
+    fn into_record(self) -> Result<UserRecord, StoreError> {
+        let role = self
+            .role
+            .parse()
+            .map_err(|e: crate::model::role::UnknownRole| StoreError::Corrupt {
+                what: format!("user {} (role)", self.name),
+                message: e.to_string(),
+            })?;
+        Ok(UserRecord {
+            id: self.id,
+            name: self.name,
+            role,
+            password_hash: self.password_hash,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, name, role, password_hash, created_at, updated_at FROM users",
+            $rest
+        )
+    };
+}
+
+impl super::Store {
+    /// All accounts, by name.
+    ///
+    /// # Errors
+    /// Database errors; a stored role that does not parse.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows: Vec<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_users!(" ORDER BY name")))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db("listing users"))?;
+        rows.into_iter().map(Row::into_record).collect()
+    }
+
+    /// One account by name.
+    ///
+    /// # Errors
+    /// As [`Self::users`].
+    pub async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_users!(" WHERE name = ?")))
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db("reading a user"))?;
+        row.map(Row::into_record).transpose()
+    }
+
+    /// How many accounts exist.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn user_count(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql("SELECT COUNT(*) FROM users"))
+                .fetch_one(pool)
+                .await
+        })
+        .map_err(db("counting users"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Adds an account; returns its id.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] when the name is taken; database errors.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<i64, StoreError> {
+        let t = now();
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            ))
+            .bind(name)
+            .bind(role.as_str())
+            .bind(password_hash)
+            .bind(t)
+            .bind(t)
+            .execute(pool)
+            .await
+            .map(drop)
+        })
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate(format!("user {name}"))
+            } else {
+                db("adding a user")(e)
+            }
+        })?;
+        self.user(name)
+            .await?
+            .map(|u| u.id)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("user {name}"),
+                message: "added but not found".into(),
+            })
+    }
+
+    /// Sets an account's password hash and ends its logins and API tokens; false when there
+    /// is no such user.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_user_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(user) = self.user(name).await? else {
+            return Ok(false);
+        };
+        let t = now();
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+            ))
+            .bind(password_hash)
+            .bind(t)
+            .bind(user.id)
+            .execute(pool)
+            .await
+            .map(drop)
+        })
+        .map_err(db("changing a password"))?;
+        self.remove_user_sessions(user.id, None).await?;
+        Ok(true)
+    }
+
+    /// Sets an account's role; false when there is no such user.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_user_role(&self, name: &str, role: Role) -> Result<bool, StoreError> {
+        let t = now();
+        let affected = dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE users SET role = ?, updated_at = ? WHERE name = ?",
+            ))
+            .bind(role.as_str())
+            .bind(t)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("changing a role"))?;
+        Ok(affected > 0)
+    }
+
+    /// Removes an account with its logins and API tokens; false when there was none.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+        let Some(user) = self.user(name).await? else {
+            return Ok(false);
+        };
+        // Sessions first: a token must never outlive its user, even if the second step fails.
+        self.remove_user_sessions(user.id, None).await?;
+        let affected = dispatch!(self, |pool, sql| {
+            sqlx::query(sql("DELETE FROM users WHERE id = ?"))
+                .bind(user.id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db("removing a user"))?;
+        Ok(affected > 0)
+    }
+}
