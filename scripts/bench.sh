@@ -864,7 +864,7 @@ YAML
         --role viewer --password-stdin >"$dir/user-add.log" 2>&1; then
         API_HAVE_USER=1
     else
-        warn "reportd user add failed ($(tail -n 1 "$dir/user-add.log")): the one-login time is not measured"
+        warn "reportd user add failed ($(head -n 1 "$dir/user-add.log")): the one-login time is not measured"
     fi
 
     t0=$(now_s)
