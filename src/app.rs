@@ -68,6 +68,9 @@ impl App {
                     settings.system_database.describe()
                 )
             })?;
+        if let Some(why) = exposure_refusal(&settings, store.user_count().await?) {
+            anyhow::bail!(why);
+        }
         let links = match settings.http.file_server_url {
             Some(_) => Some(Arc::new(
                 LinkSigner::load(&settings, &store)
@@ -162,12 +165,6 @@ impl App {
 /// would.
 pub fn refusals(settings: &Settings) -> Vec<String> {
     let mut out = Vec::new();
-    let bind = settings.http.bind;
-    if !bind.ip().is_loopback() && settings.http.token.expose().is_empty() {
-        out.push(format!(
-            "http.bind {bind} is reachable from other hosts and http.token is not set: set a token (POST /tasks/{{id}}/run needs it; /health, /status and /metrics stay open) or bind 127.0.0.1"
-        ));
-    }
     let files = [
         ("daemon.pid_file", Some(&settings.daemon.pid_file)),
         ("logging.file", settings.logging.file.as_ref()),
@@ -198,6 +195,17 @@ pub fn refusals(settings: &Settings) -> Vec<String> {
         }
     }
     out
+}
+
+/// The refusal to listen on an address other hosts reach while nothing guards the API: no
+/// `http.token` and no account in the store (`users`).
+pub fn exposure_refusal(settings: &Settings, users: u64) -> Option<String> {
+    let bind = settings.http.bind;
+    (!bind.ip().is_loopback() && settings.http.token.expose().is_empty() && users == 0).then(|| {
+        format!(
+            "http.bind {bind} is reachable from other hosts and neither http.token nor an account exists: add an account (`reportd user add NAME --role admin`), set http.token, or bind 127.0.0.1 (/health, /status and /metrics stay open)"
+        )
+    })
 }
 
 /// Why `path` can never be a file the daemon creates: it is a directory, or what should be

@@ -62,11 +62,22 @@ pub async fn dispatch(settings: &Settings, no_connect: bool) -> anyhow::Result<E
     let local_store = sd.kind == StoreKind::Sqlite && sd.url.is_empty() && sd.sqlite_path.exists();
     if no_connect && !local_store {
         r.skip("store, stored tasks and data source connections (--no-connect)");
+        if let Some(why) = crate::app::exposure_refusal(settings, 0) {
+            r.warn(format!("{why} (unless the store holds an account)"));
+        }
     } else {
         match Store::connect(sd).await {
             Err(e) => r.fail(format!("store ({}): {e}", sd.describe())),
             Ok(store) => {
                 r.ok(format!("store {}", store.describe()));
+                match store.user_count().await {
+                    Err(e) => r.fail(e.to_string()),
+                    Ok(users) => {
+                        if let Some(why) = crate::app::exposure_refusal(settings, users) {
+                            r.fail(why);
+                        }
+                    }
+                }
                 match catalog::entries(settings, Some(&store)).await {
                     Err(e) => r.fail(e.to_string()),
                     Ok(entries) => {

@@ -4,7 +4,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use std::process::ExitCode;
 
-use super::{open_store, print_json, table};
+use super::{audit, open_store, print_json, table};
 use crate::cli::{DatasourceAdd, DatasourceCommand};
 use crate::config::Settings;
 use crate::model::datasource::DataSourceSpec;
@@ -91,6 +91,13 @@ async fn add_source(settings: &Settings, add: DatasourceAdd) -> anyhow::Result<E
     let store = open_store(settings).await?;
     store.add_data_source(&add.name, &spec).await?;
     tracing::info!(name = %add.name, kind = %spec.kind, location = %spec.location(), "data source added");
+    audit(
+        &store,
+        "datasource.add",
+        &format!("data source {}", add.name),
+        Some(serde_json::json!({ "type": spec.kind.to_string(), "location": spec.location() })),
+    )
+    .await;
     println!(
         "added data source {} ({} {})",
         add.name,
@@ -142,6 +149,13 @@ async fn remove(settings: &Settings, name: &str, force: bool) -> anyhow::Result<
         bail!("unknown data source {name} in the store");
     }
     tracing::info!(name, "data source removed");
+    audit(
+        &store,
+        "datasource.remove",
+        &format!("data source {name}"),
+        None,
+    )
+    .await;
     println!("removed data source {name}");
     Ok(ExitCode::SUCCESS)
 }

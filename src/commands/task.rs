@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use std::process::ExitCode;
 
-use super::{Progress, open_store, print_json, table};
+use super::{Progress, audit, open_store, print_json, table};
 use crate::cli::TaskCommand;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -252,6 +252,18 @@ async fn apply(
         };
         if !matches!(change, Change::Unchanged(_)) {
             tracing::info!(task = %name, id, change = word, "task applied");
+            let action = if word == "created" {
+                "task.create"
+            } else {
+                "task.update"
+            };
+            audit(
+                &store,
+                action,
+                &format!("task {name}"),
+                Some(serde_json::json!({ "id": id, "file": path.display().to_string() })),
+            )
+            .await;
         }
         println!("{word:<9}  {name} (id {id})");
     }
@@ -277,6 +289,12 @@ async fn set_enabled(settings: &Settings, key: &str, enabled: bool) -> anyhow::R
         bail!("task {key:?} disappeared meanwhile");
     }
     tracing::info!(task = %record.spec.name, id = record.id, "task {word}");
+    let action = if enabled {
+        "task.enable"
+    } else {
+        "task.disable"
+    };
+    audit(&store, action, &format!("task {}", record.spec.name), None).await;
     println!("task {} (id {}) {word}", record.spec.name, record.id);
     Ok(ExitCode::SUCCESS)
 }
@@ -288,6 +306,13 @@ async fn remove(settings: &Settings, key: &str) -> anyhow::Result<ExitCode> {
         bail!("task {key:?} disappeared meanwhile");
     }
     tracing::info!(task = %record.spec.name, id = record.id, "task removed");
+    audit(
+        &store,
+        "task.delete",
+        &format!("task {}", record.spec.name),
+        None,
+    )
+    .await;
     println!(
         "removed task {} (id {}); its execution history stays",
         record.spec.name, record.id
