@@ -100,7 +100,8 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
-        .layer(RequestBodyLimitLayer::new(api::MAX_BODY));
+        // Enforced by the body extractors, which answer 413 in the API's JSON shape.
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY));
     router
         .merge(api)
         .layer(RequestBodyTimeoutLayer::new(request_timeout))
