@@ -63,7 +63,7 @@ pub async fn dispatch(settings: &Settings, no_connect: bool) -> anyhow::Result<E
     if no_connect && !local_store {
         r.skip("store, stored tasks and data source connections (--no-connect)");
     } else {
-        match Store::connect(sd).await {
+        match Store::open(settings).await {
             Err(e) => r.fail(format!("store ({}): {e}", sd.describe())),
             Ok(store) => {
                 r.ok(format!("store {}", store.describe()));
