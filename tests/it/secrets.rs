@@ -11,7 +11,7 @@ use std::path::Path;
 use reportd::model::datasource::{DataSourceSpec, SourceKind};
 use reportd::model::sealed::SecretKey;
 use reportd::model::secret::Secret;
-use reportd::store::{Store, StoreError};
+use reportd::store::{Change, Store, StoreError};
 use reportd::task::file::TaskFile;
 
 use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, StopAtEnd, Workdir, exec, pg_url};
@@ -315,6 +315,31 @@ async fn rotate(backend: Backend) {
     );
     write_key(&key_file(&w), new.trim());
     assert_eq!(w.ok(&["task", "export"]), before);
+
+    // The operator's own key: refused while others can read its file, then used.
+    let given = SecretKey::generate().to_base64();
+    let given_file = w.path().join("given.key");
+    std::fs::write(&given_file, format!("{given}\n")).unwrap();
+    std::fs::set_permissions(&given_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = failure(&w, &["secrets", "rotate", "--new-key-file", "given.key"]);
+    assert!(
+        e.contains("--new-key-file") && e.contains("chmod 600"),
+        "{e}"
+    );
+    assert!(!e.contains(&given), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(key_file(&w)).unwrap(),
+        new,
+        "nothing changed"
+    );
+    std::fs::set_permissions(&given_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = w.ok(&["secrets", "rotate", "--new-key-file", "given.key"]);
+    assert!(out.starts_with("re-encrypted 3 secret values"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(key_file(&w)).unwrap(),
+        format!("{given}\n")
+    );
+    assert_eq!(w.ok(&["task", "export"]), before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -447,6 +472,65 @@ async fn store_api(backend: Backend) {
         other.seal_plaintext().await.unwrap_err(),
         StoreError::WrongKey { .. }
     ));
+
+    // `$${` and `${` inside a sealed password come back exactly (the spec escapes `${`).
+    let mut tricky = spec.clone();
+    tricky.password = Secret::new("a$${b}${c $$${d}");
+    keyed.add_data_source("tricky", &tricky).await.unwrap();
+    assert_eq!(
+        keyed.data_source("tricky").await.unwrap().unwrap().spec,
+        tricky
+    );
+    assert!(keyed.remove_data_source("tricky").await.unwrap());
+
+    // Tasks: never written plain; re-applying is `unchanged` although every sealing uses a
+    // fresh nonce; applied under another key, the values it cannot open are replaced.
+    let specs = reportd::yaml::parse::<TaskFile>(&tasks_yaml(), Path::new("t.yaml"))
+        .unwrap()
+        .unwrap()
+        .tasks;
+    let e = bare.apply_tasks(&specs).await.unwrap_err().to_string();
+    assert!(
+        e.starts_with("task \"daily\": notify.dingtalk.webhook is a secret"),
+        "{e}"
+    );
+    assert!(
+        bare.tasks().await.unwrap().is_empty(),
+        "nothing was written"
+    );
+    let created = keyed.apply_tasks(&specs).await.unwrap();
+    assert!(
+        created.iter().all(|(_, c)| matches!(c, Change::Created(_))),
+        "{created:?}"
+    );
+    let again = keyed.apply_tasks(&specs).await.unwrap();
+    assert!(
+        again.iter().all(|(_, c)| matches!(c, Change::Unchanged(_))),
+        "{again:?}"
+    );
+    assert_eq!(
+        keyed.find_task("daily").await.unwrap().unwrap().spec,
+        specs[0]
+    );
+    let e = bare.find_task("daily").await.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "task \"daily\": notify.dingtalk.webhook is encrypted and no key is loaded"
+    );
+    let replaced = other.apply_tasks(&specs[..1]).await.unwrap();
+    let Change::Updated(id) = replaced[0].1 else {
+        panic!("{replaced:?}")
+    };
+    assert_eq!(
+        other.find_task("daily").await.unwrap().unwrap().spec,
+        specs[0]
+    );
+    let e = keyed.tasks().await.unwrap_err().to_string();
+    assert!(
+        e.starts_with("task \"daily\": notify.dingtalk.webhook cannot be decrypted"),
+        "{e}"
+    );
+    assert!(keyed.remove_task(id).await.unwrap());
 
     // Nothing plain: nothing to seal, twice.
     assert_eq!(keyed.seal_plaintext().await.unwrap(), 0);
