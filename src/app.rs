@@ -69,7 +69,7 @@ impl App {
         let sealed = store
             .seal_plaintext()
             .await
-            .context("encrypting the secrets left in plain text")?;
+            .context("checking the secrets in the store")?;
         if sealed > 0 {
             tracing::info!(values = sealed, "encrypted plain secrets left in the store");
         }

@@ -191,6 +191,20 @@ async fn sealed_at_rest(backend: Backend) {
         "{e}"
     );
     assert_no_plaintext("the errors", &e);
+    // The daemon refuses to start rather than run tasks it cannot read.
+    let out = w
+        .cmd(&["run"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(
+            "checking the secrets in the store: data source wh: password cannot be decrypted"
+        ),
+        "{e}"
+    );
     // A key file others can read is refused.
     write_key(&key_file(&w), &key);
     std::fs::set_permissions(key_file(&w), std::fs::Permissions::from_mode(0o644)).unwrap();
