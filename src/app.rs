@@ -1,6 +1,7 @@
 //! The composition root of the daemon (`reportd run`): [`App::build`] does everything that can
-//! fail on start-up (the refusals, the PID lock, binding `http.bind`, opening the store,
-//! loading the download-link key, the scheduler's control channel);
+//! fail on start-up (the refusals, the PID lock, binding `http.bind`, opening the store with
+//! its secret key and sealing the secrets older versions left in plain text, loading the
+//! download-link key, the scheduler's control channel);
 //! [`App::run_until_stopped`] runs the long-lived parts on one [`Shutdown`]: the HTTP server,
 //! the systemd notifications (`READY=1`, watchdog pings while the loop answers, `STOPPING=1`)
 //! and the scheduler; the PID file is released last.
@@ -60,14 +61,19 @@ impl App {
         let listener = TcpListener::bind(bind)
             .await
             .with_context(|| format!("http.bind {bind}: cannot listen"))?;
-        let store = Store::connect(&settings.system_database)
+        let store = Store::open(&settings).await.with_context(|| {
+            format!(
+                "opening the store ({})",
+                settings.system_database.describe()
+            )
+        })?;
+        let sealed = store
+            .seal_plaintext()
             .await
-            .with_context(|| {
-                format!(
-                    "opening the store ({})",
-                    settings.system_database.describe()
-                )
-            })?;
+            .context("checking the secrets in the store")?;
+        if sealed > 0 {
+            tracing::info!(values = sealed, "encrypted plain secrets left in the store");
+        }
         if let Some(why) = exposure_refusal(&settings, store.user_count().await?) {
             anyhow::bail!(why);
         }

@@ -85,6 +85,9 @@ pub enum Command {
     /// Console and API accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Secrets at rest (passwords, webhooks, signing secrets in the store).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Remove old exported files and execution history.
     Cleanup {
         /// Age in days for both files and history (default: export.retention_days for
@@ -154,6 +157,23 @@ pub enum NotifyCommand {
     },
 }
 
+/// `reportd secrets ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every stored secret under a new key (one transaction), then replace
+    /// security.secret_key_file (the old key is kept as secret.key.old). With
+    /// security.secret_key set, give the new key with --new-key-stdin or --new-key-file and
+    /// then put it in the config or environment yourself.
+    Rotate {
+        /// Take the new key (base64 of 32 bytes) from this file instead of generating one.
+        #[arg(long, conflicts_with = "new_key_stdin")]
+        new_key_file: Option<PathBuf>,
+        /// Read the new key (base64 of 32 bytes) from standard input.
+        #[arg(long)]
+        new_key_stdin: bool,
+    },
+}
+
 /// A notification channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Channel {
@@ -181,6 +201,7 @@ impl Command {
             | Command::Notify(_) => false,
             Command::Cleanup { dry_run, .. } => !dry_run,
             Command::User(u) => !matches!(u, UserCommand::List { .. }),
+            Command::Secrets(_) => true,
             Command::Datasource(d) => matches!(
                 d,
                 DatasourceCommand::Add(_) | DatasourceCommand::Remove { .. }

@@ -66,7 +66,7 @@ pub async fn dispatch(settings: &Settings, no_connect: bool) -> anyhow::Result<E
             r.warn(format!("{why} (unless the store holds an account)"));
         }
     } else {
-        match Store::connect(sd).await {
+        match Store::open(settings).await {
             Err(e) => r.fail(format!("store ({}): {e}", sd.describe())),
             Ok(store) => {
                 r.ok(format!("store {}", store.describe()));

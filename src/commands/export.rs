@@ -26,7 +26,7 @@ pub async fn dispatch(settings: &Settings, args: ExportArgs) -> anyhow::Result<E
     let mut entry = catalog::lookup(settings, None, &args.source).await?;
     if entry.is_none() {
         // Not in the config: a source added to the store, if the store can be opened.
-        if let Ok(store) = Store::connect(&settings.system_database).await {
+        if let Ok(store) = Store::open(settings).await {
             entry = catalog::lookup(settings, Some(&store), &args.source).await?;
             store.close().await;
         }

@@ -1,5 +1,5 @@
 //! The subcommands, one file per family: [`check`], [`cleanup`], [`cron`], [`datasource`], [`export`],
-//! [`logs`], [`notify`], [`daemon`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
+//! [`logs`], [`notify`], [`daemon`], [`secrets`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
 pub mod check;
@@ -10,6 +10,7 @@ pub mod datasource;
 pub mod export;
 pub mod logs;
 pub mod notify;
+pub mod secrets;
 pub mod supervise;
 pub mod task;
 pub mod user;
@@ -53,22 +54,21 @@ pub async fn dispatch(command: Command, settings: &Settings) -> anyhow::Result<E
         Command::Notify(c) => notify::dispatch(settings, c).await,
         Command::Cleanup { days, dry_run } => cleanup::dispatch(settings, days, dry_run).await,
         Command::User(c) => user::dispatch(settings, c).await,
+        Command::Secrets(c) => secrets::dispatch(settings, c).await,
     }
 }
 
-/// Connects to the system store named by the config.
+/// Connects to the system store named by the config, with the secret key.
 ///
 /// # Errors
-/// The store error, with where the store is.
+/// The store or key error, with where the store is.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::connect(&settings.system_database)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the store ({})",
-                settings.system_database.describe()
-            )
-        })
+    Store::open(settings).await.with_context(|| {
+        format!(
+            "opening the store ({})",
+            settings.system_database.describe()
+        )
+    })
 }
 
 /// Records a change made on the command line in the audit log: the actor is the OS user

@@ -32,7 +32,7 @@ pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 pub use logging::LoggingSettings;
 pub use scheduler::SchedulerSettings;
-pub use security::SecuritySettings;
+pub use security::{KeyError, SecuritySettings, read_key_file, sibling, write_key_file};
 pub use store::{StoreKind, SystemDatabase};
 
 /// Why a config file could not be used. Each variant displays as one line that starts with

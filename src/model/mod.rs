@@ -1,6 +1,6 @@
 //! The value types every stage shares, with no I/O: tasks as written in task files, data
 //! source specs, execution records, message and file-name templates, cron schedules, `${ENV}`
-//! expansion, units (sizes, zones, levels), paths and [`secret::Secret`]. Everything else in
+//! expansion, units (sizes, zones, levels), paths, [`secret::Secret`] and the sealing of secrets at rest ([`sealed`]). Everything else in
 //! the crate depends on this module; it depends on nothing of the crate.
 
 pub mod cron;
@@ -10,6 +10,7 @@ pub mod execution;
 pub mod mime;
 pub mod path;
 pub mod role;
+pub mod sealed;
 pub mod secret;
 pub mod task;
 pub mod template;

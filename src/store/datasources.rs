@@ -1,10 +1,13 @@
 //! The `data_sources` table: sources added with `reportd datasource add`. Their specs keep
-//! `${ENV}` references as written; they are expanded when connecting.
+//! `${ENV}` references as written; they are expanded when connecting. The password and the
+//! URL are sealed in the store (see `store::secrets`) unless they are one `${ENV}` reference.
 
 use chrono::{DateTime, Utc};
 
+use super::secrets::DATA_SOURCE_SECRETS;
 use super::{StoreError, db, dispatch, from_json, is_unique_violation, now};
 use crate::model::datasource::DataSourceSpec;
+use crate::model::sealed::SecretKey;
 
 /// A data source kept in the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,9 +28,15 @@ struct Row {
 }
 
 impl Row {
-    fn into_stored(self) -> Result<StoredDataSource, StoreError> {
+    fn into_stored(self, key: Option<&SecretKey>) -> Result<StoredDataSource, StoreError> {
         let name = self.name;
-        let spec = from_json(|| format!("data source {name} (spec)"), &self.spec)?;
+        let what = || format!("data source {name} (spec)");
+        let mut value: serde_json::Value = from_json(what, &self.spec)?;
+        DATA_SOURCE_SECRETS.open(&mut value, key, &name)?;
+        let spec = serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+            what: what(),
+            message: e.to_string(),
+        })?;
         Ok(StoredDataSource {
             name,
             spec,
@@ -50,7 +59,9 @@ impl super::Store {
             .await
         })
         .map_err(db("listing data sources"))?;
-        rows.into_iter().map(Row::into_stored).collect()
+        rows.into_iter()
+            .map(|r| r.into_stored(self.key()))
+            .collect()
     }
 
     /// One stored data source.
@@ -67,20 +78,21 @@ impl super::Store {
             .await
         })
         .map_err(db("reading a data source"))?;
-        row.map(Row::into_stored).transpose()
+        row.map(|r| r.into_stored(self.key())).transpose()
     }
 
-    /// Adds a data source.
+    /// Adds a data source, its password and URL sealed.
     ///
     /// # Errors
-    /// [`StoreError::Duplicate`] when the name is taken; database errors.
+    /// [`StoreError::Duplicate`] when the name is taken; [`StoreError::NoKeyToSeal`] when it
+    /// has a secret and the store no key; database errors.
     pub async fn add_data_source(
         &self,
         name: &str,
         spec: &DataSourceSpec,
     ) -> Result<(), StoreError> {
         let t = now();
-        let json = spec_json(spec);
+        let json = spec_json(spec, self.key(), name)?;
         let kind = spec.kind.as_str();
         dispatch!(self, |pool, sql| {
             sqlx::query(sql(
@@ -123,9 +135,15 @@ impl super::Store {
 
 /// The spec as stored. `DataSourceSpec` expands `${ENV}` while it is deserialized (that is how
 /// `config.yaml` gets its values), but stored specs must keep their references until connect
-/// time; so every `${` is escaped here and comes back verbatim when read.
-fn spec_json(spec: &DataSourceSpec) -> String {
+/// time; so every `${` is escaped here and comes back verbatim when read. The secrets are
+/// sealed first (a sealed value has no `${`; the plaintext inside is the unescaped value).
+fn spec_json(
+    spec: &DataSourceSpec,
+    key: Option<&SecretKey>,
+    name: &str,
+) -> Result<String, StoreError> {
     let mut value = serde_json::to_value(spec).expect("data source specs serialize to JSON");
+    DATA_SOURCE_SECRETS.seal(&mut value, key, name)?;
     crate::model::env::escape_json(&mut value);
-    value.to_string()
+    Ok(value.to_string())
 }

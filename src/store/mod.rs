@@ -7,6 +7,10 @@
 //!
 //! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`], [`users`], [`sessions`],
 //!   [`audit`]: one file per table.
+//! - `secrets`: passwords, webhooks and signing secrets are sealed on write and opened on
+//!   read with the key attached to the [`Store`] ([`Store::open`] loads it from the config;
+//!   [`Store::connect`] alone has none), plain values left by older versions are sealed by
+//!   [`Store::seal_plaintext`], and [`Store::rotate_key`] re-encrypts them all.
 
 pub mod audit;
 pub mod catalog;
@@ -14,6 +18,7 @@ pub mod claims;
 pub mod datasources;
 pub mod executions;
 pub mod meta;
+mod secrets;
 pub mod sessions;
 pub mod tasks;
 pub mod users;
@@ -25,9 +30,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{StoreKind, SystemDatabase};
+use crate::config::{KeyError, Settings, StoreKind, SystemDatabase};
+use crate::model::sealed::SecretKey;
 
 pub use claims::Claim;
 pub use datasources::StoredDataSource;
@@ -61,6 +68,41 @@ pub enum StoreError {
     /// A name that must be unique already exists.
     #[error("{0} already exists")]
     Duplicate(String),
+    /// A stored secret is encrypted and the store was opened without a key.
+    #[error("{object}: {field} is encrypted and no key is loaded")]
+    NoKey {
+        /// The data source or task: `data source warehouse`, `task "daily"`.
+        object: String,
+        /// The field: `password`, `notify.dingtalk.webhook`.
+        field: String,
+    },
+    /// A stored secret does not decrypt with the loaded key.
+    #[error(
+        "{object}: {field} cannot be decrypted with this key (security.secret_key / secret_key_file): wrong key?"
+    )]
+    WrongKey {
+        /// The data source or task.
+        object: String,
+        /// The field.
+        field: String,
+    },
+    /// A secret was to be written and the store has no key to encrypt it with (it is never
+    /// written in plain text).
+    #[error(
+        "{object}: {field} is a secret and no key is loaded to encrypt it; nothing was written"
+    )]
+    NoKeyToSeal {
+        /// The data source or task.
+        object: String,
+        /// The field.
+        field: String,
+    },
+    /// The secret key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A row changed while all secrets were being re-encrypted; nothing was changed.
+    #[error("system store: {0} changed during the key rotation; nothing was changed, run it again")]
+    Conflict(String),
 }
 
 /// `map_err` helper: wraps a driver error with the action being done.
@@ -136,11 +178,45 @@ pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 pub struct Store {
     pub(crate) pool: Pool,
     description: String,
+    /// Seals and opens secrets at rest; `None` for a store from [`Store::connect`] alone.
+    key: Option<Arc<SecretKey>>,
 }
 
 impl Store {
+    /// The store of `settings`, with the secret key of `security` (loaded, or created on
+    /// first use: see [`crate::config::SecuritySettings::key`]). This is how the daemon and
+    /// the commands open it.
+    ///
+    /// # Errors
+    /// [`StoreError::Key`] when the key cannot be loaded; as [`Store::connect`].
+    pub async fn open(settings: &Settings) -> Result<Store, StoreError> {
+        let key = settings.security.key()?;
+        Ok(Store::connect(&settings.system_database)
+            .await?
+            .with_key(key))
+    }
+
+    /// This store with `key` to seal secrets on write and open them on read.
+    #[must_use]
+    pub fn with_key(mut self, key: SecretKey) -> Store {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// The secret key, when one is attached.
+    pub(crate) fn key(&self) -> Option<&SecretKey> {
+        self.key.as_deref()
+    }
+
+    /// True when a secret key is attached (secrets can be read and written).
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// Connects (creating the SQLite file or the server database when missing) and applies
-    /// pending migrations.
+    /// pending migrations. The store has no secret key: reading a sealed secret or writing
+    /// one fails ([`StoreError::NoKey`], [`StoreError::NoKeyToSeal`]) until
+    /// [`Store::with_key`] gives it one; [`Store::open`] does both.
     ///
     /// # Errors
     /// [`StoreError`] naming the step that failed.
@@ -211,7 +287,11 @@ impl Store {
                 (Pool::Postgres(pool), cfg.describe())
             }
         };
-        Ok(Store { pool, description })
+        Ok(Store {
+            pool,
+            description,
+            key: None,
+        })
     }
 
     /// Where the store is, for messages: `sqlite ./data/system.db`, `mysql user@host:3306/db`.

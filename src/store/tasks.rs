@@ -1,10 +1,13 @@
 //! The `tasks` table: upsert by name (idempotent, all-or-nothing), lookup by id or name,
-//! enable, disable, remove. Sheets, output and notify settings are JSON columns.
+//! enable, disable, remove. Sheets, output and notify settings are JSON columns; the notify
+//! column's webhooks and secrets are sealed (see `store::secrets`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::secrets::TASK_SECRETS;
 use super::{StoreError, db, dispatch, from_json, now, to_json};
+use crate::model::sealed::SecretKey;
 use crate::model::task::{SheetSpec, TaskSpec};
 
 /// A stored task.
@@ -39,8 +42,9 @@ struct StoredSheet {
     sql: String,
 }
 
-/// The task columns, as written and compared.
-#[derive(Debug, PartialEq, sqlx::FromRow)]
+/// The task columns, as written and compared. `notify` is plain in [`Columns::from_spec`]
+/// and sealed as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 struct Columns {
     name: String,
     description: Option<String>,
@@ -86,7 +90,39 @@ impl Columns {
         }
     }
 
-    fn into_spec(self) -> Result<TaskSpec, StoreError> {
+    /// The notify column as the program holds it: sealed values opened.
+    fn open_notify(&self, key: Option<&SecretKey>) -> Result<serde_json::Value, StoreError> {
+        let mut value = from_json(|| format!("task {:?} (notify)", self.name), &self.notify)?;
+        TASK_SECRETS.open(&mut value, key, &self.name)?;
+        Ok(value)
+    }
+
+    /// These columns with the notify secrets sealed, ready to be written.
+    fn sealed(mut self, key: Option<&SecretKey>) -> Result<Columns, StoreError> {
+        let mut value = from_json(|| format!("task {:?} (notify)", self.name), &self.notify)?;
+        TASK_SECRETS.seal(&mut value, key, &self.name)?;
+        self.notify = value.to_string();
+        Ok(self)
+    }
+
+    /// True when the stored columns say what `plain` (from [`Columns::from_spec`]) says.
+    /// False too when the stored secrets cannot be opened: the new values replace them.
+    fn same_as(&self, plain: &Columns, key: Option<&SecretKey>) -> bool {
+        let (Ok(stored), Ok(wanted)) = (
+            self.open_notify(key),
+            serde_json::from_str::<serde_json::Value>(&plain.notify),
+        ) else {
+            return false;
+        };
+        let blank = |c: &Columns| Columns {
+            notify: String::new(),
+            ..c.clone()
+        };
+        stored == wanted && blank(self) == blank(plain)
+    }
+
+    fn into_spec(self, key: Option<&SecretKey>) -> Result<TaskSpec, StoreError> {
+        let notify = self.open_notify(key)?;
         let name = self.name;
         let what = |col: &str| format!("task {name:?} ({col})");
         let stored: Vec<StoredSheet> = from_json(|| what("sheets"), &self.sheets)?;
@@ -105,7 +141,10 @@ impl Columns {
         };
         Ok(TaskSpec {
             output: from_json(|| what("output"), &self.output)?,
-            notify: from_json(|| what("notify"), &self.notify)?,
+            notify: serde_json::from_value(notify).map_err(|e| StoreError::Corrupt {
+                what: what("notify"),
+                message: e.to_string(),
+            })?,
             name,
             description: self.description,
             data_source: self.data_source,
@@ -130,10 +169,10 @@ struct Row {
 }
 
 impl Row {
-    fn into_record(self) -> Result<TaskRecord, StoreError> {
+    fn into_record(self, key: Option<&SecretKey>) -> Result<TaskRecord, StoreError> {
         Ok(TaskRecord {
             id: self.id,
-            spec: self.columns.into_spec()?,
+            spec: self.columns.into_spec(key)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -179,7 +218,9 @@ impl super::Store {
                 .await
         })
         .map_err(db("listing tasks"))?;
-        rows.into_iter().map(Row::into_record).collect()
+        rows.into_iter()
+            .map(|r| r.into_record(self.key()))
+            .collect()
     }
 
     /// The task named `key`, or else the task whose id is `key`.
@@ -195,7 +236,7 @@ impl super::Store {
         })
         .map_err(db("reading a task"))?;
         if let Some(row) = by_name {
-            return row.into_record().map(Some);
+            return row.into_record(self.key()).map(Some);
         }
         let Ok(id) = key.trim().parse::<i64>() else {
             return Ok(None);
@@ -207,14 +248,17 @@ impl super::Store {
                 .await
         })
         .map_err(db("reading a task"))?;
-        by_id.map(Row::into_record).transpose()
+        by_id.map(|r| r.into_record(self.key())).transpose()
     }
 
     /// Upserts `specs` by name in one transaction: all are written or none. A task that already
-    /// matches is left untouched (its `updated_at` stays).
+    /// matches is left untouched (its `updated_at` stays), except that plain secrets left by
+    /// an older version are sealed. Notify secrets are sealed with fresh nonces whenever a
+    /// task is written.
     ///
     /// # Errors
-    /// Database errors; nothing is written then.
+    /// [`StoreError::NoKeyToSeal`] when a task has a secret and the store no key; database
+    /// errors; nothing is written then.
     pub async fn apply_tasks(
         &self,
         specs: &[TaskSpec],
@@ -224,14 +268,28 @@ impl super::Store {
             let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
             let mut changes = Vec::with_capacity(specs.len());
             for spec in specs {
-                let new = Columns::from_spec(spec);
+                let plain = Columns::from_spec(spec);
                 let existing: Option<Row> = sqlx::query_as(sql(select_tasks!(" WHERE name = ?")))
-                    .bind(&new.name)
+                    .bind(&plain.name)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db("reading a task"))?;
+                let same = existing
+                    .as_ref()
+                    .is_some_and(|row| row.columns.same_as(&plain, self.key()));
+                let new = plain.sealed(self.key())?;
                 let change = match existing {
-                    Some(row) if row.columns == new => Change::Unchanged(row.id),
+                    Some(row) if same => {
+                        if TASK_SECRETS.has_plain(&row.columns.notify) {
+                            sqlx::query(sql("UPDATE tasks SET notify = ? WHERE id = ?"))
+                                .bind(&new.notify)
+                                .bind(row.id)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(db("sealing a task's secrets"))?;
+                        }
+                        Change::Unchanged(row.id)
+                    }
                     Some(row) => {
                         bind_columns!(
                             sqlx::query(sql(

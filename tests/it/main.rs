@@ -29,6 +29,7 @@ mod safety_run;
 mod safety_secrets;
 mod safety_sql;
 mod scheduler;
+mod secrets;
 mod store;
 mod supervise;
 mod systemd;

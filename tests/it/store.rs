@@ -43,13 +43,17 @@ fn specs() -> Vec<reportd::model::task::TaskSpec> {
 
 async fn suite(backend: Backend) {
     let scratch = ScratchStore::new(backend);
+    // The tasks have a webhook and a signing secret: the store seals them with its key.
+    let key = reportd::model::sealed::SecretKey::generate();
     let store = Store::connect(&scratch.settings())
         .await
-        .expect("connect and migrate");
+        .expect("connect and migrate")
+        .with_key(key.clone());
     // Connecting again applies no migration twice.
     let store2 = Store::connect(&scratch.settings())
         .await
-        .expect("reconnect");
+        .expect("reconnect")
+        .with_key(key);
     store.ping().await.unwrap();
 
     // Tasks: create, idempotent re-apply, update one.
