@@ -57,6 +57,8 @@
 # An endpoint that answers 404 (not built yet) is reported "endpoint missing", not an error;
 # the mixed case then runs on the endpoints that exist. It prints a table per store and the
 # targets of issue 13 (PASS/FAIL); the daemon's logs and the reports are in $BENCH_DIR/api/<store>.
+# E.g. BENCH_ONLY=api BENCH_REPORTD=target/release/reportd scripts/bench.sh (about 3 minutes a
+# store with the defaults).
 #
 # All parts exit 0 whatever the figures.
 #
