@@ -76,8 +76,8 @@ pub enum Via {
     ConfigToken,
 }
 
-/// A successful login.
-#[derive(Debug, Clone)]
+/// A successful login (no `Debug`: it holds the tokens).
+#[derive(Clone)]
 pub struct Login {
     /// The bearer token (also the session cookie's value).
     pub token: String,
@@ -118,12 +118,27 @@ impl Accounts {
         &self.store
     }
 
-    /// Checks a name and password; on success stores a new login.
+    /// Checks a name and password; on success stores a new login. The check runs to its end
+    /// on its own task, so a client that hangs up mid-login still holds its hashing slot until
+    /// the hash is done and still has its failure counted.
     ///
     /// # Errors
     /// [`AccountError::Throttled`], [`AccountError::Busy`], [`AccountError::WrongLogin`] (the
-    /// same for an unknown name and a wrong password), store errors.
+    /// same for an unknown name, an impossible name and a wrong password), store errors.
     pub async fn login(
+        &self,
+        name: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<Login, AccountError> {
+        let this = self.clone();
+        let (name, password, address) = (name.to_owned(), password.to_owned(), address.to_owned());
+        tokio::spawn(async move { this.check_login(&name, &password, &address).await })
+            .await
+            .unwrap_or_else(|e| Err(AccountError::Password(PasswordError::Hash(e.to_string()))))
+    }
+
+    async fn check_login(
         &self,
         name: &str,
         password: &str,
@@ -131,6 +146,11 @@ impl Accounts {
     ) -> Result<Login, AccountError> {
         if let Some(wait) = self.throttle.blocked(name, address, Instant::now()) {
             return Err(AccountError::Throttled(wait));
+        }
+        if check_user_name(name).is_err() {
+            // No such account can exist: nothing to look up or hash.
+            self.throttle.failed(name, address, Instant::now());
+            return Err(AccountError::WrongLogin);
         }
         let waiting = WaitingGuard::enter(&self.waiting);
         if waiting.count > MAX_WAITING_LOGINS {
@@ -149,19 +169,25 @@ impl Accounts {
                 return Err(AccountError::WrongLogin);
             }
         };
-        self.throttle.succeeded(name);
         let (token, csrf) = (token::new_token(), token::new_token());
         let ttl = chrono::Duration::from_std(self.session_ttl).unwrap_or(chrono::Duration::days(1));
         let expires_at = crate::store::now() + ttl;
-        self.store
-            .add_session(
+        // Stored only if the password is still the one just checked (not changed, nor the
+        // user removed, while the hash was computed).
+        let stored = self
+            .store
+            .add_login_session(
                 &token::token_hash(&token),
-                user.id,
-                SessionKind::Login,
+                &user,
                 &token::token_hash(&csrf),
-                Some(expires_at),
+                expires_at,
             )
             .await?;
+        if !stored {
+            self.throttle.failed(name, address, Instant::now());
+            return Err(AccountError::WrongLogin);
+        }
+        self.throttle.succeeded(name);
         if let Err(e) = self.store.prune_sessions().await {
             tracing::warn!(error = %e, "removing expired logins failed");
         }

@@ -1,6 +1,6 @@
 //! Password hashing: argon2id with the crate's default parameters (19 MiB, 2 passes), on
-//! blocking threads, at most [`MAX_CONCURRENT_HASHES`] at once so a flood of logins cannot
-//! take every core or much memory. Verification of an unknown user's login still hashes once
+//! blocking threads, at most half the cores' worth at once (one at least, [`MAX_CONCURRENT_HASHES`]
+//! at most) so a flood of logins cannot take every core or much memory. Verification of an unknown user's login still hashes once
 //! (against a fixed dummy hash), so the time taken does not tell which names exist.
 
 use argon2::Argon2;
@@ -8,8 +8,14 @@ use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::Pas
 use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 
-/// Hashes computed at once; more wait their turn.
-pub const MAX_CONCURRENT_HASHES: usize = 2;
+/// Most hashes computed at once, whatever the cores; more wait their turn.
+pub const MAX_CONCURRENT_HASHES: usize = 4;
+
+/// Hashes computed at once here: half the cores, 1 to [`MAX_CONCURRENT_HASHES`].
+pub fn concurrent_hashes() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    (cores / 2).clamp(1, MAX_CONCURRENT_HASHES)
+}
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -53,7 +59,7 @@ pub struct Hasher {
 impl Default for Hasher {
     fn default() -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)),
+            permits: Arc::new(Semaphore::new(concurrent_hashes())),
         }
     }
 }

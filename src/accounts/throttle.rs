@@ -23,11 +23,20 @@ pub struct Throttle {
 }
 
 fn name_key(name: &str) -> String {
-    format!("n:{}", name.to_lowercase())
+    // Names longer than any account's are cut: they only need to be told apart.
+    let cut: String = name.chars().take(80).collect();
+    format!("n:{}", cut.to_lowercase())
 }
 
+/// IPv6 clients are counted per /64 (one host usually holds a whole /64).
 fn address_key(address: &str) -> String {
-    format!("a:{address}")
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("a:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => format!("a:{}", address.chars().take(64).collect::<String>()),
+    }
 }
 
 impl Throttle {
@@ -110,5 +119,16 @@ mod tests {
         }
         assert!(t.blocked("someone", "10.0.0.9", now).is_some());
         assert!(t.blocked("someone", "10.0.0.8", now).is_none());
+    }
+
+    #[test]
+    fn ipv6_is_counted_per_64() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for i in 0..MAX_FAILURES_PER_ADDRESS {
+            t.failed(&format!("user{i}"), &format!("2001:db8:1:2::{i:x}"), now);
+        }
+        assert!(t.blocked("x", "2001:db8:1:2:ffff::1", now).is_some());
+        assert!(t.blocked("x", "2001:db8:1:3::1", now).is_none());
     }
 }

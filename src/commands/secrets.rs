@@ -19,7 +19,7 @@ use std::io::Read as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::open_store;
+use super::{audit, open_store};
 use crate::cli::SecretsCommand;
 use crate::config::{Settings, read_key_file, sibling, write_key_file};
 use crate::model::sealed::SecretKey;
@@ -70,6 +70,15 @@ async fn rotate(settings: &Settings, file: Option<&Path>, stdin: bool) -> anyhow
              give the new key with --new-key-stdin (make one with `openssl rand -base64 32`), then set security.secret_key to it"
         );
     }
+    // A running daemon keeps sealing with the old key: it must be stopped first.
+    if let Ok(crate::supervise::pidfile::PidState::Running(pid)) =
+        crate::supervise::pidfile::probe(&settings.daemon.pid_file)
+    {
+        bail!(
+            "the daemon is running (PID {}): stop it first (reportd stop), rotate, then start it; a running daemon would keep encrypting with the old key",
+            pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+        );
+    }
     let store = open_store(settings).await?;
     let old = store
         .key()
@@ -81,7 +90,13 @@ async fn rotate(settings: &Settings, file: Option<&Path>, stdin: bool) -> anyhow
 
     if security.key_is_inline() {
         let count = store.rotate_key(&new).await?;
-        // audit: secrets.rotate
+        audit(
+            &store,
+            "secrets.rotate",
+            "secret key",
+            Some(serde_json::json!({ "values": count })),
+        )
+        .await;
         tracing::info!(values = count, "secret key rotated (security.secret_key)");
         println!(
             "re-encrypted {count} secret values; now set security.secret_key (or the environment variable it names) to the new key and restart the daemon: until then reportd cannot read them"
@@ -104,7 +119,13 @@ async fn rotate(settings: &Settings, file: Option<&Path>, stdin: bool) -> anyhow
             return Err(e.into());
         }
     };
-    // audit: secrets.rotate
+    audit(
+        &store,
+        "secrets.rotate",
+        "secret key",
+        Some(serde_json::json!({ "values": count })),
+    )
+    .await;
     std::fs::rename(&staged, path).with_context(|| {
         format!(
             "the store is re-encrypted but {} could not be replaced: rename {} to it by hand",

@@ -96,12 +96,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(doc);
     let api = api
         .route("/api/{*rest}", axum::routing::any(api::not_found))
+        .method_not_allowed_fallback(api::method_not_allowed)
         .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
         // Enforced by the body extractors, which answer 413 in the API's JSON shape.
-        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY));
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::auth::require_login,
+        ));
     router
         .merge(api)
         .layer(RequestBodyTimeoutLayer::new(request_timeout))

@@ -71,10 +71,14 @@ pub enum BadUserName {
         "user name {0:?} may hold only letters, digits, '.', '_', '-' and '@', and not start with '.' or '-'"
     )]
     Characters(String),
+    /// The name the audit log gives the config's `http.token`.
+    #[error("user name {0:?} is reserved")]
+    Reserved(String),
 }
 
 /// Checks an account name: 1-64 characters of letters, digits, `.`, `_`, `-` or `@`, not
-/// starting with `.` or `-` (it appears in URLs, the audit log and file listings).
+/// starting with `.` or `-` (it appears in URLs, the audit log and file listings), and not
+/// `http.token`.
 ///
 /// # Errors
 /// What is wrong with it.
@@ -85,6 +89,9 @@ pub fn check_user_name(name: &str) -> Result<(), BadUserName> {
     }
     if name.starts_with(['.', '-']) || !name.chars().all(ok_char) {
         return Err(BadUserName::Characters(name.to_string()));
+    }
+    if name == "http.token" {
+        return Err(BadUserName::Reserved(name.to_string()));
     }
     Ok(())
 }

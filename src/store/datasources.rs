@@ -92,7 +92,7 @@ impl super::Store {
         spec: &DataSourceSpec,
     ) -> Result<(), StoreError> {
         let t = now();
-        let json = spec_json(spec, self.key(), name)?;
+        let json = spec_json(spec, self.sealing_key()?, name)?;
         let kind = spec.kind.as_str();
         dispatch!(self, |pool, sql| {
             sqlx::query(sql(

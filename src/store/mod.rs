@@ -86,6 +86,11 @@ pub enum StoreError {
         /// The field.
         field: String,
     },
+    /// The loaded key is not the one this store's secrets are sealed with.
+    #[error(
+        "system store: its secrets are sealed with another key than security.secret_key / secret_key_file (a lost or replaced key file? restore it); nothing was changed"
+    )]
+    ForeignKey,
     /// A secret was to be written and the store has no key to encrypt it with (it is never
     /// written in plain text).
     #[error(
@@ -180,6 +185,9 @@ pub struct Store {
     description: String,
     /// Seals and opens secrets at rest; `None` for a store from [`Store::connect`] alone.
     key: Option<Arc<SecretKey>>,
+    /// The key is not the one the store's secrets are sealed with: reads fail naming each
+    /// secret, writes of secrets are refused ([`StoreError::ForeignKey`]).
+    foreign_key: bool,
 }
 
 impl Store {
@@ -191,9 +199,11 @@ impl Store {
     /// [`StoreError::Key`] when the key cannot be loaded; as [`Store::connect`].
     pub async fn open(settings: &Settings) -> Result<Store, StoreError> {
         let key = settings.security.key()?;
-        Ok(Store::connect(&settings.system_database)
+        let mut store = Store::connect(&settings.system_database)
             .await?
-            .with_key(key))
+            .with_key(key);
+        store.foreign_key = !store.key_is_the_stores().await?;
+        Ok(store)
     }
 
     /// This store with `key` to seal secrets on write and open them on read.
@@ -291,6 +301,7 @@ impl Store {
             pool,
             description,
             key: None,
+            foreign_key: false,
         })
     }
 

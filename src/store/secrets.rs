@@ -14,6 +14,11 @@ use super::{Store, StoreError, db, dispatch};
 use crate::model::env;
 use crate::model::sealed::{self, SealError, SecretKey};
 
+/// The `meta` row that tells which key the store's secrets are sealed with.
+const KEY_CHECK: &str = "secret_key_check";
+/// What that row holds, sealed.
+const KEY_CHECK_TEXT: &str = "reportd secret key check";
+
 /// The secret fields of one table's JSON column.
 pub(crate) struct SecretColumn {
     /// How the row is named in messages: `data source`, `task`.
@@ -240,6 +245,32 @@ impl Mode<'_> {
 
 impl Store {
     /// The key attached with [`Store::with_key`], if any.
+    /// Whether the loaded key is the store's: the first store opened with a key keeps a
+    /// value sealed with it (`meta` `secret_key_check`); a later key that cannot open it is
+    /// not the store's, so a lost key file replaced by a new one never mixes two keys in one
+    /// store (writes of secrets are refused, reads fail naming each secret).
+    ///
+    /// # Errors
+    /// No key is loaded; database errors.
+    pub(crate) async fn key_is_the_stores(&self) -> Result<bool, StoreError> {
+        let key = self.key_or_refuse("checking the secret key")?;
+        let stored = self
+            .meta_value(KEY_CHECK, &sealed::seal(key, KEY_CHECK_TEXT))
+            .await?;
+        Ok(sealed::open(key, &stored).is_ok_and(|text| text == KEY_CHECK_TEXT))
+    }
+
+    /// The key to seal a secret being written: refused when it is not the store's.
+    ///
+    /// # Errors
+    /// [`StoreError::ForeignKey`].
+    pub(crate) fn sealing_key(&self) -> Result<Option<&SecretKey>, StoreError> {
+        if self.foreign_key {
+            return Err(StoreError::ForeignKey);
+        }
+        Ok(self.key())
+    }
+
     fn key_or_refuse(&self, action: &str) -> Result<&SecretKey, StoreError> {
         self.key().ok_or_else(|| {
             StoreError::Config(format!("{action} needs the secret key, and none is loaded"))
@@ -267,6 +298,9 @@ impl Store {
                 let Some((new_text, n)) = column.reseal(&text, &name, &mode)? else {
                     continue;
                 };
+                if self.foreign_key {
+                    return Err(StoreError::ForeignKey);
+                }
                 let affected = dispatch!(self, |pool, sql| {
                     sqlx::query(sql(column.update))
                         .bind(&new_text)
@@ -281,6 +315,9 @@ impl Store {
                     sealed += n;
                 }
             }
+        }
+        if self.foreign_key {
+            return Err(StoreError::ForeignKey);
         }
         Ok(sealed)
     }
@@ -322,6 +359,12 @@ impl Store {
                     written += n;
                 }
             }
+            sqlx::query(sql("UPDATE meta SET value = ? WHERE name = ?"))
+                .bind(sealed::seal(new, KEY_CHECK_TEXT))
+                .bind(KEY_CHECK)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("recording the new key"))?;
             tx.commit()
                 .await
                 .map_err(db("committing the re-encrypted secrets"))?;

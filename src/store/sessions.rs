@@ -83,6 +83,39 @@ impl super::Store {
         .map_err(db("storing a login"))
     }
 
+    /// Stores a login for `user`, only if the user still exists with the same password hash
+    /// (so a login checked against a password that was changed meanwhile gets no session);
+    /// false when it was not stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn add_login_session(
+        &self,
+        token_hash: &str,
+        user: &super::users::UserRecord,
+        csrf_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let t = now();
+        let affected = dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "INSERT INTO sessions (token_hash, user_id, kind, csrf, created_at, expires_at) \
+                 SELECT ?, id, 'login', ?, ?, ? FROM users WHERE id = ? AND password_hash = ?",
+            ))
+            .bind(token_hash)
+            .bind(csrf_hash)
+            .bind(t)
+            .bind(expires_at)
+            .bind(user.id)
+            .bind(&user.password_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("storing a login"))?;
+        Ok(affected > 0)
+    }
+
     /// The live token with this hash and its user; `None` when unknown, expired or the user
     /// is gone.
     ///

@@ -277,7 +277,7 @@ impl super::Store {
                 let same = existing
                     .as_ref()
                     .is_some_and(|row| row.columns.same_as(&plain, self.key()));
-                let new = plain.sealed(self.key())?;
+                let new = plain.sealed(self.sealing_key()?)?;
                 let change = match existing {
                     Some(row) if same => {
                         if TASK_SECRETS.has_plain(&row.columns.notify) {

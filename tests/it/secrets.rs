@@ -573,3 +573,46 @@ async fn store_api_mysql() {
 async fn store_api_postgres() {
     store_api(Backend::Postgres).await;
 }
+
+#[test]
+fn a_lost_key_file_is_not_silently_replaced_by_a_new_key() {
+    let w = workdir_with_secrets(Backend::Sqlite);
+    std::fs::remove_file(key_file(&w)).unwrap();
+    // The next command makes a new key file, but the store knows it is not its key: reads
+    // name what they cannot open, writes of secrets are refused.
+    let err = failure(&w, &["task", "show", "daily"]);
+    assert!(err.contains("cannot be decrypted"), "{err}");
+    let err = failure(
+        &w,
+        &[
+            "datasource",
+            "add",
+            "other",
+            "--type",
+            "mysql",
+            "--host",
+            "h",
+            "--password",
+            "pw-2",
+        ],
+    );
+    assert!(err.contains("sealed with another key"), "{err}");
+    let err = failure(&w, &["run"]);
+    assert!(err.contains("cannot be decrypted"), "{err}");
+}
+
+#[test]
+fn rotation_is_refused_while_the_daemon_runs_and_is_audited() {
+    let w = workdir_with_secrets(Backend::Sqlite);
+    let _stop = StopAtEnd(&w);
+    w.ok(&["start"]);
+    let err = failure(&w, &["secrets", "rotate"]);
+    assert!(err.contains("the daemon is running"), "{err}");
+    w.ok(&["stop"]);
+    w.ok(&["secrets", "rotate"]);
+    w.ok(&["datasource", "list"]);
+    let url = store_url(&w);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let actions = rt.block_on(texts(&url, "SELECT action FROM audit"));
+    assert!(actions.iter().any(|a| a == "secrets.rotate"), "{actions:?}");
+}

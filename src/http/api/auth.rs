@@ -154,6 +154,28 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
     Ok(caller)
 }
 
+/// Middleware on all of `/api`: nothing but the login passes without credentials (fail
+/// closed, whatever extractor a route forgets); the caller rides along in the request's
+/// extensions so the role extractors do not authenticate twice.
+pub async fn require_login(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.uri().path() == "/api/auth/login" {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    match authenticate(&parts, &state).await {
+        Ok(caller) => {
+            parts.extensions.insert(caller);
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 macro_rules! role_extractor {
     ($name:ident, $role:expr, $what:literal) => {
         #[doc = concat!("A caller with at least the `", $what, "` role.")]
@@ -167,7 +189,10 @@ macro_rules! role_extractor {
                 parts: &mut Parts,
                 state: &AppState,
             ) -> Result<Self, Self::Rejection> {
-                let caller = authenticate(parts, state).await?;
+                let caller = match parts.extensions.get::<Caller>() {
+                    Some(c) => c.clone(),
+                    None => authenticate(parts, state).await?,
+                };
                 if !caller.role.allows($role) {
                     return Err(ApiError::forbidden(format!(
                         "{} has the {} role; this needs {}",
@@ -184,8 +209,8 @@ role_extractor!(Viewer, Role::Viewer, "viewer");
 role_extractor!(Editor, Role::Editor, "editor");
 role_extractor!(Admin, Role::Admin, "admin");
 
-/// `POST /api/auth/login` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `POST /api/auth/login` body (no `Debug`: it holds the password).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// Account name.
@@ -204,8 +229,8 @@ pub struct Me {
     pub role: Role,
 }
 
-/// A login's answer.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// A login's answer (no `Debug`: it holds the tokens).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginAnswer {
     /// Bearer token (also set as the session cookie).
     pub token: String,
@@ -249,7 +274,8 @@ pub async fn login(
                     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
                 ),
             };
-            tracing::warn!(user = %body.username, address = %addr, outcome = status_word, "login refused");
+            let user: String = body.username.chars().take(64).collect();
+            tracing::warn!(user = ?user, address = %addr, outcome = status_word, "login refused");
             return Err(err);
         }
     };

@@ -174,9 +174,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let field = (path != ".").then_some(path);
+                let secret = field.as_deref().is_some_and(is_secret_field);
                 let mut err = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     match &field {
+                        // serde quotes the value it refused: not for a secret.
+                        Some(f) if secret => format!("{f}: invalid value (not shown: a secret)"),
                         Some(f) => format!("{f}: {inner}"),
                         None => inner.to_string(),
                     },
@@ -187,6 +190,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::bad_request(format!("malformed JSON: {inner}")),
         }
     })
+}
+
+/// True for a field whose value must never be repeated in a message.
+fn is_secret_field(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    ["password", "secret", "webhook", "token", "url"].contains(&last)
 }
 
 /// Query parameters, parsed strictly: a bad value is 400 naming it.

@@ -161,6 +161,14 @@ pub async fn openapi(State(doc): State<std::sync::Arc<String>>) -> Response {
         .into_response()
 }
 
+/// A method a known path does not take: 405 in the API's shape.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method (see /api/openapi.json)",
+    )
+}
+
 /// An unknown path under `/api`: 404 in the API's shape.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such API route (see /api/openapi.json)")

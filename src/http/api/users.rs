@@ -38,8 +38,8 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A new account.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A new account (no `Debug`: it holds the password).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Name: letters, digits, `. _ - @`.
@@ -51,8 +51,8 @@ pub struct NewUser {
     pub password: String,
 }
 
-/// Changes to an account.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Changes to an account (no `Debug`: it may hold a password).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     /// New role.
@@ -72,6 +72,26 @@ fn account_error(e: AccountError) -> ApiError {
         AccountError::NoSuchUser(_) => ApiError::not_found(e.to_string()),
         other => ApiError::bad_request(other.to_string()),
     }
+}
+
+/// Refuses (409) to remove or demote the last admin: nobody could manage users after it.
+async fn keep_an_admin(state: &AppState, name: &str, role: Role) -> Result<(), ApiError> {
+    if role != Role::Admin {
+        return Ok(());
+    }
+    let admins = state
+        .store
+        .users()
+        .await?
+        .iter()
+        .filter(|u| u.role == Role::Admin)
+        .count();
+    if admins <= 1 {
+        return Err(ApiError::conflict(format!(
+            "{name} is the last admin: make another admin first"
+        )));
+    }
+    Ok(())
 }
 
 /// All accounts.
@@ -144,8 +164,11 @@ pub async fn update(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<UserChange>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.user(&name).await?.is_none() {
+    let Some(user) = state.store.user(&name).await? else {
         return Err(ApiError::not_found(format!("no user {name:?}")));
+    };
+    if body.role.is_some_and(|r| r != Role::Admin) {
+        keep_an_admin(&state, &user.name, user.role).await?;
     }
     if let Some(password) = &body.password {
         state
@@ -185,6 +208,10 @@ pub async fn remove(
     ClientAddr(addr): ClientAddr,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let Some(user) = state.store.user(&name).await? else {
+        return Err(ApiError::not_found(format!("no user {name:?}")));
+    };
+    keep_an_admin(&state, &user.name, user.role).await?;
     if !state.store.remove_user(&name).await? {
         return Err(ApiError::not_found(format!("no user {name:?}")));
     }
