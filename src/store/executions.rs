@@ -399,3 +399,172 @@ impl super::Store {
         .map_err(db("counting recent executions"))
     }
 }
+
+/// Which executions a page of the log shows (all when empty).
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    /// Of this task.
+    pub task_id: Option<i64>,
+    /// In this state.
+    pub status: Option<ExecutionStatus>,
+    /// Started at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Started before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A value bound to a page query.
+enum Bind {
+    Int(i64),
+    Text(&'static str),
+    Time(DateTime<Utc>),
+}
+
+/// The columns of [`Row`], of the table aliased `e`.
+const PAGE_COLUMNS: &str = "e.id, e.task_id, e.task_name, e.trigger_kind, e.attempt, e.scheduled_at, e.started_at, e.finished_at, e.status, e.rows_count, e.bytes, e.files, e.error, e.notifications, e.instance";
+
+impl ExecutionFilter {
+    /// ` WHERE ...` with `?` placeholders (or nothing), and the values in order.
+    fn clause(&self) -> (String, Vec<Bind>) {
+        let mut terms = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(id) = self.task_id {
+            terms.push("task_id = ?");
+            binds.push(Bind::Int(id));
+        }
+        if let Some(s) = self.status {
+            terms.push("status = ?");
+            binds.push(Bind::Text(s.as_str()));
+        }
+        if let Some(t) = self.from {
+            terms.push("started_at >= ?");
+            binds.push(Bind::Time(micros(t)));
+        }
+        if let Some(t) = self.to {
+            terms.push("started_at < ?");
+            binds.push(Bind::Time(micros(t)));
+        }
+        if terms.is_empty() {
+            (String::new(), binds)
+        } else {
+            (format!(" WHERE {}", terms.join(" AND ")), binds)
+        }
+    }
+}
+
+/// `sql` with `?` numbered `$1, $2, ...` for PostgreSQL (our own text: no `?` in literals).
+fn numbered_owned(sql: &str, postgres: bool) -> String {
+    if !postgres {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `$query` (a `query_as` or `query_scalar`) with `$binds` bound in order.
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(*v),
+                Bind::Time(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+impl super::Store {
+    /// One page of the executions that `filter` selects, newest first (`started_at DESC, id
+    /// DESC`), and how many it selects in all.
+    ///
+    /// Built for deep pages: the rows skipped by `offset` are read from an index only (a
+    /// deferred join on the ids of the page), the total is a `COUNT(*)` over an index, and a
+    /// page past the middle is found from the other end.
+    ///
+    /// # Errors
+    /// Database errors; a stored value that does not parse.
+    pub async fn execution_page(
+        &self,
+        filter: &ExecutionFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Execution>, u64), StoreError> {
+        let (clause, binds) = filter.clause();
+        let postgres = matches!(self.pool, Pool::Postgres(_));
+        let count_sql = numbered_owned(&format!("SELECT COUNT(*) FROM executions{clause}"), postgres);
+        let total: i64 = dispatch!(self, |pool, _sql| {
+            bind_all!(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())),
+                &binds
+            )
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(db("counting executions"))?;
+        let total = total.max(0) as u64;
+        let limit = u64::from(limit);
+        if offset >= total || limit == 0 {
+            return Ok((Vec::new(), total));
+        }
+        // Positions [offset, offset + limit) newest first are [total - offset - limit, total -
+        // offset) oldest first: past the middle, the index is walked from its other end.
+        let (direction, inner_limit, inner_offset) = if offset > total / 2 {
+            let end = total - offset;
+            let start = end.saturating_sub(limit);
+            ("ASC", end - start, start)
+        } else {
+            ("DESC", limit, offset)
+        };
+        let page_sql = numbered_owned(
+            &format!(
+                "SELECT {PAGE_COLUMNS} FROM executions e JOIN (SELECT id FROM executions{clause} ORDER BY started_at {direction}, id {direction} LIMIT ? OFFSET ?) p ON p.id = e.id ORDER BY e.started_at DESC, e.id DESC"
+            ),
+            postgres,
+        );
+        let mut page_binds = binds;
+        page_binds.push(Bind::Int(inner_limit as i64));
+        page_binds.push(Bind::Int(inner_offset as i64));
+        let rows: Vec<Row> = dispatch!(self, |pool, _sql| {
+            bind_all!(
+                sqlx::query_as(sqlx::AssertSqlSafe(page_sql.clone())),
+                &page_binds
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db("listing executions"))?;
+        let items = rows
+            .into_iter()
+            .map(Row::into_execution)
+            .collect::<Result<_, _>>()?;
+        Ok((items, total))
+    }
+
+    /// One execution.
+    ///
+    /// # Errors
+    /// Database errors; a stored value that does not parse.
+    pub async fn execution(&self, id: i64) -> Result<Option<Execution>, StoreError> {
+        let row: Option<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_executions!(" WHERE id = ?")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db("reading an execution"))?;
+        row.map(Row::into_execution).transpose()
+    }
+}
