@@ -504,7 +504,10 @@ impl super::Store {
     ) -> Result<(Vec<Execution>, u64), StoreError> {
         let (clause, binds) = filter.clause();
         let postgres = matches!(self.pool, Pool::Postgres(_));
-        let count_sql = numbered_owned(&format!("SELECT COUNT(*) FROM executions{clause}"), postgres);
+        let count_sql = numbered_owned(
+            &format!("SELECT COUNT(*) FROM executions{clause}"),
+            postgres,
+        );
         let total: i64 = dispatch!(self, |pool, _sql| {
             bind_all!(
                 sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())),

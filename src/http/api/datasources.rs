@@ -186,11 +186,10 @@ fn spec_field(e: &SpecError) -> &'static str {
 }
 
 fn config_only(name: &str, state: &AppState) -> ApiError {
-    let file = state
-        .settings
-        .path
-        .file_name()
-        .map_or_else(|| "config.yaml".into(), |f| f.to_string_lossy().into_owned());
+    let file = state.settings.path.file_name().map_or_else(
+        || "config.yaml".into(),
+        |f| f.to_string_lossy().into_owned(),
+    );
     ApiError::conflict(format!(
         "data source {name} is defined in {file}; edit the file"
     ))
@@ -307,7 +306,11 @@ pub async fn add(
     }
     let spec = build_spec(&state, &name, body, None)?;
     state.store.add_data_source(&name, &spec).await?;
-    let password = if spec.password.is_empty() { "none" } else { "set" };
+    let password = if spec.password.is_empty() {
+        "none"
+    } else {
+        "set"
+    };
     audit(
         &state,
         &caller,
@@ -349,7 +352,9 @@ pub async fn update(
     if let Some(other) = body.name.as_deref().filter(|n| *n != name) {
         return Err(ApiError::invalid(
             "name",
-            format!("the body names data source {other:?}, the path {name:?}; renaming is not supported"),
+            format!(
+                "the body names data source {other:?}, the path {name:?}; renaming is not supported"
+            ),
         ));
     }
     let password_given = body.password.clone();

@@ -102,10 +102,10 @@ pub async fn list(
 ) -> Result<Json<List<Execution>>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1 to {MAX_LIMIT}, not {limit}"
-        ))
-        .with_field("limit"));
+        return Err(
+            ApiError::bad_request(format!("limit must be 1 to {MAX_LIMIT}, not {limit}"))
+                .with_field("limit"),
+        );
     }
     let offset = q.offset.unwrap_or(0);
     let tz = state.settings.scheduler.timezone.0;

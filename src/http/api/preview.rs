@@ -126,7 +126,8 @@ fn query_error(e: SourceError) -> ApiError {
     match &e {
         SourceError::Refused { .. } => ApiError::invalid("sql", text),
         SourceError::Database {
-            cause: sqlx::Error::Database(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_),
+            cause:
+                sqlx::Error::Database(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_),
             ..
         } => ApiError::invalid("sql", text),
         SourceError::Config { .. } => ApiError::invalid("data_source", text),
@@ -153,9 +154,7 @@ pub async fn preview(
     let name = body.data_source;
     let entry = catalog::lookup(&state.settings, Some(&state.store), &name)
         .await?
-        .ok_or_else(|| {
-            ApiError::invalid("data_source", format!("no data source {name:?}"))
-        })?;
+        .ok_or_else(|| ApiError::invalid("data_source", format!("no data source {name:?}")))?;
     let tz = state.settings.scheduler.timezone.0;
     let sql = render_sql(&body.sql, Utc::now().with_timezone(&tz))
         .map_err(|e| ApiError::invalid("sql", e.to_string()))?;
@@ -165,7 +164,11 @@ pub async fn preview(
     let spec = entry.connect_spec().map_err(query_error)?;
     let source = Source::open(&name, &spec).await.map_err(query_error)?;
     let request_timeout = Duration::from_secs(state.settings.http.request_timeout);
-    let timeout = MAX_QUERY_TIME.min(request_timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1)));
+    let timeout = MAX_QUERY_TIME.min(
+        request_timeout
+            .saturating_sub(Duration::from_secs(1))
+            .max(Duration::from_secs(1)),
+    );
     let result = run(&source, &name, &sql, limit, timeout, tz).await;
     source.close().await;
     result.map(Json)
