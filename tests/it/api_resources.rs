@@ -37,13 +37,18 @@ impl Drop for Daemon {
 
 impl Daemon {
     async fn start(backend: Backend, extra: &str) -> Daemon {
+        Daemon::start_with(backend, extra, "").await
+    }
+
+    /// As [`Daemon::start`], with more `http:` settings.
+    async fn start_with(backend: Backend, extra: &str, http: &str) -> Daemon {
         let store = ScratchStore::new(backend);
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         std::fs::write(
             dir.path().join("config.yaml"),
             format!(
-                "{}{DEMO_SOURCE}{extra}http:\n  bind: 127.0.0.1:{port}\n  token: {TOKEN}\n  file_server_url: http://127.0.0.1:{port}\nexport:\n  output_dir: ./exports\nscheduler:\n  timezone: UTC\ndaemon:\n  shutdown_timeout: 2\n  pid_file: ./reportd.pid\n",
+                "{}{DEMO_SOURCE}{extra}http:\n{http}  bind: 127.0.0.1:{port}\n  token: {TOKEN}\n  file_server_url: http://127.0.0.1:{port}\nexport:\n  output_dir: ./exports\nscheduler:\n  timezone: UTC\ndaemon:\n  shutdown_timeout: 2\n  pid_file: ./reportd.pid\n",
                 store.yaml()
             ),
         )
@@ -849,6 +854,83 @@ async fn preview_stops_a_long_result_early() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn preview_stops_at_its_time_limit() {
+    // request_timeout 3 s: the preview gives up after 2 s and the server stops the query.
+    let d = Daemon::start_with(Backend::Sqlite, "", "  request_timeout: 3\n").await;
+    let db = ScratchStore::new(Backend::Postgres);
+    let url = db.create_source().await;
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/data-sources",
+            Some(json!({"name": "pg", "type": "postgresql", "url": url})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let started = Instant::now();
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/preview",
+            Some(json!({"data_source": "pg", "sql": "SELECT pg_sleep(30)"})),
+        )
+        .await;
+    assert_eq!((s, b["field"].as_str()), (422, Some("sql")), "{b}");
+    assert!(
+        b["error"].as_str().unwrap().contains("longer than 2 s"),
+        "{b}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The server is not left running it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, b) = d
+        .call(
+            "POST",
+            "/api/preview",
+            Some(json!({"data_source": "pg",
+                "sql": "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'"})),
+        )
+        .await;
+    assert_eq!(b["rows"][0][0], 0, "{b}");
+}
+
+#[tokio::test]
+async fn openapi_lists_these_routes() {
+    let d = Daemon::start(Backend::Sqlite, "").await;
+    let doc: Value = d
+        .http
+        .get(format!("{}/api/openapi.json", d.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/data-sources", "get"),
+        ("/api/data-sources", "post"),
+        ("/api/data-sources/{name}", "get"),
+        ("/api/data-sources/{name}", "put"),
+        ("/api/data-sources/{name}", "delete"),
+        ("/api/data-sources/{name}/test", "post"),
+        ("/api/logs", "get"),
+        ("/api/logs/{id}", "get"),
+        ("/api/preview", "post"),
+        ("/api/cron/next", "post"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} not in the document"
+        );
+    }
 }
 
 #[tokio::test]
