@@ -111,21 +111,13 @@ pub async fn list(
     let tz = state.settings.scheduler.timezone.0;
     let mut filter = ExecutionFilter::default();
     if let Some(key) = q.task.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        filter.task_id = Some(match key.parse::<i64>() {
-            // An id also finds the executions of a removed task.
-            Ok(id) => id,
-            Err(_) => {
-                state
-                    .store
-                    .find_task(key)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!("task: no task named or numbered {key:?}"))
-                            .with_field("task")
-                    })?
-                    .id
-            }
-        });
+        // As `reportd logs --task`: a name, else an id (which also finds the executions of a
+        // removed task).
+        let found = state.store.find_task(key).await?.map(|t| t.id);
+        filter.task_id = Some(found.or_else(|| key.parse::<i64>().ok()).ok_or_else(|| {
+            ApiError::bad_request(format!("task: no task named or numbered {key:?}"))
+                .with_field("task")
+        })?);
     }
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         filter.status = Some(s.parse::<ExecutionStatus>().map_err(|_| {
