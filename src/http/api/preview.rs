@@ -224,11 +224,15 @@ async fn run(
         (columns, rows, false)
     };
     let collected = tokio::time::timeout(timeout, collect).await;
-    let stopped_early = !matches!(collected, Ok((_, _, false)));
-    if stopped_early {
-        // Enough rows, or out of time: the rest is not read, and the server stops the query.
-        reader.abort();
-        source.cancel(&handle).await;
+    match &collected {
+        // Enough rows: the rest is not read (the connection closes under the query).
+        Ok((_, _, true)) => reader.abort(),
+        // Out of time: the server is told to stop the query as well.
+        Err(_) => {
+            reader.abort();
+            source.cancel(&handle).await;
+        }
+        Ok((_, _, false)) => {}
     }
     let (columns, rows, truncated) = collected.map_err(|_| {
         ApiError::invalid(
