@@ -147,3 +147,33 @@ fn spec_json(
     crate::model::env::escape_json(&mut value);
     Ok(value.to_string())
 }
+
+impl super::Store {
+    /// Replaces the settings of a stored data source; false when there is none of that name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn update_data_source(
+        &self,
+        name: &str,
+        spec: &DataSourceSpec,
+    ) -> Result<bool, StoreError> {
+        let t = now();
+        let json = spec_json(spec, self.sealing_key()?, name)?;
+        let kind = spec.kind.as_str();
+        let affected = dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE data_sources SET kind = ?, spec = ?, updated_at = ? WHERE name = ?",
+            ))
+            .bind(kind)
+            .bind(&json)
+            .bind(t)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("changing a data source"))?;
+        Ok(affected > 0)
+    }
+}

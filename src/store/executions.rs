@@ -399,3 +399,6 @@ impl super::Store {
         .map_err(db("counting recent executions"))
     }
 }
+
+mod page;
+pub use page::ExecutionFilter;

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod api_auth;
+mod api_resources;
 mod app;
 mod check;
 mod cleanup;

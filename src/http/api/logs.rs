@@ -1,10 +1,170 @@
-//! Placeholder: routes of `logs` (filled in by the resource work).
+//! `/api/logs` (viewer): the execution history, newest first, filtered by task, status and
+//! start time and paged; and one execution with its notification outcomes and a signed
+//! download link per file (when `http.file_server_url` is set).
 
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::auth::Viewer;
+use super::error::{ApiError, ApiQuery, ErrorBody};
+use super::{DEFAULT_LIMIT, List, MAX_LIMIT};
 use crate::http::AppState;
+use crate::model::execution::{Execution, ExecutionStatus};
+use crate::store::executions::ExecutionFilter;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+}
+
+/// The filters and page of `GET /api/logs`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Task id or name.
+    pub task: Option<String>,
+    /// running, success, failed, timeout, interrupted or skipped.
+    pub status: Option<String>,
+    /// Started at or after: RFC 3339, or YYYY-MM-DD (midnight in `scheduler.timezone`).
+    pub from: Option<String>,
+    /// Started before: RFC 3339, or YYYY-MM-DD (that whole day included).
+    pub to: Option<String>,
+    /// Items per page (1-1000, default 50).
+    pub limit: Option<u32>,
+    /// Items to skip.
+    pub offset: Option<u64>,
+}
+
+/// A download of an execution's file.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Download {
+    /// The file's name.
+    pub file: String,
+    /// A signed, expiring link; null when `http.file_server_url` is not set or the file is
+    /// outside the export directory.
+    pub url: Option<String>,
+}
+
+/// One execution, as `reportd logs --json` prints it, with its downloads.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExecutionDetail {
+    /// The execution record.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub execution: Execution,
+    /// One per file.
+    pub downloads: Vec<Download>,
+}
+
+/// A time bound given as RFC 3339 or a date (midnight in `tz`, or the next midnight when
+/// `end_of_day`).
+fn parse_time(
+    field: &str,
+    text: &str,
+    tz: chrono_tz::Tz,
+    end_of_day: bool,
+) -> Result<DateTime<Utc>, ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "{field}: {text:?} is neither an RFC 3339 time (2026-03-08T09:00:00+08:00) nor a date (2026-03-08)"
+        ))
+        .with_field(field)
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad())?;
+    let day = if end_of_day {
+        day.succ_opt().ok_or_else(bad)?
+    } else {
+        day
+    };
+    let midnight = day.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(bad)
+}
+
+/// The execution history, newest first.
+#[utoipa::path(get, path = "/api/logs", tag = "logs", params(LogQuery),
+    responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _viewer: Viewer,
+    ApiQuery(q): ApiQuery<LogQuery>,
+) -> Result<Json<List<Execution>>, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(
+            ApiError::bad_request(format!("limit must be 1 to {MAX_LIMIT}, not {limit}"))
+                .with_field("limit"),
+        );
+    }
+    let offset = q.offset.unwrap_or(0);
+    let tz = state.settings.scheduler.timezone.0;
+    let mut filter = ExecutionFilter::default();
+    if let Some(key) = q.task.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        // As `reportd logs --task`: a name, else an id (which also finds the executions of a
+        // removed task).
+        let found = state.store.find_task(key).await?.map(|t| t.id);
+        filter.task_id = Some(found.or_else(|| key.parse::<i64>().ok()).ok_or_else(|| {
+            ApiError::bad_request(format!("task: no task named or numbered {key:?}"))
+                .with_field("task")
+        })?);
+    }
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        filter.status = Some(s.parse::<ExecutionStatus>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "status: {s:?} is not one of running, success, failed, timeout, interrupted, skipped"
+            ))
+            .with_field("status")
+        })?);
+    }
+    if let Some(t) = q.from.as_deref().filter(|t| !t.is_empty()) {
+        filter.from = Some(parse_time("from", t, tz, false)?);
+    }
+    if let Some(t) = q.to.as_deref().filter(|t| !t.is_empty()) {
+        filter.to = Some(parse_time("to", t, tz, true)?);
+    }
+    let (items, total) = state.store.execution_page(&filter, limit, offset).await?;
+    Ok(Json(List { items, total }))
+}
+
+/// One execution with its notification outcomes and download links.
+#[utoipa::path(get, path = "/api/logs/{id}", tag = "logs",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses((status = 200, body = ExecutionDetail), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    _viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionDetail>, ApiError> {
+    let unknown = || ApiError::not_found(format!("no execution {id:?}"));
+    let n: i64 = id.trim().parse().map_err(|_| unknown())?;
+    let execution = state.store.execution(n).await?.ok_or_else(unknown)?;
+    let now = Utc::now();
+    let downloads = execution
+        .files
+        .iter()
+        .map(|f| {
+            let path = std::path::Path::new(f);
+            Download {
+                file: path
+                    .file_name()
+                    .map_or_else(|| f.clone(), |n| n.to_string_lossy().into_owned()),
+                url: state.links.as_ref().and_then(|l| l.url(path, now)),
+            }
+        })
+        .collect();
+    Ok(Json(ExecutionDetail {
+        execution,
+        downloads,
+    }))
 }

@@ -1,0 +1,287 @@
+//! Pages of the execution log (`GET /api/logs`): filtered by task, status and start time,
+//! newest first, read through an index at any offset; and one execution by id.
+
+use chrono::{DateTime, Utc};
+
+use super::Row;
+use crate::model::execution::{Execution, ExecutionStatus};
+use crate::store::{Pool, StoreError, db, dispatch, micros};
+
+/// Which executions a page of the log shows (all when empty).
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    /// Of this task.
+    pub task_id: Option<i64>,
+    /// In this state.
+    pub status: Option<ExecutionStatus>,
+    /// Started at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Started before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A value bound to a page query.
+enum Bind {
+    Int(i64),
+    Time(DateTime<Utc>),
+}
+
+/// The columns of [`Row`], of the table aliased `e`.
+const PAGE_COLUMNS: &str = "e.id, e.task_id, e.task_name, e.trigger_kind, e.attempt, e.scheduled_at, e.started_at, e.finished_at, e.status, e.rows_count, e.bytes, e.files, e.error, e.notifications, e.instance";
+
+impl ExecutionFilter {
+    /// ` WHERE ...` with `?` placeholders (or nothing), and the values in order.
+    fn clause(&self) -> (String, Vec<Bind>) {
+        let mut terms = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(id) = self.task_id {
+            terms.push("task_id = ?");
+            binds.push(Bind::Int(id));
+        }
+        // The status is one of our own constant names (no quote in any): written in the
+        // text, the server plans with it (MariaDB counted all rows now and then with `?`).
+        let status;
+        if let Some(s) = self.status {
+            status = format!("status = '{}'", s.as_str());
+            terms.push(&status);
+        }
+        if let Some(t) = self.from {
+            terms.push("started_at >= ?");
+            binds.push(Bind::Time(micros(t)));
+        }
+        if let Some(t) = self.to {
+            terms.push("started_at < ?");
+            binds.push(Bind::Time(micros(t)));
+        }
+        if terms.is_empty() {
+            (String::new(), binds)
+        } else {
+            (format!(" WHERE {}", terms.join(" AND ")), binds)
+        }
+    }
+}
+
+/// `sql` with `?` numbered `$1, $2, ...` for PostgreSQL (our own text: no `?` in literals).
+fn numbered_owned(sql: &str, postgres: bool) -> String {
+    if !postgres {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `$query` (a `query_as` or `query_scalar`) with `$binds` bound in order.
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Time(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+/// Which end of the ordered index a page is read from, how many ids, after skipping how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PagePlan {
+    newest_first: bool,
+    limit: u64,
+    offset: u64,
+}
+
+impl PagePlan {
+    /// The plan for `[offset, offset + limit)` newest first among `total` rows: those are
+    /// `[total - offset - limit, total - offset)` oldest first, so a page past the middle is
+    /// read from the other end and at most half the index is skipped. None past the end.
+    fn for_total(total: u64, limit: u64, offset: u64) -> Option<PagePlan> {
+        if offset >= total {
+            return None;
+        }
+        Some(if offset > total / 2 {
+            let end = total - offset;
+            let start = end.saturating_sub(limit);
+            PagePlan {
+                newest_first: false,
+                limit: end - start,
+                offset: start,
+            }
+        } else {
+            PagePlan {
+                newest_first: true,
+                limit,
+                offset,
+            }
+        })
+    }
+}
+
+/// Pages this shallow are read newest first while the total is counted.
+const SHALLOW: u64 = 10_000;
+
+/// The last total counted per filter (SQL and values): the hint that lets a deep page be read
+/// while it is counted again. Only a hint: a page read from the oldest end is used only when
+/// the new count agrees.
+static TOTALS: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn remembered_total(key: &str) -> Option<u64> {
+    let totals = TOTALS.lock().ok()?;
+    totals.iter().find(|(k, _)| k == key).map(|(_, t)| *t)
+}
+
+fn remember_total(key: String, total: u64) {
+    if let Ok(mut totals) = TOTALS.lock() {
+        totals.retain(|(k, _)| *k != key);
+        if totals.len() >= 64 {
+            totals.remove(0);
+        }
+        totals.push((key, total));
+    }
+}
+
+impl crate::store::Store {
+    /// One page of the executions that `filter` selects, newest first (`started_at DESC, id
+    /// DESC`), and how many it selects in all.
+    ///
+    /// Built for deep pages: the rows skipped by `offset` are read from an index only (a
+    /// deferred join on the ids of the page), the total is a `COUNT(*)` over an index, a page
+    /// past the middle is read from the other end, and the page is read while the total is
+    /// counted whenever its plan does not depend on the new total.
+    ///
+    /// # Errors
+    /// Database errors; a stored value that does not parse.
+    pub async fn execution_page(
+        &self,
+        filter: &ExecutionFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Execution>, u64), StoreError> {
+        let (clause, binds) = filter.clause();
+        let postgres = matches!(self.pool, Pool::Postgres(_));
+        let count_sql = numbered_owned(
+            &format!("SELECT COUNT(*) FROM executions{clause}"),
+            postgres,
+        );
+        let key = format!(
+            "{} {count_sql} {:?} {:?} {:?} {:?}",
+            self.describe(),
+            filter.task_id,
+            filter.status,
+            filter.from,
+            filter.to
+        );
+        let limit = u64::from(limit).max(1);
+        let hint = remembered_total(&key)
+            .and_then(|t| PagePlan::for_total(t, limit, offset))
+            .or_else(|| {
+                (offset <= SHALLOW).then_some(PagePlan {
+                    newest_first: true,
+                    limit,
+                    offset,
+                })
+            });
+        let (total, rows) = match hint {
+            Some(plan) => {
+                let (total, rows) = tokio::join!(
+                    self.count_executions(&count_sql, &binds),
+                    self.page_rows(&clause, &binds, plan, postgres)
+                );
+                let total = total?;
+                // Newest first, the page does not depend on the total; oldest first, only on
+                // the total it was planned with.
+                let right =
+                    plan.newest_first || PagePlan::for_total(total, limit, offset) == Some(plan);
+                let rows = match (right, PagePlan::for_total(total, limit, offset)) {
+                    (true, _) => rows?,
+                    (false, Some(plan)) => self.page_rows(&clause, &binds, plan, postgres).await?,
+                    (false, None) => Vec::new(),
+                };
+                (total, rows)
+            }
+            None => {
+                let total = self.count_executions(&count_sql, &binds).await?;
+                let rows = match PagePlan::for_total(total, limit, offset) {
+                    Some(plan) => self.page_rows(&clause, &binds, plan, postgres).await?,
+                    None => Vec::new(),
+                };
+                (total, rows)
+            }
+        };
+        remember_total(key, total);
+        let items = rows
+            .into_iter()
+            .map(Row::into_execution)
+            .collect::<Result<_, _>>()?;
+        Ok((items, total))
+    }
+
+    async fn count_executions(&self, count_sql: &str, binds: &[Bind]) -> Result<u64, StoreError> {
+        let total: i64 = dispatch!(self, |pool, _sql| {
+            bind_all!(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.to_string())),
+                binds
+            )
+            // Not a cached statement: on MariaDB, sqlx's re-execution of a cached statement
+            // stalled ~40 ms every other time (measured), a fresh one never did.
+            .persistent(false)
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(db("counting executions"))?;
+        Ok(total.max(0) as u64)
+    }
+
+    async fn page_rows(
+        &self,
+        clause: &str,
+        binds: &[Bind],
+        plan: PagePlan,
+        postgres: bool,
+    ) -> Result<Vec<Row>, StoreError> {
+        let direction = if plan.newest_first { "DESC" } else { "ASC" };
+        let (limit, offset) = (plan.limit, plan.offset);
+        // LIMIT and OFFSET are written as numbers (ours): MariaDB plans a derived table's
+        // `LIMIT ?` badly through the binary protocol.
+        let page_sql = numbered_owned(
+            &format!(
+                "SELECT {PAGE_COLUMNS} FROM executions e JOIN (SELECT id FROM executions{clause} ORDER BY started_at {direction}, id {direction} LIMIT {limit} OFFSET {offset}) p ON p.id = e.id ORDER BY e.started_at DESC, e.id DESC"
+            ),
+            postgres,
+        );
+        dispatch!(self, |pool, _sql| {
+            bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql.clone())), binds)
+                // One text per page (and see `count_executions`): not a cached statement.
+                .persistent(false)
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db("listing executions"))
+    }
+
+    /// One execution.
+    ///
+    /// # Errors
+    /// Database errors; a stored value that does not parse.
+    pub async fn execution(&self, id: i64) -> Result<Option<Execution>, StoreError> {
+        let row: Option<Row> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(select_executions!(" WHERE id = ?")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db("reading an execution"))?;
+        row.map(Row::into_execution).transpose()
+    }
+}
