@@ -4,6 +4,7 @@
 //! e-mail against a real SMTP server, download links, the supervisor (start, status, monitor,
 //! stop), the HTTP endpoints and systemd integration.
 
+mod api_tasks;
 mod app;
 mod check;
 mod cleanup;
