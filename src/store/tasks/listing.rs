@@ -39,16 +39,19 @@ struct ListedRow {
     last_error: Option<String>,
 }
 
-/// `SELECT` tasks with their latest execution, followed by `$tail` (tasks are `t`). The
-/// latest execution is the last entry of the index (task_id, started_at, id): one probe per
-/// task, whatever the size of the history.
+/// `SELECT` tasks with their latest execution; `$page` picks the tasks (`p`) after `FROM tasks p`.
+/// The page's ids and latest execution ids are found first, one index probe per task (the
+/// last entry of (task_id, started_at, id), whatever the size of the history); the rows are
+/// then read by primary key. (Joining on the correlated subquery directly makes MariaDB
+/// evaluate it twice per task.)
 macro_rules! select_listed {
-    ($tail:literal) => {
+    ($page:literal) => {
         concat!(
             "SELECT t.id, t.name, t.description, t.data_source, t.cron, t.timezone, t.enabled, t.sheets, t.output, t.notify, t.timeout_secs, t.retries, t.created_at, t.updated_at, ",
             "e.id AS last_id, e.status AS last_status, e.started_at AS last_started_at, e.finished_at AS last_finished_at, e.rows_count AS last_rows, e.error AS last_error ",
-            "FROM tasks t LEFT JOIN executions e ON e.id = (SELECT x.id FROM executions x WHERE x.task_id = t.id ORDER BY x.started_at DESC, x.id DESC LIMIT 1)",
-            $tail
+            "FROM (SELECT p.id AS page_id, (SELECT x.id FROM executions x WHERE x.task_id = p.id ORDER BY x.started_at DESC, x.id DESC LIMIT 1) AS last_run_id FROM tasks p",
+            $page,
+            ") page JOIN tasks t ON t.id = page.page_id LEFT JOIN executions e ON e.id = page.last_run_id ORDER BY t.id"
         )
     };
 }
@@ -109,7 +112,7 @@ impl Store {
         let counting = db("counting tasks");
         let (rows, total): (Vec<ListedRow>, i64) = dispatch!(self, |pool, sql| match &pattern {
             None => (
-                sqlx::query_as(sql(select_listed!(" ORDER BY t.id LIMIT ? OFFSET ?")))
+                sqlx::query_as(sql(select_listed!(" ORDER BY p.id LIMIT ? OFFSET ?")))
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(pool)
@@ -123,7 +126,7 @@ impl Store {
             ),
             Some(p) => (
                 sqlx::query_as(sql(select_listed!(
-                    " WHERE LOWER(t.name) LIKE LOWER(?) ESCAPE '!' ORDER BY t.id LIMIT ? OFFSET ?"
+                    " WHERE LOWER(p.name) LIKE LOWER(?) ESCAPE '!' ORDER BY p.id LIMIT ? OFFSET ?"
                 )))
                 .bind(p)
                 .bind(limit)
@@ -157,7 +160,7 @@ impl Store {
         id: i64,
     ) -> Result<Option<(TaskRecord, Option<LastRun>)>, StoreError> {
         let row: Option<ListedRow> = dispatch!(self, |pool, sql| {
-            sqlx::query_as(sql(select_listed!(" WHERE t.id = ?")))
+            sqlx::query_as(sql(select_listed!(" WHERE p.id = ?")))
                 .bind(id)
                 .fetch_optional(pool)
                 .await
