@@ -4,7 +4,7 @@
 //! field and stores nothing (SQL that writes included); a duplicate is 409; unknown ids and
 //! names with `/` or `..` are 404; a run is 202 with its execution id and leaves its file;
 //! DingTalk secrets are masked and a PUT of `"***"` keeps the stored value; changes are audited
-//! without secrets.
+//! without secrets; viewers change nothing; the daemon fires a task made over the API.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -549,5 +549,25 @@ async fn a_running_task_is_not_run_twice_and_viewers_cannot_change_tasks() {
     }
     let run = api.finished(first["execution_id"].as_i64().unwrap()).await;
     assert_eq!(run["status"], "success", "{run:#}");
+
+    // The daemon picks up a task made over the API (it polls the store every 5 s).
+    let mut ticking = task("ticking");
+    ticking["cron"] = json!("* * * * * *");
+    ticking["notify"] = json!({});
+    let (code, body) = api.post("/api/tasks", ticking).await;
+    assert_eq!(code, 201, "{body:#}");
+    let started = Instant::now();
+    loop {
+        let runs: Vec<Value> =
+            serde_json::from_str(&api.w.ok(&["logs", "--json", "--task", "ticking"])).unwrap();
+        if runs.iter().any(|r| r["trigger"] == "cron") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no cron run of a task made over the API: {runs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     api.stop();
 }

@@ -103,14 +103,14 @@ impl From<LastRun> for LastRunView {
 /// The search of `GET /api/tasks`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct Search {
+pub struct TaskSearch {
     /// Only tasks whose name contains this (ASCII case ignored).
     pub q: Option<String>,
 }
 
 /// The answer of `POST /api/tasks/{id}/run`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Started {
+pub struct RunStarted {
     /// The run's execution (see `reportd logs`); null when the run still waits for a worker
     /// slot after 10 s (all `scheduler.max_workers` busy): it is logged when it starts.
     pub execution_id: Option<i64>,
@@ -194,12 +194,12 @@ async fn audited(
 }
 
 /// Tasks by id, a page at a time.
-#[utoipa::path(get, path = "/api/tasks", tag = "tasks", params(Search, Page),
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks", params(TaskSearch, Page),
     responses((status = 200, body = inline(List<TaskView>)), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     _viewer: Viewer,
-    ApiQuery(search): ApiQuery<Search>,
+    ApiQuery(search): ApiQuery<TaskSearch>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<List<TaskView>>, ApiError> {
     let (limit, offset) = page.checked()?;
@@ -403,7 +403,7 @@ pub async fn disable(
 /// the daemon stops (503).
 #[utoipa::path(post, path = "/api/tasks/{id}/run", tag = "tasks",
     params(("id" = String, Path, description = "Task id, or its name")),
-    responses((status = 202, body = Started), (status = 404, body = ErrorBody),
+    responses((status = 202, body = RunStarted), (status = 404, body = ErrorBody),
         (status = 409, description = "The task is running already", body = ErrorBody),
         (status = 503, description = "The daemon is stopping", body = ErrorBody)))]
 pub async fn run(
@@ -411,7 +411,7 @@ pub async fn run(
     Editor(caller): Editor,
     ClientAddr(addr): ClientAddr,
     Path(key): Path<String>,
-) -> Result<(StatusCode, Json<Started>), ApiError> {
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
     let record = resolve(&state, &key).await?;
     let (id, name) = (record.id, record.spec.name.clone());
     let handle = state.control.run(record).await.map_err(|r| match r {
@@ -432,5 +432,5 @@ pub async fn run(
     };
     let detail = json!({ "id": id, "execution_id": execution_id });
     audited(&state, &caller, &addr, "task.run", &name, detail).await;
-    Ok((StatusCode::ACCEPTED, Json(Started { execution_id })))
+    Ok((StatusCode::ACCEPTED, Json(RunStarted { execution_id })))
 }
