@@ -104,7 +104,7 @@ impl From<LastRun> for LastRunView {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TaskSearch {
-    /// Only tasks whose name contains this (ASCII case ignored).
+    /// Only tasks whose name contains this (case ignored; `%` and `_` match themselves).
     pub q: Option<String>,
 }
 
@@ -419,6 +419,16 @@ pub async fn run(
         Refused::Stopping => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, r.to_string()),
     })?;
     tracing::info!(task = %name, id, "run asked for over the API");
+    // Recorded now: the run goes on even if the client leaves while waiting for its id.
+    audited(
+        &state,
+        &caller,
+        &addr,
+        "task.run",
+        &name,
+        json!({ "id": id }),
+    )
+    .await;
     let wait = START_WAIT.min(Duration::from_secs(state.settings.http.request_timeout) / 2);
     let execution_id = match tokio::time::timeout(wait, handle.execution_id).await {
         Ok(Ok(execution)) => Some(execution),
@@ -430,7 +440,5 @@ pub async fn run(
         }
         Err(_) => None,
     };
-    let detail = json!({ "id": id, "execution_id": execution_id });
-    audited(&state, &caller, &addr, "task.run", &name, detail).await;
     Ok((StatusCode::ACCEPTED, Json(RunStarted { execution_id })))
 }
