@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,6 +25,7 @@ use super::{List, Page, audit};
 use crate::accounts::Caller;
 use crate::http::AppState;
 use crate::model::cron::Schedule;
+use crate::model::task::TaskSpec;
 use crate::schedule::control::Refused;
 use crate::store::tasks::LastRun;
 use crate::store::{Change, TaskRecord};
@@ -116,16 +118,45 @@ pub struct RunStarted {
     pub execution_id: Option<i64>,
 }
 
+/// Next fires, each (cron, zone) computed once per request: parsing a cron expression costs
+/// more than the rest of a listed task, and tasks share few expressions.
+struct NextFires {
+    now: DateTime<Utc>,
+    default_zone: crate::model::units::TimeZone,
+    known: HashMap<(String, &'static str), Option<String>>,
+}
+
+impl NextFires {
+    fn new(state: &AppState) -> NextFires {
+        NextFires {
+            now: Utc::now(),
+            default_zone: state.settings.scheduler.timezone,
+            known: HashMap::new(),
+        }
+    }
+
+    /// The next fire of `spec` (RFC 3339 with the zone's offset); none when disabled.
+    fn of(&mut self, spec: &TaskSpec) -> Option<String> {
+        if !spec.enabled {
+            return None;
+        }
+        let zone = spec.zone(self.default_zone);
+        let now = self.now;
+        self.known
+            .entry((spec.cron.clone(), zone.name()))
+            .or_insert_with(|| {
+                Schedule::parse(&spec.cron)
+                    .ok()
+                    .and_then(|s| s.next_fire(zone, now))
+                    .map(|d| d.to_rfc3339())
+            })
+            .clone()
+    }
+}
+
 /// The view of a stored task.
-fn view(state: &AppState, record: TaskRecord, last: Option<LastRun>) -> TaskView {
-    let zone = record.spec.zone(state.settings.scheduler.timezone);
-    let next_fire = record
-        .spec
-        .enabled
-        .then(|| Schedule::parse(&record.spec.cron).ok())
-        .flatten()
-        .and_then(|s| s.next_fire(zone, Utc::now()))
-        .map(|d| d.to_rfc3339());
+fn view(fires: &mut NextFires, record: TaskRecord, last: Option<LastRun>) -> TaskView {
+    let next_fire = fires.of(&record.spec);
     let mut shown = record.spec;
     if let Some(d) = &mut shown.notify.dingtalk {
         d.webhook = mask(&d.webhook);
@@ -170,7 +201,7 @@ async fn shown(state: &AppState, id: i64) -> Result<TaskView, ApiError> {
         .task_listed(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no task {id} (removed meanwhile)")))?;
-    Ok(view(state, record, last))
+    Ok(view(&mut NextFires::new(state), record, last))
 }
 
 /// Records a change to task `name`.
@@ -205,9 +236,10 @@ pub async fn list(
     let (limit, offset) = page.checked()?;
     let q = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let (rows, total) = state.store.task_page(q, limit, offset).await?;
+    let mut fires = NextFires::new(&state);
     let items = rows
         .into_iter()
-        .map(|(record, last)| view(&state, record, last))
+        .map(|(record, last)| view(&mut fires, record, last))
         .collect();
     Ok(Json(List { items, total }))
 }
