@@ -126,8 +126,8 @@ pub(super) async fn run_task(
     };
     let (id, name) = (record.id, record.spec.name.clone());
     tracing::info!(task = %name, "run requested over HTTP");
-    let done = match state.control.run(record).await {
-        Ok(done) => done,
+    let run = match state.control.run(record).await {
+        Ok(run) => run,
         Err(refused) => {
             let code = match refused {
                 Refused::Busy(_) => StatusCode::CONFLICT,
@@ -143,7 +143,7 @@ pub(super) async fn run_task(
         )
             .into_response();
     }
-    match done.await {
+    match run.report.await {
         Ok(summary) => Json(json!({ "task_id": id, "task": name, "run": summary })).into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -68,6 +68,7 @@ impl Attempt<'_> {
                 instance: Some(self.executor.instance.clone()),
             })
             .await?;
+        self.ctx.started.tell(execution_id);
         tracing::info!(task = %spec.name, execution = execution_id, trigger = %self.trigger, "run started");
 
         // The guard of the record: whatever panics from here on (the body, a library's

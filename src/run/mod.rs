@@ -5,7 +5,8 @@
 //! The whole path of a run, in order:
 //!
 //! 1. **fire**: the caller says why and for which time ([`RunContext`]: trigger, scheduled
-//!    time, stop signal, progress counter, whether to notify, the retry policy).
+//!    time, stop signal, progress counter, whether to notify, the retry policy, and whom to
+//!    tell the execution id once the row exists).
 //! 2. **attempt** ([`attempt`]): a worker slot is taken (`scheduler.max_workers`), then
 //! 3. **record**: an execution row is written (`running`, with this instance's name);
 //! 4. **source** ([`request`]): the task's SQL and file name are rendered at the scheduled time
@@ -29,9 +30,9 @@ pub mod request;
 
 use chrono::{DateTime, Utc};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -75,6 +76,34 @@ pub struct RunContext {
     pub notify: bool,
     /// Attempts of the whole run and the waits between them.
     pub retry: RetryPolicy,
+    /// Told the id of the run's execution row as soon as the first attempt has written it.
+    pub started: StartNotice,
+}
+
+/// Tells whoever asked for a run the id of its execution row as soon as the row exists (a
+/// run asked for over the API answers `202 {"execution_id"}` before it ends). Clones share
+/// the one sender; only the first id is told. When the run ends without a row, the receiver
+/// sees the channel closed.
+#[derive(Debug, Clone, Default)]
+pub struct StartNotice(Arc<Mutex<Option<oneshot::Sender<i64>>>>);
+
+impl StartNotice {
+    /// A notice and the receiver of the id.
+    pub fn channel() -> (StartNotice, oneshot::Receiver<i64>) {
+        let (tx, rx) = oneshot::channel();
+        (StartNotice(Arc::new(Mutex::new(Some(tx)))), rx)
+    }
+
+    /// Tells the id, the first time only.
+    fn tell(&self, execution_id: i64) {
+        let sender = match self.0.lock() {
+            Ok(mut s) => s.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(tx) = sender {
+            let _ = tx.send(execution_id);
+        }
+    }
 }
 
 impl RunContext {
@@ -87,7 +116,14 @@ impl RunContext {
             progress: Arc::default(),
             notify: true,
             retry: RetryPolicy::once(),
+            started: StartNotice::default(),
         }
+    }
+
+    /// This context, telling `started` the execution id once the row is written.
+    pub fn with_start_notice(mut self, started: StartNotice) -> RunContext {
+        self.started = started;
+        self
     }
 
     /// A run of the fire at `scheduled_at`, retried as `retry` says, with notifications.
@@ -104,6 +140,7 @@ impl RunContext {
             progress: Arc::default(),
             notify: true,
             retry,
+            started: StartNotice::default(),
         }
     }
 }

@@ -27,8 +27,8 @@ pub enum Request {
     Run {
         /// The task.
         record: Box<TaskRecord>,
-        /// Refused, or a receiver of the outcome once the run (and its notifications) end.
-        reply: oneshot::Sender<Result<oneshot::Receiver<RunReport>, Refused>>,
+        /// Refused, or the handle of the run.
+        reply: oneshot::Sender<Result<RunHandle, Refused>>,
     },
 }
 
@@ -69,6 +69,18 @@ pub struct NextFire {
     pub at: DateTime<Utc>,
 }
 
+/// A run asked for: its execution id as soon as its row is written, and its report when it
+/// ends.
+#[derive(Debug)]
+pub struct RunHandle {
+    /// Yields the execution id once the run has a worker slot and its row is written; closed
+    /// when the run ended without a row (the store failed).
+    pub execution_id: oneshot::Receiver<i64>,
+    /// Yields the outcome once the run (and its notifications) end; closed when the run could
+    /// not be recorded.
+    pub report: oneshot::Receiver<RunReport>,
+}
+
 /// Why a run was not started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
@@ -107,11 +119,11 @@ impl Control {
         tokio::time::timeout(wait, asked).await.ok().flatten()
     }
 
-    /// Asks the loop to run `record` now; the receiver yields the outcome when it ends.
+    /// Asks the loop to run `record` now (trigger `manual`).
     ///
     /// # Errors
     /// [`Refused`] when the task is running already or the daemon is stopping.
-    pub async fn run(&self, record: TaskRecord) -> Result<oneshot::Receiver<RunReport>, Refused> {
+    pub async fn run(&self, record: TaskRecord) -> Result<RunHandle, Refused> {
         let (reply, answer) = oneshot::channel();
         let request = Request::Run {
             record: Box::new(record),

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use super::control::Refused;
+use super::control::{Refused, RunHandle};
 use super::lease::{claim, close};
 use super::scheduler::{Running, Scheduler};
 use crate::model::execution::{ExecutionStatus, NewExecution, Trigger};
-use crate::run::{RunContext, RunReport};
+use crate::run::{RunContext, StartNotice};
 use crate::shutdown::Shutdown;
 use crate::store::TaskRecord;
 
@@ -174,17 +174,19 @@ pub(super) fn run_now(
     s: &Arc<Scheduler>,
     jobs: &mut JoinSet<()>,
     record: TaskRecord,
-) -> Result<oneshot::Receiver<RunReport>, Refused> {
+) -> Result<RunHandle, Refused> {
     let at = s.clock().now();
     // Nothing else takes a manual run away; only shutdown stops it.
     let Some((place, stop)) = Place::take(s, &record, at, Trigger::Manual, false) else {
         return Err(Refused::Busy(record.spec.name.clone()));
     };
-    let (tx, rx) = oneshot::channel();
+    let (tx, report) = oneshot::channel();
+    let (started, execution_id) = StartNotice::channel();
     let s = s.clone();
     jobs.spawn(async move {
         let run = async {
-            match s.executor.run(&record, RunContext::manual(at, stop)).await {
+            let ctx = RunContext::manual(at, stop).with_start_notice(started);
+            match s.executor.run(&record, ctx).await {
                 Ok(report) => Some(report),
                 Err(e) => {
                     tracing::error!(task = %record.spec.name, scheduled = %at, error = %e, "could not record an execution");
@@ -198,5 +200,8 @@ pub(super) fn run_now(
             let _ = tx.send(report);
         }
     });
-    Ok(rx)
+    Ok(RunHandle {
+        execution_id,
+        report,
+    })
 }

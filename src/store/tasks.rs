@@ -410,3 +410,8 @@ impl super::Store {
         Ok(format!("{count}/{latest:?}/{ids:?}"))
     }
 }
+
+// The API's queries (issue 13): a page of tasks with each one's latest execution in one query,
+// one task the same way, and a full replacement by id (which may rename).
+mod listing;
+pub use listing::LastRun;

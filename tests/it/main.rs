@@ -7,6 +7,7 @@
 mod accounts;
 mod api_auth;
 mod api_resources;
+mod api_tasks;
 mod app;
 mod check;
 mod cleanup;

@@ -542,7 +542,7 @@ async fn a_run_asked_for_holds_the_tasks_place_until_it_ends() {
     assert_eq!(snapshot.running[0].trigger, "manual");
     assert_eq!(snapshot.next_fires[0].at, first);
     d.set(first).await; // the cron fire comes while the asked-for run sleeps
-    let summary = tokio::time::timeout(Duration::from_secs(20), done)
+    let summary = tokio::time::timeout(Duration::from_secs(20), done.report)
         .await
         .unwrap()
         .unwrap();

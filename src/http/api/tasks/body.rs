@@ -1,0 +1,164 @@
+//! The body of a task request: parsed strictly in the task-file schema (422 naming the field),
+//! checked by the code `task apply` uses, its `"***"` secrets filled from the stored task; and
+//! the masks and audit details of what is shown.
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use super::super::error::ApiError;
+use crate::http::AppState;
+use crate::model::secret::Secret;
+use crate::model::task::TaskSpec;
+use crate::store::catalog;
+use crate::task::validate::{Context, validate};
+
+/// What a masked secret is shown as, and what a PUT sends to keep the stored value.
+pub(super) const MASK: &str = "***";
+
+/// Keys of a task as shown that a body may carry back; they are ignored.
+const READ_ONLY: [&str; 5] = ["id", "next_fire", "last_run", "created_at", "updated_at"];
+
+/// `value` as shown: `***` unless unset or an `${ENV}` reference.
+pub(super) fn mask(value: &Option<Secret>) -> Option<Secret> {
+    value.as_ref().map(|v| {
+        let raw = v.expose().trim();
+        if v.is_empty() || (raw.starts_with("${") && raw.ends_with('}')) {
+            v.clone()
+        } else {
+            Secret::new(MASK)
+        }
+    })
+}
+
+/// `field` with 0-based indexes (`sheets[1].name` → `sheets[0].name`): the checks count
+/// entries from 1 for task files; JSON paths count from 0.
+pub(super) fn zero_based(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut rest = field;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let close = rest.find(']').unwrap_or(rest.len());
+        match rest[..close].parse::<u64>() {
+            Ok(n) if n > 0 => out.push_str(&(n - 1).to_string()),
+            _ => out.push_str(&rest[..close]),
+        }
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The task of a request body: the task-file schema, unknown keys refused (422 naming them),
+/// the read-only keys of a shown task ignored.
+pub(super) fn parse_spec(body: Value) -> Result<TaskSpec, ApiError> {
+    let Value::Object(mut map) = body else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be a JSON object: a task in the task-file schema",
+        ));
+    };
+    for key in READ_ONLY {
+        map.remove(key);
+    }
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string().replace('\n', " ");
+        let prefix = if path == "." {
+            String::new()
+        } else {
+            format!("{path}.")
+        };
+        let field = match inner
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split_once('`'))
+        {
+            // The path of an unknown key may or may not name it already.
+            Some((key, _)) if path == key || path.ends_with(&format!(".{key}")) => path,
+            Some((key, _)) => format!("{prefix}{key}"),
+            None if path == "." => String::new(),
+            None => path,
+        };
+        if field.is_empty() {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, inner)
+        } else {
+            ApiError::invalid(field.clone(), format!("{field}: {inner}"))
+        }
+    })
+}
+
+/// Refuses `spec` unless it passes the checks of `task apply` (422 naming the first problem's
+/// field, and how many more there are).
+pub(super) async fn check(state: &AppState, spec: &TaskSpec) -> Result<(), ApiError> {
+    for (field, value) in dingtalk_secrets(spec) {
+        if value.is_some_and(|v| v.expose() == MASK) {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{field}: \"{MASK}\" keeps a stored value, and there is none; give the value"
+                ),
+            ));
+        }
+    }
+    let entries = catalog::entries(&state.settings, Some(&state.store)).await?;
+    let names = catalog::names(&entries);
+    let ctx = Context::new(&state.settings, &names);
+    let problems = validate(spec, &ctx, 0);
+    let Some(first) = problems.first() else {
+        return Ok(());
+    };
+    let field = zero_based(&first.field);
+    let mut text = format!("{field}: {}", first.message).replace(['\n', '\r'], " ");
+    if problems.len() > 1 {
+        text.push_str(&format!(" (and {} more)", problems.len() - 1));
+    }
+    Err(ApiError::invalid(field, text))
+}
+
+/// The DingTalk secrets of `spec`, by field.
+pub(super) fn dingtalk_secrets(spec: &TaskSpec) -> [(&'static str, Option<&Secret>); 2] {
+    let d = spec.notify.dingtalk.as_ref();
+    [
+        (
+            "notify.dingtalk.webhook",
+            d.and_then(|d| d.webhook.as_ref()),
+        ),
+        ("notify.dingtalk.secret", d.and_then(|d| d.secret.as_ref())),
+    ]
+}
+
+/// `spec` with each `***` secret replaced by the value `stored` has.
+pub(super) fn keep_masked(mut spec: TaskSpec, stored: &TaskSpec) -> TaskSpec {
+    let old = stored.notify.dingtalk.as_ref();
+    if let Some(d) = &mut spec.notify.dingtalk {
+        let keep = |new: &mut Option<Secret>, old: Option<&Secret>| {
+            if new.as_ref().is_some_and(|v| v.expose() == MASK)
+                && let Some(old) = old
+            {
+                *new = Some(old.clone());
+            }
+        };
+        keep(&mut d.webhook, old.and_then(|o| o.webhook.as_ref()));
+        keep(&mut d.secret, old.and_then(|o| o.secret.as_ref()));
+    }
+    spec
+}
+
+/// The top-level keys whose values differ between `a` and `b` (for audit details: names only,
+/// never values).
+pub(super) fn changed_keys(a: &TaskSpec, b: &TaskSpec) -> Vec<String> {
+    let as_map = |s: &TaskSpec| match serde_json::to_value(s) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let (a, b) = (as_map(a), as_map(b));
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
