@@ -186,7 +186,7 @@ impl StatusBody {
     /// Asks the scheduler loop, the store and the catalog (at the same time where it can).
     async fn gather(state: &AppState, now: DateTime<Utc>) -> StatusBody {
         let (snapshot, store_error) = probe(state, NEXT_FIRES_SHOWN).await;
-        let tasks = state.store.tasks().await.ok();
+        let tasks = state.store.task_counts().await.ok();
         let sources = crate::store::catalog::entries(&state.settings, Some(&state.store))
             .await
             .ok();
@@ -213,10 +213,7 @@ impl StatusBody {
                 ok: store_error.is_none(),
                 error: store_error,
             },
-            tasks: tasks.map(|t| TaskCounts {
-                total: t.len(),
-                enabled: t.iter().filter(|r| r.spec.enabled).count(),
-            }),
+            tasks: tasks.map(|(total, enabled)| TaskCounts { total, enabled }),
             data_sources: sources.map(|s| crate::store::catalog::names(&s).len()),
             active_executions: s.map(|s| s.running.len()),
             running: s.map(|s| s.running.iter().map(RunningExecution::from).collect()),

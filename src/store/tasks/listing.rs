@@ -235,4 +235,21 @@ impl Store {
             Ok(Some(Change::Updated(id)))
         })
     }
+
+    /// How many tasks there are, and how many of them are enabled (counted, not loaded).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn task_counts(&self) -> Result<(usize, usize), StoreError> {
+        let (total, enabled): (i64, i64) = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT COUNT(*), COUNT(CASE WHEN enabled THEN 1 END) FROM tasks",
+            ))
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(db("counting tasks"))?;
+        let n = |v: i64| usize::try_from(v).unwrap_or(0);
+        Ok((n(total), n(enabled)))
+    }
 }
