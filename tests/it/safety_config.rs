@@ -75,7 +75,7 @@ fn check_fails_on_a_public_bind_without_a_token_as_run_does() {
         .unwrap_or_else(|| panic!("{stdout}"));
     let why = line.trim_start_matches("FAIL").trim();
     assert!(
-        why.contains("http.bind 0.0.0.0:0") && why.contains("http.token is not set"),
+        why.contains("http.bind 0.0.0.0:0") && why.contains("neither http.token nor an account"),
         "{why}"
     );
     assert!(
