@@ -153,6 +153,11 @@ pub(crate) fn qmark(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
 /// A store statement for PostgreSQL: each `?` becomes `$1`, `$2`, ... The statements are our
 /// own constants and contain no `?` inside literals.
 pub(crate) fn numbered(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    AssertSqlSafe(Cow::Owned(number_placeholders(sql)))
+}
+
+/// `sql` with each `?` numbered `$1`, `$2`, ... (our own text: no `?` in literals).
+pub(crate) fn number_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;
     for c in sql.chars() {
@@ -164,7 +169,7 @@ pub(crate) fn numbered(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
             out.push(c);
         }
     }
-    AssertSqlSafe(Cow::Owned(out))
+    out
 }
 
 /// The current time as the store keeps it (UTC, microseconds).

@@ -38,6 +38,17 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
 }
 
+impl From<crate::store::users::UserRecord> for UserView {
+    fn from(u: crate::store::users::UserRecord) -> Self {
+        UserView {
+            name: u.name,
+            role: u.role,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
 /// A new account (no `Debug`: it holds the password).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -102,15 +113,7 @@ pub async fn list(
     _admin: Admin,
 ) -> Result<Json<List<UserView>>, ApiError> {
     let users = state.store.users().await?;
-    let items: Vec<UserView> = users
-        .into_iter()
-        .map(|u| UserView {
-            name: u.name,
-            role: u.role,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-        })
-        .collect();
+    let items: Vec<UserView> = users.into_iter().map(UserView::from).collect();
     Ok(Json(List::all(items)))
 }
 
@@ -142,15 +145,7 @@ pub async fn add(
         .user(&body.name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user {:?}", body.name)))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UserView {
-            name: user.name,
-            role: user.role,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(UserView::from(user))))
 }
 
 /// Change an account's role or password.

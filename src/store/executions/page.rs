@@ -26,6 +26,18 @@ enum Bind {
     Time(DateTime<Utc>),
 }
 
+/// The condition selecting one status, as a constant.
+fn status_term(status: ExecutionStatus) -> &'static str {
+    match status {
+        ExecutionStatus::Running => "status = 'running'",
+        ExecutionStatus::Success => "status = 'success'",
+        ExecutionStatus::Failed => "status = 'failed'",
+        ExecutionStatus::Timeout => "status = 'timeout'",
+        ExecutionStatus::Interrupted => "status = 'interrupted'",
+        ExecutionStatus::Skipped => "status = 'skipped'",
+    }
+}
+
 /// The columns of [`Row`], of the table aliased `e`.
 const PAGE_COLUMNS: &str = "e.id, e.task_id, e.task_name, e.trigger_kind, e.attempt, e.scheduled_at, e.started_at, e.finished_at, e.status, e.rows_count, e.bytes, e.files, e.error, e.notifications, e.instance";
 
@@ -38,12 +50,10 @@ impl ExecutionFilter {
             terms.push("task_id = ?");
             binds.push(Bind::Int(id));
         }
-        // The status is one of our own constant names (no quote in any): written in the
-        // text, the server plans with it (MariaDB counted all rows now and then with `?`).
-        let status;
+        // The status is written in the text as one of these constants, so the server plans
+        // with it (MariaDB counted all rows now and then with `?`); no input reaches the SQL.
         if let Some(s) = self.status {
-            status = format!("status = '{}'", s.as_str());
-            terms.push(&status);
+            terms.push(status_term(s));
         }
         if let Some(t) = self.from {
             terms.push("started_at >= ?");
@@ -61,23 +71,13 @@ impl ExecutionFilter {
     }
 }
 
-/// `sql` with `?` numbered `$1, $2, ...` for PostgreSQL (our own text: no `?` in literals).
+/// `sql` with `?` numbered `$1, $2, ...` for PostgreSQL, as written for the others.
 fn numbered_owned(sql: &str, postgres: bool) -> String {
-    if !postgres {
-        return sql.to_string();
+    if postgres {
+        crate::store::number_placeholders(sql)
+    } else {
+        sql.to_string()
     }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Runs `$query` (a `query_as` or `query_scalar`) with `$binds` bound in order.
@@ -283,5 +283,24 @@ impl crate::store::Store {
         })
         .map_err(db("reading an execution"))?;
         row.map(Row::into_execution).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_terms_name_the_stored_values() {
+        for s in [
+            ExecutionStatus::Running,
+            ExecutionStatus::Success,
+            ExecutionStatus::Failed,
+            ExecutionStatus::Timeout,
+            ExecutionStatus::Interrupted,
+            ExecutionStatus::Skipped,
+        ] {
+            assert_eq!(status_term(s), format!("status = '{}'", s.as_str()));
+        }
     }
 }
