@@ -39,7 +39,7 @@
 //! - [`supervise`]: the PID file, starting the daemon detached, signals, process info,
 //!   health probes, the monitor's restart policy, the systemd notify protocol.
 //! - Leaves any layer may use: [`shutdown`] (the one stop signal), [`clock`], [`panics`],
-//!   [`yaml`], and the crate-private `metrics` and `humanize`; `retention` (old files and
+//!   [`memory`] (glibc allocator settings, trimming after bursts), [`yaml`], and the crate-private `metrics` and `humanize`; `retention` (old files and
 //!   history) sits on the store. For `main`: [`cli`] (clap) and [`logging`].
 
 pub mod accounts;
@@ -52,6 +52,7 @@ pub mod export;
 pub mod http;
 pub(crate) mod humanize;
 pub mod logging;
+pub mod memory;
 pub(crate) mod metrics;
 pub mod model;
 pub mod notify;

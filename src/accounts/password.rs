@@ -58,25 +58,10 @@ pub struct Hasher {
 
 impl Default for Hasher {
     fn default() -> Self {
-        return_large_blocks();
+        crate::memory::return_large_blocks();
         Self {
             permits: Arc::new(Semaphore::new(concurrent_hashes())),
         }
-    }
-}
-
-/// glibc keeps freed memory in per-thread arenas, and its mmap threshold grows with the
-/// largest block freed: after a few logins every blocking thread would hold argon2's 19 MiB
-/// (hundreds of MB measured after a login burst). A fixed threshold makes blocks of 4 MiB and
-/// more come from mmap and go back to the system when freed.
-fn return_large_blocks() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        // SAFETY: mallopt only changes allocator parameters; any value is valid to pass.
-        ONCE.call_once(|| unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-        });
     }
 }
 

@@ -63,7 +63,7 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         ("scheduler.lease_time", s.lease_time, 3, DAY),
         (
             "system_database.max_connections",
-            settings.system_database.max_connections.into(),
+            settings.system_database.pool_size().into(),
             1,
             1000,
         ),

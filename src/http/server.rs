@@ -13,9 +13,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::stall::WriteStall;
 
@@ -75,6 +77,12 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let mut last_full_log: Option<Instant> = None;
+    // Requests served: freed memory is given back once they stop (see `crate::memory`).
+    let served = Arc::new(AtomicU64::new(0));
+    let trimmer = AbortOnDropHandle::new(tokio::spawn(crate::memory::trim_when_quiet(
+        Arc::clone(&served),
+        TRIM_TICK,
+    )));
     tokio::pin!(shutdown);
     loop {
         let place = match Arc::clone(&places).try_acquire_owned() {
@@ -111,9 +119,11 @@ pub async fn serve(
         };
         // The client's address travels with each request (the API logs and audits it).
         let app = app.clone();
+        let served = Arc::clone(&served);
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             app,
             move |mut req: axum::extract::Request<_>| {
+                served.fetch_add(1, Ordering::Relaxed);
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 req
@@ -130,8 +140,12 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    drop(trimmer);
     Ok(())
 }
+
+/// How often the server checks whether requests stopped, to give memory back.
+const TRIM_TICK: Duration = Duration::from_secs(2);
 
 /// Errors of one connection (the client went away) rather than of the listener.
 fn is_connection_error(e: &std::io::Error) -> bool {

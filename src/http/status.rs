@@ -185,17 +185,14 @@ impl From<&control::NextFire> for NextFire {
 impl StatusBody {
     /// Asks the scheduler loop, the store and the catalog (at the same time where it can).
     async fn gather(state: &AppState, now: DateTime<Utc>) -> StatusBody {
-        let (snapshot, store_error) = probe(state, NEXT_FIRES_SHOWN).await;
-        let tasks = state.store.task_counts().await.ok();
-        let sources = crate::store::catalog::entries(&state.settings, Some(&state.store))
-            .await
-            .ok();
-        let last_24h = state
-            .store
-            .execution_counts_since(now - Span::hours(24))
-            .await
-            .ok()
-            .map(SuccessRate::from_counts);
+        let ((snapshot, store_error), tasks, sources, last_24h) = tokio::join!(
+            probe(state, NEXT_FIRES_SHOWN),
+            state.store.task_counts(),
+            crate::store::catalog::entries(&state.settings, Some(&state.store)),
+            state.store.execution_counts_since(now - Span::hours(24)),
+        );
+        let (tasks, sources) = (tasks.ok(), sources.ok());
+        let last_24h = last_24h.ok().map(SuccessRate::from_counts);
         let s = snapshot.as_ref();
         StatusBody {
             healthy: snapshot.is_some() && store_error.is_none(),

@@ -48,6 +48,9 @@ pub struct UnknownValue(pub String);
 macro_rules! text_enum {
     ($ty:ty { $($variant:ident = $text:literal),+ $(,)? }) => {
         impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             /// The name stored and shown.
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }

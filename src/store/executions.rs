@@ -110,7 +110,7 @@ impl super::Store {
             };
         }
         let action = db("recording an execution");
-        match &self.pool {
+        let id = match &self.pool {
             Pool::MySql(pool) => binds!(sqlx::query(insert_execution!("")))
                 .execute(pool)
                 .await
@@ -130,7 +130,9 @@ impl super::Store {
             .await
             .map(|r| r.0)
             .map_err(action),
-        }
+        };
+        self.log_totals.changed();
+        id
     }
 
     /// Completes an execution: status, counts, files, error and notification outcomes.
@@ -142,7 +144,7 @@ impl super::Store {
         let status = finish.status.unwrap_or(ExecutionStatus::Success);
         let files = to_json(&finish.files);
         let notes = to_json(&finish.notifications);
-        dispatch!(self, |pool, sql| {
+        let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
                 "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ? WHERE id = ?",
             ))
@@ -158,7 +160,9 @@ impl super::Store {
             .await
             .map(drop)
         })
-        .map_err(db("finishing an execution"))
+        .map_err(db("finishing an execution"));
+        self.log_totals.changed();
+        changed
     }
 
     /// The newest executions first, of one task when `task_id` is given.
@@ -275,7 +279,7 @@ impl super::Store {
     ) -> Result<u64, StoreError> {
         let t = now();
         let stale_before = micros(stale_before);
-        dispatch!(self, |pool, sql| {
+        let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
                 "UPDATE executions SET status = 'interrupted', finished_at = ?, error = 'the daemon running it stopped renewing its heartbeat (crash, kill or lost host); recovered at start' WHERE status = 'running' AND instance = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
             ))
@@ -286,7 +290,9 @@ impl super::Store {
             .await
             .map(|r| r.rows_affected())
         })
-        .map_err(db("recovering interrupted executions"))
+        .map_err(db("recovering interrupted executions"));
+        self.log_totals.changed();
+        changed
     }
 }
 
@@ -313,7 +319,7 @@ impl super::Store {
     /// Database errors.
     pub async fn interrupt_instance(&self, instance: &str) -> Result<u64, StoreError> {
         let t = now();
-        dispatch!(self, |pool, sql| {
+        let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
                 "UPDATE executions SET status = 'interrupted', finished_at = ?, error = 'the process running it stopped (crash or kill); recovered at start' WHERE status = 'running' AND instance = ?",
             ))
@@ -323,7 +329,9 @@ impl super::Store {
             .await
             .map(|r| r.rows_affected())
         })
-        .map_err(db("recovering interrupted executions"))
+        .map_err(db("recovering interrupted executions"));
+        self.log_totals.changed();
+        changed
     }
 }
 
@@ -347,6 +355,7 @@ impl super::Store {
             .map(|r| r.rows_affected())
         })
         .map_err(db("removing old executions"))?;
+        self.log_totals.changed();
         // Per task, since MySQL cannot DELETE with a subquery on the same table.
         let spans: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = dispatch!(self, |pool, sql| {
             sqlx::query_as(sql(
@@ -378,6 +387,11 @@ impl super::Store {
     }
 }
 
+/// Counts by status since a time. Every status is named so that the servers count from the
+/// (status, started_at) index alone, one range per status, rather than look up each row of
+/// the time range (MariaDB: 1.5 ms instead of 4 ms for a day of 1,100 rows).
+const COUNTS_SINCE: &str = "SELECT status, COUNT(*) FROM executions WHERE status IN ('running', 'success', 'failed', 'timeout', 'interrupted', 'skipped') AND started_at >= ? GROUP BY status";
+
 impl super::Store {
     /// How many executions started at or after `since`, by status (`success`, `failed`, …).
     ///
@@ -389,16 +403,32 @@ impl super::Store {
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let since = micros(since);
         dispatch!(self, |pool, sql| {
-            sqlx::query_as(sql(
-                "SELECT status, COUNT(*) FROM executions WHERE started_at >= ? GROUP BY status",
-            ))
-            .bind(since)
-            .fetch_all(pool)
-            .await
+            sqlx::query_as(sql(COUNTS_SINCE))
+                .bind(since)
+                .fetch_all(pool)
+                .await
         })
         .map_err(db("counting recent executions"))
     }
 }
 
 mod page;
+mod totals;
+
 pub use page::ExecutionFilter;
+pub(crate) use totals::Totals;
+
+#[cfg(test)]
+mod tests {
+    use crate::model::execution::ExecutionStatus;
+
+    #[test]
+    fn counts_since_name_every_status() {
+        for s in ExecutionStatus::ALL {
+            assert!(
+                super::COUNTS_SINCE.contains(&format!("'{s}'")),
+                "{s} is not counted"
+            );
+        }
+    }
+}

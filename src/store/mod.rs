@@ -193,6 +193,8 @@ pub struct Store {
     /// The key is not the one the store's secrets are sealed with: reads fail naming each
     /// secret, writes of secrets are refused ([`StoreError::ForeignKey`]).
     foreign_key: bool,
+    /// The execution log's last counted totals (see [`executions::Totals`]).
+    pub(crate) log_totals: Arc<executions::Totals>,
 }
 
 impl Store {
@@ -236,7 +238,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] naming the step that failed.
     pub async fn connect(cfg: &SystemDatabase) -> Result<Store, StoreError> {
-        let max = cfg.max_connections;
+        let max = cfg.pool_size();
         let url = cfg.url.expose();
         let (pool, description) = match cfg.kind {
             StoreKind::Sqlite => {
@@ -262,7 +264,12 @@ impl Store {
                     // every claim and execution row, which delays the fires of a busy second.
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    // 512 KiB of pages per connection instead of 2 MiB (the file's pages stay
+                    // in the OS cache; the log's pages were no slower): the pool's caches are
+                    // part of the daemon's resident memory, which must stay flat while the API
+                    // is used (+20 MB after 200 requests/s measured with 2 MiB, +3.5 with this).
+                    .pragma("cache_size", "-512");
                 let pool = pool_options(max)
                     .connect_with(opts)
                     .await
@@ -307,6 +314,7 @@ impl Store {
             description,
             key: None,
             foreign_key: false,
+            log_totals: Arc::default(),
         })
     }
 

@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
@@ -61,7 +61,10 @@ pub struct TaskView {
     /// `notify.dingtalk.webhook`/`secret` shown as `"***"`.
     #[serde(flatten)]
     #[schema(value_type = Object)]
-    pub spec: Map<String, Value>,
+    pub spec: TaskSpec,
+    /// Whether it fires. (Written here, not by `spec`: `spec.enabled` is kept `true`, which a
+    /// task file leaves out, so the key is written once, always.)
+    pub enabled: bool,
     /// The next fire (RFC 3339 with the task zone's offset); null when disabled.
     pub next_fire: Option<String>,
     /// The latest execution; null when it never ran.
@@ -157,19 +160,16 @@ impl NextFires {
 /// The view of a stored task.
 fn view(fires: &mut NextFires, record: TaskRecord, last: Option<LastRun>) -> TaskView {
     let next_fire = fires.of(&record.spec);
-    let mut shown = record.spec;
-    if let Some(d) = &mut shown.notify.dingtalk {
+    let mut spec = record.spec;
+    if let Some(d) = &mut spec.notify.dingtalk {
         d.webhook = mask(&d.webhook);
         d.secret = mask(&d.secret);
     }
-    let mut spec = match serde_json::to_value(&shown) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(), // a struct serializes to an object
-    };
-    spec.insert("enabled".into(), Value::Bool(shown.enabled));
+    let enabled = std::mem::replace(&mut spec.enabled, true);
     TaskView {
         id: record.id,
         spec,
+        enabled,
         next_fire,
         last_run: last.map(Into::into),
         created_at: record.created_at,

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use std::time::Instant;
+
 use super::Row;
 use crate::model::execution::{Execution, ExecutionStatus};
 use crate::store::{Pool, StoreError, db, dispatch, micros};
@@ -94,6 +96,11 @@ macro_rules! bind_all {
     }};
 }
 
+/// The executions of `rows`.
+fn into_executions(rows: Vec<Row>) -> Result<Vec<Execution>, StoreError> {
+    rows.into_iter().map(Row::into_execution).collect()
+}
+
 /// Which end of the ordered index a page is read from, how many ids, after skipping how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PagePlan {
@@ -131,26 +138,6 @@ impl PagePlan {
 /// Pages this shallow are read newest first while the total is counted.
 const SHALLOW: u64 = 10_000;
 
-/// The last total counted per filter (SQL and values): the hint that lets a deep page be read
-/// while it is counted again. Only a hint: a page read from the oldest end is used only when
-/// the new count agrees.
-static TOTALS: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
-
-fn remembered_total(key: &str) -> Option<u64> {
-    let totals = TOTALS.lock().ok()?;
-    totals.iter().find(|(k, _)| k == key).map(|(_, t)| *t)
-}
-
-fn remember_total(key: String, total: u64) {
-    if let Ok(mut totals) = TOTALS.lock() {
-        totals.retain(|(k, _)| *k != key);
-        if totals.len() >= 64 {
-            totals.remove(0);
-        }
-        totals.push((key, total));
-    }
-}
-
 impl crate::store::Store {
     /// One page of the executions that `filter` selects, newest first (`started_at DESC, id
     /// DESC`), and how many it selects in all.
@@ -158,7 +145,9 @@ impl crate::store::Store {
     /// Built for deep pages: the rows skipped by `offset` are read from an index only (a
     /// deferred join on the ids of the page), the total is a `COUNT(*)` over an index, a page
     /// past the middle is read from the other end, and the page is read while the total is
-    /// counted whenever its plan does not depend on the new total.
+    /// counted whenever its plan does not depend on the new total. A total counted less than
+    /// a second ago, with no execution written by this process since, is not counted again
+    /// (see [`super::Totals`]): the page is planned with it and reports it.
     ///
     /// # Errors
     /// Database errors; a stored value that does not parse.
@@ -175,15 +164,24 @@ impl crate::store::Store {
             postgres,
         );
         let key = format!(
-            "{} {count_sql} {:?} {:?} {:?} {:?}",
-            self.describe(),
-            filter.task_id,
-            filter.status,
-            filter.from,
-            filter.to
+            "{count_sql} {:?} {:?} {:?} {:?}",
+            filter.task_id, filter.status, filter.from, filter.to
         );
         let limit = u64::from(limit).max(1);
-        let hint = remembered_total(&key)
+        let totals = &self.log_totals;
+        // Counted a moment ago with nothing written since: the page is planned with that
+        // total and reports it, without counting again.
+        if let Some(total) = totals.fresh(&key) {
+            let rows = match PagePlan::for_total(total, limit, offset) {
+                Some(plan) => self.page_rows(&clause, &binds, plan, postgres).await?,
+                None => Vec::new(),
+            };
+            return Ok((into_executions(rows)?, total));
+        }
+        let writes = totals.writes();
+        let counted_at = Instant::now();
+        let hint = totals
+            .hint(&key)
             .and_then(|t| PagePlan::for_total(t, limit, offset))
             .or_else(|| {
                 (offset <= SHALLOW).then_some(PagePlan {
@@ -219,12 +217,8 @@ impl crate::store::Store {
                 (total, rows)
             }
         };
-        remember_total(key, total);
-        let items = rows
-            .into_iter()
-            .map(Row::into_execution)
-            .collect::<Result<_, _>>()?;
-        Ok((items, total))
+        totals.remember(key, total, writes, counted_at);
+        Ok((into_executions(rows)?, total))
     }
 
     async fn count_executions(&self, count_sql: &str, binds: &[Bind]) -> Result<u64, StoreError> {
@@ -292,14 +286,7 @@ mod tests {
 
     #[test]
     fn status_terms_name_the_stored_values() {
-        for s in [
-            ExecutionStatus::Running,
-            ExecutionStatus::Success,
-            ExecutionStatus::Failed,
-            ExecutionStatus::Timeout,
-            ExecutionStatus::Interrupted,
-            ExecutionStatus::Skipped,
-        ] {
+        for &s in ExecutionStatus::ALL {
             assert_eq!(status_term(s), format!("status = '{}'", s.as_str()));
         }
     }
