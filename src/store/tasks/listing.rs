@@ -3,6 +3,7 @@
 //! and a full replacement by id that may rename.
 
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{Change, Columns, Row, TaskRecord};
@@ -112,46 +113,60 @@ impl Store {
         let limit = i64::from(limit);
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let pattern = name_part.map(like_pattern);
-        let listing = db("listing tasks");
+        let key = self.key();
+        // Each row is made a task as it arrives, while the next ones are read (on SQLite the
+        // reading is another thread's work): a list of 1,000 tasks is ready sooner.
+        let listed = |r: Result<ListedRow, sqlx::Error>| {
+            std::future::ready(
+                r.map_err(|cause| StoreError::Database {
+                    action: "listing tasks",
+                    cause,
+                })
+                .and_then(|row| row.into_listed(key)),
+            )
+        };
         let counting = db("counting tasks");
-        let (rows, total): (Vec<ListedRow>, i64) = dispatch!(self, |pool, sql| match &pattern {
-            None => (
-                sqlx::query_as(sql(select_listed!(" ORDER BY p.id LIMIT ? OFFSET ?")))
+        let (items, total): (Vec<(TaskRecord, Option<LastRun>)>, i64) = dispatch!(
+            self,
+            |pool, sql| {
+                match &pattern {
+                None => (
+                    sqlx::query_as(sql(select_listed!(" ORDER BY p.id LIMIT ? OFFSET ?")))
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch(pool)
+                        .then(listed)
+                        .try_collect()
+                        .await?,
+                    sqlx::query_as::<_, (i64,)>(sql("SELECT COUNT(*) FROM tasks"))
+                        .fetch_one(pool)
+                        .await
+                        .map_err(counting)?
+                        .0,
+                ),
+                Some(p) => (
+                    sqlx::query_as(sql(select_listed!(
+                        " WHERE LOWER(p.name) LIKE LOWER(?) ESCAPE '!' ORDER BY p.id LIMIT ? OFFSET ?"
+                    )))
+                    .bind(p)
                     .bind(limit)
                     .bind(offset)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(listing)?,
-                sqlx::query_as::<_, (i64,)>(sql("SELECT COUNT(*) FROM tasks"))
+                    .fetch(pool)
+                    .then(listed)
+                    .try_collect()
+                    .await?,
+                    sqlx::query_as::<_, (i64,)>(sql(
+                        "SELECT COUNT(*) FROM tasks WHERE LOWER(name) LIKE LOWER(?) ESCAPE '!'",
+                    ))
+                    .bind(p)
                     .fetch_one(pool)
                     .await
                     .map_err(counting)?
                     .0,
-            ),
-            Some(p) => (
-                sqlx::query_as(sql(select_listed!(
-                    " WHERE LOWER(p.name) LIKE LOWER(?) ESCAPE '!' ORDER BY p.id LIMIT ? OFFSET ?"
-                )))
-                .bind(p)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await
-                .map_err(listing)?,
-                sqlx::query_as::<_, (i64,)>(sql(
-                    "SELECT COUNT(*) FROM tasks WHERE LOWER(name) LIKE LOWER(?) ESCAPE '!'",
-                ))
-                .bind(p)
-                .fetch_one(pool)
-                .await
-                .map_err(counting)?
-                .0,
-            ),
-        });
-        let items = rows
-            .into_iter()
-            .map(|r| r.into_listed(self.key()))
-            .collect::<Result<_, _>>()?;
+                ),
+            }
+            }
+        );
         Ok((items, total.max(0) as u64))
     }
 
