@@ -91,12 +91,4 @@ mod tests {
         assert!(!q.tick(10));
         assert!(q.tick(10));
     }
-
-    #[test]
-    fn trim_can_be_called_any_time() {
-        let v = vec![0u8; 1 << 20];
-        drop(v);
-        trim();
-        return_large_blocks();
-    }
 }

@@ -38,6 +38,17 @@ pub async fn dispatch(settings: &Settings, command: SecretsCommand) -> anyhow::R
 }
 
 /// The key the operator gave, if any.
+/// Records a rotation of `count` values in the audit log.
+async fn audit_rotation(store: &crate::store::Store, count: u64) {
+    audit(
+        store,
+        "secrets.rotate",
+        "secret key",
+        Some(serde_json::json!({ "values": count })),
+    )
+    .await;
+}
+
 fn given_key(file: Option<&Path>, stdin: bool) -> anyhow::Result<Option<SecretKey>> {
     if let Some(path) = file {
         return Ok(Some(read_key_file(path).map_err(|e| {
@@ -90,13 +101,7 @@ async fn rotate(settings: &Settings, file: Option<&Path>, stdin: bool) -> anyhow
 
     if security.key_is_inline() {
         let count = store.rotate_key(&new).await?;
-        audit(
-            &store,
-            "secrets.rotate",
-            "secret key",
-            Some(serde_json::json!({ "values": count })),
-        )
-        .await;
+        audit_rotation(&store, count).await;
         tracing::info!(values = count, "secret key rotated (security.secret_key)");
         println!(
             "re-encrypted {count} secret values; now set security.secret_key (or the environment variable it names) to the new key and restart the daemon: until then reportd cannot read them"
@@ -119,13 +124,7 @@ async fn rotate(settings: &Settings, file: Option<&Path>, stdin: bool) -> anyhow
             return Err(e.into());
         }
     };
-    audit(
-        &store,
-        "secrets.rotate",
-        "secret key",
-        Some(serde_json::json!({ "values": count })),
-    )
-    .await;
+    audit_rotation(&store, count).await;
     std::fs::rename(&staged, path).with_context(|| {
         format!(
             "the store is re-encrypted but {} could not be replaced: rename {} to it by hand",

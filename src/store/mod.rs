@@ -268,7 +268,8 @@ impl Store {
                     // 512 KiB of pages per connection instead of 2 MiB (the file's pages stay
                     // in the OS cache; the log's pages were no slower): the pool's caches are
                     // part of the daemon's resident memory, which must stay flat while the API
-                    // is used (+20 MB after 200 requests/s measured with 2 MiB, +3.5 with this).
+                    // is used (+10.8 MB after the API benchmark's reads with 2 MiB, +3.5 with
+                    // this; both with `memory::trim_when_quiet`).
                     .pragma("cache_size", "-512");
                 let pool = pool_options(max)
                     .connect_with(opts)

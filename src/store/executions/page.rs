@@ -171,12 +171,15 @@ impl crate::store::Store {
         let totals = &self.log_totals;
         // Counted a moment ago with nothing written since: the page is planned with that
         // total and reports it, without counting again.
+        let (clause_ref, binds_ref) = (&clause, &binds);
+        let rows_for = |total| async move {
+            match PagePlan::for_total(total, limit, offset) {
+                Some(plan) => self.page_rows(clause_ref, binds_ref, plan, postgres).await,
+                None => Ok(Vec::new()),
+            }
+        };
         if let Some(total) = totals.fresh(&key) {
-            let rows = match PagePlan::for_total(total, limit, offset) {
-                Some(plan) => self.page_rows(&clause, &binds, plan, postgres).await?,
-                None => Vec::new(),
-            };
-            return Ok((into_executions(rows)?, total));
+            return Ok((into_executions(rows_for(total).await?)?, total));
         }
         let writes = totals.writes();
         let counted_at = Instant::now();
@@ -199,22 +202,18 @@ impl crate::store::Store {
                 let total = total?;
                 // Newest first, the page does not depend on the total; oldest first, only on
                 // the total it was planned with.
-                let right =
-                    plan.newest_first || PagePlan::for_total(total, limit, offset) == Some(plan);
-                let rows = match (right, PagePlan::for_total(total, limit, offset)) {
-                    (true, _) => rows?,
-                    (false, Some(plan)) => self.page_rows(&clause, &binds, plan, postgres).await?,
-                    (false, None) => Vec::new(),
+                let rows = if plan.newest_first
+                    || PagePlan::for_total(total, limit, offset) == Some(plan)
+                {
+                    rows?
+                } else {
+                    rows_for(total).await?
                 };
                 (total, rows)
             }
             None => {
                 let total = self.count_executions(&count_sql, &binds).await?;
-                let rows = match PagePlan::for_total(total, limit, offset) {
-                    Some(plan) => self.page_rows(&clause, &binds, plan, postgres).await?,
-                    None => Vec::new(),
-                };
-                (total, rows)
+                (total, rows_for(total).await?)
             }
         };
         totals.remember(key, total, writes, counted_at);

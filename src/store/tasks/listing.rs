@@ -118,11 +118,8 @@ impl Store {
         // reading is another thread's work): a list of 1,000 tasks is ready sooner.
         let listed = |r: Result<ListedRow, sqlx::Error>| {
             std::future::ready(
-                r.map_err(|cause| StoreError::Database {
-                    action: "listing tasks",
-                    cause,
-                })
-                .and_then(|row| row.into_listed(key)),
+                r.map_err(|e| db("listing tasks")(e))
+                    .and_then(|row| row.into_listed(key)),
             )
         };
         let counting = db("counting tasks");
