@@ -20,7 +20,7 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
     const DAY: u64 = 86_400;
     const GIB: u64 = 1 << 30;
     let (e, s, h) = (&settings.export, &settings.scheduler, &settings.http);
-    let limits: [(&str, u64, u64, u64); 29] = [
+    let limits: [(&str, u64, u64, u64); 34] = [
         ("export.chunk_size", e.chunk_size as u64, 1, CHUNK_SIZE_MAX),
         // Smaller parts would be mostly the xlsx container itself.
         ("export.max_file_size", e.max_file_size.0, 64 << 10, 1 << 40),
@@ -68,6 +68,16 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
             1000,
         ),
         ("dingtalk.timeout", settings.dingtalk.timeout, 1, 3600),
+        ("wecom.timeout", settings.wecom.timeout, 1, 3600),
+        ("feishu.timeout", settings.feishu.timeout, 1, 3600),
+        ("webhook.timeout", settings.webhook.timeout, 1, 3600),
+        (
+            "webhook.max_attempts",
+            settings.webhook.max_attempts.into(),
+            1,
+            100,
+        ),
+        ("webhook.retry_delay", settings.webhook.retry_delay, 0, DAY),
         ("email.smtp_timeout", settings.email.smtp_timeout, 1, 3600),
         (
             "email.max_attachment_size",

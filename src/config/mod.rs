@@ -9,6 +9,7 @@ mod daemon;
 mod dingtalk;
 mod email;
 mod export;
+mod feishu;
 mod http;
 mod limits;
 mod logging;
@@ -17,6 +18,8 @@ mod security;
 mod store;
 #[cfg(test)]
 mod tests;
+mod webhook;
+mod wecom;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -28,12 +31,15 @@ pub use daemon::DaemonSettings;
 pub use dingtalk::DingTalkSettings;
 pub use email::{EmailSettings, Security};
 pub use export::ExportSettings;
+pub use feishu::FeishuSettings;
 pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 pub use logging::LoggingSettings;
 pub use scheduler::SchedulerSettings;
 pub use security::{KeyError, SecuritySettings, read_key_file, sibling, write_key_file};
 pub use store::{StoreKind, SystemDatabase};
+pub use webhook::WebhookSettings;
+pub use wecom::WeComSettings;
 
 /// Why a config file could not be used. Each variant displays as one line that starts with
 /// `file:line:column` (or `file:line`) when the place is known.
@@ -70,6 +76,15 @@ pub struct Settings {
     /// Default DingTalk robot.
     #[serde(default, deserialize_with = "crate::model::env::section")]
     pub dingtalk: DingTalkSettings,
+    /// Default WeCom group robot.
+    #[serde(default, deserialize_with = "crate::model::env::section")]
+    pub wecom: WeComSettings,
+    /// Default Feishu custom bot.
+    #[serde(default, deserialize_with = "crate::model::env::section")]
+    pub feishu: FeishuSettings,
+    /// Timeout and retries of generic webhooks.
+    #[serde(default, deserialize_with = "crate::model::env::section")]
+    pub webhook: WebhookSettings,
     /// SMTP account for e-mail.
     #[serde(default, deserialize_with = "crate::model::env::section")]
     pub email: EmailSettings,

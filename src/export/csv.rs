@@ -9,7 +9,6 @@
 //! numbers (`-9007199254740993`, big integers and decimals carried as text).
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
@@ -246,22 +245,13 @@ fn escaped(text: &str, escape: bool) -> std::borrow::Cow<'_, str> {
 /// The text of a cell in a CSV field; formula-like text gets a leading `'` when `escape`.
 fn field_text(out: &mut String, cell: &Cell, escape: bool) {
     out.clear();
-    let _ = match cell {
-        Cell::Null => Ok(()),
-        Cell::Bool(b) => out.write_str(if *b { "TRUE" } else { "FALSE" }),
-        Cell::Int(i) => write!(out, "{i}"),
-        Cell::Number(n) => write!(out, "{n}"),
-        Cell::Decimal(n, scale) => write!(out, "{n:.*}", usize::from(*scale)),
-        Cell::Text(s) => {
-            if escape && formula_like(s) {
-                out.push('\'');
-            }
-            out.write_str(s)
-        }
-        Cell::Date(d) => write!(out, "{}", d.format("%Y-%m-%d")),
-        Cell::DateTime(dt) => write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.f")),
-        Cell::Time(t) => write!(out, "{}", t.format("%H:%M:%S%.f")),
-    };
+    if let Cell::Text(s) = cell
+        && escape
+        && formula_like(s)
+    {
+        out.push('\'');
+    }
+    cell.write_text(out);
 }
 
 impl Sink for CsvSink {
@@ -315,6 +305,7 @@ impl Sink for CsvSink {
             sheets: me.sheets,
             truncated: 0,
             temps: me.temps,
+            preview: Default::default(),
         })
     }
 }

@@ -28,6 +28,7 @@ pub use sink::WriteError;
 use sink::{Sink, WriteFailure};
 use temp::TempFiles;
 
+use crate::model::table::Preview;
 use crate::model::task::Format;
 use crate::source::query::{Chunk, QueryHandle, QueryOptions};
 use crate::source::{Source, SourceError};
@@ -102,6 +103,8 @@ pub struct ExportRequest {
     pub temp_dir: PathBuf,
     /// CSV: text that a spreadsheet would run as a formula gets a leading `'`.
     pub csv_escape_formulas: bool,
+    /// Rows of the first sheet kept in [`ExportOutcome::preview`] (0: none).
+    pub preview_rows: usize,
 }
 
 /// A file an export produced.
@@ -126,6 +129,9 @@ pub struct ExportOutcome {
     pub truncated_cells: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// The first rows of the first sheet (`ExportRequest::preview_rows` of them).
+    #[serde(skip)]
+    pub preview: Preview,
 }
 
 impl ExportOutcome {
@@ -171,6 +177,7 @@ pub async fn export(
             req.csv_escape_formulas,
             temps,
         )),
+        Format::None => Box::new(sink::NoFile::new(temps)),
     };
 
     let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
@@ -178,17 +185,19 @@ pub async fn export(
     let what = match req.format {
         Format::Xlsx => "writing xlsx",
         Format::Csv => "writing csv",
+        Format::None => "reading the result",
     };
     let writer = {
         let abort = abort.clone();
         let recycle = req.query.recycle.clone();
+        let preview_rows = req.preview_rows;
         // A panic of the writer (rust_xlsxwriter's on a full disk) comes back as its error;
         // the sink, and with it the temp files, is dropped as it unwinds.
         std::thread::Builder::new()
             .name("export-writer".into())
             .spawn(move || {
                 catch::quietly(what, move || {
-                    sink::drive(sink, rx, abort, progress, recycle)
+                    sink::drive(sink, rx, abort, progress, recycle, preview_rows)
                 })
             })
             .map_err(|e| WriteError::io("starting the writer", e))?
@@ -225,7 +234,7 @@ pub async fn export(
         .map_err(|e| WriteError::msg(format!("{what}: waiting for the writer: {e}")))?
         .map_err(|payload| catch::from_panic(what, &crate::panics::message(&*payload)))?;
 
-    let (rows, written) = match (read_result, written) {
+    let (rows, mut written) = match (read_result, written) {
         (Ok(rows), Ok(written)) => (rows, written),
         // A writer error is the root cause when the reader only saw the writer stop.
         (
@@ -240,6 +249,7 @@ pub async fn export(
         }
     };
     let sheets = written.sheets.clone();
+    let preview = std::mem::take(&mut written.preview);
     let truncated_cells = written.truncated;
     if truncated_cells > 0 {
         tracing::warn!(
@@ -255,5 +265,6 @@ pub async fn export(
         sheets,
         truncated_cells,
         elapsed: started.elapsed(),
+        preview,
     })
 }

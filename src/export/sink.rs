@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::mpsc::Receiver;
 
 use super::temp::TempFiles;
+use crate::model::table::Preview;
 use crate::source::query::{Batch, Chunk, Recycle};
 
 /// One finished file of an export, still in the temp directory.
@@ -31,6 +32,8 @@ pub struct Written {
     pub truncated: u64,
     /// The temp files, removed if not moved.
     pub temps: TempFiles,
+    /// The first rows of the first sheet (filled in by [`drive`]).
+    pub preview: Preview,
 }
 
 /// Why writing a file failed: what was being done, and the I/O error when there is one
@@ -84,19 +87,34 @@ pub enum WriteFailure {
 }
 
 /// Drives `sink` until the channel closes; `abort` set by then means discard everything.
-/// `progress` counts the rows written; used batches go back through `recycle`.
+/// `progress` counts the rows written; used batches go back through `recycle`. The first
+/// `preview_rows` rows of the first sheet are kept as text for the message and the alert.
 pub fn drive(
     mut sink: Box<dyn Sink + Send>,
     mut rx: Receiver<Chunk>,
     abort: Arc<AtomicBool>,
     progress: Arc<AtomicU64>,
     recycle: Recycle,
+    preview_rows: usize,
 ) -> Result<Written, WriteFailure> {
+    let mut preview = Preview::default();
+    let mut sheets_seen = 0;
     while let Some(chunk) = rx.blocking_recv() {
         let step = match chunk {
-            Chunk::Sheet(name) => sink.begin_sheet(&name),
-            Chunk::Columns(names) => sink.columns(names),
+            Chunk::Sheet(name) => {
+                sheets_seen += 1;
+                sink.begin_sheet(&name)
+            }
+            Chunk::Columns(names) => {
+                if sheets_seen == 1 {
+                    preview.columns = names.clone();
+                }
+                sink.columns(names)
+            }
             Chunk::Rows(batch) => {
+                if sheets_seen == 1 {
+                    keep_preview(&mut preview, &batch, preview_rows);
+                }
                 let r = sink.rows(&batch);
                 progress.fetch_add(batch.rows as u64, Ordering::Relaxed);
                 recycle.give(batch.cells);
@@ -111,7 +129,64 @@ pub fn drive(
     if abort.load(Ordering::SeqCst) {
         return Err(WriteFailure::Aborted);
     }
-    sink.finish().map_err(WriteFailure::Error)
+    let mut written = sink.finish().map_err(WriteFailure::Error)?;
+    written.preview = preview;
+    Ok(written)
+}
+
+/// Adds the batch's first rows to `preview` until it holds `max` rows.
+fn keep_preview(preview: &mut Preview, batch: &Batch, max: usize) {
+    let width = preview.columns.len();
+    if width == 0 || batch.rows == 0 || preview.rows.len() >= max {
+        return;
+    }
+    for row in batch.cells.chunks(width).take(max - preview.rows.len()) {
+        preview.rows.push(row.iter().map(|c| c.preview()).collect());
+    }
+}
+
+/// The sink of `output.format: none`: rows are counted per sheet, nothing is written.
+pub struct NoFile {
+    sheets: Vec<(String, u64)>,
+    temps: TempFiles,
+}
+
+impl NoFile {
+    /// A sink that writes nothing (`temps` is kept only to be dropped with the result).
+    pub fn new(temps: TempFiles) -> NoFile {
+        NoFile {
+            sheets: Vec::new(),
+            temps,
+        }
+    }
+}
+
+impl Sink for NoFile {
+    fn begin_sheet(&mut self, name: &str) -> Result<(), WriteError> {
+        self.sheets.push((name.to_string(), 0));
+        Ok(())
+    }
+
+    fn columns(&mut self, _names: Vec<String>) -> Result<(), WriteError> {
+        Ok(())
+    }
+
+    fn rows(&mut self, batch: &Batch) -> Result<(), WriteError> {
+        if let Some((_, n)) = self.sheets.last_mut() {
+            *n += batch.rows as u64;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<Written, WriteError> {
+        Ok(Written {
+            parts: Vec::new(),
+            sheets: self.sheets,
+            truncated: 0,
+            temps: self.temps,
+            preview: Preview::default(),
+        })
+    }
 }
 
 /// Width of text on screen, counting CJK and other wide characters as two.

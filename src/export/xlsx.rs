@@ -409,6 +409,7 @@ impl Sink for XlsxSink {
             sheets: me.sheets,
             truncated: me.truncated,
             temps: me.temps,
+            preview: Default::default(),
         })
     }
 }

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use super::alert::AlertState;
+
 /// Life-cycle state of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,7 +83,7 @@ text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp 
 /// The outcome of one notification of an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationOutcome {
-    /// `dingtalk` or `email`.
+    /// `dingtalk`, `email`, `wecom`, `feishu` or `webhook`.
     pub channel: String,
     /// Delivered.
     pub ok: bool,
@@ -128,6 +130,8 @@ pub struct Finish {
     pub error: Option<String>,
     /// Notification outcomes.
     pub notifications: Vec<NotificationOutcome>,
+    /// The state of the task's alert (none without an alert).
+    pub alert: Option<AlertState>,
 }
 
 /// A stored execution.
@@ -163,4 +167,7 @@ pub struct Execution {
     pub notifications: Vec<NotificationOutcome>,
     /// Daemon instance.
     pub instance: Option<String>,
+    /// The state of the task's alert (absent without an alert).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertState>,
 }

@@ -3,6 +3,7 @@
 //! expansion, units (sizes, zones, levels), paths, [`secret::Secret`] and the sealing of secrets at rest ([`sealed`]). Everything else in
 //! the crate depends on this module; it depends on nothing of the crate.
 
+pub mod alert;
 pub mod cron;
 pub mod datasource;
 pub mod env;
@@ -12,6 +13,7 @@ pub mod path;
 pub mod role;
 pub mod sealed;
 pub mod secret;
+pub mod table;
 pub mod task;
 pub mod template;
 pub mod units;

@@ -45,6 +45,9 @@ pub struct TaskSpec {
     /// Who is told, and how.
     #[serde(default, skip_serializing_if = "NotifySpec::is_default")]
     pub notify: NotifySpec,
+    /// Notify only when a condition on the result holds (and when it stops holding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertSpec>,
 }
 
 impl TaskSpec {
@@ -89,14 +92,17 @@ pub enum Format {
     Xlsx,
     /// UTF-8 CSV with BOM.
     Csv,
+    /// No file: the queries run for the alert and the message only.
+    None,
 }
 
 impl Format {
-    /// The file extension, without the dot.
+    /// The file extension, without the dot (empty for no file).
     pub fn extension(self) -> &'static str {
         match self {
             Format::Xlsx => "xlsx",
             Format::Csv => "csv",
+            Format::None => "",
         }
     }
 }
@@ -139,6 +145,18 @@ pub struct NotifySpec {
     /// E-mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailNotify>,
+    /// WeCom (企业微信) group robot; `{}` uses the config's robot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wecom: Option<WeComNotify>,
+    /// Feishu (飞书) custom bot; `{}` uses the config's bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feishu: Option<FeishuNotify>,
+    /// Generic JSON POST, signed with HMAC-SHA256 when a secret is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookNotify>,
+    /// Rows that `{table}` shows (default 10, at most 100).
+    #[serde(default = "ten", skip_serializing_if = "is_ten")]
+    pub preview_rows: u32,
     /// Outcomes that notify (default both).
     #[serde(default = "both", skip_serializing_if = "is_both")]
     pub on: Vec<NotifyOn>,
@@ -152,6 +170,10 @@ impl Default for NotifySpec {
         Self {
             dingtalk: None,
             email: None,
+            wecom: None,
+            feishu: None,
+            webhook: None,
+            preview_rows: DEFAULT_PREVIEW_ROWS,
             on: both(),
             skip_empty: false,
         }
@@ -210,6 +232,96 @@ pub struct EmailNotify {
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub attach: bool,
 }
+
+/// `notify.wecom:`; anything left out comes from the `wecom` config section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeComNotify {
+    /// Robot webhook URL with its `key` (may be `${ENV}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Secret>,
+    /// Template file name in `templates_dir`, or the template text itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Mobile numbers to @ (`@all` for everyone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned_mobiles: Vec<String>,
+    /// WeCom user ids to @ (written as `<@userid>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned_list: Vec<String>,
+    /// Send the report file itself when it is at most 20 MB (default true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub attach: bool,
+}
+
+impl Default for WeComNotify {
+    fn default() -> Self {
+        Self {
+            webhook: None,
+            template: None,
+            mentioned_mobiles: Vec::new(),
+            mentioned_list: Vec::new(),
+            attach: true,
+        }
+    }
+}
+
+/// `notify.feishu:`; anything left out comes from the `feishu` config section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeishuNotify {
+    /// Bot webhook URL (its path holds the token; may be `${ENV}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Secret>,
+    /// Signing secret (may be `${ENV}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// Template file name in `templates_dir`, or the template text itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// `notify.webhook:` (DESIGN.md, Alerts and channels): a JSON POST of the execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookNotify {
+    /// `http(s)://` URL (may be `${ENV}`; may carry a token).
+    pub url: Secret,
+    /// HMAC-SHA256 key of `X-Reportd-Signature` (may be `${ENV}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+}
+
+/// `alert:` of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSpec {
+    /// `value OP N`, `rows OP N`, `value is null`, `value is not null`
+    /// ([`crate::model::alert::Condition`]).
+    pub condition: String,
+    /// The query the condition looks at; default the first sheet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    /// When to notify while the condition holds.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub repeat: Repeat,
+}
+
+/// `alert.repeat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repeat {
+    /// Notify when it triggers, and once when it recovers.
+    #[default]
+    OnChange,
+    /// Notify every run while it holds (and once when it recovers).
+    Always,
+}
+
+/// Default of `notify.preview_rows`.
+pub const DEFAULT_PREVIEW_ROWS: u32 = 10;
+/// Most rows `{table}` may show.
+pub const MAX_PREVIEW_ROWS: u32 = 100;
 
 /// Longest Excel sheet name.
 pub const SHEET_NAME_MAX: usize = 31;
@@ -323,6 +435,14 @@ fn is_zero(n: &u32) -> bool {
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
+}
+
+fn ten() -> u32 {
+    DEFAULT_PREVIEW_ROWS
+}
+
+fn is_ten(n: &u32) -> bool {
+    *n == DEFAULT_PREVIEW_ROWS
 }
 
 fn both() -> Vec<NotifyOn> {

@@ -176,6 +176,7 @@ impl Attempt<'_> {
                         .collect(),
                     error: None,
                     notifications: Vec::new(),
+                    alert: None,
                 };
                 (ExecutionStatus::Success, finish, Some(outcome), None)
             }

@@ -42,6 +42,7 @@ impl ExportSettings {
             compression_level: self.compression_level,
             temp_dir: self.temp_dir.clone(),
             csv_escape_formulas: self.csv_escape_formulas,
+            preview_rows: 0,
         }
     }
 }
@@ -100,13 +101,18 @@ pub fn export_request(
     // The client-side timer fires first and cancels the query; the server's own limit, a
     // little later, stops it even if this process dies.
     let query_timeout = timeout.saturating_add(Duration::from_secs(2));
-    Ok(settings.export.request(
+    let mut request = settings.export.request(
         sheets,
         spec.output.format,
         destination,
         query_timeout,
         settings.scheduler.timezone.0,
-    ))
+    );
+    // `{table}` shows these rows; an alert on the first query reads its first cell.
+    let alert_reads_it = spec.alert.as_ref().is_some_and(|a| a.sql.is_none());
+    request.preview_rows =
+        (spec.notify.preview_rows as usize).max(usize::from(alert_reads_it));
+    Ok(request)
 }
 
 /// Opens the data source named `name`: looked up in the config's and the store's catalog.

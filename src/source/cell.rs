@@ -40,6 +40,33 @@ pub enum Cell {
 }
 
 impl Cell {
+    /// Appends the cell's text as a CSV file shows it (nothing for NULL).
+    pub fn write_text(&self, out: &mut String) {
+        let _ = match self {
+            Cell::Null => Ok(()),
+            Cell::Bool(b) => out.write_str(if *b { "TRUE" } else { "FALSE" }),
+            Cell::Int(i) => write!(out, "{i}"),
+            Cell::Number(n) => write!(out, "{n}"),
+            Cell::Decimal(n, scale) => write!(out, "{n:.*}", usize::from(*scale)),
+            Cell::Text(s) => out.write_str(s),
+            Cell::Date(d) => write!(out, "{}", d.format("%Y-%m-%d")),
+            Cell::DateTime(dt) => write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.f")),
+            Cell::Time(t) => write!(out, "{}", t.format("%H:%M:%S%.f")),
+        };
+    }
+
+    /// The cell as a message's table shows it.
+    pub fn preview(&self) -> crate::model::table::Value {
+        use crate::model::table::Value;
+        let mut text = String::new();
+        self.write_text(&mut text);
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(_) | Cell::Number(_) | Cell::Decimal(..) => Value::Number(text),
+            _ => Value::Text(text),
+        }
+    }
+
     /// An integer: a number when exact as a double, else its exact text.
     pub fn int(v: i64) -> Cell {
         if (-MAX_EXACT_INT..=MAX_EXACT_INT).contains(&v) {

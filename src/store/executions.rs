@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Pool, StoreError, db, dispatch, from_json, micros, now, to_json};
+use crate::model::alert::AlertState;
 use crate::model::execution::{
     Execution, ExecutionStatus, Finish, NewExecution, NotificationOutcome, UnknownValue,
 };
@@ -26,6 +27,7 @@ struct Row {
     error: Option<String>,
     notifications: Option<String>,
     instance: Option<String>,
+    alert: Option<String>,
 }
 
 impl Row {
@@ -63,6 +65,11 @@ impl Row {
                 None => Vec::new(),
             },
             instance: self.instance,
+            alert: self
+                .alert
+                .map(|a| a.parse())
+                .transpose()
+                .map_err(|e: UnknownValue| corrupt("alert", e.to_string()))?,
         })
     }
 }
@@ -70,7 +77,7 @@ impl Row {
 macro_rules! select_executions {
     ($tail:literal) => {
         concat!(
-            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, bytes, files, error, notifications, instance FROM executions",
+            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, bytes, files, error, notifications, instance, alert FROM executions",
             $tail
         )
     };
@@ -146,7 +153,7 @@ impl super::Store {
         let notes = to_json(&finish.notifications);
         let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ? WHERE id = ?",
+                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ? WHERE id = ?",
             ))
             .bind(t)
             .bind(status.as_str())
@@ -155,6 +162,7 @@ impl super::Store {
             .bind(&files)
             .bind(&finish.error)
             .bind(&notes)
+            .bind(finish.alert.map(AlertState::as_str))
             .bind(id)
             .execute(pool)
             .await
@@ -219,6 +227,35 @@ impl super::Store {
                 .map(drop)
         })
         .map_err(db("recording notifications"))
+    }
+
+    /// The alert state (`ok` or `triggered`; errors are passed over) of the task's latest
+    /// execution before `execution_id`: what an `on_change` alert compares with.
+    ///
+    /// # Errors
+    /// Database errors; a stored value that does not parse.
+    pub async fn previous_alert(
+        &self,
+        task_id: i64,
+        execution_id: i64,
+    ) -> Result<Option<AlertState>, StoreError> {
+        let row: Option<(String,)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT alert FROM executions WHERE task_id = ? AND id < ? AND alert IN ('ok', 'triggered') ORDER BY started_at DESC, id DESC LIMIT 1",
+            ))
+            .bind(task_id)
+            .bind(execution_id)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(db("reading the previous alert state"))?;
+        row.map(|(a,)| {
+            a.parse().map_err(|e: UnknownValue| StoreError::Corrupt {
+                what: format!("task {task_id}'s alert state"),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
     }
 }
 

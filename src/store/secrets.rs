@@ -49,12 +49,21 @@ pub(crate) const DATA_SOURCE_SECRETS: SecretColumn = SecretColumn {
     update: "UPDATE data_sources SET spec = ? WHERE id = ? AND spec = ?",
 };
 
-/// `tasks.notify`: robot webhooks (with their access token) and signing secrets.
+/// `tasks.notify`: robot webhooks (with their access token or key), webhook URLs and signing
+/// secrets.
 pub(crate) const TASK_SECRETS: SecretColumn = SecretColumn {
     object: "task",
     quoted: true,
     label_prefix: "notify.",
-    pointers: &["/dingtalk/webhook", "/dingtalk/secret"],
+    pointers: &[
+        "/dingtalk/webhook",
+        "/dingtalk/secret",
+        "/wecom/webhook",
+        "/feishu/webhook",
+        "/feishu/secret",
+        "/webhook/url",
+        "/webhook/secret",
+    ],
     escaped: false,
     select: "SELECT id, name, notify FROM tasks ORDER BY id",
     update: "UPDATE tasks SET notify = ? WHERE id = ? AND notify = ?",

@@ -57,6 +57,7 @@ struct Columns {
     notify: String,
     timeout_secs: Option<i64>,
     retries: i64,
+    alert: Option<String>,
 }
 
 impl Columns {
@@ -87,6 +88,7 @@ impl Columns {
             notify: to_json(&spec.notify),
             timeout_secs: spec.timeout.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
             retries: i64::from(spec.retries),
+            alert: spec.alert.as_ref().map(to_json),
         }
     }
 
@@ -139,6 +141,10 @@ impl Columns {
                     .collect(),
             ),
         };
+        let alert = match &self.alert {
+            Some(a) => Some(from_json(|| what("alert"), a)?),
+            None => None,
+        };
         Ok(TaskSpec {
             output: from_json(|| what("output"), &self.output)?,
             notify: serde_json::from_value(notify).map_err(|e| StoreError::Corrupt {
@@ -155,6 +161,7 @@ impl Columns {
             sheets,
             timeout: self.timeout_secs.map(|t| t.max(0) as u64),
             retries: self.retries.clamp(0, i64::from(u32::MAX)) as u32,
+            alert,
         })
     }
 }
@@ -183,13 +190,13 @@ impl Row {
 macro_rules! select_tasks {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, created_at, updated_at FROM tasks",
+            "SELECT id, name, description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, alert, created_at, updated_at FROM tasks",
             $tail
         )
     };
 }
 
-/// Binds the ten task columns from `description` to `retries`, in that order.
+/// Binds the eleven task columns from `description` to `alert`, in that order.
 macro_rules! bind_columns {
     ($query:expr, $c:expr) => {
         $query
@@ -203,6 +210,7 @@ macro_rules! bind_columns {
             .bind(&$c.notify)
             .bind($c.timeout_secs)
             .bind($c.retries)
+            .bind(&$c.alert)
     };
 }
 
@@ -293,7 +301,7 @@ impl super::Store {
                     Some(row) => {
                         bind_columns!(
                             sqlx::query(sql(
-                                "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, updated_at = ? WHERE id = ?",
+                                "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, alert = ?, updated_at = ? WHERE id = ?",
                             )),
                             new
                         )
@@ -307,7 +315,7 @@ impl super::Store {
                     None => {
                         bind_columns!(
                             sqlx::query(sql(
-                                "INSERT INTO tasks (description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, updated_at, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                "INSERT INTO tasks (description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, alert, updated_at, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             )),
                             new
                         )
