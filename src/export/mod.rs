@@ -258,7 +258,12 @@ pub async fn export(
             "texts longer than 32,767 characters were cut (Excel's limit)"
         );
     }
-    let files = place::place(&req.destination, &first_name, written)?;
+    // `output.format: none` writes nothing, and creates no directory either.
+    let files = if written.parts.is_empty() {
+        Vec::new()
+    } else {
+        place::place(&req.destination, &first_name, written)?
+    };
     Ok(ExportOutcome {
         files,
         rows,

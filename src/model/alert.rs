@@ -143,9 +143,7 @@ impl FromStr for Condition {
         }
         // `value>100` and `value > 100` alike: split at the operator.
         let trimmed = text.trim();
-        let start = trimmed
-            .find(['>', '<', '=', '!'])
-            .ok_or_else(syntax)?;
+        let start = trimmed.find(['>', '<', '=', '!']).ok_or_else(syntax)?;
         let subject = trimmed[..start].trim().to_ascii_lowercase();
         let rest = &trimmed[start..];
         let (op, number) = [
@@ -235,10 +233,24 @@ mod tests {
         assert_eq!(c(" value  is  NULL "), Ok(Condition::ValueIsNull));
         assert_eq!(c("value is not null"), Ok(Condition::ValueIsNotNull));
         assert_eq!(c("value <= 2").unwrap().to_string(), "value <= 2");
-        for bad in ["", "value", "value = 1", "value => 1", "cells > 1", "value > x", "value > inf", "rows >"] {
+        for bad in [
+            "",
+            "value",
+            "value = 1",
+            "value => 1",
+            "cells > 1",
+            "value > x",
+            "value > inf",
+            "rows >",
+        ] {
             assert!(c(bad).is_err(), "{bad:?}");
         }
-        assert!(c("value > x").unwrap_err().to_string().contains("\"x\" is not a number"));
+        assert!(
+            c("value > x")
+                .unwrap_err()
+                .to_string()
+                .contains("\"x\" is not a number")
+        );
     }
 
     #[test]
@@ -251,7 +263,10 @@ mod tests {
         assert!(gt.holds(&seen(1, Some("abc"))).is_err());
         assert_eq!(Condition::Rows(Op::Eq, 0.0).holds(&seen(0, None)), Ok(true));
         assert_eq!(Condition::ValueIsNull.holds(&seen(1, None)), Ok(true));
-        assert_eq!(Condition::ValueIsNotNull.holds(&seen(1, Some("x"))), Ok(true));
+        assert_eq!(
+            Condition::ValueIsNotNull.holds(&seen(1, Some("x"))),
+            Ok(true)
+        );
         assert_eq!("triggered".parse::<AlertState>(), Ok(AlertState::Triggered));
     }
 }

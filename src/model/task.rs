@@ -184,6 +184,29 @@ impl NotifySpec {
     fn is_default(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Every secret field that is set, by its field name (`notify.wecom.webhook`): what the
+    /// API masks, and keeps when a `"***"` comes back. The store seals the same fields
+    /// (`store::secrets::TASK_SECRETS`).
+    pub fn secrets_mut(&mut self) -> Vec<(&'static str, &mut Secret)> {
+        let mut out: Vec<(&'static str, &mut Secret)> = Vec::new();
+        if let Some(d) = &mut self.dingtalk {
+            out.extend(d.webhook.as_mut().map(|v| ("notify.dingtalk.webhook", v)));
+            out.extend(d.secret.as_mut().map(|v| ("notify.dingtalk.secret", v)));
+        }
+        if let Some(w) = &mut self.wecom {
+            out.extend(w.webhook.as_mut().map(|v| ("notify.wecom.webhook", v)));
+        }
+        if let Some(f) = &mut self.feishu {
+            out.extend(f.webhook.as_mut().map(|v| ("notify.feishu.webhook", v)));
+            out.extend(f.secret.as_mut().map(|v| ("notify.feishu.secret", v)));
+        }
+        if let Some(h) = &mut self.webhook {
+            out.push(("notify.webhook.url", &mut h.url));
+            out.extend(h.secret.as_mut().map(|v| ("notify.webhook.secret", v)));
+        }
+        out
+    }
 }
 
 /// `notify.dingtalk:`; anything left out comes from the `dingtalk` config section.

@@ -53,7 +53,7 @@ pub enum DateFormatError {
     Unwritable(String),
 }
 
-/// Placeholders of DingTalk and e-mail templates (subjects and bodies).
+/// Placeholders of message templates (subjects and bodies).
 pub const MESSAGE_PLACEHOLDERS: &[&str] = &[
     "task_name",
     "execution_time",
@@ -68,6 +68,10 @@ pub const MESSAGE_PLACEHOLDERS: &[&str] = &[
     "task_id",
     "execution_id",
     "sheets",
+    "table",
+    "alert_state",
+    "alert_condition",
+    "alert_value",
 ];
 
 /// Placeholders of output file names.
@@ -275,7 +279,7 @@ impl TemplateRef {
 
 /// The templates shipped in `templates/`, compiled in: a file of the same name in
 /// `templates_dir` overrides one.
-pub const BUILTIN: [(&str, &str); 5] = [
+pub const BUILTIN: [(&str, &str); 17] = [
     (
         "dingtalk_report.md",
         include_str!("../../templates/dingtalk_report.md"),
@@ -283,6 +287,46 @@ pub const BUILTIN: [(&str, &str); 5] = [
     (
         "dingtalk_failure.md",
         include_str!("../../templates/dingtalk_failure.md"),
+    ),
+    (
+        "dingtalk_alert.md",
+        include_str!("../../templates/dingtalk_alert.md"),
+    ),
+    (
+        "dingtalk_recovery.md",
+        include_str!("../../templates/dingtalk_recovery.md"),
+    ),
+    (
+        "wecom_report.md",
+        include_str!("../../templates/wecom_report.md"),
+    ),
+    (
+        "wecom_failure.md",
+        include_str!("../../templates/wecom_failure.md"),
+    ),
+    (
+        "wecom_alert.md",
+        include_str!("../../templates/wecom_alert.md"),
+    ),
+    (
+        "wecom_recovery.md",
+        include_str!("../../templates/wecom_recovery.md"),
+    ),
+    (
+        "feishu_report.md",
+        include_str!("../../templates/feishu_report.md"),
+    ),
+    (
+        "feishu_failure.md",
+        include_str!("../../templates/feishu_failure.md"),
+    ),
+    (
+        "feishu_alert.md",
+        include_str!("../../templates/feishu_alert.md"),
+    ),
+    (
+        "feishu_recovery.md",
+        include_str!("../../templates/feishu_recovery.md"),
     ),
     (
         "email_report.html",
@@ -295,6 +339,14 @@ pub const BUILTIN: [(&str, &str); 5] = [
     (
         "email_failure.html",
         include_str!("../../templates/email_failure.html"),
+    ),
+    (
+        "email_alert.html",
+        include_str!("../../templates/email_alert.html"),
+    ),
+    (
+        "email_recovery.html",
+        include_str!("../../templates/email_recovery.html"),
     ),
 ];
 

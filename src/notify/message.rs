@@ -1,28 +1,67 @@
 //! What a notification says: the facts of one execution as placeholder values, and the
-//! DingTalk message and e-mail rendered from the task's templates or the shipped ones
-//! (`dingtalk_report.md`, `dingtalk_failure.md`, `email_report.html` + `.txt`,
-//! `email_failure.html`). Values are HTML-escaped in HTML templates.
+//! messages rendered from the task's templates or the shipped ones. Each channel has a
+//! template per kind of message ([`Kind`]): `<channel>_report`, `_failure`, `_alert` and
+//! `_recovery` (`.md` for DingTalk, WeCom and Feishu; `.html` + `.txt` for e-mail). A task's
+//! own template stands for the report and the alert. Values are HTML-escaped in HTML
+//! templates; `{table}` is a markdown or an HTML table, cut by rows to the channel's size
+//! limit.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::table::Table;
 use super::templates::{self, LoadError};
 use crate::humanize;
+use crate::model::alert::AlertState;
 use crate::model::execution::ExecutionStatus;
+use crate::model::table::Preview;
 use crate::model::template::{self, TemplateRef};
 
-/// Default DingTalk template of a report.
-pub const DINGTALK_REPORT: &str = "dingtalk_report.md";
-/// DingTalk template of a failure.
-pub const DINGTALK_FAILURE: &str = "dingtalk_failure.md";
-/// Default e-mail body of a report (its plain-text part is `email_report.txt`).
-pub const EMAIL_REPORT: &str = "email_report.html";
-/// E-mail body of a failure.
-pub const EMAIL_FAILURE: &str = "email_failure.html";
 /// Default e-mail subject.
 pub const DEFAULT_SUBJECT: &str = "{task_name} {date}";
+
+/// What a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A report that succeeded.
+    Report,
+    /// A run that failed (or timed out), an alert whose query failed included.
+    Failure,
+    /// An alert whose condition holds.
+    Alert,
+    /// An alert whose condition stopped holding.
+    Recovery,
+}
+
+impl Kind {
+    /// `report`, `failure`, `alert`, `recovery`: the suffix of the template names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Report => "report",
+            Kind::Failure => "failure",
+            Kind::Alert => "alert",
+            Kind::Recovery => "recovery",
+        }
+    }
+
+    /// True for the kinds a task's own template renders.
+    fn uses_task_template(self) -> bool {
+        matches!(self, Kind::Report | Kind::Alert)
+    }
+}
+
+/// The alert of a run, as messages tell it.
+#[derive(Debug, Clone)]
+pub struct AlertFacts {
+    /// `ok`, `triggered` or `error`.
+    pub state: AlertState,
+    /// The condition as written.
+    pub condition: String,
+    /// What the condition looked at: the first cell, or the row count for `rows OP N`.
+    pub value: String,
+}
 
 /// The facts of one execution that messages are made of.
 #[derive(Debug, Clone)]
@@ -55,6 +94,10 @@ pub struct Facts {
     pub elapsed: Duration,
     /// Link to the (first) file, when the HTTP server is configured.
     pub download_url: Option<String>,
+    /// The first rows of the first sheet (`{table}`).
+    pub preview: Preview,
+    /// The task's alert, when it has one.
+    pub alert: Option<AlertFacts>,
 }
 
 impl Facts {
@@ -63,7 +106,32 @@ impl Facts {
         self.status == ExecutionStatus::Success
     }
 
-    /// The value of placeholder `name` (with an optional date `format`).
+    /// What the message is about: a failure, else the alert's state, else a report.
+    pub fn kind(&self) -> Kind {
+        if !self.succeeded() {
+            return Kind::Failure;
+        }
+        match self.alert.as_ref().map(|a| a.state) {
+            Some(AlertState::Triggered) => Kind::Alert,
+            Some(AlertState::Ok) => Kind::Recovery,
+            Some(AlertState::Error) => Kind::Failure,
+            None => Kind::Report,
+        }
+    }
+
+    /// The table of the first sheet's rows.
+    fn table(&self) -> Table<'_> {
+        Table {
+            preview: &self.preview,
+            total: self
+                .sheets
+                .first()
+                .map_or(self.preview.rows.len() as u64, |s| s.1),
+        }
+    }
+
+    /// The value of placeholder `name` (with an optional date `format`); `{table}` is not
+    /// one of them (see [`Facts::render`]).
     pub fn value(&self, name: &str, format: Option<&str>) -> Option<String> {
         // A format chrono cannot write (refused when the task is applied, but a stored
         // task may predate that check) falls back to the default one.
@@ -73,6 +141,7 @@ impl Facts {
                 .or_else(|| template::format_time(&t, default))
                 .unwrap_or_default()
         };
+        let alert = |f: fn(&AlertFacts) -> String| self.alert.as_ref().map(f).unwrap_or_default();
         Some(match name {
             "task_name" => self.task_name.clone(),
             "task_id" => self.task_id.to_string(),
@@ -97,47 +166,115 @@ impl Facts {
                 .map(|(name, rows)| format!("{name} ({})", humanize::thousands(*rows)))
                 .collect::<Vec<_>>()
                 .join(", "),
+            "alert_state" => alert(|a| a.state.to_string()),
+            "alert_condition" => alert(|a| a.condition.clone()),
+            "alert_value" => alert(|a| a.value.clone()),
             _ => return None,
         })
     }
 
-    /// Renders `template` with these facts; values are HTML-escaped when `html`.
-    pub fn render(&self, template: &str, html: bool) -> String {
+    /// Renders `template` with these facts and `{table}` showing at most `rows` rows; values
+    /// are HTML-escaped (and the table is HTML) when `html`.
+    fn render_rows(&self, template: &str, html: bool, rows: usize) -> String {
         template::render(template, |name, format| {
+            if name == "table" {
+                let t = self.table();
+                return Some(if html { t.html(rows) } else { t.markdown(rows) });
+            }
             let v = self.value(name, format)?;
             Some(if html { escape_html(&v) } else { v })
         })
     }
+
+    /// Renders `template` with these facts and every preview row in `{table}`.
+    pub fn render(&self, template: &str, html: bool) -> String {
+        self.render_rows(template, html, self.preview.rows.len())
+    }
+
+    /// Renders `template` with as many `{table}` rows as keep the text within `limit`
+    /// bytes (fewer rows rather than a message the channel would cut mid-table).
+    pub fn render_within(&self, template: &str, limit: usize) -> String {
+        let mut rows = self.preview.rows.len();
+        loop {
+            let text = self.render_rows(template, false, rows);
+            if text.len() <= limit || rows == 0 || !template.contains("{table}") {
+                return text;
+            }
+            rows -= 1;
+        }
+    }
 }
 
-/// A rendered DingTalk message.
+/// A markdown channel: where its templates are and how long its messages may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markdown {
+    /// DingTalk robot: 20,000 bytes.
+    DingTalk,
+    /// WeCom robot: 4,096 bytes of markdown.
+    WeCom,
+    /// Feishu bot: 20 KB per request, card included.
+    Feishu,
+}
+
+impl Markdown {
+    /// The channel's name, the prefix of its template files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Markdown::DingTalk => "dingtalk",
+            Markdown::WeCom => "wecom",
+            Markdown::Feishu => "feishu",
+        }
+    }
+
+    /// Most bytes of text the channel takes.
+    pub fn limit(self) -> usize {
+        match self {
+            Markdown::DingTalk => super::dingtalk::MAX_TEXT_BYTES,
+            Markdown::WeCom => 4096,
+            // Room for the card around the text, the title and the signature.
+            Markdown::Feishu => 18_000,
+        }
+    }
+}
+
+/// A rendered markdown message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DingTalkText {
-    /// Title (shown in the chat list).
+pub struct MarkdownText {
+    /// Title (the chat list; Feishu's card header).
     pub title: String,
-    /// Markdown text.
+    /// Markdown text, within the channel's limit as far as `{table}` can shrink.
     pub text: String,
 }
 
-/// The DingTalk message for `facts`: a report from `template` (task's value, else the
-/// shipped report template), or the failure template.
+/// The built-in template name of `kind` for a channel: `dingtalk_alert.md`.
+pub fn template_name(channel: &str, kind: Kind, extension: &str) -> String {
+    format!("{channel}_{}.{extension}", kind.as_str())
+}
+
+/// The message of `facts` on a markdown `channel`: the task's `template` for a report or an
+/// alert, else the channel's template for the kind of message.
 ///
 /// # Errors
 /// A template file that cannot be read.
-pub fn dingtalk(
+pub fn markdown(
     facts: &Facts,
+    channel: Markdown,
     template: Option<&str>,
     dir: &Path,
-) -> Result<DingTalkText, LoadError> {
-    let (source, title) = if facts.succeeded() {
-        (template.unwrap_or(DINGTALK_REPORT), "{task_name} 执行完成")
-    } else {
-        (DINGTALK_FAILURE, "{task_name} 执行失败")
+) -> Result<MarkdownText, LoadError> {
+    let kind = facts.kind();
+    let own = template.filter(|_| kind.uses_task_template());
+    let source = own.map_or_else(|| template_name(channel.name(), kind, "md"), str::to_string);
+    let text = templates::load(&TemplateRef::from_value(&source), dir)?;
+    let title = match kind {
+        Kind::Report => "{task_name} 执行完成",
+        Kind::Failure => "{task_name} 执行失败",
+        Kind::Alert => "{task_name} 告警",
+        Kind::Recovery => "{task_name} 已恢复",
     };
-    let text = templates::load(&TemplateRef::from_value(source), dir)?;
-    Ok(DingTalkText {
+    Ok(MarkdownText {
         title: facts.render(title, false),
-        text: facts.render(&text, false),
+        text: facts.render_within(&text, channel.limit()),
     })
 }
 
@@ -153,9 +290,9 @@ pub struct EmailText {
 }
 
 /// The e-mail for `facts`: subject from `subject` (default `{task_name} {date}`, marked
-/// `[失败]` for a failure); body from `template` (task's value, else the shipped report
-/// template) or the failure template. The plain-text part is the `.txt` beside an `.html`
-/// template file when there is one, else the HTML as text.
+/// `[失败]`, `[告警]` or `[恢复]` by the kind); body from `template` (task's value, for a report
+/// or an alert) else the shipped template of the kind. The plain-text part is the `.txt`
+/// beside an `.html` template file when there is one, else the HTML as text.
 ///
 /// # Errors
 /// A template file that cannot be read.
@@ -165,11 +302,11 @@ pub fn email(
     template: Option<&str>,
     dir: &Path,
 ) -> Result<EmailText, LoadError> {
-    let source = if facts.succeeded() {
-        template.unwrap_or(EMAIL_REPORT)
-    } else {
-        EMAIL_FAILURE
-    };
+    let kind = facts.kind();
+    let source = template
+        .filter(|_| kind.uses_task_template())
+        .map_or_else(|| template_name("email", kind, "html"), str::to_string);
+    let source = source.as_str();
     let reference = TemplateRef::from_value(source);
     let body = templates::load(&reference, dir)?;
     let html = looks_like_html(source, &body);
@@ -190,9 +327,13 @@ pub fn email(
         _ => None,
     };
     let mut subject = facts.render(subject.unwrap_or(DEFAULT_SUBJECT), false);
-    if !facts.succeeded() {
-        subject = format!("[失败] {subject}");
-    }
+    let mark = match kind {
+        Kind::Report => "",
+        Kind::Failure => "[失败] ",
+        Kind::Alert => "[告警] ",
+        Kind::Recovery => "[恢复] ",
+    };
+    subject = format!("{mark}{subject}");
     let (html_body, text) = if html {
         let rendered = facts.render(&body, true);
         let text = match text_template {
@@ -317,6 +458,8 @@ mod tests {
             sheets: vec![("订单".into(), 1000)],
             elapsed: Duration::from_millis(3210),
             download_url: Some("https://r.example.com/files/a.xlsx?expires=1&sig=x".into()),
+            preview: Preview::default(),
+            alert: None,
         }
     }
 
@@ -349,7 +492,7 @@ mod tests {
     #[test]
     fn the_shipped_report_templates_render_every_placeholder() {
         let f = facts(ExecutionStatus::Success);
-        let d = dingtalk(&f, None, &templates()).unwrap();
+        let d = markdown(&f, Markdown::DingTalk, None, &templates()).unwrap();
         assert_eq!(d.title, "订单日报 执行完成");
         for want in [
             "2026-11-23 09:00:02",
@@ -385,7 +528,13 @@ mod tests {
     #[test]
     fn failures_use_the_failure_templates_with_the_error_escaped_in_html() {
         let f = facts(ExecutionStatus::Failed);
-        let d = dingtalk(&f, Some("custom {task_name}"), &templates()).unwrap();
+        let d = markdown(
+            &f,
+            Markdown::DingTalk,
+            Some("custom {task_name}"),
+            &templates(),
+        )
+        .unwrap();
         assert_eq!(d.title, "订单日报 执行失败");
         assert!(
             d.text.contains("> Unknown column 'x' <in> field list"),

@@ -16,4 +16,5 @@ pub mod links;
 pub mod message;
 pub mod notifier;
 pub mod retry;
+pub mod table;
 pub mod templates;

@@ -4,13 +4,15 @@
 //! stores on the execution row.
 
 use std::fmt::Display;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use super::dingtalk::{DingTalk, Message, Robot, RobotError};
 use super::email::{EmailError, Mail, Mailer, check_attachments};
 use super::links::LinkSigner;
-use super::message::{self, Facts, escape_html};
+use super::message::{self, Facts, Kind, Markdown, escape_html};
 use super::retry::Attempted;
 use super::templates::LoadError;
 use crate::config::Settings;
@@ -122,28 +124,32 @@ impl Notifier {
         Ok(self.settings.dingtalk.robot(task)?)
     }
 
-    /// Sends the notifications of one finished run and returns the outcome of each channel
-    /// (none when the task asks for none in this case).
+    /// Sends the notifications of one finished run, every channel at once, and returns the
+    /// outcome of each (none when the task asks for none in this case). A report or a
+    /// failure is sent when `notify.on` names it (and a report with no rows not under
+    /// `notify.skip_empty`); an alert or a recovery whenever the run says it is due.
     pub async fn notify(&self, spec: &TaskSpec, facts: &Facts) -> Vec<NotificationOutcome> {
-        let when = if facts.succeeded() {
-            NotifyOn::Success
-        } else {
-            NotifyOn::Failure
+        let wanted = match facts.kind() {
+            Kind::Report => spec.notify.on.contains(&NotifyOn::Success),
+            Kind::Failure => spec.notify.on.contains(&NotifyOn::Failure),
+            Kind::Alert | Kind::Recovery => true,
         };
-        if !spec.notify.on.contains(&when) {
+        if !wanted {
             return Vec::new();
         }
-        if facts.succeeded() && spec.notify.skip_empty && facts.rows == 0 {
+        if facts.kind() == Kind::Report && spec.notify.skip_empty && facts.rows == 0 {
             tracing::info!(task = %spec.name, "no rows: notifications skipped (notify.skip_empty)");
             return Vec::new();
         }
-        let mut outcomes = Vec::new();
+        let mut sends: Vec<Pin<Box<dyn Future<Output = NotificationOutcome> + Send + '_>>> =
+            Vec::new();
         if let Some(d) = &spec.notify.dingtalk {
-            outcomes.push(self.send_dingtalk(d, facts).await);
+            sends.push(Box::pin(self.send_dingtalk(d, facts)));
         }
         if let Some(m) = &spec.notify.email {
-            outcomes.push(self.send_email(m, facts).await);
+            sends.push(Box::pin(self.send_email(m, facts)));
         }
+        let outcomes = futures_util::future::join_all(sends).await;
         for o in &outcomes {
             match &o.error {
                 None => {
@@ -159,8 +165,12 @@ impl Notifier {
 
     async fn send_dingtalk(&self, d: &DingTalkNotify, facts: &Facts) -> NotificationOutcome {
         let prepared = self.robot(Some(d)).and_then(|robot| {
-            let text =
-                message::dingtalk(facts, d.template.as_deref(), &self.settings.templates_dir)?;
+            let text = message::markdown(
+                facts,
+                Markdown::DingTalk,
+                d.template.as_deref(),
+                &self.settings.templates_dir,
+            )?;
             Ok((robot, text))
         });
         let (robot, text) = match prepared {

@@ -10,14 +10,17 @@ use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::alert;
 use super::report::{RunError, RunReport};
-use super::request::{export_request, open_source};
+use super::request::{alert_request, export_request, open_source};
 use super::{Executor, RunContext};
+use crate::clock::later;
 use crate::config::Settings;
 use crate::export::naming::RenderError;
 use crate::export::{ExportError, ExportOutcome, export};
+use crate::model::alert::{AlertState, ConditionError};
 use crate::model::execution::{ExecutionStatus, Finish, NewExecution, Trigger};
-use crate::notify::message::Facts;
+use crate::notify::message::{AlertFacts, Facts};
 use crate::notify::notifier::Notifier;
 use crate::source::SourceError;
 use crate::store::TaskRecord;
@@ -128,6 +131,7 @@ impl Attempt<'_> {
             outcome,
             error,
             notifications: Vec::new(),
+            alert: None,
             started_at,
             elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
             stopped: false,
@@ -144,9 +148,11 @@ impl Attempt<'_> {
         let spec = &self.task.spec;
         let timeout = self.settings.scheduler.task_timeout(spec);
         let timed_out = AtomicBool::new(false);
-        let stop = async {
+        let deadline = later(self.executor.clock.now(), timeout);
+        // One deadline for the report and the alert's own query.
+        let stop = || async {
             tokio::select! {
-                () = self.executor.clock.sleep(timeout) => {
+                () = self.executor.clock.sleep_until(deadline) => {
                     timed_out.store(true, Ordering::SeqCst);
                     format!("timed out after {}s", timeout.as_secs())
                 }
@@ -163,8 +169,8 @@ impl Attempt<'_> {
                 spec.name
             );
         }
-        let (status, finish, outcome, error) = match result {
-            Ok(outcome) => {
+        let (status, finish, outcome, error, alert) = match result {
+            Ok((outcome, alert)) => {
                 let finish = Finish {
                     status: Some(ExecutionStatus::Success),
                     rows: Some(outcome.rows),
@@ -176,34 +182,43 @@ impl Attempt<'_> {
                         .collect(),
                     error: None,
                     notifications: Vec::new(),
-                    alert: None,
+                    alert: alert.as_ref().map(|a| a.state),
                 };
-                (ExecutionStatus::Success, finish, Some(outcome), None)
+                (ExecutionStatus::Success, finish, Some(outcome), None, alert)
             }
             Err(e) => {
                 let status = match &e {
                     Failure::Export(ExportError::Cancelled(_))
+                    | Failure::Alert(ExportError::Cancelled(_))
                         if timed_out.load(Ordering::SeqCst) =>
                     {
                         ExecutionStatus::Timeout
                     }
-                    Failure::Export(ExportError::Cancelled(_)) => ExecutionStatus::Interrupted,
+                    Failure::Export(ExportError::Cancelled(_))
+                    | Failure::Alert(ExportError::Cancelled(_)) => ExecutionStatus::Interrupted,
                     _ => ExecutionStatus::Failed,
                 };
                 let text = format!("task {}: {e}", spec.name).replace('\n', " ");
+                let alert = spec.alert.as_ref().map(|a| AlertFacts {
+                    state: AlertState::Error,
+                    condition: a.condition.clone(),
+                    value: String::new(),
+                });
                 let finish = Finish {
                     status: Some(status),
                     error: Some(text.clone()),
+                    alert: alert.as_ref().map(|a| a.state),
                     ..Finish::default()
                 };
-                (status, finish, None, Some(text))
+                (status, finish, None, Some(text), alert)
             }
         };
         self.executor
             .store
             .finish_execution(execution_id, &finish)
             .await?;
-        let report = self.report(execution_id, status, outcome, error, started_at);
+        let mut report = self.report(execution_id, status, outcome, error, started_at);
+        report.alert = alert;
         crate::metrics::execution(
             &spec.name,
             status.as_str(),
@@ -215,12 +230,13 @@ impl Attempt<'_> {
         Ok(report)
     }
 
-    /// The body: source → export.
-    async fn execute(
+    /// The body: source → export → the alert's query and condition, each query stopped
+    /// when a future made by `stop` resolves.
+    async fn execute<F: Future<Output = String>>(
         &self,
         timeout: std::time::Duration,
-        stop: impl Future<Output = String>,
-    ) -> Result<ExportOutcome, Failure> {
+        stop: impl Fn() -> F,
+    ) -> Result<(ExportOutcome, Option<AlertFacts>), Failure> {
         let spec = &self.task.spec;
         #[cfg(debug_assertions)]
         if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == spec.name.as_str()) {
@@ -230,9 +246,28 @@ impl Attempt<'_> {
         let store = Some(&self.executor.store);
         let source = open_source(self.settings, store, &spec.data_source).await?;
         let progress = self.ctx.progress.clone();
-        let result = export(&source, &spec.data_source, &request, progress, stop).await;
+        let result = export(&source, &spec.data_source, &request, progress, stop()).await;
+        let result = match (result, &spec.alert) {
+            (Err(e), _) => Err(Failure::Export(e)),
+            (Ok(outcome), None) => Ok((outcome, None)),
+            (Ok(outcome), Some(a)) => {
+                let seen = match &a.sql {
+                    None => Ok(alert::observed(&outcome)),
+                    Some(_) => {
+                        let request =
+                            alert_request(self.settings, spec, self.ctx.scheduled_at, timeout)?;
+                        let progress = Default::default();
+                        export(&source, &spec.data_source, &request, progress, stop())
+                            .await
+                            .map(|o| alert::observed(&o))
+                            .map_err(Failure::Alert)
+                    }
+                };
+                seen.and_then(|seen| Ok((outcome, Some(alert::evaluate(a, &seen)?))))
+            }
+        };
         source.close().await;
-        Ok(result?)
+        result
     }
 
     /// Sends the notifications of the finished attempt when due: a success, or a failure or
@@ -246,12 +281,23 @@ impl Attempt<'_> {
         report: &mut RunReport,
         notifier: &Notifier,
     ) -> Result<(), RunError> {
-        let due = match report.status {
-            ExecutionStatus::Success => true,
-            ExecutionStatus::Failed | ExecutionStatus::Timeout => self.last,
+        let due = match (report.status, &report.alert, &self.task.spec.alert) {
+            (ExecutionStatus::Success, Some(now), Some(spec)) => {
+                let previous = self
+                    .executor
+                    .store
+                    .previous_alert(self.task.id, report.execution_id)
+                    .await?;
+                alert::due(spec.repeat, now.state, previous)
+            }
+            (ExecutionStatus::Success, _, _) => true,
+            (ExecutionStatus::Failed | ExecutionStatus::Timeout, _, _) => self.last,
             _ => false,
         };
         if !due {
+            if let Some(a) = &report.alert {
+                tracing::info!(task = %self.task.spec.name, alert = %a.state, "alert unchanged: nothing sent");
+            }
             return Ok(());
         }
         let facts = self.facts(report, notifier);
@@ -289,6 +335,8 @@ impl Attempt<'_> {
             files,
             sheets: outcome.map(|o| o.sheets.clone()).unwrap_or_default(),
             elapsed: report.elapsed,
+            preview: outcome.map(|o| o.preview.clone()).unwrap_or_default(),
+            alert: report.alert.clone(),
         }
     }
 }
@@ -302,6 +350,12 @@ enum Failure {
     /// A macro or the file name could not be rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// The alert's own query failed or was cancelled.
+    #[error("alert.sql: {0}")]
+    Alert(ExportError),
+    /// The alert's condition could not be evaluated.
+    #[error("alert.condition: {0}")]
+    Condition(#[from] ConditionError),
 }
 
 impl From<SourceError> for Failure {

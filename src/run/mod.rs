@@ -24,6 +24,7 @@
 //! is one [`RunReport`] (the last attempt's), rendered the same way for the CLI line, the log
 //! and the HTTP body ([`report`]).
 
+pub mod alert;
 pub mod attempt;
 pub mod report;
 pub mod request;

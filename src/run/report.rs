@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::export::ExportOutcome;
 use crate::humanize;
 use crate::model::execution::{ExecutionStatus, NotificationOutcome};
+use crate::notify::message::AlertFacts;
 use crate::store::StoreError;
 
 /// How a run (its last attempt) ended.
@@ -28,6 +29,8 @@ pub struct RunReport {
     pub error: Option<String>,
     /// The notifications sent (none when none were due).
     pub notifications: Vec<NotificationOutcome>,
+    /// The task's alert as this attempt found it.
+    pub alert: Option<AlertFacts>,
     /// When the attempt started.
     pub started_at: DateTime<Utc>,
     /// How long the attempt took.
@@ -149,6 +152,8 @@ struct Json {
     files: Vec<String>,
     error: Option<String>,
     notifications: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<String>,
 }
 
 impl Serialize for RunReport {
@@ -161,6 +166,7 @@ impl Serialize for RunReport {
             files: self.files(),
             error: self.error.clone(),
             notifications: self.notification_lines(),
+            alert: self.alert.as_ref().map(|a| a.state.to_string()),
         }
         .serialize(s)
     }

@@ -110,8 +110,43 @@ pub fn export_request(
     );
     // `{table}` shows these rows; an alert on the first query reads its first cell.
     let alert_reads_it = spec.alert.as_ref().is_some_and(|a| a.sql.is_none());
-    request.preview_rows =
-        (spec.notify.preview_rows as usize).max(usize::from(alert_reads_it));
+    request.preview_rows = (spec.notify.preview_rows as usize).max(usize::from(alert_reads_it));
+    Ok(request)
+}
+
+/// The export of an alert's own query (`alert.sql`): rendered like the report's, read
+/// through the same guard, no file; its first row kept.
+///
+/// # Errors
+/// A macro cannot be rendered.
+pub fn alert_request(
+    settings: &Settings,
+    spec: &TaskSpec,
+    scheduled_at: DateTime<Utc>,
+    timeout: Duration,
+) -> Result<ExportRequest, RenderError> {
+    let at = scheduled_at.with_timezone(&spec.zone(settings.scheduler.timezone));
+    let sql = spec
+        .alert
+        .as_ref()
+        .and_then(|a| a.sql.as_deref())
+        .unwrap_or_default();
+    let sheets = vec![SheetQuery {
+        name: "alert".into(),
+        sql: render_sql(sql, at)?,
+    }];
+    let destination = Destination::Dir {
+        dir: settings.export.temp_dir.clone(),
+        file_name: "alert".into(),
+    };
+    let mut request = settings.export.request(
+        sheets,
+        Format::None,
+        destination,
+        timeout.saturating_add(Duration::from_secs(2)),
+        settings.scheduler.timezone.0,
+    );
+    request.preview_rows = 1;
     Ok(request)
 }
 

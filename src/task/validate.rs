@@ -8,8 +8,9 @@ use std::path::Path;
 
 use crate::config::{Settings, TIMEOUT_MAX};
 use crate::export::naming::check_sql_macros;
+use crate::model::alert::Condition;
 use crate::model::cron::Schedule;
-use crate::model::task::{TaskSpec, check_sheet_name};
+use crate::model::task::{MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
 use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::model::units::TimeZone;
 use crate::notify::templates;
@@ -43,6 +44,10 @@ pub struct Context<'a> {
     pub templates_dir: &'a Path,
     /// `dingtalk.webhook_url` is set, so tasks may leave out their own webhook.
     pub default_webhook: bool,
+    /// `wecom.webhook_url` is set.
+    pub default_wecom: bool,
+    /// `feishu.webhook_url` is set.
+    pub default_feishu: bool,
     /// `email.smtp_server` is set, so tasks may send e-mail.
     pub smtp_configured: bool,
 }
@@ -54,6 +59,8 @@ impl<'a> Context<'a> {
             data_sources,
             templates_dir: &settings.templates_dir,
             default_webhook: !settings.dingtalk.webhook_url.is_empty(),
+            default_wecom: !settings.wecom.webhook_url.is_empty(),
+            default_feishu: !settings.feishu.webhook_url.is_empty(),
             smtp_configured: settings.email.smtp_server.is_some(),
         }
     }
@@ -253,6 +260,78 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             && let Err(e) = check_template(t, ctx.templates_dir)
         {
             fail("notify.email.template", e.to_string());
+        }
+    }
+    let robots = [
+        (
+            "wecom",
+            spec.notify
+                .wecom
+                .as_ref()
+                .map(|w| (&w.webhook, &w.template)),
+            ctx.default_wecom,
+        ),
+        (
+            "feishu",
+            spec.notify
+                .feishu
+                .as_ref()
+                .map(|f| (&f.webhook, &f.template)),
+            ctx.default_feishu,
+        ),
+    ];
+    for (channel, robot, default) in robots {
+        let Some((webhook, template)) = robot else {
+            continue;
+        };
+        match webhook {
+            None if !default => fail(
+                &format!("notify.{channel}.webhook"),
+                format!(
+                    "no robot to send to: give `webhook` here or set {channel}.webhook_url in the config"
+                ),
+            ),
+            Some(url) if !looks_like_url_or_env(url.expose()) => fail(
+                &format!("notify.{channel}.webhook"),
+                "must be an http(s) URL or an ${ENV} reference".into(),
+            ),
+            _ => {}
+        }
+        if let Some(t) = template
+            && let Err(e) = check_template(t, ctx.templates_dir)
+        {
+            fail(&format!("notify.{channel}.template"), e.to_string());
+        }
+    }
+    if let Some(w) = &spec.notify.webhook
+        && !looks_like_url_or_env(w.url.expose())
+    {
+        fail(
+            "notify.webhook.url",
+            "must be an http(s) URL or an ${ENV} reference".into(),
+        );
+    }
+    if spec.notify.preview_rows > MAX_PREVIEW_ROWS {
+        fail(
+            "notify.preview_rows",
+            format!(
+                "{} is out of range: at most {MAX_PREVIEW_ROWS}",
+                spec.notify.preview_rows
+            ),
+        );
+    }
+    if let Some(a) = &spec.alert {
+        if let Err(e) = a.condition.parse::<Condition>() {
+            fail("alert.condition", e.to_string());
+        }
+        if let Some(sql) = &a.sql {
+            if sql.trim().is_empty() {
+                fail("alert.sql", "is empty".into());
+            } else if let Err(e) = check_sql_macros(sql) {
+                fail("alert.sql", e.to_string());
+            } else if let Err(e) = read_check(sql) {
+                fail("alert.sql", e.to_string());
+            }
         }
     }
     errors

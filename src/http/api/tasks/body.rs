@@ -18,16 +18,22 @@ pub(super) const MASK: &str = "***";
 /// Keys of a task as shown that a body may carry back; they are ignored.
 const READ_ONLY: [&str; 5] = ["id", "next_fire", "last_run", "created_at", "updated_at"];
 
-/// `value` as shown: `***` unless unset or an `${ENV}` reference.
-pub(super) fn mask(value: &Option<Secret>) -> Option<Secret> {
-    value.as_ref().map(|v| {
-        let raw = v.expose().trim();
-        if v.is_empty() || (raw.starts_with("${") && raw.ends_with('}')) {
-            v.clone()
-        } else {
-            Secret::new(MASK)
-        }
-    })
+/// `value` as shown: `***` unless empty or an `${ENV}` reference.
+pub(super) fn mask(value: &Secret) -> Secret {
+    let raw = value.expose().trim();
+    if value.is_empty() || (raw.starts_with("${") && raw.ends_with('}')) {
+        value.clone()
+    } else {
+        Secret::new(MASK)
+    }
+}
+
+/// `spec` with every secret masked, as shown.
+pub(super) fn masked(mut spec: TaskSpec) -> TaskSpec {
+    for (_, value) in spec.notify.secrets_mut() {
+        *value = mask(value);
+    }
+    spec
 }
 
 /// `field` with 0-based indexes (`sheets[1].name` → `sheets[0].name`): the checks count
@@ -90,8 +96,8 @@ pub(super) fn parse_spec(body: Value) -> Result<TaskSpec, ApiError> {
 /// Refuses `spec` unless it passes the checks of `task apply` (422 naming the first problem's
 /// field, and how many more there are).
 pub(super) async fn check(state: &AppState, spec: &TaskSpec) -> Result<(), ApiError> {
-    for (field, value) in dingtalk_secrets(spec) {
-        if value.is_some_and(|v| v.expose() == MASK) {
+    for (field, value) in spec.notify.clone().secrets_mut() {
+        if value.expose() == MASK {
             return Err(ApiError::invalid(
                 field,
                 format!(
@@ -115,31 +121,16 @@ pub(super) async fn check(state: &AppState, spec: &TaskSpec) -> Result<(), ApiEr
     Err(ApiError::invalid(field, text))
 }
 
-/// The DingTalk secrets of `spec`, by field.
-pub(super) fn dingtalk_secrets(spec: &TaskSpec) -> [(&'static str, Option<&Secret>); 2] {
-    let d = spec.notify.dingtalk.as_ref();
-    [
-        (
-            "notify.dingtalk.webhook",
-            d.and_then(|d| d.webhook.as_ref()),
-        ),
-        ("notify.dingtalk.secret", d.and_then(|d| d.secret.as_ref())),
-    ]
-}
-
-/// `spec` with each `***` secret replaced by the value `stored` has.
+/// `spec` with each `***` secret replaced by the value `stored` has for that field.
 pub(super) fn keep_masked(mut spec: TaskSpec, stored: &TaskSpec) -> TaskSpec {
-    let old = stored.notify.dingtalk.as_ref();
-    if let Some(d) = &mut spec.notify.dingtalk {
-        let keep = |new: &mut Option<Secret>, old: Option<&Secret>| {
-            if new.as_ref().is_some_and(|v| v.expose() == MASK)
-                && let Some(old) = old
-            {
-                *new = Some(old.clone());
-            }
-        };
-        keep(&mut d.webhook, old.and_then(|o| o.webhook.as_ref()));
-        keep(&mut d.secret, old.and_then(|o| o.secret.as_ref()));
+    let mut old = stored.notify.clone();
+    let old = old.secrets_mut();
+    for (field, value) in spec.notify.secrets_mut() {
+        if value.expose() == MASK
+            && let Some((_, kept)) = old.iter().find(|(f, _)| *f == field)
+        {
+            *value = (**kept).clone();
+        }
     }
     spec
 }

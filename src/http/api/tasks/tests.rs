@@ -52,8 +52,8 @@ fn masks_secrets_and_keeps_them() {
     }))
     .unwrap();
     let d = stored.notify.dingtalk.as_ref().unwrap();
-    assert_eq!(mask(&d.webhook).unwrap().expose(), MASK);
-    assert_eq!(mask(&d.secret).unwrap().expose(), "${DT_SECRET}");
+    assert_eq!(mask(d.webhook.as_ref().unwrap()).expose(), MASK);
+    assert_eq!(mask(d.secret.as_ref().unwrap()).expose(), "${DT_SECRET}");
     let mut sent = stored.clone();
     sent.notify.dingtalk.as_mut().unwrap().webhook = Some(Secret::new(MASK));
     assert_eq!(keep_masked(sent, &stored), stored);
