@@ -5,6 +5,7 @@
 //! stop), the HTTP endpoints and systemd integration.
 
 mod accounts;
+mod alerts;
 mod api_auth;
 mod api_resources;
 mod api_tasks;

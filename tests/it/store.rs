@@ -4,6 +4,7 @@
 use chrono::{Duration, TimeZone, Utc};
 
 use crate::helpers::{Backend, ScratchStore};
+use reportd::model::alert::AlertState;
 use reportd::model::datasource::{DataSourceSpec, SourceKind};
 use reportd::model::execution::{
     ExecutionStatus, Finish, NewExecution, NotificationOutcome, Trigger,
@@ -180,6 +181,7 @@ async fn suite(backend: Backend) {
                     attempts: 1,
                     error: None,
                 }],
+                alert: Some(AlertState::Triggered),
             },
         )
         .await
@@ -193,6 +195,12 @@ async fn suite(backend: Backend) {
         vec!["exports/2026-11-23/订单日报_20261123.xlsx".to_string()]
     );
     assert_eq!(row.notifications.len(), 1);
+    assert_eq!(row.alert, Some(AlertState::Triggered));
+    assert_eq!(
+        store.previous_alert(hourly.id, id + 1).await.unwrap(),
+        Some(AlertState::Triggered)
+    );
+    assert_eq!(store.previous_alert(hourly.id, id).await.unwrap(), None);
     assert!(row.finished_at.unwrap() >= row.started_at);
     assert_eq!(
         store.executions(None, 1).await.unwrap().len(),
