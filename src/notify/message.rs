@@ -438,6 +438,7 @@ pub fn html_to_text(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::alert::AlertState;
     use chrono::TimeZone;
 
     fn facts(status: ExecutionStatus) -> Facts {
@@ -565,6 +566,103 @@ mod tests {
         assert_eq!(
             f.render("{date:%Y%m%d} {execution_time:%H:%M}", false),
             "20261123 09:00"
+        );
+    }
+
+    fn with_rows(n: usize) -> Facts {
+        use crate::model::table::Value;
+        let mut f = facts(ExecutionStatus::Success);
+        f.preview = Preview {
+            columns: vec!["城市".into(), "金额".into()],
+            rows: (0..n)
+                .map(|i| {
+                    vec![
+                        Value::Text(format!("城市{i}")),
+                        Value::Number(format!("{i}.50")),
+                    ]
+                })
+                .collect(),
+        };
+        f.sheets = vec![("订单".into(), 5000)];
+        f
+    }
+
+    #[test]
+    fn tables_lose_rows_rather_than_break_the_size_limit() {
+        let f = with_rows(100);
+        let full = f.render("{table}", false);
+        assert_eq!(full.lines().filter(|l| l.ends_with(".50 |")).count(), 100);
+        assert!(full.len() > 2048);
+        let fitted = f.render_within("## 报表\n\n{table}\n\n尾注", 2048);
+        assert!(fitted.len() <= 2048, "{}", fitted.len());
+        assert!(fitted.ends_with("尾注"), "the text after the table stays");
+        let shown = fitted.lines().filter(|l| l.ends_with(".50 |")).count();
+        assert!(shown > 10 && shown < 100, "{shown}");
+        assert!(
+            fitted.contains(&format!("（显示前 {shown} 行，共 5,000 行）")),
+            "{fitted}"
+        );
+        // Every row is whole: no row is cut in the middle.
+        assert!(
+            fitted
+                .lines()
+                .filter(|l| l.starts_with('|'))
+                .all(|l| l.ends_with(" |"))
+        );
+        let m = markdown(&f, Markdown::WeCom, Some("{table}"), &templates()).unwrap();
+        assert!(m.text.len() <= Markdown::WeCom.limit());
+    }
+
+    #[test]
+    fn alerts_and_recoveries_have_their_own_templates_and_subjects() {
+        let mut f = with_rows(2);
+        f.alert = Some(AlertFacts {
+            state: AlertState::Triggered,
+            condition: "value > 100".into(),
+            value: "150".into(),
+        });
+        assert_eq!(f.kind(), Kind::Alert);
+        for channel in [Markdown::DingTalk, Markdown::WeCom, Markdown::Feishu] {
+            let m = markdown(&f, channel, None, &templates()).unwrap();
+            assert_eq!(m.title, "订单日报 告警");
+            assert!(
+                m.text.contains("value > 100") && m.text.contains("150"),
+                "{}",
+                m.text
+            );
+            assert!(m.text.contains("| 城市0 | 0.50 |"), "{}", m.text);
+        }
+        let own = markdown(
+            &f,
+            Markdown::DingTalk,
+            Some("mine {alert_value}"),
+            &templates(),
+        );
+        assert_eq!(
+            own.unwrap().text,
+            "mine 150",
+            "the task's template renders the alert"
+        );
+        let e = email(&f, None, None, &templates()).unwrap();
+        assert_eq!(e.subject, "[告警] 订单日报 2026-11-23");
+        assert!(
+            e.html.contains("<table") && e.html.contains("城市1"),
+            "{}",
+            e.html
+        );
+        f.alert.as_mut().unwrap().state = AlertState::Ok;
+        assert_eq!(f.kind(), Kind::Recovery);
+        let own = markdown(&f, Markdown::DingTalk, Some("mine"), &templates()).unwrap();
+        assert_eq!(own.title, "订单日报 已恢复");
+        assert!(
+            own.text.contains("不再成立"),
+            "the recovery template, not the task's"
+        );
+        assert!(
+            email(&f, None, None, &templates())
+                .unwrap()
+                .subject
+                .starts_with("[恢复] ")
         );
     }
 }
