@@ -77,7 +77,10 @@ pub async fn dispatch(
                 .with_timezone(&tz)
                 .format("%Y-%m-%d %H:%M:%S")
                 .to_string(),
-            r.status.to_string(),
+            match r.alert {
+                Some(a) => format!("{} (alert {a})", r.status),
+                None => r.status.to_string(),
+            },
             r.rows.map(humanize::thousands).unwrap_or_default(),
             r.bytes.map(humanize::bytes).unwrap_or_default(),
             seconds,

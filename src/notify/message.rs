@@ -15,7 +15,7 @@ use super::table::Table;
 use super::templates::{self, LoadError};
 use crate::humanize;
 use crate::model::alert::AlertState;
-use crate::model::execution::ExecutionStatus;
+use crate::model::execution::{Execution, ExecutionStatus};
 use crate::model::table::Preview;
 use crate::model::template::{self, TemplateRef};
 
@@ -98,6 +98,8 @@ pub struct Facts {
     pub preview: Preview,
     /// The task's alert, when it has one.
     pub alert: Option<AlertFacts>,
+    /// The stored execution, for a webhook's body (read only when a webhook is due).
+    pub execution: Option<Execution>,
 }
 
 impl Facts {
@@ -461,6 +463,7 @@ mod tests {
             download_url: Some("https://r.example.com/files/a.xlsx?expires=1&sig=x".into()),
             preview: Preview::default(),
             alert: None,
+            execution: None,
         }
     }
 

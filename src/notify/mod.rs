@@ -12,6 +12,7 @@
 
 pub mod dingtalk;
 pub mod email;
+pub mod event;
 pub mod links;
 pub mod message;
 pub mod notifier;

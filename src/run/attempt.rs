@@ -300,7 +300,10 @@ impl Attempt<'_> {
             }
             return Ok(());
         }
-        let facts = self.facts(report, notifier);
+        let mut facts = self.facts(report, notifier);
+        if self.task.spec.notify.webhook.is_some() {
+            facts.execution = self.executor.store.execution(report.execution_id).await?;
+        }
         report.notifications = notifier.notify(&self.task.spec, &facts).await;
         for failed in report.notifications.iter().filter(|n| !n.ok) {
             crate::metrics::notification_failed(&self.task.spec.name, &failed.channel);
@@ -337,6 +340,7 @@ impl Attempt<'_> {
             elapsed: report.elapsed,
             preview: outcome.map(|o| o.preview.clone()).unwrap_or_default(),
             alert: report.alert.clone(),
+            execution: None,
         }
     }
 }
