@@ -388,6 +388,29 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_sealed_fields_are_the_fields_the_api_masks() {
+        use crate::model::task::NotifySpec;
+        let mut every: NotifySpec = serde_json::from_value(json!({
+            "dingtalk": {"webhook": "a", "secret": "b"},
+            "wecom": {"webhook": "c"},
+            "feishu": {"webhook": "d", "secret": "e"},
+            "webhook": {"url": "f", "secret": "g"},
+        }))
+        .unwrap();
+        let masked: Vec<String> = every
+            .secrets_mut()
+            .into_iter()
+            .map(|(field, _)| field.to_string())
+            .collect();
+        let sealed: Vec<String> = TASK_SECRETS
+            .pointers
+            .iter()
+            .map(|p| format!("notify{}", p.replace('/', ".")))
+            .collect();
+        assert_eq!(masked, sealed);
+    }
+
+    #[test]
     fn seals_opens_and_keeps_references() {
         let key = SecretKey::generate();
         let mut v =

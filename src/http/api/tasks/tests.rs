@@ -62,3 +62,22 @@ fn masks_secrets_and_keeps_them() {
     other.notify.dingtalk.as_mut().unwrap().webhook = Some(Secret::new("https://y"));
     assert_eq!(changed_keys(&stored, &other), ["cron", "notify"]);
 }
+
+#[test]
+fn every_channel_secret_is_masked_and_kept() {
+    let stored: TaskSpec = serde_json::from_value(json!({
+        "name": "t", "data_source": "d", "cron": "* * * * *", "sql": "SELECT 1",
+        "notify": {
+            "wecom": {"webhook": "https://q/send?key=w3c0m"},
+            "feishu": {"webhook": "https://f/hook/f3ishu", "secret": "fs-s3cret"},
+            "webhook": {"url": "https://h/in?token=h00k", "secret": "hk-s3cret"}
+        }
+    }))
+    .unwrap();
+    let shown = serde_json::to_string(&masked(stored.clone())).unwrap();
+    for secret in ["w3c0m", "f3ishu", "fs-s3cret", "h00k", "hk-s3cret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    let back: TaskSpec = serde_json::from_str(&shown).unwrap();
+    assert_eq!(keep_masked(back, &stored), stored);
+}
