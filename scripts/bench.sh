@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks for reportd (measurements, not tests: CI never runs them). Three parts, chosen with
-# BENCH_ONLY; by default all run: export, scheduler, API.
+# Benchmarks for reportd (measurements, not tests: CI never runs them). Four parts, chosen with
+# BENCH_ONLY; by default all run: export, scheduler, API, notify.
 #
 # Export (issue 3). Builds an `orders` table (ROWS rows) in MariaDB and PostgreSQL (database
 # `reportd_bench`), then times, each under /usr/bin/time -v (wall clock and peak RSS):
@@ -60,10 +60,16 @@
 # E.g. BENCH_ONLY=api BENCH_REPORTD=target/release/reportd scripts/bench.sh (about 3 minutes a
 # store with the defaults).
 #
+# Notify (issue 15). scripts/bench_notify.py: one task with DingTalk, WeCom, Feishu, a webhook
+# (and e-mail when aiosmtpd is installed), each answered by a local server after its own delay
+# (0.4, 0.8, 1.2, 1.6 s); `task run` timed with and without --no-notify (median of 5): the
+# notification time against the slowest channel (target: at most slowest + 0.5 s) and the sum.
+# Work dir $BENCH_DIR/notify. About 20 s.
+#
 # All parts exit 0 whatever the figures.
 #
 # Environment:
-#   BENCH_ONLY=            export | scheduler | api; empty (the default) runs all three
+#   BENCH_ONLY=            export | scheduler | api | notify; empty (the default) runs all four
 #   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs; scheduler in sched/
 #   BENCH_REPORTD=PATH     use this reportd binary instead of building
 #                          ${CARGO_TARGET_DIR:-target}/release/reportd
@@ -168,7 +174,7 @@ die() {
 step() { echo "==> $*"; }
 warn() { echo "warning: $*" >&2; }
 
-[[ $BENCH_ONLY =~ ^(|export|scheduler|api)$ ]] || die "BENCH_ONLY must be export, scheduler, api or empty, got '$BENCH_ONLY'"
+[[ $BENCH_ONLY =~ ^(|export|scheduler|api|notify)$ ]] || die "BENCH_ONLY must be export, scheduler, api, notify or empty, got '$BENCH_ONLY'"
 want() { [[ -z $BENCH_ONLY || $BENCH_ONLY == "$1" ]]; }
 if want export; then
     [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
@@ -977,10 +983,18 @@ export_main() {
     report
 }
 
+notify_main() {
+    command -v python3 >/dev/null || die "python3 is needed"
+    ensure_reportd
+    rm -rf "$BENCH_DIR/notify"
+    python3 "$(dirname "$0")/bench_notify.py" "$REPORTD" "$BENCH_DIR/notify" || true
+}
+
 main() {
     if want export; then export_main; fi
     if want scheduler; then scheduler_main; fi
     if want api; then api_main; fi
+    if want notify; then notify_main; fi
 }
 
 main "$@"
