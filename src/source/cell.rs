@@ -39,6 +39,9 @@ pub enum Cell {
     Time(NaiveTime),
 }
 
+/// Most characters of a text cell kept in a preview.
+pub const PREVIEW_CHARS: usize = 256;
+
 impl Cell {
     /// Appends the cell's text as a CSV file shows it (nothing for NULL).
     pub fn write_text(&self, out: &mut String) {
@@ -55,11 +58,18 @@ impl Cell {
         };
     }
 
-    /// The cell as a message's table shows it.
+    /// The cell as a message's table shows it: its text, at most [`PREVIEW_CHARS`]
+    /// characters of it (a preview holds 100 rows at most, whatever the cells' size).
     pub fn preview(&self) -> crate::model::table::Value {
         use crate::model::table::Value;
         let mut text = String::new();
-        self.write_text(&mut text);
+        match self {
+            Cell::Text(s) => text.push_str(match s.char_indices().nth(PREVIEW_CHARS) {
+                Some((at, _)) => &s[..at],
+                None => s,
+            }),
+            _ => self.write_text(&mut text),
+        }
         match self {
             Cell::Null => Value::Null,
             Cell::Int(_) | Cell::Number(_) | Cell::Decimal(..) => Value::Number(text),
