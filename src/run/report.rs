@@ -79,11 +79,21 @@ impl RunReport {
             .collect()
     }
 
-    /// The one-line account of the run: `1,000 rows, 2.5MB, 3.2s -> file` when it exported,
-    /// else `<error> (execution N, status)`.
+    /// The one-line account of the run: `1,000 rows, 2.5MB, 3.2s -> file` when it exported
+    /// (`; alert triggered: value > 100 (150)` after it for an alert), else `<error>
+    /// (execution N, status)`.
     pub fn line(&self) -> String {
         match (&self.outcome, &self.error) {
-            (Some(outcome), _) => outcome_line(outcome),
+            (Some(outcome), _) => match &self.alert {
+                Some(a) => format!(
+                    "{}; alert {}: {} ({})",
+                    outcome_line(outcome),
+                    a.state,
+                    a.condition,
+                    a.value
+                ),
+                None => outcome_line(outcome),
+            },
             (None, error) => format!(
                 "{} (execution {}, {})",
                 error.as_deref().unwrap_or("failed"),
@@ -126,13 +136,20 @@ impl fmt::Display for RunReport {
     }
 }
 
-/// `1,000 rows, 2.5MB, 3.2s -> a.xlsx, b.xlsx`.
+/// `1,000 rows, 2.5MB, 3.2s -> a.xlsx, b.xlsx`, or `2 rows, 0.1s, no file`.
 pub fn outcome_line(outcome: &ExportOutcome) -> String {
     let paths: Vec<String> = outcome
         .files
         .iter()
         .map(|f| f.path.display().to_string())
         .collect();
+    if paths.is_empty() {
+        return format!(
+            "{} rows, {}, no file",
+            humanize::thousands(outcome.rows),
+            humanize::seconds(outcome.elapsed),
+        );
+    }
     format!(
         "{} rows, {}, {} -> {}",
         humanize::thousands(outcome.rows),

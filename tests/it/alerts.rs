@@ -73,7 +73,15 @@ fn on_change_sends_exactly_the_trigger_and_the_recovery() {
     let (w, url) = setup(&ding, BACKLOG);
     for v in [5, 150, 170, 3, 4] {
         set_backlog(&url, v);
-        w.ok(&["task", "run", "积压告警"]);
+        let out = w.cmd(&["task", "run", "积压告警"]).output().unwrap();
+        assert!(out.status.success());
+        let shown = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        let state = if v > 100 { "triggered" } else { "ok" };
+        let want = format!("no file; alert {state}: value > 100 ({v})");
+        assert!(
+            shown.contains("2 rows, ") && shown.contains(&want),
+            "{want} in {shown}"
+        );
     }
     let states: Vec<Value> = history(&w, "积压告警")
         .iter()
