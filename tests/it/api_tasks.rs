@@ -410,6 +410,25 @@ async fn bad_tasks_are_refused_naming_the_field_and_store_nothing() {
         (with("sql", json!("SELECT 1; DELETE FROM orders")), "sql"),
         (with("timezone", json!("Mars/Base")), "timezone"),
         (with("name", json!("")), "name"),
+        (
+            with("alert", json!({"condition": "value = 1"})),
+            "alert.condition",
+        ),
+        (
+            with(
+                "alert",
+                json!({"condition": "rows > 0", "sql": "DROP TABLE orders"}),
+            ),
+            "alert.sql",
+        ),
+        (
+            with("notify", json!({"webhook": {"url": "ftp://x"}})),
+            "notify.webhook.url",
+        ),
+        (
+            with("notify", json!({"wecom": {"webhook": "not a url"}})),
+            "notify.wecom.webhook",
+        ),
     ];
     for (body, field) in cases {
         let (code, err) = api.post("/api/tasks", body.clone()).await;
