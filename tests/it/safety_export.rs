@@ -69,6 +69,7 @@ fn request(who: &str, dir: &Path, temp: &Path) -> ExportRequest {
         compression_level: 1,
         temp_dir: temp.to_path_buf(),
         csv_escape_formulas: true,
+        preview_rows: 0,
     }
 }
 

@@ -180,6 +180,7 @@ async fn suite(backend: Backend) {
                     attempts: 1,
                     error: None,
                 }],
+                alert: None,
             },
         )
         .await
