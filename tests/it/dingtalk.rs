@@ -2,9 +2,6 @@
 //! real HTTP server (Python standard library) that recomputes the signature independently,
 //! logs every request as JSON lines and answers as DingTalk does.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reportd::notify::dingtalk::{DingTalk, DingTalkError, Message, Robot};
@@ -13,37 +10,12 @@ use serde_json::Value;
 
 pub const SECRET: &str = "SECd1ngTalkT3stSecretValue0123456789";
 
-/// The stand-in, killed on drop.
-pub struct StandIn {
-    child: Child,
-    pub port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
+pub use crate::stand_in::StandIn;
 
 impl StandIn {
+    /// The DingTalk stand-in, checking signatures with [`SECRET`].
     pub fn start() -> StandIn {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("requests.jsonl");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stand_ins/dingtalk.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(&log)
-            .arg(SECRET)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the DingTalk stand-in");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the stand-in prints its port");
-        StandIn {
-            child,
-            port,
-            log,
-            _dir: dir,
-        }
+        StandIn::script("dingtalk.py", &[SECRET])
     }
 
     /// A robot whose access token is `token` (its prefix picks the stand-in's behaviour).
@@ -55,24 +27,6 @@ impl StandIn {
             ),
             secret: secret.map(String::from),
         }
-    }
-
-    /// The requests received so far.
-    pub fn requests(&self) -> Vec<Value> {
-        match std::fs::read_to_string(&self.log) {
-            Ok(text) => text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

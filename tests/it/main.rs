@@ -1,6 +1,6 @@
 //! Integration tests: the store suite against SQLite, MariaDB and PostgreSQL, and the real
 //! `reportd` binary driven as an operator would (config errors, task files, data sources,
-//! check, logging, the scheduler), the DingTalk robot client against a stand-in DingTalk,
+//! check, logging, the scheduler), the DingTalk, WeCom, Feishu and webhook clients against stand-ins of those services,
 //! e-mail against a real SMTP server, download links, the supervisor (start, status, monitor,
 //! stop), the HTTP endpoints and systemd integration.
 
@@ -20,6 +20,7 @@ mod dingtalk;
 mod downloads;
 mod email;
 mod export;
+mod feishu;
 mod ha;
 mod helpers;
 mod layout;
@@ -34,7 +35,10 @@ mod safety_secrets;
 mod safety_sql;
 mod scheduler;
 mod secrets;
+mod stand_in;
 mod store;
 mod supervise;
 mod systemd;
 mod tasks;
+mod webhook;
+mod wecom;

@@ -3,11 +3,11 @@
 
 use serde_json::json;
 
+use crate::notify::text::{TRUNCATED_MARKER, clean_list};
+
 /// Most bytes DingTalk takes in a markdown text; longer text is cut to fit.
 pub const MAX_TEXT_BYTES: usize = 20_000;
 
-/// What replaces the end of a text that was too long.
-const TRUNCATED_MARKER: &str = "\n\n…(truncated)";
 /// A markdown message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
@@ -33,17 +33,6 @@ pub(super) fn message_body(msg: &Message) -> serde_json::Value {
         "markdown": { "title": msg.title, "text": prepare_text(&msg.text, &mentions) },
         "at": { "atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": msg.at_all },
     })
-}
-
-/// Trimmed, non-empty, without repeats, in order.
-pub(super) fn clean_list(items: &[String]) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::with_capacity(items.len());
-    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
 }
 
 /// The text with `@<mention>` appended for each mention it lacks, cut (with the marker)

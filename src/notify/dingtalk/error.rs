@@ -1,12 +1,8 @@
-//! Why a send failed ([`DingTalkError`]), one line each and scrubbed of secrets, and the
-//! helpers that put answers and transport errors on one short line.
+//! Why a send failed ([`DingTalkError`]), one line each and scrubbed of secrets.
 
 use std::time::Duration;
 
-use super::robot::scrub;
-
-/// How much of an unexpected HTTP answer goes into an error message.
-const MAX_ANSWER_IN_ERROR: usize = 200;
+use crate::notify::http::{Failure, scrub};
 /// Why a DingTalk send failed. Messages are one line and never contain the webhook's
 /// access token or the signing secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,38 +60,14 @@ impl DingTalkError {
     }
 }
 
-/// An error and its sources, `: `-separated, on one line.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+impl DingTalkError {
+    /// The error of an exchange that brought no usable answer.
+    pub(super) fn from_failure(failure: Failure, timeout: Duration) -> Self {
+        match failure {
+            Failure::Timeout => DingTalkError::Timeout(timeout),
+            Failure::Http(m) => DingTalkError::Http(m),
+            Failure::Status { status, body } => DingTalkError::Status { status, body },
+            Failure::BadAnswer(m) => DingTalkError::BadAnswer(m),
         }
-        source = s.source();
-    }
-    one_line(&out)
-}
-
-/// Line breaks and tabs become spaces.
-pub(super) fn one_line(s: &str) -> String {
-    s.split(['\r', '\n', '\t'])
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The start of an answer, on one line, for an error message.
-pub(super) fn excerpt(s: &str) -> String {
-    one_line(&truncate_chars(s, MAX_ANSWER_IN_ERROR))
-}
-
-/// At most `max` characters of `s`, with `…` when cut.
-pub(super) fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
     }
 }

@@ -1,6 +1,7 @@
 //! The DingTalk group-robot channel: markdown messages posted to a robot's webhook.
 //! `robot.rs` signs URLs and keeps secrets out of sight, `body.rs` builds the message JSON,
-//! `limiter.rs` paces sends per robot, `error.rs` says why a send failed.
+//! `error.rs` says why a send failed; sends are paced per robot by the shared
+//! [`crate::notify::limiter`] and posted through [`crate::notify::http`].
 //!
 //! - **Signing.** A robot with a secret (`SEC…`) gets `&timestamp=<ms>&sign=<sign>` added to
 //!   its webhook's query (the `access_token` stays), where `sign` is the URL-encoded base64
@@ -24,28 +25,25 @@
 
 mod body;
 mod error;
-mod limiter;
 mod robot;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
-use tokio::time::Instant;
 
 pub use body::{MAX_TEXT_BYTES, Message};
 pub use error::DingTalkError;
 pub use robot::{Robot, signed_url};
 
 use self::body::message_body;
-use self::error::{error_chain, excerpt};
-use self::limiter::Limiter;
-use self::robot::{base_url, now_ms, sensitive_strings, sign_url};
-use super::retry::{Attempted, RetryAction, RetryLogic, RetryPolicy, retry};
-use crate::clock::Clock;
+use self::robot::{base_url, sensitive_strings, sign_url};
+use super::http::{exchange_json, now_ms, service_code};
+use super::retry::{Attempted, RetryAction, RetryLogic};
+use super::robots::{self, RobotClient};
+use super::text::excerpt;
 use crate::config::DingTalkSettings;
 use crate::model::env;
 use crate::model::secret::Secret;
@@ -59,35 +57,18 @@ pub const ERRCODE_RATE_LIMITED: i64 = 130_101;
 const DEFAULT_RATE_MAX: usize = 20;
 /// Default rate-limit window.
 const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
-/// Default number of HTTP attempts when DingTalk answers 130101.
-const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-/// Default hold on a robot after a 130101 answer, before the next attempt.
-const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(60);
 
 /// One client for the whole process (reqwest::Client reused), with a per-robot rate limiter.
 ///
 /// Cloning is cheap and shares the connection pool and the limiter.
 #[derive(Clone)]
 pub struct DingTalk {
-    /// The HTTP client, or why it could not be built (reported by every send).
-    client: Result<reqwest::Client, DingTalkError>,
-    timeout: Duration,
-    limiter: Arc<Limiter>,
-    max_attempts: u32,
-    retry_delay: Duration,
-    /// Ends a hold after 130101 early (never triggered unless [`DingTalk::with_shutdown`]).
-    shutdown: Shutdown,
+    core: RobotClient<DingTalkError>,
 }
 
 impl fmt::Debug for DingTalk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DingTalk")
-            .field("timeout", &self.timeout)
-            .field("rate_max", &self.limiter.max)
-            .field("rate_window", &self.limiter.window)
-            .field("max_attempts", &self.max_attempts)
-            .field("retry_delay", &self.retry_delay)
-            .finish_non_exhaustive()
+        self.core.debug("DingTalk", f)
     }
 }
 
@@ -117,43 +98,29 @@ impl DingTalk {
     /// A client whose every request (connect and answer) is bounded by `timeout`, limited
     /// to 20 messages per 60 s per robot, making up to 3 attempts 60 s apart on 130101.
     pub fn new(timeout: Duration) -> DingTalk {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(concat!("reportd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| DingTalkError::Http(error_chain(&e.without_url())));
-        if let Err(DingTalkError::Http(e)) = &client {
-            tracing::error!(error = %e, "cannot build the DingTalk HTTP client");
-        }
+        let limits = [(DEFAULT_RATE_MAX, DEFAULT_RATE_WINDOW)];
         DingTalk {
-            client,
-            timeout,
-            limiter: Arc::new(Limiter::new(DEFAULT_RATE_MAX, DEFAULT_RATE_WINDOW)),
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            retry_delay: DEFAULT_RETRY_DELAY,
-            shutdown: Shutdown::new(),
+            core: RobotClient::new("DingTalk", timeout, &limits, DingTalkError::Http),
         }
     }
 
     /// Allows at most `max` sends (at least 1) per robot in any `window`; replaces the limiter
     /// and its history.
     pub fn with_rate_limit(mut self, max: usize, window: Duration) -> DingTalk {
-        self.limiter = Arc::new(Limiter::new(max, window));
+        self.core.set_rate_limits(&[(max, window)]);
         self
     }
 
     /// Makes up to `max_attempts` HTTP attempts (at least 1) when DingTalk answers 130101,
     /// holding the robot for `delay` before each new attempt.
     pub fn with_retries(mut self, max_attempts: u32, delay: Duration) -> DingTalk {
-        self.max_attempts = max_attempts.max(1);
-        self.retry_delay = delay;
+        self.core.set_retries(max_attempts, delay);
         self
     }
 
     /// Gives up a hold after 130101 when `shutdown` comes (the last answer is the result).
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> DingTalk {
-        self.shutdown = shutdown;
+        self.core.set_shutdown(shutdown);
         self
     }
 
@@ -168,57 +135,36 @@ impl DingTalk {
         let refused = |e: DingTalkError| {
             let e = e.scrubbed(&sensitive);
             tracing::warn!(title = %msg.title, error = %e, "DingTalk message not sent");
-            Attempted {
-                attempts: 0,
-                result: Err(e),
-                stopped: false,
-            }
+            robots::refused(e)
         };
         let base = match base_url(&robot.webhook) {
             Ok(url) => url,
             Err(e) => return refused(e),
         };
-        let client = match &self.client {
+        let client = match self.core.http() {
             Ok(c) => c,
-            Err(e) => return refused(e.clone()),
+            Err(e) => return refused(e),
         };
         let key = base.to_string();
         let body = message_body(msg);
-        let policy = RetryPolicy::fixed(self.max_attempts, self.retry_delay);
         let logic = RateLimitedOnly {
-            hold: self.retry_delay,
+            hold: self.core.retry_delay,
         };
         let announce = |attempts: u32, _: Duration, _: &DingTalkError| {
             tracing::warn!(
                 title = %msg.title,
                 attempts,
-                delay_ms = self.retry_delay.as_millis() as u64,
+                delay_ms = self.core.retry_delay.as_millis() as u64,
                 "DingTalk rate limit hit (130101), retrying after the delay"
             );
         };
-        let (key, base, body) = (&key, &base, &body);
-        let mut sent = retry(
-            &policy,
-            &logic,
-            &Clock::System,
-            &self.shutdown,
-            announce,
-            |attempt| async move {
-                self.limiter.acquire(key).await;
-                let result = self.post_once(client, base, secret, body).await;
-                if let Err(e) = &result
-                    && is_rate_limited(e)
-                    && policy.allows_after(attempt)
-                {
-                    // Other messages to this robot wait out the hold too.
-                    self.limiter
-                        .hold(key, Instant::now() + self.retry_delay)
-                        .await;
-                }
-                result
-            },
-        )
-        .await;
+        let (base, body) = (&base, &body);
+        let mut sent = self
+            .core
+            .paced(&key, &logic, announce, |_| {
+                self.post_once(client, base, secret, body)
+            })
+            .await;
         sent.result = sent.result.map_err(|e| e.scrubbed(&sensitive));
         let attempts = sent.attempts;
         match &sent.result {
@@ -242,47 +188,16 @@ impl DingTalk {
             Some(secret) => sign_url(base.clone(), secret, now_ms()).to_string(),
             None => base.to_string(),
         };
-        let transport = |e: reqwest::Error| {
-            if e.is_timeout() {
-                DingTalkError::Timeout(self.timeout)
-            } else {
-                DingTalkError::Http(error_chain(&e.without_url()))
-            }
-        };
-        let response = client
-            .post(url)
-            .json(body)
-            .send()
+        let (text, answer) = exchange_json(client.post(url).json(body))
             .await
-            .map_err(transport)?;
-        let status = response.status();
-        let text = response.text().await.map_err(transport)?;
-        if !status.is_success() {
-            return Err(DingTalkError::Status {
-                status: status.as_u16(),
-                body: excerpt(&text),
-            });
-        }
-        let answer: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| DingTalkError::BadAnswer(format!("{e}: {}", excerpt(&text))))?;
-        let Some(errcode) = answer.get("errcode").and_then(|c| c.as_i64()) else {
-            return Err(DingTalkError::BadAnswer(format!(
+            .map_err(|f| DingTalkError::from_failure(f, self.core.timeout))?;
+        match service_code(&answer, "errcode", "errmsg") {
+            None => Err(DingTalkError::BadAnswer(format!(
                 "no errcode: {}",
                 excerpt(&text)
-            )));
-        };
-        if errcode == 0 {
-            Ok(text)
-        } else {
-            let errmsg = answer
-                .get("errmsg")
-                .and_then(|m| m.as_str())
-                .unwrap_or("")
-                .to_string();
-            Err(DingTalkError::Api {
-                errcode,
-                errmsg: excerpt(&errmsg),
-            })
+            ))),
+            Some((0, _)) => Ok(text),
+            Some((errcode, errmsg)) => Err(DingTalkError::Api { errcode, errmsg }),
         }
     }
 }

@@ -9,7 +9,8 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Url;
 use sha2::Sha256;
 
-use super::error::{DingTalkError, one_line};
+use super::error::DingTalkError;
+use crate::notify::http::{Token, checked_url, masked_url};
 
 /// A robot to post to: webhook URL (with its access_token) and optional signing secret.
 ///
@@ -25,7 +26,7 @@ pub struct Robot {
 impl fmt::Debug for Robot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Robot")
-            .field("webhook", &masked_webhook(&self.webhook))
+            .field("webhook", &masked_url(&self.webhook, Token::InQuery))
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .finish()
     }
@@ -68,18 +69,7 @@ pub(super) fn sign(secret: &str, timestamp_ms: i64) -> String {
 /// The webhook parsed and checked, without fragment and without any `timestamp`/`sign`:
 /// the URL posted to when unsigned, and the rate limiter's key.
 pub(super) fn base_url(webhook: &str) -> Result<Url, DingTalkError> {
-    let mut url = Url::parse(webhook.trim())
-        .map_err(|e| DingTalkError::BadWebhook(format!("not a URL ({e})")))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(DingTalkError::BadWebhook(format!(
-            "scheme `{}` is not http or https",
-            url.scheme()
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(DingTalkError::BadWebhook("no host".into()));
-    }
-    url.set_fragment(None);
+    let mut url = checked_url(webhook).map_err(DingTalkError::BadWebhook)?;
     if url
         .query_pairs()
         .any(|(k, _)| k == "timestamp" || k == "sign")
@@ -100,54 +90,5 @@ pub(super) fn base_url(webhook: &str) -> Result<Url, DingTalkError> {
 /// What must never show: the webhook as given, every query value (the access token) and
 /// the secret.
 pub(super) fn sensitive_strings(robot: &Robot) -> Vec<String> {
-    let mut query_values = Vec::new();
-    if let Ok(url) = Url::parse(robot.webhook.trim()) {
-        query_values.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
-        if let Some(q) = url.query() {
-            let raw = q.split('&').filter_map(|p| p.split_once('='));
-            query_values.extend(raw.map(|(_, v)| v.to_string()));
-        }
-    }
-    // Tiny values (`&x=1`) would mangle messages; access tokens are long.
-    query_values.retain(|v| v.len() >= 4);
-    let mut out = vec![robot.webhook.trim().to_string()];
-    out.extend(query_values);
-    out.extend(robot.secret.clone());
-    out.retain(|s| !s.is_empty());
-    // Longest first, so a string containing another is replaced whole.
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
-}
-
-/// `text` with every sensitive string replaced by `***`, on one line.
-pub(super) fn scrub(text: &str, sensitive: &[String]) -> String {
-    let mut out = one_line(text);
-    for s in sensitive {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "***");
-        }
-    }
-    out
-}
-
-/// The webhook with its query masked, for `Debug`.
-pub(super) fn masked_webhook(webhook: &str) -> String {
-    match Url::parse(webhook.trim()) {
-        Ok(url) => {
-            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-            let query = if url.query().is_some() { "?***" } else { "" };
-            let host = url.host_str().unwrap_or("");
-            format!("{}://{host}{port}{}{query}", url.scheme(), url.path())
-        }
-        Err(_) => "***".into(),
-    }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    crate::notify::http::sensitive_strings(&robot.webhook, Token::InQuery, robot.secret.as_deref())
 }

@@ -1,0 +1,78 @@
+//! A Feishu bot: its webhook (`…/open-apis/bot/v2/hook/<token>`) and secret, the signature
+//! of each attempt, and keeping both out of errors, logs and `Debug` output.
+
+use std::fmt;
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use super::error::FeishuError;
+use crate::config::FeishuSettings;
+use crate::model::env;
+use crate::model::secret::Secret;
+use crate::model::task::FeishuNotify;
+use crate::notify::http::{Token, masked_url, sensitive_strings};
+
+/// A bot to post to: webhook URL (its last path segment is the token) and optional signing
+/// secret. `Debug` shows neither the token nor the secret. An empty secret means unsigned.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FeishuBot {
+    /// Webhook URL, e.g. `https://open.feishu.cn/open-apis/bot/v2/hook/<token>`.
+    pub webhook: String,
+    /// Signing secret, when the bot has "signature verification" on.
+    pub secret: Option<String>,
+}
+
+impl fmt::Debug for FeishuBot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeishuBot")
+            .field("webhook", &masked_url(&self.webhook, Token::InLastSegment))
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl FeishuBot {
+    /// What must never show: the webhook, its token and the secret.
+    pub(super) fn sensitive(&self) -> Vec<String> {
+        sensitive_strings(&self.webhook, Token::InLastSegment, self.secret.as_deref())
+    }
+}
+
+/// Feishu's signature (pub for tests): base64 of HMAC-SHA256 keyed by
+/// `timestamp + "\n" + secret` over an empty message; `timestamp` in Unix seconds.
+pub fn sign(secret: &str, timestamp: i64) -> String {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+    match Hmac::<Sha256>::new_from_slice(format!("{timestamp}\n{secret}").as_bytes()) {
+        Ok(mac) => base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+        Err(_) => String::new(),
+    }
+}
+
+impl FeishuSettings {
+    /// The process's Feishu client, each request bounded by `feishu.timeout`.
+    pub fn client(&self) -> super::Feishu {
+        super::Feishu::new(std::time::Duration::from_secs(self.timeout))
+    }
+
+    /// The bot a task posts to: its own webhook and secret, else these settings'.
+    ///
+    /// # Errors
+    /// No webhook anywhere, or an `${ENV}` reference that is not set.
+    pub fn bot(&self, task: Option<&FeishuNotify>) -> Result<FeishuBot, FeishuError> {
+        let pick = |own: Option<&Secret>, fallback: &Secret| -> Result<String, FeishuError> {
+            let raw = own.filter(|s| !s.is_empty()).unwrap_or(fallback);
+            Ok(env::expand(raw.expose())?)
+        };
+        let webhook = pick(task.and_then(|t| t.webhook.as_ref()), &self.webhook_url)?;
+        if webhook.trim().is_empty() {
+            return Err(FeishuError::NoWebhook);
+        }
+        let secret = pick(task.and_then(|t| t.secret.as_ref()), &self.secret)?;
+        Ok(FeishuBot {
+            webhook,
+            secret: (!secret.trim().is_empty()).then_some(secret),
+        })
+    }
+}

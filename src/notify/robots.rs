@@ -1,0 +1,121 @@
+//! What the robot clients (DingTalk, WeCom, Feishu) share: one HTTP client, the request
+//! timeout, the per-robot [`Limiter`], how often and how long apart a rate-limited send is
+//! tried again, and the shutdown that ends such a hold early. Each channel keeps its own
+//! [`RetryLogic`] (which answer means "too fast") and its own public builder methods.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::http;
+use super::limiter::Limiter;
+use super::retry::{Attempted, RetryLogic, RetryPolicy};
+use crate::shutdown::Shutdown;
+
+/// Default number of HTTP attempts when a service answers "too fast".
+const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Default hold on a robot after a "too fast" answer, before the next attempt.
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// A robot channel's client core. Cloning is cheap and shares the connection pool and the
+/// limiter.
+#[derive(Clone)]
+pub(crate) struct RobotClient<E> {
+    /// The HTTP client, or why it could not be built (reported by every send).
+    client: Result<reqwest::Client, E>,
+    pub(crate) timeout: Duration,
+    limiter: Arc<Limiter>,
+    max_attempts: u32,
+    pub(crate) retry_delay: Duration,
+    /// Ends a hold early (never triggered unless a channel's `with_shutdown`).
+    shutdown: Shutdown,
+}
+
+impl<E: Clone + fmt::Display> RobotClient<E> {
+    /// Every request bounded by `timeout`, sends paced by `limits` per robot, up to 3
+    /// attempts 60 s apart on a "too fast" answer. `http_error` names a client that cannot
+    /// be built (logged now, reported by every send).
+    pub(crate) fn new(
+        channel: &str,
+        timeout: Duration,
+        limits: &[(usize, Duration)],
+        http_error: impl FnOnce(String) -> E,
+    ) -> RobotClient<E> {
+        let client = http::client(timeout).map_err(http_error);
+        if let Err(e) = &client {
+            tracing::error!(channel, error = %e, "cannot build the HTTP client");
+        }
+        RobotClient {
+            client,
+            timeout,
+            limiter: Arc::new(Limiter::new(limits)),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_delay: DEFAULT_RETRY_DELAY,
+            shutdown: Shutdown::new(),
+        }
+    }
+
+    /// The HTTP client, or why there is none.
+    pub(crate) fn http(&self) -> Result<&reqwest::Client, E> {
+        self.client.as_ref().map_err(Clone::clone)
+    }
+
+    /// Replaces the limiter (and its history).
+    pub(crate) fn set_rate_limits(&mut self, limits: &[(usize, Duration)]) {
+        self.limiter = Arc::new(Limiter::new(limits));
+    }
+
+    /// Up to `max_attempts` (at least 1), `delay` apart, on a "too fast" answer.
+    pub(crate) fn set_retries(&mut self, max_attempts: u32, delay: Duration) {
+        self.max_attempts = max_attempts.max(1);
+        self.retry_delay = delay;
+    }
+
+    /// The shutdown that ends a hold early.
+    pub(crate) fn set_shutdown(&mut self, shutdown: Shutdown) {
+        self.shutdown = shutdown;
+    }
+
+    /// `Debug` of the channel's client: timeout, limits, retries.
+    pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (rate_max, rate_window) = self.limiter.limits().first().copied().unwrap_or_default();
+        f.debug_struct(name)
+            .field("timeout", &self.timeout)
+            .field("rate_max", &rate_max)
+            .field("rate_window", &rate_window)
+            .field("rate_limits", &self.limiter.limits())
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_delay", &self.retry_delay)
+            .finish_non_exhaustive()
+    }
+
+    /// Runs `op` at `key`'s pace, retried as `logic` says within the attempts, a "too fast"
+    /// answer holding the robot ([`Limiter::paced`]).
+    pub(crate) async fn paced<T, L, F, Fut>(
+        &self,
+        key: &str,
+        logic: &L,
+        announce: impl FnMut(u32, Duration, &E),
+        op: F,
+    ) -> Attempted<T, E>
+    where
+        L: RetryLogic<Error = E>,
+        F: Fn(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let policy = RetryPolicy::fixed(self.max_attempts, self.retry_delay);
+        self.limiter
+            .paced(key, &policy, logic, &self.shutdown, announce, op)
+            .await
+    }
+}
+
+/// A send refused before any attempt.
+pub(crate) fn refused<T, E>(error: E) -> Attempted<T, E> {
+    Attempted {
+        attempts: 0,
+        result: Err(error),
+        stopped: false,
+    }
+}
