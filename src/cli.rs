@@ -181,6 +181,12 @@ pub enum Channel {
     Dingtalk,
     /// E-mail.
     Email,
+    /// WeCom (企业微信) group robot.
+    Wecom,
+    /// Feishu (飞书) custom bot.
+    Feishu,
+    /// The task's generic webhook (needs --task).
+    Webhook,
 }
 
 impl Command {

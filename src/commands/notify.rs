@@ -1,5 +1,6 @@
-//! `reportd notify test dingtalk|email [--task TASK] [--to ADDR]`: sends a test message through
-//! the configured robot or mail account (or a task's) and prints the service's answer.
+//! `reportd notify test dingtalk|email|wecom|feishu|webhook [--task TASK] [--to ADDR]`: sends a
+//! test message through the configured robot or mail account (or a task's; a webhook is always
+//! a task's) and prints the service's answer.
 
 use anyhow::{Context as _, bail};
 use std::process::ExitCode;
@@ -10,7 +11,9 @@ use crate::cli::{Channel, NotifyCommand};
 use crate::config::Settings;
 use crate::notify::dingtalk::Message;
 use crate::notify::email::Mail;
+use crate::notify::feishu::{CardColor, FeishuCard};
 use crate::notify::notifier::Notifier;
+use crate::notify::wecom::WeComMessage;
 use crate::store::TaskRecord;
 
 /// Runs `reportd notify ...`.
@@ -84,10 +87,61 @@ pub async fn dispatch(settings: &Settings, command: NotifyCommand) -> anyhow::Re
             let sent = mailer.send(&mail).await;
             (sent.attempts, sent.result.map_err(|e| e.to_string()))
         }
+        Channel::Wecom => {
+            let own = record.as_ref().and_then(|r| r.spec.notify.wecom.as_ref());
+            let robot = settings.wecom.robot(own).map_err(anyhow::Error::msg)?;
+            let msg = WeComMessage {
+                text: format!(
+                    "## reportd 测试消息\n\n- **来源**: {host}\n- **时间**: {now}\n- **配置**: {about}\n"
+                ),
+                mentioned_list: own.map(|w| w.mentioned_list.clone()).unwrap_or_default(),
+                mentioned_mobiles: own.map(|w| w.mentioned_mobiles.clone()).unwrap_or_default(),
+            };
+            let sent = notifier.wecom().send_markdown(&robot, &msg).await;
+            (sent.attempts, sent.result.map_err(|e| e.to_string()))
+        }
+        Channel::Feishu => {
+            let own = record.as_ref().and_then(|r| r.spec.notify.feishu.as_ref());
+            let bot = settings.feishu.bot(own).map_err(anyhow::Error::msg)?;
+            let card = FeishuCard {
+                title: "reportd 测试消息".into(),
+                markdown: format!("**来源**: {host}\n**时间**: {now}\n**配置**: {about}"),
+                color: CardColor::Blue,
+                button: None,
+            };
+            let sent = notifier.feishu().send(&bot, &card).await;
+            (sent.attempts, sent.result.map_err(|e| e.to_string()))
+        }
+        Channel::Webhook => {
+            let (r, hook) = record
+                .as_ref()
+                .and_then(|r| Some((r, r.spec.notify.webhook.as_ref()?)))
+                .context(
+                    "webhooks are set per task: pass --task TASK of a task with notify.webhook",
+                )?;
+            let target = hook.target().map_err(anyhow::Error::msg)?;
+            let body = serde_json::json!({
+                "event": "test",
+                "task": {"id": r.id, "name": r.spec.name},
+                "message": "reportd 测试消息",
+                "host": host,
+                "time": now.to_string(),
+            });
+            let delivery = format!("test-{}", chrono::Utc::now().timestamp_millis());
+            let sent = notifier
+                .webhook()
+                .post(&target, &delivery, body.to_string().as_bytes())
+                .await;
+            let answer = sent.result.map(|status| format!("HTTP {status}"));
+            (sent.attempts, answer.map_err(|e| e.to_string()))
+        }
     };
     let name = match channel {
         Channel::Dingtalk => "dingtalk",
         Channel::Email => "email",
+        Channel::Wecom => "wecom",
+        Channel::Feishu => "feishu",
+        Channel::Webhook => "webhook",
     };
     match answer {
         Ok(a) => {

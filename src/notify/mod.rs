@@ -15,6 +15,7 @@
 //!   webhook.
 //! - [`links`] signs and checks download links.
 
+mod deliver;
 pub mod dingtalk;
 pub mod email;
 pub mod event;

@@ -1,23 +1,24 @@
-//! Sending a run's notifications: whether to (`notify.on`, `notify.skip_empty`), to which
-//! channels (the task's `notify.dingtalk` / `notify.email`, with the config's robot and SMTP
-//! account), attachments or a download link, and the outcome of each channel, which the runner
-//! stores on the execution row.
+//! Sending a run's notifications: whether to (`notify.on`, `notify.skip_empty`, the kind of
+//! message), to which channels (the task's `notify.dingtalk`, `email`, `wecom`, `feishu`,
+//! `webhook`), all at once, and the outcome of each channel, which the runner stores on the
+//! execution row. How each channel's message is made and sent is `deliver`'s.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::dingtalk::{DingTalk, Message, Robot, RobotError};
-use super::email::{EmailError, Mail, Mailer, check_attachments};
+use super::dingtalk::{DingTalk, Robot, RobotError};
+use super::email::{EmailError, Mailer};
+use super::feishu::Feishu;
 use super::links::LinkSigner;
-use super::message::{self, Facts, Kind, Markdown, escape_html};
-use super::retry::Attempted;
+use super::message::{Facts, Kind};
 use super::templates::LoadError;
+use super::webhook::Webhook;
+use super::wecom::WeCom;
 use crate::config::Settings;
 use crate::model::execution::NotificationOutcome;
-use crate::model::task::{DingTalkNotify, EmailNotify, NotifyOn, TaskSpec};
+use crate::model::task::{DingTalkNotify, NotifyOn, TaskSpec};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 
@@ -42,6 +43,9 @@ pub enum ChannelError {
 pub struct Notifier {
     settings: Arc<Settings>,
     dingtalk: DingTalk,
+    wecom: WeCom,
+    feishu: Feishu,
+    webhook: Webhook,
     /// None without `email.smtp_server`; the error when the account is unusable.
     mailer: Option<Result<Mailer, EmailError>>,
     links: Option<LinkSigner>,
@@ -76,6 +80,9 @@ impl Notifier {
             .map(|_| settings.email.mailer());
         Notifier {
             dingtalk: settings.dingtalk.client(),
+            wecom: settings.wecom.client(),
+            feishu: settings.feishu.client(),
+            webhook: settings.webhook.client(),
             mailer,
             links,
             settings,
@@ -86,6 +93,9 @@ impl Notifier {
     /// wait on a handle that never triggers).
     pub fn with_shutdown(mut self, shutdown: &Shutdown) -> Notifier {
         self.dingtalk = self.dingtalk.with_shutdown(shutdown.clone());
+        self.wecom = self.wecom.with_shutdown(shutdown.clone());
+        self.feishu = self.feishu.with_shutdown(shutdown.clone());
+        self.webhook = self.webhook.with_shutdown(shutdown.clone());
         self.mailer = self
             .mailer
             .map(|m| m.map(|m| m.with_shutdown(shutdown.clone())));
@@ -99,9 +109,29 @@ impl Notifier {
             .and_then(|l| l.url(file, chrono::Utc::now()))
     }
 
+    /// The settings the channels were built from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The DingTalk client.
     pub fn dingtalk(&self) -> &DingTalk {
         &self.dingtalk
+    }
+
+    /// The WeCom client.
+    pub fn wecom(&self) -> &WeCom {
+        &self.wecom
+    }
+
+    /// The Feishu client.
+    pub fn feishu(&self) -> &Feishu {
+        &self.feishu
+    }
+
+    /// The webhook client.
+    pub fn webhook(&self) -> &Webhook {
+        &self.webhook
     }
 
     /// The mailer, or why there is none.
@@ -149,6 +179,15 @@ impl Notifier {
         if let Some(m) = &spec.notify.email {
             sends.push(Box::pin(self.send_email(m, facts)));
         }
+        if let Some(w) = &spec.notify.wecom {
+            sends.push(Box::pin(self.send_wecom(w, facts)));
+        }
+        if let Some(f) = &spec.notify.feishu {
+            sends.push(Box::pin(self.send_feishu(f, facts)));
+        }
+        if let Some(h) = &spec.notify.webhook {
+            sends.push(Box::pin(self.send_webhook(h, facts)));
+        }
         let outcomes = futures_util::future::join_all(sends).await;
         for o in &outcomes {
             match &o.error {
@@ -161,122 +200,5 @@ impl Notifier {
             }
         }
         outcomes
-    }
-
-    async fn send_dingtalk(&self, d: &DingTalkNotify, facts: &Facts) -> NotificationOutcome {
-        let prepared = self.robot(Some(d)).and_then(|robot| {
-            let text = message::markdown(
-                facts,
-                Markdown::DingTalk,
-                d.template.as_deref(),
-                &self.settings.templates_dir,
-            )?;
-            Ok((robot, text))
-        });
-        let (robot, text) = match prepared {
-            Ok(p) => p,
-            Err(e) => return failed("dingtalk", 0, &e),
-        };
-        let msg = Message {
-            title: text.title,
-            text: text.text,
-            at_mobiles: d.at_mobiles.clone(),
-            at_user_ids: d.at_user_ids.clone(),
-            at_all: d.at_all,
-        };
-        outcome("dingtalk", self.dingtalk.send(&robot, &msg).await)
-    }
-
-    async fn send_email(&self, m: &EmailNotify, facts: &Facts) -> NotificationOutcome {
-        let mailer = match self.mailer() {
-            Ok(m) => m,
-            Err(e) => return failed("email", 0, &e),
-        };
-        let text = match message::email(
-            facts,
-            m.subject.as_deref(),
-            m.template.as_deref(),
-            &self.settings.templates_dir,
-        ) {
-            Ok(t) => t,
-            Err(e) => return failed("email", 0, &e),
-        };
-        let (mut html, mut plain) = (text.html, text.text);
-        let mut attachments = Vec::new();
-        if facts.succeeded() && m.attach && !facts.files.is_empty() {
-            match check_attachments(&facts.files, self.settings.email.max_attachment_size.0) {
-                Ok(_) => attachments = facts.files.clone(),
-                Err(reason) => {
-                    let (h, t) = not_attached(&reason.to_string(), facts);
-                    html = match html.rfind("</body>") {
-                        Some(i) => format!("{}{h}{}", &html[..i], &html[i..]),
-                        None => html + &h,
-                    };
-                    plain.push_str(&t);
-                }
-            }
-        }
-        let mail = Mail {
-            to: m.to.clone(),
-            cc: m.cc.clone(),
-            bcc: m.bcc.clone(),
-            subject: text.subject,
-            html,
-            text: plain,
-            attachments,
-        };
-        outcome("email", mailer.send(&mail).await)
-    }
-}
-
-/// The paragraph (HTML, text) that replaces attachments that are too large.
-fn not_attached(reason: &str, facts: &Facts) -> (String, String) {
-    match &facts.download_url {
-        Some(url) => (
-            format!(
-                "<p>附件未随邮件发送：{}。请通过链接下载：<a href=\"{}\">{}</a></p>\n",
-                escape_html(reason),
-                escape_html(url),
-                escape_html(url)
-            ),
-            format!("\n附件未随邮件发送：{reason}。请通过链接下载：{url}\n"),
-        ),
-        None => {
-            let where_ = facts
-                .files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            (
-                format!(
-                    "<p>附件未随邮件发送：{}。文件保存在服务器上：{}</p>\n",
-                    escape_html(reason),
-                    escape_html(&where_)
-                ),
-                format!("\n附件未随邮件发送：{reason}。文件保存在服务器上：{where_}\n"),
-            )
-        }
-    }
-}
-
-fn outcome<E: Display>(channel: &str, sent: Attempted<String, E>) -> NotificationOutcome {
-    match sent.result {
-        Ok(_) => NotificationOutcome {
-            channel: channel.into(),
-            ok: true,
-            attempts: sent.attempts,
-            error: None,
-        },
-        Err(e) => failed(channel, sent.attempts, &e),
-    }
-}
-
-fn failed(channel: &str, attempts: u32, error: &dyn Display) -> NotificationOutcome {
-    NotificationOutcome {
-        channel: channel.into(),
-        ok: false,
-        attempts,
-        error: Some(error.to_string()),
     }
 }
