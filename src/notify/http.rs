@@ -9,26 +9,35 @@ use super::text::{excerpt, one_line};
 /// The `User-Agent` of every request.
 pub(crate) const USER_AGENT: &str = concat!("reportd/", env!("CARGO_PKG_VERSION"));
 
+/// Why a client could not be built or a URL is refused: a few words on one line, never the
+/// URL itself. Each channel puts it in its own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Reason(pub(crate) String);
+
 /// An HTTP client whose every request (connect and answer) is bounded by `timeout`, or why
-/// it could not be built (one line).
-pub(crate) fn client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
+/// it could not be built.
+pub(crate) fn client(timeout: std::time::Duration) -> Result<reqwest::Client, Reason> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(USER_AGENT)
         .build()
-        .map_err(|e| error_chain(&e.without_url()))
+        .map_err(|e| Reason(error_chain(&e.without_url())))
 }
 
 /// `url` parsed, checked to be `http(s)://` with a host, without its fragment. The error
 /// says why in a few words and never repeats the URL.
-pub(crate) fn checked_url(url: &str) -> Result<Url, String> {
-    let mut url = Url::parse(url.trim()).map_err(|e| format!("not a URL ({e})"))?;
+pub(crate) fn checked_url(url: &str) -> Result<Url, Reason> {
+    let mut url = Url::parse(url.trim()).map_err(|e| Reason(format!("not a URL ({e})")))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(format!("scheme `{}` is not http or https", url.scheme()));
+        return Err(Reason(format!(
+            "scheme `{}` is not http or https",
+            url.scheme()
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err("no host".into());
+        return Err(Reason("no host".into()));
     }
     url.set_fragment(None);
     Ok(url)
@@ -219,7 +228,7 @@ mod tests {
         assert!(checked_url("http://127.0.0.1:9/x#frag").is_ok_and(|u| u.fragment().is_none()));
         for bad in ["ftp://h/x?key=k3y", "h/x?key=k3y", "http://", ""] {
             let e = checked_url(bad).unwrap_err();
-            assert!(!e.contains("k3y"), "{e}");
+            assert!(!e.0.contains("k3y"), "{e}");
         }
     }
 }

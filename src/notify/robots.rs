@@ -42,7 +42,7 @@ impl<E: Clone + fmt::Display> RobotClient<E> {
         limits: &[(usize, Duration)],
         http_error: impl FnOnce(String) -> E,
     ) -> RobotClient<E> {
-        let client = http::client(timeout).map_err(http_error);
+        let client = http::client(timeout).map_err(|r| http_error(r.0));
         if let Err(e) = &client {
             tracing::error!(channel, error = %e, "cannot build the HTTP client");
         }

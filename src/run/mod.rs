@@ -152,7 +152,7 @@ struct RunRetry;
 /// An attempt that did not end the run: failed or timed out (retried), or not recorded.
 enum Unfinished {
     /// Recorded `failed` or `timeout`: another attempt may help.
-    Retryable(RunReport),
+    Retryable(Box<RunReport>),
     /// The execution row could not be written: no retry.
     Unrecorded(RunError),
 }
@@ -282,7 +282,7 @@ impl Executor {
             Ok(report) => Ok(report),
             Err(Unfinished::Retryable(mut report)) => {
                 report.stopped = attempted.stopped;
-                Ok(report)
+                Ok(*report)
             }
             Err(Unfinished::Unrecorded(e)) => Err(e),
         }
@@ -307,7 +307,7 @@ impl Executor {
         }
         match report.status {
             ExecutionStatus::Failed | ExecutionStatus::Timeout => {
-                Err(Unfinished::Retryable(report))
+                Err(Unfinished::Retryable(Box::new(report)))
             }
             _ => Ok(report),
         }

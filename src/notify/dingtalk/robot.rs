@@ -69,7 +69,7 @@ pub(super) fn sign(secret: &str, timestamp_ms: i64) -> String {
 /// The webhook parsed and checked, without fragment and without any `timestamp`/`sign`:
 /// the URL posted to when unsigned, and the rate limiter's key.
 pub(super) fn base_url(webhook: &str) -> Result<Url, DingTalkError> {
-    let mut url = checked_url(webhook).map_err(DingTalkError::BadWebhook)?;
+    let mut url = checked_url(webhook).map_err(|r| DingTalkError::BadWebhook(r.0))?;
     if url
         .query_pairs()
         .any(|(k, _)| k == "timestamp" || k == "sign")

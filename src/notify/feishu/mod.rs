@@ -112,7 +112,7 @@ impl Feishu {
         let secret = bot.secret.as_deref().filter(|s| !s.is_empty());
         let sensitive = bot.sensitive();
         let ready = checked_url(&bot.webhook)
-            .map_err(FeishuError::BadWebhook)
+            .map_err(|r| FeishuError::BadWebhook(r.0))
             .and_then(|url| Ok((url, self.core.http()?)));
         let (url, client) = match ready {
             Ok(ready) => ready,

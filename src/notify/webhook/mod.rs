@@ -112,7 +112,7 @@ impl fmt::Debug for Webhook {
 impl Webhook {
     /// A client whose every request is bounded by `timeout`, retrying as `policy` says.
     pub fn new(timeout: Duration, policy: RetryPolicy) -> Webhook {
-        let client = http::client(timeout).map_err(WebhookError::Http);
+        let client = http::client(timeout).map_err(|r| WebhookError::Http(r.0));
         if let Err(e) = &client {
             tracing::error!(error = %e, "cannot build the webhook HTTP client");
         }
@@ -142,7 +142,7 @@ impl Webhook {
     ) -> Attempted<u16, WebhookError> {
         let sensitive = target.sensitive();
         let ready = checked_url(&target.url)
-            .map_err(WebhookError::BadUrl)
+            .map_err(|r| WebhookError::BadUrl(r.0))
             .and_then(|url| Ok((url, self.client.as_ref().map_err(Clone::clone)?)));
         let (url, client) = match ready {
             Ok(ready) => ready,

@@ -34,7 +34,7 @@ impl WeComRobot {
 
     /// The send URL, checked: `http(s)`, a host, a path ending in `/send` and a `key`.
     pub(super) fn send_url(&self) -> Result<Url, WeComError> {
-        let url = checked_url(&self.webhook).map_err(WeComError::BadWebhook)?;
+        let url = checked_url(&self.webhook).map_err(|r| WeComError::BadWebhook(r.0))?;
         if !url.path().ends_with("/send") {
             return Err(WeComError::BadWebhook(
                 "the path does not end in /send (…/cgi-bin/webhook/send?key=…)".into(),
