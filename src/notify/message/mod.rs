@@ -248,6 +248,24 @@ pub struct MarkdownText {
     pub text: String,
 }
 
+/// `text` without the lines that are only a link to nowhere (`[下载报表]()`: a run with no
+/// file, or no `http.file_server_url`).
+fn without_empty_links(text: &str) -> String {
+    let empty = |line: &str| {
+        let l = line.trim();
+        l.starts_with('[') && l.ends_with("]()") && !l[1..l.len() - 3].contains(['[', ']'])
+    };
+    if !text.lines().any(empty) {
+        return text.to_string();
+    }
+    let kept: Vec<&str> = text.lines().filter(|l| !empty(l)).collect();
+    let mut out = kept.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
 /// The built-in template name of `kind` for a channel: `dingtalk_alert.md`.
 pub fn template_name(channel: &str, kind: Kind, extension: &str) -> String {
     format!("{channel}_{}.{extension}", kind.as_str())
@@ -276,7 +294,7 @@ pub fn markdown(
     };
     Ok(MarkdownText {
         title: facts.render(title, false),
-        text: facts.render_within(&text, channel.limit()),
+        text: without_empty_links(&facts.render_within(&text, channel.limit())),
     })
 }
 

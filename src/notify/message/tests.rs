@@ -230,3 +230,19 @@ fn alerts_and_recoveries_have_their_own_templates_and_subjects() {
             .starts_with("[恢复] ")
     );
 }
+
+#[test]
+fn a_link_to_nowhere_is_left_out() {
+    let mut f = facts(ExecutionStatus::Success);
+    f.download_url = None;
+    let d = markdown(&f, Markdown::DingTalk, None, &templates()).unwrap();
+    assert!(!d.text.contains("下载报表"), "{}", d.text);
+    assert!(d.text.contains("**数据行数**: 1,000"));
+    let own = markdown(
+        &f,
+        Markdown::WeCom,
+        Some("a [x]() b\n[y]()\nc"),
+        &templates(),
+    );
+    assert_eq!(own.unwrap().text, "a [x]() b\nc");
+}
