@@ -248,12 +248,18 @@ pub struct MarkdownText {
     pub text: String,
 }
 
-/// `text` without the lines that are only a link to nowhere (`[下载报表]()`: a run with no
-/// file, or no `http.file_server_url`).
+/// `text` without the lines that are only a link to nowhere (`[下载报表]()` in markdown,
+/// `<p><a href="">下载报表</a></p>` in HTML: a run with no file, or no
+/// `http.file_server_url`).
 fn without_empty_links(text: &str) -> String {
     let empty = |line: &str| {
         let l = line.trim();
-        l.starts_with('[') && l.ends_with("]()") && !l[1..l.len() - 3].contains(['[', ']'])
+        let markdown =
+            l.starts_with('[') && l.ends_with("]()") && !l[1..l.len() - 3].contains(['[', ']']);
+        let html = l.starts_with("<p><a href=\"\">")
+            && l.ends_with("</a></p>")
+            && l.matches('<').count() == 4;
+        markdown || html
     };
     if !text.lines().any(empty) {
         return text.to_string();
@@ -355,7 +361,7 @@ pub fn email(
     };
     subject = format!("{mark}{subject}");
     let (html_body, text) = if html {
-        let rendered = facts.render(&body, true);
+        let rendered = without_empty_links(&facts.render(&body, true));
         let text = match text_template {
             Some(t) => facts.render(&t, false),
             None => html_to_text(&rendered),
@@ -421,7 +427,9 @@ pub fn html_to_text(html: &str) -> String {
             .next()
             .unwrap_or("");
         match name {
-            "br" | "p" | "div" | "tr" | "li" | "h1" | "h2" | "h3" | "h4" | "table" | "pre" => {
+            // A row ends a line; the source's own line breaks between rows are blanks.
+            "tr" if tag.starts_with('/') => out.push('\n'),
+            "br" | "p" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "table" | "pre" => {
                 out.push('\n')
             }
             "td" | "th" if tag.starts_with('/') => out.push_str("  "),
