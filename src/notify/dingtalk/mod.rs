@@ -1,7 +1,7 @@
 //! The DingTalk group-robot channel: markdown messages posted to a robot's webhook.
 //! `robot.rs` signs URLs and keeps secrets out of sight, `body.rs` builds the message JSON,
 //! `error.rs` says why a send failed; sends are paced per robot by the shared
-//! [`crate::notify::limiter`] and posted through [`crate::notify::http`].
+//! `notify::limiter` and posted through `notify::http`.
 //!
 //! - **Signing.** A robot with a secret (`SEC…`) gets `&timestamp=<ms>&sign=<sign>` added to
 //!   its webhook's query (the `access_token` stays), where `sign` is the URL-encoded base64
