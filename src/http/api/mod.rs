@@ -9,7 +9,7 @@
 //! - [`auth`]: credentials, roles ([`auth::Viewer`], [`auth::Editor`], [`auth::Admin`]),
 //!   CSRF and same-origin checks; login, logout, me;
 //! - one file per resource: [`tasks`], [`datasources`], [`logs`], [`preview`] (preview and
-//!   cron), [`users`], [`audit`].
+//!   cron), [`users`], [`audit`](mod@audit).
 
 pub mod audit;
 pub mod auth;

@@ -147,7 +147,7 @@ impl crate::store::Store {
     /// past the middle is read from the other end, and the page is read while the total is
     /// counted whenever its plan does not depend on the new total. A total counted less than
     /// a second ago, with no execution written by this process since, is not counted again
-    /// (see [`super::Totals`]): the page is planned with it and reports it.
+    /// (see `Totals`): the page is planned with it and reports it.
     ///
     /// # Errors
     /// Database errors; a stored value that does not parse.
