@@ -11,7 +11,6 @@ use crate::cli::TaskCommand;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::model::cron::Schedule;
-use crate::model::secret::Secret;
 use crate::model::task::TaskSpec;
 use crate::notify::notifier::Notifier;
 use crate::run::{Executor, RunContext};
@@ -121,21 +120,8 @@ async fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
 
 /// A copy of `spec` with secrets masked and `${ENV}` references kept, for display.
 fn masked(spec: &TaskSpec) -> TaskSpec {
-    let mask = |s: &Option<Secret>| {
-        s.as_ref().map(|v| {
-            let raw = v.expose().trim();
-            if raw.starts_with("${") && raw.ends_with('}') {
-                v.clone()
-            } else {
-                Secret::new("***")
-            }
-        })
-    };
     let mut out = spec.clone();
-    if let Some(d) = &mut out.notify.dingtalk {
-        d.webhook = mask(&d.webhook);
-        d.secret = mask(&d.secret);
-    }
+    out.notify = out.notify.masked();
     out
 }
 

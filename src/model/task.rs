@@ -185,6 +185,18 @@ impl NotifySpec {
         *self == Self::default()
     }
 
+    /// These settings as shown (`task show`, the API): every secret `***`, unless empty or an
+    /// `${ENV}` reference (which shows where the value comes from, not the value).
+    pub fn masked(mut self) -> NotifySpec {
+        for (_, value) in self.secrets_mut() {
+            let raw = value.expose().trim();
+            if !value.is_empty() && !(raw.starts_with("${") && raw.ends_with('}')) {
+                *value = Secret::new(MASK);
+            }
+        }
+        self
+    }
+
     /// Every secret field that is set, by its field name (`notify.wecom.webhook`): what the
     /// API masks, and keeps when a `"***"` comes back. The store seals the same fields
     /// (`store::secrets::TASK_SECRETS`).
@@ -340,6 +352,9 @@ pub enum Repeat {
     /// Notify every run while it holds (and once when it recovers).
     Always,
 }
+
+/// What a secret is shown as; sent back to the API, it keeps the stored value.
+pub const MASK: &str = "***";
 
 /// Default of `notify.preview_rows`.
 pub const DEFAULT_PREVIEW_ROWS: u32 = 10;

@@ -213,3 +213,44 @@ fn notify_test_reaches_each_new_channel() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn task_show_masks_every_channel_secret() {
+    let s = Services::start();
+    let w = setup(&s);
+    w.write(
+        "secret.yaml",
+        r#"tasks:
+  - name: secretive
+    data_source: demo
+    cron: "0 9 * * *"
+    sql: SELECT 1
+    notify:
+      dingtalk: { webhook: "https://d/robot/send?access_token=DTTOKEN1", secret: SECDT1 }
+      wecom: { webhook: "https://q/cgi-bin/webhook/send?key=WECOMKEY1" }
+      feishu: { webhook: "https://f/open-apis/bot/v2/hook/FSTOKEN1", secret: FSSECRET1 }
+      webhook: { url: "https://h/in?token=HOOKTOKEN1", secret: "${HOOK_SECRET_ENV}" }
+"#,
+    );
+    w.ok(&["task", "apply", "-f", "secret.yaml"]);
+    for args in [
+        &["task", "show", "secretive"][..],
+        &["task", "show", "secretive", "--json"],
+    ] {
+        let shown = w.ok(args);
+        for secret in [
+            "DTTOKEN1",
+            "SECDT1",
+            "WECOMKEY1",
+            "FSTOKEN1",
+            "FSSECRET1",
+            "HOOKTOKEN1",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("${HOOK_SECRET_ENV}"),
+            "a reference shows: {shown}"
+        );
+    }
+}

@@ -7,32 +7,18 @@ use serde_json::{Map, Value};
 
 use super::super::error::ApiError;
 use crate::http::AppState;
-use crate::model::secret::Secret;
 use crate::model::task::TaskSpec;
 use crate::store::catalog;
 use crate::task::validate::{Context, validate};
 
-/// What a masked secret is shown as, and what a PUT sends to keep the stored value.
-pub(super) const MASK: &str = "***";
+pub(super) use crate::model::task::MASK;
 
 /// Keys of a task as shown that a body may carry back; they are ignored.
 const READ_ONLY: [&str; 5] = ["id", "next_fire", "last_run", "created_at", "updated_at"];
 
-/// `value` as shown: `***` unless empty or an `${ENV}` reference.
-pub(super) fn mask(value: &Secret) -> Secret {
-    let raw = value.expose().trim();
-    if value.is_empty() || (raw.starts_with("${") && raw.ends_with('}')) {
-        value.clone()
-    } else {
-        Secret::new(MASK)
-    }
-}
-
 /// `spec` with every secret masked, as shown.
 pub(super) fn masked(mut spec: TaskSpec) -> TaskSpec {
-    for (_, value) in spec.notify.secrets_mut() {
-        *value = mask(value);
-    }
+    spec.notify = spec.notify.masked();
     spec
 }
 
