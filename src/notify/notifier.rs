@@ -157,8 +157,15 @@ impl Notifier {
     /// Sends the notifications of one finished run, every channel at once, and returns the
     /// outcome of each (none when the task asks for none in this case). A report or a
     /// failure is sent when `notify.on` names it (and a report with no rows not under
-    /// `notify.skip_empty`); an alert or a recovery whenever the run says it is due.
-    pub async fn notify(&self, spec: &TaskSpec, facts: &Facts) -> Vec<NotificationOutcome> {
+    /// `notify.skip_empty`); an alert or a recovery whenever the run says it is due. Without
+    /// `messages`, only the webhook is told (the completion callback of a run whose alert
+    /// did not change).
+    pub async fn notify(
+        &self,
+        spec: &TaskSpec,
+        facts: &Facts,
+        messages: bool,
+    ) -> Vec<NotificationOutcome> {
         let wanted = match facts.kind() {
             Kind::Report => spec.notify.on.contains(&NotifyOn::Success),
             Kind::Failure => spec.notify.on.contains(&NotifyOn::Failure),
@@ -167,22 +174,23 @@ impl Notifier {
         if !wanted {
             return Vec::new();
         }
-        if facts.kind() == Kind::Report && spec.notify.skip_empty && facts.rows == 0 {
+        if messages && facts.kind() == Kind::Report && spec.notify.skip_empty && facts.rows == 0 {
             tracing::info!(task = %spec.name, "no rows: notifications skipped (notify.skip_empty)");
             return Vec::new();
         }
         let mut sends: Vec<Pin<Box<dyn Future<Output = NotificationOutcome> + Send + '_>>> =
             Vec::new();
-        if let Some(d) = &spec.notify.dingtalk {
+        let n = &spec.notify;
+        if let Some(d) = n.dingtalk.as_ref().filter(|_| messages) {
             sends.push(Box::pin(self.send_dingtalk(d, facts)));
         }
-        if let Some(m) = &spec.notify.email {
+        if let Some(m) = n.email.as_ref().filter(|_| messages) {
             sends.push(Box::pin(self.send_email(m, facts)));
         }
-        if let Some(w) = &spec.notify.wecom {
+        if let Some(w) = n.wecom.as_ref().filter(|_| messages) {
             sends.push(Box::pin(self.send_wecom(w, facts)));
         }
-        if let Some(f) = &spec.notify.feishu {
+        if let Some(f) = n.feishu.as_ref().filter(|_| messages) {
             sends.push(Box::pin(self.send_feishu(f, facts)));
         }
         if let Some(h) = &spec.notify.webhook {

@@ -270,9 +270,12 @@ impl Attempt<'_> {
         result
     }
 
-    /// Sends the notifications of the finished attempt when due: a success, or a failure or
-    /// timeout of the last attempt (interrupted and skipped runs notify nothing). The outcomes
-    /// go into `report.notifications` and onto the execution row.
+    /// Sends the notifications of the finished attempt when due: a success (an alert's only
+    /// when its state is news to the people it tells), or a failure or timeout of the last
+    /// attempt; interrupted and skipped runs notify nothing. A task's webhook, which is also
+    /// its completion callback, hears of every finished run `notify.on` allows. The outcomes
+    /// go into `report.notifications` and onto the execution row; an alert message that
+    /// reached a channel is recorded as told.
     ///
     /// # Errors
     /// Only when the outcomes cannot be stored.
@@ -281,38 +284,52 @@ impl Attempt<'_> {
         report: &mut RunReport,
         notifier: &Notifier,
     ) -> Result<(), RunError> {
-        let due = match (report.status, &report.alert, &self.task.spec.alert) {
-            (ExecutionStatus::Success, Some(now), Some(spec)) => {
-                let previous = self
-                    .executor
-                    .store
-                    .previous_alert(self.task.id, report.execution_id)
-                    .await?;
-                alert::due(spec.repeat, now.state, previous)
-            }
-            (ExecutionStatus::Success, _, _) => true,
-            (ExecutionStatus::Failed | ExecutionStatus::Timeout, _, _) => self.last,
+        let spec = &self.task.spec;
+        let store = &self.executor.store;
+        let finished = match report.status {
+            ExecutionStatus::Success => true,
+            ExecutionStatus::Failed | ExecutionStatus::Timeout => self.last,
             _ => false,
         };
-        if !due {
-            if let Some(a) = &report.alert {
-                tracing::info!(task = %self.task.spec.name, alert = %a.state, "alert unchanged: nothing sent");
+        let messages = match (report.status, &report.alert, &spec.alert) {
+            (ExecutionStatus::Success, Some(now), Some(a)) => {
+                let told = store
+                    .previous_alert(self.task.id, report.execution_id)
+                    .await?;
+                alert::due(a.repeat, now.state, told)
+            }
+            _ => finished,
+        };
+        if !finished || !(messages || spec.notify.webhook.is_some()) {
+            if let Some(a) = report.alert.as_ref().filter(|_| finished) {
+                tracing::info!(task = %spec.name, alert = %a.state, "alert unchanged: nothing sent");
             }
             return Ok(());
         }
         let mut facts = self.facts(report, notifier);
-        if self.task.spec.notify.webhook.is_some() {
-            facts.execution = self.executor.store.execution(report.execution_id).await?;
+        if !messages {
+            // To the webhook, an unchanged alert's run is a plain completion.
+            facts.alert = None;
         }
-        report.notifications = notifier.notify(&self.task.spec, &facts).await;
+        if spec.notify.webhook.is_some() {
+            facts.execution = store.execution(report.execution_id).await?;
+        }
+        report.notifications = notifier.notify(spec, &facts, messages).await;
         for failed in report.notifications.iter().filter(|n| !n.ok) {
-            crate::metrics::notification_failed(&self.task.spec.name, &failed.channel);
+            crate::metrics::notification_failed(&spec.name, &failed.channel);
         }
         if !report.notifications.is_empty() {
-            self.executor
-                .store
+            store
                 .set_notifications(report.execution_id, &report.notifications)
                 .await?;
+        }
+        let told = facts
+            .alert
+            .as_ref()
+            .is_some_and(|a| a.state != AlertState::Error)
+            && report.notifications.iter().any(|n| n.ok);
+        if told {
+            store.set_alert_notified(report.execution_id).await?;
         }
         Ok(())
     }

@@ -208,6 +208,23 @@ impl super::Store {
 }
 
 impl super::Store {
+    /// Records that the alert message of an execution (its trigger or recovery) reached at
+    /// least one channel.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_alert_notified(&self, id: i64) -> Result<(), StoreError> {
+        dispatch!(self, |pool, sql| {
+            sqlx::query(sql("UPDATE executions SET alert_notified = ? WHERE id = ?"))
+                .bind(true)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(db("recording an alert as notified"))
+    }
+
     /// Stores the notification outcomes of an execution.
     ///
     /// # Errors
@@ -229,8 +246,9 @@ impl super::Store {
         .map_err(db("recording notifications"))
     }
 
-    /// The alert state (`ok` or `triggered`; errors are passed over) of the task's latest
-    /// execution before `execution_id`: what an `on_change` alert compares with.
+    /// The alert state the task's people were last told (the state of its latest execution
+    /// before `execution_id` whose trigger or recovery message reached at least one
+    /// channel): what an alert compares with. None when no alert message ever went out.
     ///
     /// # Errors
     /// Database errors; a stored value that does not parse.
@@ -241,10 +259,11 @@ impl super::Store {
     ) -> Result<Option<AlertState>, StoreError> {
         let row: Option<(String,)> = dispatch!(self, |pool, sql| {
             sqlx::query_as(sql(
-                "SELECT alert FROM executions WHERE task_id = ? AND id < ? AND alert IN ('ok', 'triggered') ORDER BY started_at DESC, id DESC LIMIT 1",
+                "SELECT alert FROM executions WHERE task_id = ? AND id < ? AND alert_notified = ? AND alert IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT 1",
             ))
             .bind(task_id)
             .bind(execution_id)
+            .bind(true)
             .fetch_optional(pool)
             .await
         })

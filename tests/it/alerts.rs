@@ -189,3 +189,35 @@ fn bad_alerts_are_refused_at_apply_naming_the_field() {
     let shown = w.ok(&["task", "show", "积压告警"]);
     assert!(shown.contains("value > 100"), "{shown}");
 }
+
+#[test]
+fn an_alert_nobody_was_told_of_is_sent_on_the_next_run() {
+    let ding = StandIn::start();
+    let (w, url) = setup(&ding, BACKLOG);
+    set_backlog(&url, 150);
+    w.ok(&["task", "run", "积压告警", "--no-notify"]);
+    assert!(ding.requests().is_empty());
+    w.ok(&["task", "run", "积压告警"]);
+    w.ok(&["task", "run", "积压告警"]);
+    assert_eq!(
+        titles(&ding),
+        ["积压告警 告警"],
+        "told once, on the first run that could"
+    );
+    // A robot that refuses: the recovery is tried again on the next run.
+    w.write(
+        "t.yaml",
+        &BACKLOG.replace(
+            "dingtalk: {}",
+            "dingtalk: { webhook: \"http://127.0.0.1:1/robot/send?access_token=x\" }",
+        ),
+    );
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    set_backlog(&url, 3);
+    w.ok(&["task", "run", "积压告警"]);
+    w.write("t.yaml", BACKLOG);
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    w.ok(&["task", "run", "积压告警"]);
+    w.ok(&["task", "run", "积压告警"]);
+    assert_eq!(titles(&ding), ["积压告警 告警", "积压告警 已恢复"]);
+}

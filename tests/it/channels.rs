@@ -254,3 +254,38 @@ fn task_show_masks_every_channel_secret() {
         );
     }
 }
+
+#[test]
+fn the_webhook_hears_of_every_run_and_of_alerts_as_alerts() {
+    let s = Services::start();
+    let w = setup(&s);
+    w.write(
+        "alert.yaml",
+        &format!(
+            r#"tasks:
+  - name: watched
+    data_source: demo
+    cron: "0 9 * * *"
+    sql: SELECT COUNT(*) AS n FROM orders
+    output: {{ format: none }}
+    alert: {{ condition: "value > 0" }}
+    notify:
+      webhook: {{ url: "http://127.0.0.1:{}/ok/alerts", secret: "{HOOK_SECRET}" }}
+"#,
+            s.hook.port
+        ),
+    );
+    w.ok(&["task", "apply", "-f", "alert.yaml"]);
+    w.ok(&["task", "run", "watched"]);
+    w.ok(&["task", "run", "watched"]);
+    let events: Vec<Value> = s
+        .hook
+        .requests()
+        .iter()
+        .map(|r| r["body"]["event"].clone())
+        .collect();
+    assert_eq!(events, ["alert.triggered", "execution.finished"]);
+    let second = &s.hook.requests()[1]["body"]["execution"];
+    assert_eq!(second["alert"], "triggered", "{second:#}");
+    assert!(s.hook.requests().iter().all(|r| r["sig_ok"] == true));
+}

@@ -198,6 +198,12 @@ async fn suite(backend: Backend) {
     assert_eq!(row.alert, Some(AlertState::Triggered));
     assert_eq!(
         store.previous_alert(hourly.id, id + 1).await.unwrap(),
+        None,
+        "recorded, but nobody was told"
+    );
+    store.set_alert_notified(id).await.unwrap();
+    assert_eq!(
+        store.previous_alert(hourly.id, id + 1).await.unwrap(),
         Some(AlertState::Triggered)
     );
     assert_eq!(store.previous_alert(hourly.id, id).await.unwrap(), None);
