@@ -263,7 +263,19 @@ impl Attempt<'_> {
                             .map_err(Failure::Alert)
                     }
                 };
-                seen.and_then(|seen| Ok((outcome, Some(alert::evaluate(a, &seen)?))))
+                let evaluated = seen.and_then(|seen| Ok(alert::evaluate(a, &seen)?));
+                match evaluated {
+                    Ok(facts) => Ok((outcome, Some(facts))),
+                    Err(e) => {
+                        // The run fails: its files go with it (nothing of a failed run is left).
+                        for f in &outcome.files {
+                            if let Err(io) = std::fs::remove_file(&f.path) {
+                                tracing::warn!(file = %f.path.display(), error = %io, "cannot remove the file of a failed run");
+                            }
+                        }
+                        Err(e)
+                    }
+                }
             }
         };
         source.close().await;

@@ -140,10 +140,12 @@ fn repeat_always_sends_every_run_while_it_holds() {
 #[test]
 fn an_alert_whose_query_fails_records_error_and_sends_the_failure_notice() {
     let ding = StandIn::start();
-    let tasks = BACKLOG.replace(
-        r#"alert: { condition: "value > 100" }"#,
-        r#"alert: { condition: "value > 100", sql: "SELECT no_such_column FROM q" }"#,
-    );
+    let tasks = BACKLOG
+        .replace(
+            r#"alert: { condition: "value > 100" }"#,
+            r#"alert: { condition: "value > 100", sql: "SELECT no_such_column FROM q" }"#,
+        )
+        .replace("format: none", "format: csv");
     let (w, _) = setup(&ding, &tasks);
     let err = w.fails(&["task", "run", "积压告警"], 1);
     assert!(
@@ -153,6 +155,10 @@ fn an_alert_whose_query_fails_records_error_and_sends_the_failure_notice() {
     let run = &history(&w, "积压告警")[0];
     assert_eq!(run["status"], "failed");
     assert_eq!(run["alert"], "error");
+    assert!(
+        files_under(&w.path().join("exports")).is_empty(),
+        "the report of a failed run is not kept"
+    );
     assert_eq!(titles(&ding), ["积压告警 执行失败"]);
     let text = ding.requests()[0]["body"]["markdown"]["text"]
         .as_str()
