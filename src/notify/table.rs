@@ -142,17 +142,29 @@ fn cut(s: &str) -> String {
     }
 }
 
-/// A cell for a markdown table: cut, `|` and markup characters escaped so that a value can
-/// neither end the cell nor format the message.
+/// A cell for a markdown table: cut to [`MAX_CELL_CHARS`], made inert ([`markdown_text`]).
 fn markdown_cell(s: &str) -> String {
-    let mut out = String::new();
-    for c in cut(s).chars() {
-        if matches!(c, '|' | '\\' | '*' | '`' | '[' | ']' | '<' | '>') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    markdown_text(&cut(s))
+}
+
+/// Text from the data (a cell, a database's error) made inert in a message on every markdown
+/// channel: on one line, and `| < > [ ] * `` ` `` as their full-width forms, so that it can
+/// neither end a table cell, nor @ anyone (`<@id>`, `<at id=all>`), nor make a link or a
+/// format. (Backslash escapes are not honoured by every robot's renderer.)
+pub fn markdown_text(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '|' => '｜',
+            '<' => '＜',
+            '>' => '＞',
+            '[' => '［',
+            ']' => '］',
+            '*' => '＊',
+            '`' => '｀',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -179,10 +191,10 @@ mod tests {
         };
         let md = t.markdown(10);
         let lines: Vec<&str> = md.lines().collect();
-        assert_eq!(lines[0], "| 城市 | 订单\\|数 |");
+        assert_eq!(lines[0], "| 城市 | 订单｜数 |");
         assert_eq!(lines[1], "| :--- | ---: |");
         assert_eq!(lines[2], "| 北京 | 1200 |");
-        assert_eq!(lines[3], "| \\<b\\>上海\\</b\\> |  |");
+        assert_eq!(lines[3], "| ＜b＞上海＜/b＞ |  |");
         assert!(
             lines[4].contains(&format!("{}…", "x".repeat(40))),
             "{}",

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::table::Table;
+use super::table::{Table, markdown_text};
 use super::templates::{self, LoadError};
 use crate::humanize;
 use crate::model::alert::AlertState;
@@ -175,22 +175,32 @@ impl Facts {
         })
     }
 
-    /// Renders `template` with these facts and `{table}` showing at most `rows` rows; values
-    /// are HTML-escaped (and the table is HTML) when `html`.
-    fn render_rows(&self, template: &str, html: bool, rows: usize) -> String {
+    /// Renders `template` with these facts and `{table}` showing at most `rows` rows. In
+    /// HTML every value is escaped (and the table is HTML); in markdown the values that come
+    /// from the data (`{alert_value}`, `{error}`) are made inert.
+    fn render_rows(&self, template: &str, mode: Escape, rows: usize) -> String {
         template::render(template, |name, format| {
             if name == "table" {
                 let t = self.table();
-                return Some(if html { t.html(rows) } else { t.markdown(rows) });
+                return Some(match mode {
+                    Escape::Html => t.html(rows),
+                    Escape::Plain | Escape::Markdown => t.markdown(rows),
+                });
             }
             let v = self.value(name, format)?;
-            Some(if html { escape_html(&v) } else { v })
+            Some(match mode {
+                Escape::Html => escape_html(&v),
+                Escape::Markdown if matches!(name, "alert_value" | "error") => markdown_text(&v),
+                Escape::Plain | Escape::Markdown => v,
+            })
         })
     }
 
-    /// Renders `template` with these facts and every preview row in `{table}`.
+    /// Renders `template` with these facts and every preview row in `{table}`; values are
+    /// HTML-escaped (and the table is HTML) when `html`.
     pub fn render(&self, template: &str, html: bool) -> String {
-        self.render_rows(template, html, self.preview.rows.len())
+        let mode = if html { Escape::Html } else { Escape::Plain };
+        self.render_rows(template, mode, self.preview.rows.len())
     }
 
     /// Renders `template` with as many `{table}` rows as keep the text within `limit`
@@ -198,13 +208,24 @@ impl Facts {
     pub fn render_within(&self, template: &str, limit: usize) -> String {
         let mut rows = self.preview.rows.len();
         loop {
-            let text = self.render_rows(template, false, rows);
+            let text = self.render_rows(template, Escape::Markdown, rows);
             if text.len() <= limit || rows == 0 || !template.contains("{table}") {
                 return text;
             }
             rows -= 1;
         }
     }
+}
+
+/// How values are written into a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    /// As they are (subjects, plain text).
+    Plain,
+    /// HTML-escaped.
+    Html,
+    /// Values from the data made inert in markdown.
+    Markdown,
 }
 
 /// A markdown channel: where its templates are and how long its messages may be.

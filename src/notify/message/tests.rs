@@ -103,7 +103,7 @@ fn failures_use_the_failure_templates_with_the_error_escaped_in_html() {
     .unwrap();
     assert_eq!(d.title, "订单日报 执行失败");
     assert!(
-        d.text.contains("> Unknown column 'x' <in> field list"),
+        d.text.contains("> Unknown column 'x' ＜in＞ field list"),
         "{}",
         d.text
     );
@@ -245,4 +245,27 @@ fn a_link_to_nowhere_is_left_out() {
         &templates(),
     );
     assert_eq!(own.unwrap().text, "a [x]() b\nc");
+}
+
+#[test]
+fn values_from_the_data_cannot_format_link_or_mention() {
+    let mut f = with_rows(1);
+    let evil = "[点我](http://evil.example) <at id=all></at> <@zhangsan> **x** | y\n## z";
+    f.alert = Some(AlertFacts {
+        state: AlertState::Triggered,
+        condition: "value is not null".into(),
+        value: evil.into(),
+    });
+    for channel in [Markdown::DingTalk, Markdown::WeCom, Markdown::Feishu] {
+        let m = markdown(&f, channel, None, &templates()).unwrap();
+        for raw in ["[点我]", "<at", "<@", "**x**", "| y", "\n## z"] {
+            assert!(!m.text.contains(raw), "{raw} in {}", m.text);
+        }
+        assert!(
+            m.text
+                .contains("［点我］(http://evil.example) ＜at id=all＞＜/at＞"),
+            "{}",
+            m.text
+        );
+    }
 }
