@@ -23,11 +23,19 @@ impl Notifier {
         facts: &Facts,
     ) -> NotificationOutcome {
         let prepared = self.robot(Some(d)).and_then(|robot| {
+            // Room for the `@mobile` DingTalk appends for each mention the text lacks.
+            let mentions: usize = d
+                .at_mobiles
+                .iter()
+                .chain(&d.at_user_ids)
+                .map(|m| m.len() + 2)
+                .sum();
             let text = message::markdown(
                 facts,
                 Markdown::DingTalk,
                 d.template.as_deref(),
                 &self.settings().templates_dir,
+                mentions + 2,
             )?;
             Ok((robot, text))
         });
@@ -92,40 +100,38 @@ impl Notifier {
             Ok(r) => r,
             Err(e) => return failed("wecom", 0, &e),
         };
+        // The files that go as files; a larger one is named, with its link, in the text.
+        let attach = w.attach && facts.succeeded();
+        let mut files = Vec::new();
+        let mut note = String::new();
+        for f in facts.files.iter().filter(|_| attach) {
+            let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(u64::MAX);
+            if bytes <= MAX_FILE_BYTES {
+                files.push(f.clone());
+                continue;
+            }
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            note.push_str(&match self.link(f) {
+                Some(url) => format!("\n\n{name} 大于 20MB，未作为文件发送：[下载]({url})"),
+                None => format!(
+                    "\n\n{name} ({}) 大于 20MB，未作为文件发送，文件保存在服务器上",
+                    humanize::bytes(bytes)
+                ),
+            });
+        }
         let text = match message::markdown(
             facts,
             Markdown::WeCom,
             w.template.as_deref(),
             &settings.templates_dir,
+            note.len(),
         ) {
-            Ok(t) => t,
+            Ok(t) => t.text + &note,
             Err(e) => return failed("wecom", 0, &e),
         };
-        // The files that go as files; the others are named with their link.
-        let attach = w.attach && facts.succeeded() && !facts.files.is_empty();
-        let mut files = Vec::new();
-        let mut text = text.text;
-        if attach {
-            for f in &facts.files {
-                let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(u64::MAX);
-                if bytes <= MAX_FILE_BYTES {
-                    files.push(f.clone());
-                } else {
-                    let name = f
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let link = self.link(f);
-                    text.push_str(&match link {
-                        Some(url) => format!("\n\n{name} 大于 20MB，未作为文件发送：[下载]({url})"),
-                        None => format!(
-                            "\n\n{name} ({}) 大于 20MB，未作为文件发送，文件保存在服务器上",
-                            humanize::bytes(bytes)
-                        ),
-                    });
-                }
-            }
-        }
         let msg = WeComMessage {
             text,
             mentioned_list: w.mentioned_list.clone(),
@@ -170,6 +176,7 @@ impl Notifier {
             Markdown::Feishu,
             f.template.as_deref(),
             &settings.templates_dir,
+            0,
         ) {
             Ok(t) => t,
             Err(e) => return failed("feishu", 0, &e),

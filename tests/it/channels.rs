@@ -131,9 +131,12 @@ fn one_run_reaches_wecom_feishu_and_the_webhook_as_each_specifies() {
     let card = &feishu[0]["body"]["card"];
     assert_eq!(card["header"]["title"]["content"], "城市订单 执行完成");
     assert_eq!(card["header"]["template"], "green");
-    let text = card["elements"][0]["content"].as_str().unwrap();
+    assert_eq!(card["schema"], "2.0", "tables render in JSON 2.0 cards");
+    let text = card["body"]["elements"][0]["content"].as_str().unwrap();
     assert!(text.contains("| city | orders |"), "{text}");
-    let url = card["elements"][1]["actions"][0]["url"].as_str().unwrap();
+    let url = card["body"]["elements"][1]["behaviors"][0]["default_url"]
+        .as_str()
+        .unwrap();
     assert!(
         url.starts_with("https://reports.example.com/files/"),
         "{url}"
@@ -178,7 +181,11 @@ fn a_failure_goes_out_on_every_channel() {
     assert_eq!(s.wecom.requests().len(), 1, "no file for a failure");
     let card = &s.feishu.requests()[0]["body"]["card"];
     assert_eq!(card["header"]["template"], "red");
-    assert_eq!(card["elements"].as_array().unwrap().len(), 1, "no button");
+    assert_eq!(
+        card["body"]["elements"].as_array().unwrap().len(),
+        1,
+        "no button"
+    );
     let body = &s.hook.requests()[0]["body"];
     assert_eq!(body["execution"]["status"], "failed");
     assert!(

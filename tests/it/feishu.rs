@@ -68,11 +68,15 @@ async fn feishu_signed_card_verified_by_stand_in() {
     assert_eq!(b["card"]["header"]["title"]["content"], "Daily sales");
     assert_eq!(b["card"]["header"]["template"], "green");
     assert_eq!(
-        b["card"]["elements"][0]["content"],
+        b["card"]["body"]["elements"][0]["content"],
         "**1,234** rows\n| a | b |"
     );
-    let button = &b["card"]["elements"][1]["actions"][0];
-    assert_eq!(button["url"], "https://reports.example/d/1?sig=x");
+    let button = &b["card"]["body"]["elements"][1];
+    assert_eq!(button["tag"], "button");
+    assert_eq!(
+        button["behaviors"][0]["default_url"],
+        "https://reports.example/d/1?sig=x"
+    );
     assert_eq!(button["text"]["content"], "Download");
 }
 
@@ -233,7 +237,7 @@ async fn feishu_long_markdown_keeps_the_body_within_20000_bytes() {
     assert_eq!(r["sign_ok"], true);
     let len = r["raw_len"].as_u64().unwrap();
     assert!(len <= 20_000 && len > 19_000, "{len}");
-    let md = r["body"]["card"]["elements"][0]["content"]
+    let md = r["body"]["card"]["body"]["elements"][0]["content"]
         .as_str()
         .unwrap();
     assert!(md.ends_with("…(truncated)"));

@@ -13,7 +13,7 @@ answer.
 The signature is recomputed independently, exactly as Feishu documents it (not DingTalk's
 way): timestamp = Unix seconds as a string, sign = base64(HMAC-SHA256(key = timestamp +
 "\\n" + secret, msg = b"")), both in the JSON body. A signed request with a bad signature
-or a stale timestamp gets 19021; a body that is not an interactive card, or over 20,000
+or a stale timestamp gets 19021; a body that is not an interactive JSON 2.0 card, or over 20,000
 bytes, gets 9499.
 
 Behaviour by the token's prefix (before the first "_"):
@@ -69,7 +69,15 @@ class Handler(common.Handler):
             )
 
         status, answer, content_type = 200, OK, "application/json"
-        card_ok = isinstance(body, dict) and body.get("msg_type") == "interactive" and "card" in body
+        card = body.get("card") if isinstance(body, dict) else None
+        # A JSON 2.0 card (its markdown renders tables): schema "2.0", body.elements.
+        card_ok = (
+            isinstance(body, dict)
+            and body.get("msg_type") == "interactive"
+            and isinstance(card, dict)
+            and card.get("schema") == "2.0"
+            and isinstance(card.get("body", {}).get("elements"), list)
+        )
         if not path.startswith("/open-apis/bot/v2/hook/") or not card_ok or len(raw) > MAX_BODY_BYTES:
             status, answer = 400, BAD_REQUEST
         elif (signed and not sign_ok) or (behaviour == "signed" and not signed):

@@ -75,26 +75,26 @@ pub(super) fn card_json(card: &FeishuCard) -> serde_json::Value {
     build(card, &fit_bytes(&card.markdown, lo))
 }
 
+/// A card in Feishu's JSON 2.0 structure: its markdown component renders tables (JSON 1.0
+/// cards show them as text).
 fn build(card: &FeishuCard, markdown: &str) -> serde_json::Value {
     let mut elements = vec![json!({ "tag": "markdown", "content": markdown })];
     if let Some((label, url)) = &card.button {
         elements.push(json!({
-            "tag": "action",
-            "actions": [{
-                "tag": "button",
-                "text": { "tag": "plain_text", "content": label },
-                "url": url,
-                "type": "primary",
-            }],
+            "tag": "button",
+            "text": { "tag": "plain_text", "content": label },
+            "type": "primary",
+            "behaviors": [{ "type": "open_url", "default_url": url }],
         }));
     }
     json!({
-        "config": { "wide_screen_mode": true },
+        "schema": "2.0",
+        "config": { "width_mode": "fill" },
         "header": {
             "title": { "tag": "plain_text", "content": card.title },
             "template": card.color.template(),
         },
-        "elements": elements,
+        "body": { "elements": elements },
     })
 }
 

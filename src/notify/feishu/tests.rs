@@ -45,20 +45,24 @@ fn card_has_header_markdown_and_button() {
             "sign": "s1g",
             "msg_type": "interactive",
             "card": {
-                "config": {"wide_screen_mode": true},
+                "schema": "2.0",
+                "config": {"width_mode": "fill"},
                 "header": {"title": {"tag": "plain_text", "content": "Daily sales"}, "template": "red"},
-                "elements": [
+                "body": {"elements": [
                     {"tag": "markdown", "content": "**1,234** rows"},
-                    {"tag": "action", "actions": [{"tag": "button",
-                        "text": {"tag": "plain_text", "content": "Download"},
-                        "url": "https://r.example/d/1", "type": "primary"}]},
-                ],
+                    {"tag": "button", "text": {"tag": "plain_text", "content": "Download"},
+                        "type": "primary",
+                        "behaviors": [{"type": "open_url", "default_url": "https://r.example/d/1"}]},
+                ]},
             },
         })
     );
     let plain = message_body(&card_json(&FeishuCard::default()), None);
     assert!(plain.get("sign").is_none() && plain.get("timestamp").is_none());
-    assert_eq!(plain["card"]["elements"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        plain["card"]["body"]["elements"].as_array().unwrap().len(),
+        1
+    );
     assert_eq!(plain["card"]["header"]["template"], "blue");
 }
 
@@ -73,7 +77,9 @@ fn long_markdown_is_cut_so_the_body_fits() {
     let len = serde_json::to_vec(&body).unwrap().len();
     assert!(len <= MAX_BODY_BYTES, "{len}");
     assert!(len > MAX_BODY_BYTES - 400, "{len}");
-    let md = body["card"]["elements"][0]["content"].as_str().unwrap();
+    let md = body["card"]["body"]["elements"][0]["content"]
+        .as_str()
+        .unwrap();
     assert!(md.ends_with("…(truncated)"));
 }
 

@@ -203,13 +203,18 @@ impl Facts {
         self.render_rows(template, mode, self.preview.rows.len())
     }
 
-    /// Renders `template` with as many `{table}` rows as keep the text within `limit`
-    /// bytes (fewer rows rather than a message the channel would cut mid-table).
-    pub fn render_within(&self, template: &str, limit: usize) -> String {
+    /// Renders `template` with as many `{table}` rows as keep `size(text)` within `limit`
+    /// (fewer rows rather than a message the channel would cut mid-table).
+    pub fn render_within(
+        &self,
+        template: &str,
+        limit: usize,
+        size: impl Fn(&str) -> usize,
+    ) -> String {
         let mut rows = self.preview.rows.len();
         loop {
             let text = self.render_rows(template, Escape::Markdown, rows);
-            if text.len() <= limit || rows == 0 || !template.contains("{table}") {
+            if size(&text) <= limit || rows == 0 || !template.contains("{table}") {
                 return text;
             }
             rows -= 1;
@@ -249,13 +254,22 @@ impl Markdown {
         }
     }
 
-    /// Most bytes of text the channel takes.
+    /// Most bytes of text the channel takes, as [`Markdown::size`] counts them.
     pub fn limit(self) -> usize {
         match self {
             Markdown::DingTalk => super::dingtalk::MAX_TEXT_BYTES,
-            Markdown::WeCom => 4096,
-            // Room for the card around the text, the title and the signature.
-            Markdown::Feishu => 18_000,
+            Markdown::WeCom => super::wecom::MAX_MARKDOWN_BYTES,
+            // The card around the text, its title, button and signature take the rest.
+            Markdown::Feishu => super::feishu::MAX_BODY_BYTES - 2_000,
+        }
+    }
+
+    /// The bytes `text` takes in the channel's limit: as written, or, for Feishu, whose limit
+    /// is on the request body, as a JSON string (escapes included).
+    pub fn size(self, text: &str) -> usize {
+        match self {
+            Markdown::DingTalk | Markdown::WeCom => text.len(),
+            Markdown::Feishu => serde_json::to_string(text).map_or(usize::MAX, |j| j.len()),
         }
     }
 }
@@ -299,7 +313,8 @@ pub fn template_name(channel: &str, kind: Kind, extension: &str) -> String {
 }
 
 /// The message of `facts` on a markdown `channel`: the task's `template` for a report or an
-/// alert, else the channel's template for the kind of message.
+/// alert, else the channel's template for the kind of message; `reserve` bytes of the
+/// channel's limit are kept for what the channel adds (mentions, a note on a large file).
 ///
 /// # Errors
 /// A template file that cannot be read.
@@ -308,6 +323,7 @@ pub fn markdown(
     channel: Markdown,
     template: Option<&str>,
     dir: &Path,
+    reserve: usize,
 ) -> Result<MarkdownText, LoadError> {
     let kind = facts.kind();
     let own = template.filter(|_| kind.uses_task_template());
@@ -321,7 +337,11 @@ pub fn markdown(
     };
     Ok(MarkdownText {
         title: facts.render(title, false),
-        text: without_empty_links(&facts.render_within(&text, channel.limit())),
+        text: without_empty_links(&facts.render_within(
+            &text,
+            channel.limit().saturating_sub(reserve),
+            |t| channel.size(t),
+        )),
     })
 }
 

@@ -58,7 +58,7 @@ fn built_in_email_templates_without_a_directory_and_an_own_html_without_its_txt(
 #[test]
 fn the_shipped_report_templates_render_every_placeholder() {
     let f = facts(ExecutionStatus::Success);
-    let d = markdown(&f, Markdown::DingTalk, None, &templates()).unwrap();
+    let d = markdown(&f, Markdown::DingTalk, None, &templates(), 0).unwrap();
     assert_eq!(d.title, "订单日报 执行完成");
     for want in [
         "2026-11-23 09:00:02",
@@ -99,6 +99,7 @@ fn failures_use_the_failure_templates_with_the_error_escaped_in_html() {
         Markdown::DingTalk,
         Some("custom {task_name}"),
         &templates(),
+        0,
     )
     .unwrap();
     assert_eq!(d.title, "订单日报 执行失败");
@@ -158,7 +159,7 @@ fn tables_lose_rows_rather_than_break_the_size_limit() {
     let full = f.render("{table}", false);
     assert_eq!(full.lines().filter(|l| l.ends_with(".50 |")).count(), 100);
     assert!(full.len() > 2048);
-    let fitted = f.render_within("## 报表\n\n{table}\n\n尾注", 2048);
+    let fitted = f.render_within("## 报表\n\n{table}\n\n尾注", 2048, str::len);
     assert!(fitted.len() <= 2048, "{}", fitted.len());
     assert!(fitted.ends_with("尾注"), "the text after the table stays");
     let shown = fitted.lines().filter(|l| l.ends_with(".50 |")).count();
@@ -174,7 +175,7 @@ fn tables_lose_rows_rather_than_break_the_size_limit() {
             .filter(|l| l.starts_with('|'))
             .all(|l| l.ends_with(" |"))
     );
-    let m = markdown(&f, Markdown::WeCom, Some("{table}"), &templates()).unwrap();
+    let m = markdown(&f, Markdown::WeCom, Some("{table}"), &templates(), 0).unwrap();
     assert!(m.text.len() <= Markdown::WeCom.limit());
 }
 
@@ -188,7 +189,7 @@ fn alerts_and_recoveries_have_their_own_templates_and_subjects() {
     });
     assert_eq!(f.kind(), Kind::Alert);
     for channel in [Markdown::DingTalk, Markdown::WeCom, Markdown::Feishu] {
-        let m = markdown(&f, channel, None, &templates()).unwrap();
+        let m = markdown(&f, channel, None, &templates(), 0).unwrap();
         assert_eq!(m.title, "订单日报 告警");
         assert!(
             m.text.contains("value > 100") && m.text.contains("150"),
@@ -202,6 +203,7 @@ fn alerts_and_recoveries_have_their_own_templates_and_subjects() {
         Markdown::DingTalk,
         Some("mine {alert_value}"),
         &templates(),
+        0,
     );
     assert_eq!(
         own.unwrap().text,
@@ -217,7 +219,7 @@ fn alerts_and_recoveries_have_their_own_templates_and_subjects() {
     );
     f.alert.as_mut().unwrap().state = AlertState::Ok;
     assert_eq!(f.kind(), Kind::Recovery);
-    let own = markdown(&f, Markdown::DingTalk, Some("mine"), &templates()).unwrap();
+    let own = markdown(&f, Markdown::DingTalk, Some("mine"), &templates(), 0).unwrap();
     assert_eq!(own.title, "订单日报 已恢复");
     assert!(
         own.text.contains("不再成立"),
@@ -235,7 +237,7 @@ fn alerts_and_recoveries_have_their_own_templates_and_subjects() {
 fn a_link_to_nowhere_is_left_out() {
     let mut f = facts(ExecutionStatus::Success);
     f.download_url = None;
-    let d = markdown(&f, Markdown::DingTalk, None, &templates()).unwrap();
+    let d = markdown(&f, Markdown::DingTalk, None, &templates(), 0).unwrap();
     assert!(!d.text.contains("下载报表"), "{}", d.text);
     assert!(d.text.contains("**数据行数**: 1,000"));
     let own = markdown(
@@ -243,6 +245,7 @@ fn a_link_to_nowhere_is_left_out() {
         Markdown::WeCom,
         Some("a [x]() b\n[y]()\nc"),
         &templates(),
+        0,
     );
     assert_eq!(own.unwrap().text, "a [x]() b\nc");
 }
@@ -257,7 +260,7 @@ fn values_from_the_data_cannot_format_link_or_mention() {
         value: evil.into(),
     });
     for channel in [Markdown::DingTalk, Markdown::WeCom, Markdown::Feishu] {
-        let m = markdown(&f, channel, None, &templates()).unwrap();
+        let m = markdown(&f, channel, None, &templates(), 0).unwrap();
         for raw in ["[点我]", "<at", "<@", "**x**", "| y", "\n## z"] {
             assert!(!m.text.contains(raw), "{raw} in {}", m.text);
         }
@@ -268,4 +271,30 @@ fn values_from_the_data_cannot_format_link_or_mention() {
             m.text
         );
     }
+}
+
+#[test]
+fn feishu_tables_are_measured_as_json() {
+    use crate::model::table::Value;
+    let mut f = with_rows(0);
+    // Quotes and backslashes double when written as JSON.
+    let cell = Value::Text("\"\\".repeat(20));
+    f.preview = Preview {
+        columns: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+        rows: vec![vec![cell; 4]; 100],
+    };
+    f.sheets = vec![("s".into(), 100)];
+    let m = markdown(&f, Markdown::Feishu, Some("{table}"), &templates(), 0).unwrap();
+    let json = serde_json::to_string(&m.text).unwrap().len();
+    assert!(json <= Markdown::Feishu.limit(), "{json}");
+    assert!(
+        json > Markdown::Feishu.limit() - 200,
+        "as many rows as fit: {json}"
+    );
+    assert!(
+        m.text
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .all(|l| l.ends_with(" |"))
+    );
 }
