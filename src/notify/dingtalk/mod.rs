@@ -208,7 +208,8 @@ impl DingTalkSettings {
         DingTalk::new(Duration::from_secs(self.timeout))
     }
 
-    /// The robot a task posts to: its own webhook and secret, else these settings'.
+    /// The robot a task posts to: its own webhook (with its own secret, if any), else these
+    /// settings' webhook and secret.
     ///
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
@@ -221,7 +222,17 @@ impl DingTalkSettings {
         if webhook.trim().is_empty() {
             return Err(RobotError::NoWebhook);
         }
-        let secret = pick(task.and_then(|d| d.secret.as_ref()), &self.secret)?;
+        // The config's secret signs only the config's robot: a task's own webhook is signed
+        // with its own secret, or not at all.
+        let own_webhook = task
+            .and_then(|d| d.webhook.as_ref())
+            .is_some_and(|w| !w.is_empty());
+        let fallback = if own_webhook {
+            &Secret::default()
+        } else {
+            &self.secret
+        };
+        let secret = pick(task.and_then(|d| d.secret.as_ref()), fallback)?;
         Ok(Robot {
             webhook,
             secret: (!secret.trim().is_empty()).then_some(secret),

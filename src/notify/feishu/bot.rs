@@ -56,7 +56,8 @@ impl FeishuSettings {
         super::Feishu::new(std::time::Duration::from_secs(self.timeout))
     }
 
-    /// The bot a task posts to: its own webhook and secret, else these settings'.
+    /// The bot a task posts to: its own webhook (with its own secret, if any), else these
+    /// settings' webhook and secret.
     ///
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
@@ -69,7 +70,17 @@ impl FeishuSettings {
         if webhook.trim().is_empty() {
             return Err(FeishuError::NoWebhook);
         }
-        let secret = pick(task.and_then(|t| t.secret.as_ref()), &self.secret)?;
+        // The config's secret signs only the config's robot: a task's own webhook is signed
+        // with its own secret, or not at all.
+        let own_webhook = task
+            .and_then(|t| t.webhook.as_ref())
+            .is_some_and(|w| !w.is_empty());
+        let fallback = if own_webhook {
+            &Secret::default()
+        } else {
+            &self.secret
+        };
+        let secret = pick(task.and_then(|t| t.secret.as_ref()), fallback)?;
         Ok(FeishuBot {
             webhook,
             secret: (!secret.trim().is_empty()).then_some(secret),

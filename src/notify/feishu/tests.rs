@@ -188,6 +188,12 @@ fn bot_comes_from_the_task_else_the_settings() {
         settings.bot(Some(&own)).unwrap().secret.as_deref(),
         Some("SECown")
     );
+    // A task's own webhook is never signed with the config's secret.
+    let elsewhere = FeishuNotify {
+        webhook: Some(Secret::new("https://other.example/open-apis/bot/v2/hook/t")),
+        ..FeishuNotify::default()
+    };
+    assert_eq!(settings.bot(Some(&elsewhere)).unwrap().secret, None);
     assert_eq!(
         FeishuSettings::default().bot(None),
         Err(FeishuError::NoWebhook)
