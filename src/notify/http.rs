@@ -6,6 +6,9 @@ use reqwest::Url;
 
 use super::text::{excerpt, one_line};
 
+/// Most bytes of an answer that are read.
+const MAX_ANSWER_BYTES: usize = 64 << 10;
+
 /// The `User-Agent` of every request.
 pub(crate) const USER_AGENT: &str = concat!("reportd/", env!("CARGO_PKG_VERSION"));
 
@@ -22,6 +25,8 @@ pub(crate) fn client(timeout: std::time::Duration) -> Result<reqwest::Client, Re
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(USER_AGENT)
+        // A webhook that redirects is refused, not followed (a POST would become a GET).
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Reason(error_chain(&e.without_url())))
 }
@@ -70,10 +75,18 @@ pub(crate) async fn exchange(request: reqwest::RequestBuilder) -> Result<(u16, S
             Failure::Http(error_chain(&e.without_url()))
         }
     };
-    let response = request.send().await.map_err(transport)?;
+    let mut response = request.send().await.map_err(transport)?;
     let status = response.status().as_u16();
-    let text = response.text().await.map_err(transport)?;
-    Ok((status, text))
+    // The services answer a few hundred bytes; a receiver that sends more is not read on.
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        let room = MAX_ANSWER_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER_BYTES {
+            break;
+        }
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Sends `request` and expects a 2xx JSON answer: the answer's text and its JSON.
