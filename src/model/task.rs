@@ -190,7 +190,8 @@ impl NotifySpec {
     pub fn masked(mut self) -> NotifySpec {
         for (_, value) in self.secrets_mut() {
             let raw = value.expose().trim();
-            if !value.is_empty() && !(raw.starts_with("${") && raw.ends_with('}')) {
+            let reference = raw.starts_with("${") && raw.ends_with('}');
+            if !(value.is_empty() || reference) {
                 *value = Secret::new(MASK);
             }
         }
