@@ -88,6 +88,12 @@ pub enum Command {
     /// Secrets at rest (passwords, webhooks, signing secrets in the store).
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Stop a running execution, whichever instance runs it (its query is stopped on the
+    /// server, no file is kept).
+    Cancel {
+        /// Execution id (see `reportd logs`).
+        execution: i64,
+    },
     /// Remove old exported files and execution history.
     Cleanup {
         /// Age in days for both files and history (default: export.retention_days for
@@ -206,6 +212,7 @@ impl Command {
             | Command::Logs { .. }
             | Command::Notify(_) => false,
             Command::Cleanup { dry_run, .. } => !dry_run,
+            Command::Cancel { .. } => true,
             Command::User(u) => !matches!(u, UserCommand::List { .. }),
             Command::Secrets(_) => true,
             Command::Datasource(d) => matches!(

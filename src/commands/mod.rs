@@ -2,6 +2,7 @@
 //! [`logs`], [`notify`], [`daemon`], [`secrets`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
+pub mod cancel;
 pub mod check;
 pub mod cleanup;
 pub mod cron;
@@ -53,6 +54,7 @@ pub async fn dispatch(command: Command, settings: &Settings) -> anyhow::Result<E
         Command::Task(c) => task::dispatch(settings, c).await,
         Command::Notify(c) => notify::dispatch(settings, c).await,
         Command::Cleanup { days, dry_run } => cleanup::dispatch(settings, days, dry_run).await,
+        Command::Cancel { execution } => cancel::dispatch(settings, execution).await,
         Command::User(c) => user::dispatch(settings, c).await,
         Command::Secrets(c) => secrets::dispatch(settings, c).await,
     }

@@ -24,6 +24,8 @@ pub enum ExecutionStatus {
     Interrupted,
     /// Not run (overlap, missed beyond grace); the error says why.
     Skipped,
+    /// Stopped on request (`reportd cancel`, the API); the error says who asked.
+    Cancelled,
 }
 
 /// What caused an execution.
@@ -77,6 +79,7 @@ text_enum!(ExecutionStatus {
     Timeout = "timeout",
     Interrupted = "interrupted",
     Skipped = "skipped",
+    Cancelled = "cancelled",
 });
 text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp = "catch-up", Takeover = "takeover" });
 

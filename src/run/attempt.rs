@@ -31,6 +31,9 @@ use crate::store::TaskRecord;
 #[cfg(debug_assertions)]
 pub const DEBUG_PANIC_ENV: &str = "REPORTD_DEBUG_PANIC_IN_TASK";
 
+/// How often a running execution looks for a cancel request in the store.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// One attempt of a run.
 pub(super) struct Attempt<'a> {
     /// The executor running it.
@@ -148,13 +151,19 @@ impl Attempt<'_> {
         let spec = &self.task.spec;
         let timeout = self.settings.scheduler.task_timeout(spec);
         let timed_out = AtomicBool::new(false);
+        let cancelled = AtomicBool::new(false);
         let deadline = later(self.executor.clock.now(), timeout);
-        // One deadline for the report and the alert's own query.
+        // One deadline for the report and the alert's own query; a cancel asked for in the
+        // store (by any instance, the CLI or the API) stops either.
         let stop = || async {
             tokio::select! {
                 () = self.executor.clock.sleep_until(deadline) => {
                     timed_out.store(true, Ordering::SeqCst);
                     format!("timed out after {}s", timeout.as_secs())
+                }
+                by = self.cancel_asked(execution_id) => {
+                    cancelled.store(true, Ordering::SeqCst);
+                    format!("asked by {by}")
                 }
                 reason = self.ctx.stop.wait() => reason,
             }
@@ -188,6 +197,12 @@ impl Attempt<'_> {
             }
             Err(e) => {
                 let status = match &e {
+                    Failure::Export(ExportError::Cancelled(_))
+                    | Failure::Alert(ExportError::Cancelled(_))
+                        if cancelled.load(Ordering::SeqCst) =>
+                    {
+                        ExecutionStatus::Cancelled
+                    }
                     Failure::Export(ExportError::Cancelled(_))
                     | Failure::Alert(ExportError::Cancelled(_))
                         if timed_out.load(Ordering::SeqCst) =>
@@ -228,6 +243,21 @@ impl Attempt<'_> {
         );
         report.log(&spec.name);
         Ok(report)
+    }
+
+    /// Resolves with who asked, once someone asks in the store for this execution to be
+    /// cancelled (checked every [`CANCEL_POLL`]; a store error is logged and checked again).
+    async fn cancel_asked(&self, execution_id: i64) -> String {
+        loop {
+            tokio::time::sleep(CANCEL_POLL).await;
+            match self.executor.store.cancel_requested(execution_id).await {
+                Ok(Some(by)) => return by,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(execution = execution_id, error = %e, "cannot read cancel requests")
+                }
+            }
+        }
     }
 
     /// The body: source → export → the alert's query and condition, each query stopped

@@ -207,7 +207,85 @@ impl super::Store {
     }
 }
 
+/// What a request to cancel an execution found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRequest {
+    /// Asked: the instance running it stops it within a second or two.
+    Requested {
+        /// The task it runs.
+        task_name: String,
+    },
+    /// Asked already (by this one).
+    Pending {
+        /// Who asked first.
+        by: String,
+    },
+    /// It is not running (any more).
+    NotRunning(ExecutionStatus),
+    /// No such execution.
+    Unknown,
+}
+
 impl super::Store {
+    /// Asks the instance running execution `id` to cancel it, on behalf of `by`.
+    ///
+    /// # Errors
+    /// Database errors; a stored status that does not parse.
+    pub async fn request_cancel(&self, id: i64, by: &str) -> Result<CancelRequest, StoreError> {
+        let asked = dispatch!(self, |pool, sql| {
+            sqlx::query(sql(
+                "UPDATE executions SET cancel_requested_by = ? WHERE id = ? AND status = 'running' AND cancel_requested_by IS NULL",
+            ))
+            .bind(by)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db("asking for a cancel"))?;
+        let row: Option<(String, String, Option<String>)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT task_name, status, cancel_requested_by FROM executions WHERE id = ?",
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(db("reading an execution"))?;
+        let Some((task_name, status, requested)) = row else {
+            return Ok(CancelRequest::Unknown);
+        };
+        let status: ExecutionStatus =
+            status
+                .parse()
+                .map_err(|e: UnknownValue| StoreError::Corrupt {
+                    what: format!("execution {id} (status)"),
+                    message: e.to_string(),
+                })?;
+        Ok(match (asked, status, requested) {
+            (1.., _, _) => CancelRequest::Requested { task_name },
+            (0, ExecutionStatus::Running, Some(by)) => CancelRequest::Pending { by },
+            (_, status, _) => CancelRequest::NotRunning(status),
+        })
+    }
+
+    /// Who asked for execution `id` to be cancelled, if anyone.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn cancel_requested(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql(
+                "SELECT cancel_requested_by FROM executions WHERE id = ?",
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(db("reading a cancel request"))?;
+        Ok(row.and_then(|(by,)| by))
+    }
+
     /// Records that the alert message of an execution (its trigger or recovery) reached at
     /// least one channel.
     ///
@@ -446,7 +524,7 @@ impl super::Store {
 /// Counts by status since a time. Every status is named so that the servers count from the
 /// (status, started_at) index alone, one range per status, rather than look up each row of
 /// the time range (MariaDB: 1.5 ms instead of 4 ms for a day of 1,100 rows).
-const COUNTS_SINCE: &str = "SELECT status, COUNT(*) FROM executions WHERE status IN ('running', 'success', 'failed', 'timeout', 'interrupted', 'skipped') AND started_at >= ? GROUP BY status";
+const COUNTS_SINCE: &str = "SELECT status, COUNT(*) FROM executions WHERE status IN ('running', 'success', 'failed', 'timeout', 'interrupted', 'skipped', 'cancelled') AND started_at >= ? GROUP BY status";
 
 impl super::Store {
     /// How many executions started at or after `since`, by status (`success`, `failed`, …).

@@ -923,6 +923,7 @@ async fn openapi_lists_these_routes() {
         ("/api/data-sources/{name}/test", "post"),
         ("/api/logs", "get"),
         ("/api/logs/{id}", "get"),
+        ("/api/logs/{id}/cancel", "post"),
         ("/api/preview", "post"),
         ("/api/cron/next", "post"),
     ] {
@@ -1087,4 +1088,60 @@ async fn logs_page_latency_with_100k_executions() {
     for backend in [Backend::Sqlite, Backend::Mysql, Backend::Postgres] {
         page_latency(backend).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_execution_is_cancelled_over_the_api() {
+    // Continues the `data_sources` mapping that DEMO_SOURCE opens.
+    let extra = format!("  slowdb:\n    type: mysql\n    url: \"{}\"\n", mysql_url());
+    let d = Daemon::start(Backend::Sqlite, &extra).await;
+    let task = json!({
+        "name": "slow", "data_source": "slowdb", "cron": "0 9 1 1 *", "timeout": 120,
+        "sql": "SELECT SLEEP(60) AS api_cancel_marker"
+    });
+    let (s, b) = d.call("POST", "/api/tasks", Some(task)).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = d
+        .call("POST", &format!("/api/tasks/{}/run", b["id"]), None)
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["execution_id"].as_i64().expect("the execution id");
+    let path = format!("/api/logs/{id}/cancel");
+
+    let viewer = d.login("watcher", "viewer").await;
+    let (s, b) = d.call_as(&viewer, "POST", &path, None).await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = d.call("POST", &path, None).await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["status"], "running");
+    let asked = Instant::now();
+    let run = loop {
+        let (_, run) = d.call("GET", &format!("/api/logs/{id}"), None).await;
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(5), "{run:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    assert!(
+        run["error"].as_str().unwrap().contains("asked by"),
+        "{run:#}"
+    );
+    assert_eq!(run["files"], json!([]));
+    let (s, b) = d.call("POST", &path, None).await;
+    assert_eq!(s, 409, "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap()
+            .contains("not running (cancelled)")
+    );
+    let (s, _) = d.call("POST", "/api/logs/424242/cancel", None).await;
+    assert_eq!(s, 404);
+    let (_, audit) = d.call("GET", "/api/audit?limit=50", None).await;
+    assert!(
+        audit.to_string().contains("execution.cancel"),
+        "the cancel is audited: {audit}"
+    );
 }

@@ -10,6 +10,7 @@ mod api_auth;
 mod api_resources;
 mod api_tasks;
 mod app;
+mod cancel;
 mod channels;
 mod check;
 mod cleanup;

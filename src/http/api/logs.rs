@@ -1,26 +1,91 @@
 //! `/api/logs` (viewer): the execution history, newest first, filtered by task, status and
 //! start time and paged; and one execution with its notification outcomes and a signed
-//! download link per file (when `http.file_server_url` is set).
+//! download link per file (when `http.file_server_url` is set). Editors cancel a running
+//! execution (`POST /api/logs/{id}/cancel`), whichever instance runs it.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Viewer;
+use super::audit;
+use super::auth::{ClientAddr, Editor, Viewer};
 use super::error::{ApiError, ApiQuery, ErrorBody};
 use super::{DEFAULT_LIMIT, List, MAX_LIMIT};
 use crate::http::AppState;
 use crate::model::execution::{Execution, ExecutionStatus};
-use crate::store::executions::ExecutionFilter;
+use crate::store::executions::{CancelRequest, ExecutionFilter};
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(show))
+        .routes(routes!(cancel))
+}
+
+/// A cancel asked for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CancelAsked {
+    /// The execution.
+    pub id: i64,
+    /// Still `running`: the instance running it stops it within about a second and records
+    /// it `cancelled`.
+    pub status: String,
+    /// Who asked (the first to ask, when asked twice).
+    pub cancel_requested_by: String,
+}
+
+/// Cancel a running execution, whichever instance runs it: its query is stopped on the
+/// database server, no file is kept, and the record says who asked (`cancelled`).
+#[utoipa::path(post, path = "/api/logs/{id}/cancel", tag = "logs",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses((status = 202, body = CancelAsked), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "It is not running", body = ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Editor(caller): Editor,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<CancelAsked>), ApiError> {
+    let unknown = || ApiError::not_found(format!("no execution {id:?}"));
+    let n: i64 = id.trim().parse().map_err(|_| unknown())?;
+    let by = format!("{} (api)", caller.name);
+    let asked = match state.store.request_cancel(n, &by).await? {
+        CancelRequest::Requested { task_name } => {
+            let detail = serde_json::json!({ "task": task_name });
+            audit(
+                &state,
+                &caller,
+                &addr,
+                "execution.cancel",
+                &format!("execution {n}"),
+                Some(detail),
+            )
+            .await;
+            tracing::info!(execution = n, task = %task_name, by = %by, "cancel asked for over the API");
+            by
+        }
+        CancelRequest::Pending { by } => by,
+        CancelRequest::NotRunning(status) => {
+            return Err(ApiError::conflict(format!(
+                "execution {n} is not running ({status}): nothing to cancel"
+            )));
+        }
+        CancelRequest::Unknown => return Err(unknown()),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CancelAsked {
+            id: n,
+            status: ExecutionStatus::Running.to_string(),
+            cancel_requested_by: asked,
+        }),
+    ))
 }
 
 /// The filters and page of `GET /api/logs`.

@@ -37,6 +37,7 @@ fn status_term(status: ExecutionStatus) -> &'static str {
         ExecutionStatus::Timeout => "status = 'timeout'",
         ExecutionStatus::Interrupted => "status = 'interrupted'",
         ExecutionStatus::Skipped => "status = 'skipped'",
+        ExecutionStatus::Cancelled => "status = 'cancelled'",
     }
 }
 
