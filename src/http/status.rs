@@ -122,10 +122,11 @@ impl SuccessRate {
     pub fn from_counts(counts: impl IntoIterator<Item = (String, i64)>) -> SuccessRate {
         let by_status: BTreeMap<String, i64> = counts.into_iter().collect();
         let success = by_status.get("success").copied().unwrap_or(0);
-        // Runs that ended; running and skipped fires are neither a success nor a failure.
+        // Runs that ended; running, skipped and cancelled ones are neither a success nor a
+        // failure.
         let ended: i64 = by_status
             .iter()
-            .filter(|(s, _)| !matches!(s.as_str(), "running" | "skipped"))
+            .filter(|(s, _)| !matches!(s.as_str(), "running" | "skipped" | "cancelled"))
             .map(|(_, n)| n)
             .sum();
         SuccessRate {
