@@ -5,7 +5,7 @@ use anyhow::bail;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{audit, open_store};
+use super::{audit, cli_user, open_store};
 use crate::config::Settings;
 use crate::model::execution::ExecutionStatus;
 use crate::store::executions::CancelRequest;
@@ -19,10 +19,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// No such execution, one that is not running, or a store error.
 pub async fn dispatch(settings: &Settings, id: i64) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
-    let by = format!("{user} (cli)");
+    let by = format!("{} (cli)", cli_user());
     match store.request_cancel(id, &by).await? {
         CancelRequest::Requested { task_name } => {
             let detail = serde_json::json!({ "task": task_name });

@@ -76,9 +76,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 /// Records a change made on the command line in the audit log: the actor is the OS user
 /// (`$SUDO_USER`, else `$USER`), the address `cli`. A failure to record is a warning.
 pub async fn audit(store: &Store, action: &str, object: &str, detail: Option<serde_json::Value>) {
-    let actor = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
+    let actor = cli_user();
     let entry = crate::store::audit::NewAudit {
         actor: &actor,
         via: "cli",
@@ -90,6 +88,13 @@ pub async fn audit(store: &Store, action: &str, object: &str, detail: Option<ser
     if let Err(e) = store.record_audit(&entry).await {
         tracing::warn!(error = %e, action, object, "recording an audit entry failed");
     }
+}
+
+/// Who runs the command: the user behind `sudo`, else the login user.
+pub fn cli_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// A borderless table with a header, for listings.

@@ -118,13 +118,6 @@ async fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A copy of `spec` with secrets masked and `${ENV}` references kept, for display.
-fn masked(spec: &TaskSpec) -> TaskSpec {
-    let mut out = spec.clone();
-    out.notify = out.notify.masked();
-    out
-}
-
 async fn find(store: &Store, key: &str) -> anyhow::Result<TaskRecord> {
     store
         .find_task(key)
@@ -139,7 +132,7 @@ async fn show(settings: &Settings, key: &str, json: bool) -> anyhow::Result<Exit
         .iter()
         .map(|d| d.to_rfc3339())
         .collect();
-    let spec = masked(&record.spec);
+    let spec = record.spec.clone().masked();
     if json {
         #[derive(Serialize)]
         struct Shown<'a> {

@@ -18,34 +18,11 @@ pub enum AlertState {
     Error,
 }
 
-impl AlertState {
-    /// The name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Ok => "ok",
-            AlertState::Triggered => "triggered",
-            AlertState::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for AlertState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AlertState {
-    type Err = super::execution::UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ok" => Ok(AlertState::Ok),
-            "triggered" => Ok(AlertState::Triggered),
-            "error" => Ok(AlertState::Error),
-            _ => Err(super::execution::UnknownValue(s.to_string())),
-        }
-    }
-}
+super::execution::text_enum!(AlertState {
+    Ok = "ok",
+    Triggered = "triggered",
+    Error = "error",
+});
 
 /// A comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

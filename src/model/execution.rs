@@ -3,8 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 use super::alert::AlertState;
 
@@ -49,6 +47,7 @@ pub enum Trigger {
 #[error("unknown value {0:?}")]
 pub struct UnknownValue(pub String);
 
+/// `ALL`, `as_str`, `FromStr` and `Display` of an enum stored and shown by name.
 macro_rules! text_enum {
     ($ty:ty { $($variant:ident = $text:literal),+ $(,)? }) => {
         impl $ty {
@@ -60,17 +59,24 @@ macro_rules! text_enum {
                 match self { $(Self::$variant => $text),+ }
             }
         }
-        impl FromStr for $ty {
-            type Err = UnknownValue;
-            fn from_str(s: &str) -> Result<Self, UnknownValue> {
-                match s { $($text => Ok(Self::$variant),)+ _ => Err(UnknownValue(s.to_string())) }
+        impl ::std::str::FromStr for $ty {
+            type Err = $crate::model::execution::UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err($crate::model::execution::UnknownValue(s.to_string())),
+                }
             }
         }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum!(ExecutionStatus {
     Running = "running",

@@ -61,6 +61,12 @@ impl TaskSpec {
             .0
     }
 
+    /// The task as shown (`task show`, the API): every notification secret masked.
+    pub fn masked(mut self) -> TaskSpec {
+        self.notify = self.notify.masked();
+        self
+    }
+
     /// The sheets to export: `sheets`, or the single `sql` as one sheet named after the task.
     pub fn effective_sheets(&self) -> Vec<SheetSpec> {
         match &self.sql {
@@ -185,9 +191,9 @@ impl NotifySpec {
         *self == Self::default()
     }
 
-    /// These settings as shown (`task show`, the API): every secret `***`, unless empty or an
-    /// `${ENV}` reference (which shows where the value comes from, not the value).
-    pub fn masked(mut self) -> NotifySpec {
+    /// These settings as shown: every secret `***`, unless empty or an `${ENV}` reference
+    /// (which shows where the value comes from, not the value).
+    fn masked(mut self) -> NotifySpec {
         for (_, value) in self.secrets_mut() {
             let raw = value.expose().trim();
             let reference = raw.starts_with("${") && raw.ends_with('}');

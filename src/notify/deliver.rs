@@ -14,6 +14,7 @@ use super::retry::Attempted;
 use super::wecom::{MAX_FILE_BYTES, WeComMessage};
 use crate::humanize;
 use crate::model::execution::NotificationOutcome;
+use crate::model::path::file_name;
 use crate::model::task::{DingTalkNotify, EmailNotify, FeishuNotify, WeComNotify, WebhookNotify};
 
 impl Notifier {
@@ -110,10 +111,7 @@ impl Notifier {
                 files.push(f.clone());
                 continue;
             }
-            let name = f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = file_name(f);
             note.push_str(&match self.link(f) {
                 Some(url) => format!("\n\n{name} 大于 20MB，未作为文件发送：[下载]({url})"),
                 None => format!(
@@ -146,10 +144,7 @@ impl Notifier {
             let up = self.wecom().send_file(&robot, f).await;
             attempts += up.attempts;
             if let Err(e) = up.result {
-                let name = f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let name = file_name(f);
                 return failed(
                     "wecom",
                     attempts,

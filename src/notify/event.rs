@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::message::{Facts, Kind};
 use crate::model::execution::Execution;
+use crate::model::path::file_name;
 
 /// One file of the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,10 +62,7 @@ pub fn body<'a>(
         .files
         .iter()
         .map(|f| EventFile {
-            name: f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: file_name(f),
             url: link(f),
             bytes: std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
         })

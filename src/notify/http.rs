@@ -205,19 +205,6 @@ pub(crate) fn masked_url(url: &str, token: Token) -> String {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> i64 {
-    now_ms() / 1000
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! timeout, the per-robot [`Limiter`], how often and how long apart a rate-limited send is
 //! tried again, and the shutdown that ends such a hold early. Each channel keeps its own
 //! [`RetryLogic`] (which answer means "too fast") and its own public builder methods.
+//! [`pick`] chooses a task's robot: its own, or the config's.
 
 use std::fmt;
 use std::future::Future;
@@ -11,6 +12,8 @@ use std::time::Duration;
 use super::http;
 use super::limiter::Limiter;
 use super::retry::{Attempted, RetryLogic, RetryPolicy};
+use crate::model::env::{self, EnvError};
+use crate::model::secret::Secret;
 use crate::shutdown::Shutdown;
 
 /// Default number of HTTP attempts when a service answers "too fast".
@@ -118,4 +121,31 @@ pub(crate) fn refused<T, E>(error: E) -> Attempted<T, E> {
         result: Err(error),
         stopped: false,
     }
+}
+
+/// The webhook and signing secret a task posts with, `${ENV}` references expanded: its own
+/// webhook with its own secret (the config's secret signs only the config's robot), else the
+/// config's `webhook` and `secret`. The webhook is empty when neither names one.
+///
+/// # Errors
+/// An `${ENV}` reference that is not set.
+pub(crate) fn pick(
+    own_webhook: Option<&Secret>,
+    own_secret: Option<&Secret>,
+    webhook: &Secret,
+    secret: &Secret,
+) -> Result<(String, Option<String>), EnvError> {
+    let own = |v: Option<&Secret>| v.filter(|s| !s.is_empty()).cloned();
+    let (webhook, secret) = match own(own_webhook) {
+        Some(w) => (w, own(own_secret).unwrap_or_default()),
+        None => (
+            webhook.clone(),
+            own(own_secret).unwrap_or_else(|| secret.clone()),
+        ),
+    };
+    let secret = env::expand(secret.expose())?;
+    Ok((
+        env::expand(webhook.expose())?,
+        (!secret.trim().is_empty()).then_some(secret),
+    ))
 }

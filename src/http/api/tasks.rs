@@ -38,7 +38,7 @@ mod body;
 #[cfg(test)]
 mod tests;
 
-use body::{changed_keys, check, keep_masked, masked, parse_spec};
+use body::{changed_keys, check, keep_masked, parse_spec};
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -160,7 +160,7 @@ impl NextFires {
 /// The view of a stored task.
 fn view(fires: &mut NextFires, record: TaskRecord, last: Option<LastRun>) -> TaskView {
     let next_fire = fires.of(&record.spec);
-    let mut spec = masked(record.spec);
+    let mut spec = record.spec.masked();
     let enabled = std::mem::replace(&mut spec.enabled, true);
     TaskView {
         id: record.id,

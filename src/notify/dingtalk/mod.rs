@@ -40,13 +40,11 @@ pub use robot::{Robot, signed_url};
 
 use self::body::message_body;
 use self::robot::{base_url, sensitive_strings, sign_url};
-use super::http::{exchange_json, now_ms, service_code};
+use super::http::{exchange_json, service_code};
 use super::retry::{Attempted, RetryAction, RetryLogic};
 use super::robots::{self, RobotClient};
 use super::text::excerpt;
 use crate::config::DingTalkSettings;
-use crate::model::env;
-use crate::model::secret::Secret;
 use crate::model::task::DingTalkNotify;
 use crate::shutdown::Shutdown;
 
@@ -185,7 +183,9 @@ impl DingTalk {
         body: &serde_json::Value,
     ) -> Result<String, DingTalkError> {
         let url = match secret {
-            Some(secret) => sign_url(base.clone(), secret, now_ms()).to_string(),
+            Some(secret) => {
+                sign_url(base.clone(), secret, chrono::Utc::now().timestamp_millis()).to_string()
+            }
             None => base.to_string(),
         };
         let (text, answer) = exchange_json(client.post(url).json(body))
@@ -214,29 +214,16 @@ impl DingTalkSettings {
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
     pub fn robot(&self, task: Option<&DingTalkNotify>) -> Result<Robot, RobotError> {
-        let pick = |own: Option<&Secret>, fallback: &Secret| -> Result<String, RobotError> {
-            let raw = own.filter(|s| !s.is_empty()).unwrap_or(fallback);
-            env::expand(raw.expose()).map_err(RobotError::Env)
-        };
-        let webhook = pick(task.and_then(|d| d.webhook.as_ref()), &self.webhook_url)?;
+        let (webhook, secret) = super::robots::pick(
+            task.and_then(|d| d.webhook.as_ref()),
+            task.and_then(|d| d.secret.as_ref()),
+            &self.webhook_url,
+            &self.secret,
+        )?;
         if webhook.trim().is_empty() {
             return Err(RobotError::NoWebhook);
         }
-        // The config's secret signs only the config's robot: a task's own webhook is signed
-        // with its own secret, or not at all.
-        let own_webhook = task
-            .and_then(|d| d.webhook.as_ref())
-            .is_some_and(|w| !w.is_empty());
-        let fallback = if own_webhook {
-            &Secret::default()
-        } else {
-            &self.secret
-        };
-        let secret = pick(task.and_then(|d| d.secret.as_ref()), fallback)?;
-        Ok(Robot {
-            webhook,
-            secret: (!secret.trim().is_empty()).then_some(secret),
-        })
+        Ok(Robot { webhook, secret })
     }
 }
 

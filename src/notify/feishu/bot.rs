@@ -9,8 +9,6 @@ use sha2::Sha256;
 
 use super::error::FeishuError;
 use crate::config::FeishuSettings;
-use crate::model::env;
-use crate::model::secret::Secret;
 use crate::model::task::FeishuNotify;
 use crate::notify::http::{Token, masked_url, sensitive_strings};
 
@@ -62,28 +60,15 @@ impl FeishuSettings {
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
     pub fn bot(&self, task: Option<&FeishuNotify>) -> Result<FeishuBot, FeishuError> {
-        let pick = |own: Option<&Secret>, fallback: &Secret| -> Result<String, FeishuError> {
-            let raw = own.filter(|s| !s.is_empty()).unwrap_or(fallback);
-            Ok(env::expand(raw.expose())?)
-        };
-        let webhook = pick(task.and_then(|t| t.webhook.as_ref()), &self.webhook_url)?;
+        let (webhook, secret) = crate::notify::robots::pick(
+            task.and_then(|t| t.webhook.as_ref()),
+            task.and_then(|t| t.secret.as_ref()),
+            &self.webhook_url,
+            &self.secret,
+        )?;
         if webhook.trim().is_empty() {
             return Err(FeishuError::NoWebhook);
         }
-        // The config's secret signs only the config's robot: a task's own webhook is signed
-        // with its own secret, or not at all.
-        let own_webhook = task
-            .and_then(|t| t.webhook.as_ref())
-            .is_some_and(|w| !w.is_empty());
-        let fallback = if own_webhook {
-            &Secret::default()
-        } else {
-            &self.secret
-        };
-        let secret = pick(task.and_then(|t| t.secret.as_ref()), fallback)?;
-        Ok(FeishuBot {
-            webhook,
-            secret: (!secret.trim().is_empty()).then_some(secret),
-        })
+        Ok(FeishuBot { webhook, secret })
     }
 }

@@ -35,7 +35,7 @@ pub use card::{CardColor, FeishuCard, MAX_BODY_BYTES};
 pub use error::{CODE_RATE_LIMITED, FeishuError};
 
 use self::card::{card_json, message_body};
-use super::http::{checked_url, exchange, now_secs, service_code};
+use super::http::{checked_url, exchange, service_code};
 use super::retry::{Attempted, RetryAction, RetryLogic};
 use super::robots::{self, RobotClient};
 use super::text::excerpt;
@@ -160,7 +160,7 @@ impl Feishu {
         card: &serde_json::Value,
     ) -> Result<String, FeishuError> {
         let signed = secret.map(|s| {
-            let now = now_secs();
+            let now = chrono::Utc::now().timestamp();
             (now, sign(s, now))
         });
         let request = client.post(url.clone()).json(&message_body(card, signed));

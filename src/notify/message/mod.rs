@@ -156,7 +156,7 @@ impl Facts {
             "filename" => self
                 .files
                 .iter()
-                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .map(|f| crate::model::path::file_name(f))
                 .collect::<Vec<_>>()
                 .join(", "),
             "download_url" => self.download_url.clone().unwrap_or_default(),

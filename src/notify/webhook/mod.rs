@@ -24,7 +24,7 @@ use reqwest::header::CONTENT_TYPE;
 
 pub use target::{WebhookTarget, signature};
 
-use super::http::{self, Failure, checked_url, exchange, now_secs, scrub};
+use super::http::{self, Failure, checked_url, exchange, scrub};
 use super::retry::{Attempted, RetryAction, RetryLogic, RetryPolicy, retry};
 use super::text::excerpt;
 use crate::clock::Clock;
@@ -195,7 +195,7 @@ impl Webhook {
         delivery_id: &str,
         body: &[u8],
     ) -> Result<u16, WebhookError> {
-        let timestamp = now_secs();
+        let timestamp = chrono::Utc::now().timestamp();
         let mut request = client
             .post(url.clone())
             .header(CONTENT_TYPE, "application/json")

@@ -7,7 +7,7 @@ use reqwest::Url;
 
 use super::error::WeComError;
 use crate::config::WeComSettings;
-use crate::model::env;
+use crate::model::secret::Secret;
 use crate::model::task::WeComNotify;
 use crate::notify::http::{Token, checked_url, masked_url, sensitive_strings};
 
@@ -76,10 +76,12 @@ impl WeComSettings {
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
     pub fn robot(&self, task: Option<&WeComNotify>) -> Result<WeComRobot, WeComError> {
-        let own = task
-            .and_then(|t| t.webhook.as_ref())
-            .filter(|s| !s.is_empty());
-        let webhook = env::expand(own.unwrap_or(&self.webhook_url).expose())?;
+        let (webhook, _) = crate::notify::robots::pick(
+            task.and_then(|t| t.webhook.as_ref()),
+            None,
+            &self.webhook_url,
+            &Secret::default(),
+        )?;
         if webhook.trim().is_empty() {
             return Err(WeComError::NoWebhook);
         }

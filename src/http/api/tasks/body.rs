@@ -16,12 +16,6 @@ pub(super) use crate::model::task::MASK;
 /// Keys of a task as shown that a body may carry back; they are ignored.
 const READ_ONLY: [&str; 5] = ["id", "next_fire", "last_run", "created_at", "updated_at"];
 
-/// `spec` with every secret masked, as shown.
-pub(super) fn masked(mut spec: TaskSpec) -> TaskSpec {
-    spec.notify = spec.notify.masked();
-    spec
-}
-
 /// `field` with 0-based indexes (`sheets[1].name` → `sheets[0].name`): the checks count
 /// entries from 1 for task files; JSON paths count from 0.
 pub(super) fn zero_based(field: &str) -> String {

@@ -51,7 +51,7 @@ fn masks_secrets_and_keeps_them() {
         "notify": {"dingtalk": {"webhook": "https://x/robot?access_token=s3cr3t", "secret": "${DT_SECRET}"}}
     }))
     .unwrap();
-    let shown = masked(stored.clone());
+    let shown = stored.clone().masked();
     let d = shown.notify.dingtalk.as_ref().unwrap();
     assert_eq!(d.webhook.as_ref().unwrap().expose(), MASK);
     assert_eq!(d.secret.as_ref().unwrap().expose(), "${DT_SECRET}");
@@ -75,7 +75,7 @@ fn every_channel_secret_is_masked_and_kept() {
         }
     }))
     .unwrap();
-    let shown = serde_json::to_string(&masked(stored.clone())).unwrap();
+    let shown = serde_json::to_string(&stored.clone().masked()).unwrap();
     for secret in ["w3c0m", "f3ishu", "fs-s3cret", "h00k", "hk-s3cret"] {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
