@@ -28,6 +28,14 @@ pub enum EnvError {
     /// A variable that is not set and has no default.
     #[error("environment variable {0} is not set")]
     NotSet(String),
+    /// A reference inside a longer value, where only a whole-value reference is taken.
+    #[error(
+        "the `${{...}}` at character {at} is part of a longer value: a task's setting may be one whole `${{NAME}}` reference, not contain one (write `$${{` for a literal `${{`)"
+    )]
+    Embedded {
+        /// 1-based character position of the `${`.
+        at: usize,
+    },
 }
 
 /// Expands `${NAME}` and `${NAME:-default}` in `input`; `$${` is a literal `${`.
@@ -45,6 +53,53 @@ pub enum EnvError {
 /// A variable that is not set and has no default, or a `${` without its `}`.
 pub fn expand(input: &str) -> Result<String, EnvError> {
     expand_with(input, |name| std::env::var(name).ok())
+}
+
+/// `input` when it is exactly one `${NAME}` or `${NAME:-default}` reference, expanded; any
+/// other value as it is (`$${` written as `${`). Task settings (which editors write through
+/// the API) go through this rather than [`expand`]: a reference inside a longer value would
+/// let whoever writes it read any of the daemon's variables
+/// (`https://elsewhere/?leak=${DB_PASSWORD}`).
+///
+/// # Errors
+/// A reference inside a longer value, or one that is not set and has no default.
+pub fn expand_whole(input: &str) -> Result<String, EnvError> {
+    if is_whole_reference(input) {
+        return expand(input.trim());
+    }
+    check_whole(input)?;
+    expand_with(input, |_| None)
+}
+
+/// Checks, without expanding, that `input` is one whole `${...}` reference or holds none
+/// (what [`expand_whole`] takes): `task apply` refuses the rest.
+///
+/// # Errors
+/// A reference inside a longer value.
+pub fn check_whole(input: &str) -> Result<(), EnvError> {
+    if is_whole_reference(input) {
+        return Ok(());
+    }
+    let mut previous = None;
+    let mut chars = input.chars().enumerate().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '$' && previous != Some('$') && chars.peek().is_some_and(|(_, n)| *n == '{') {
+            return Err(EnvError::Embedded { at: i + 1 });
+        }
+        // `$$` is an escaped `$`: the `{` after it starts no reference.
+        previous = if c == '$' && previous == Some('$') {
+            None
+        } else {
+            Some(c)
+        };
+    }
+    Ok(())
+}
+
+/// `${...}` and nothing else around it (spaces aside).
+fn is_whole_reference(input: &str) -> bool {
+    let t = input.trim();
+    t.starts_with("${") && t.ends_with('}') && t[2..].find('}') == Some(t.len() - 3)
 }
 
 /// [`expand`] with a chosen variable lookup (tests use a map).
@@ -182,6 +237,26 @@ mod tests {
             "PW" => Some("s3cr:t #x".into()),
             "EMPTY" => Some(String::new()),
             _ => None,
+        }
+    }
+
+    #[test]
+    fn task_settings_take_only_a_whole_reference() {
+        // A variable every process has.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(expand_whole(" ${PATH} ").unwrap(), path);
+        assert_eq!(expand_whole("${REPORTD_UNSET_X:-dflt}").unwrap(), "dflt");
+        assert_eq!(expand_whole("https://h/x?k=v").unwrap(), "https://h/x?k=v");
+        assert_eq!(expand_whole("a$${b}").unwrap(), "a${b}");
+        for leak in [
+            "https://evil/?x=${PATH}",
+            "${PATH}${PATH}",
+            "x ${A:-b}",
+            "$$${PATH}",
+        ] {
+            let e = expand_whole(leak).unwrap_err();
+            assert!(matches!(e, EnvError::Embedded { .. }), "{leak}: {e}");
+            assert!(!e.to_string().contains(&path));
         }
     }
 

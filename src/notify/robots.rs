@@ -123,29 +123,30 @@ pub(crate) fn refused<T, E>(error: E) -> Attempted<T, E> {
     }
 }
 
-/// The webhook and signing secret a task posts with, `${ENV}` references expanded: its own
-/// webhook with its own secret (the config's secret signs only the config's robot), else the
-/// config's `webhook` and `secret`. The webhook is empty when neither names one.
+/// The webhook and signing secret a task posts with: its own webhook with its own secret (the
+/// config's secret signs only the config's robot), else the config's `webhook` and `secret`.
+/// A task's values may be one whole `${ENV}` reference ([`env::expand_whole`]); the config's
+/// were expanded when it was loaded. The webhook is empty when neither names one.
 ///
 /// # Errors
-/// An `${ENV}` reference that is not set.
+/// A task's `${ENV}` reference that is not set, or one inside a longer value.
 pub(crate) fn pick(
     own_webhook: Option<&Secret>,
     own_secret: Option<&Secret>,
     webhook: &Secret,
     secret: &Secret,
 ) -> Result<(String, Option<String>), EnvError> {
-    let own = |v: Option<&Secret>| v.filter(|s| !s.is_empty()).cloned();
-    let (webhook, secret) = match own(own_webhook) {
-        Some(w) => (w, own(own_secret).unwrap_or_default()),
+    let own = |v: Option<&Secret>| {
+        v.filter(|s| !s.is_empty())
+            .map(|s| env::expand_whole(s.expose()))
+            .transpose()
+    };
+    let (webhook, secret) = match own(own_webhook)? {
+        Some(w) => (w, own(own_secret)?.unwrap_or_default()),
         None => (
-            webhook.clone(),
-            own(own_secret).unwrap_or_else(|| secret.clone()),
+            webhook.expose().to_string(),
+            own(own_secret)?.unwrap_or_else(|| secret.expose().to_string()),
         ),
     };
-    let secret = env::expand(secret.expose())?;
-    Ok((
-        env::expand(webhook.expose())?,
-        (!secret.trim().is_empty()).then_some(secret),
-    ))
+    Ok((webhook, (!secret.trim().is_empty()).then_some(secret)))
 }

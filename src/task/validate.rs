@@ -10,6 +10,7 @@ use crate::config::{Settings, TIMEOUT_MAX};
 use crate::export::naming::check_sql_macros;
 use crate::model::alert::Condition;
 use crate::model::cron::Schedule;
+use crate::model::env;
 use crate::model::task::{MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
 use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::model::units::TimeZone;
@@ -310,6 +311,11 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             "notify.webhook.url",
             "must be an http(s) URL or an ${ENV} reference".into(),
         );
+    }
+    for (field, value) in spec.notify.clone().secrets_mut() {
+        if let Err(e) = env::check_whole(value.expose()) {
+            fail(field, e.to_string());
+        }
     }
     if spec.notify.preview_rows > MAX_PREVIEW_ROWS {
         fail(

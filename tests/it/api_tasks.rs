@@ -429,6 +429,21 @@ async fn bad_tasks_are_refused_naming_the_field_and_store_nothing() {
             with("notify", json!({"wecom": {"webhook": "not a url"}})),
             "notify.wecom.webhook",
         ),
+        // A reference inside a longer value would read any of the daemon's variables.
+        (
+            with(
+                "notify",
+                json!({"webhook": {"url": "https://elsewhere.example/?leak=${HOME}"}}),
+            ),
+            "notify.webhook.url",
+        ),
+        (
+            with(
+                "notify",
+                json!({"dingtalk": {"webhook": "https://oapi.dingtalk.com/robot/send?access_token=${HOME}"}}),
+            ),
+            "notify.dingtalk.webhook",
+        ),
     ];
     for (body, field) in cases {
         let (code, err) = api.post("/api/tasks", body.clone()).await;

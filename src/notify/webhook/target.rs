@@ -55,14 +55,14 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 impl WebhookNotify {
-    /// The target of a task's `notify.webhook`, `${ENV}` references expanded.
+    /// The target of a task's `notify.webhook`, a whole-value `${ENV}` reference expanded.
     ///
     /// # Errors
     /// An `${ENV}` reference that is not set.
     pub fn target(&self) -> Result<WebhookTarget, WebhookError> {
-        let url = env::expand(self.url.expose())?;
+        let url = env::expand_whole(self.url.expose())?;
         let secret = match &self.secret {
-            Some(s) => env::expand(s.expose())?,
+            Some(s) => env::expand_whole(s.expose())?,
             None => String::new(),
         };
         Ok(WebhookTarget {
