@@ -165,7 +165,12 @@ fn in_the_daemon_a_panicking_run_frees_its_task_for_the_next_fire() {
     };
     let err = stop(daemon, Duration::from_secs(5));
     for run in runs.iter().filter(|e| e["status"] != "running") {
-        assert_eq!(run["trigger"], "cron", "{run}");
+        // A fire that passed between `task apply` and the scheduler's start is run at once as
+        // a catch-up: the fires are the cron's either way.
+        assert!(
+            run["trigger"] == "cron" || run["trigger"] == "catch-up",
+            "{run}"
+        );
         assert_eq!(run["status"], "failed", "not skipped: {runs:#?}");
         assert!(
             run["error"]
