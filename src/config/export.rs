@@ -34,6 +34,36 @@ pub struct ExportSettings {
     /// CSV: text starting with `=`, `+`, `-`, `@`, tab or CR (a formula to a spreadsheet) is
     /// written with a leading `'`. Numbers are never changed.
     pub csv_escape_formulas: bool,
+    /// Export jobs (the download center): seconds a done job's files stay downloadable
+    /// (default 7 days); then they are removed and its links answer 410.
+    pub download_expiry: u64,
+    /// Export jobs: the workers of each lane and the row estimate between them.
+    pub jobs: JobSettings,
+}
+
+/// `export.jobs`: the download center's queue (DESIGN.md, Export jobs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Workers of the fast lane (jobs estimated at most `fast_lane_max_rows` rows).
+    pub fast_workers: usize,
+    /// Workers of the slow lane (bigger jobs).
+    pub slow_workers: usize,
+    /// Estimated rows above which a job goes to the slow lane.
+    pub fast_lane_max_rows: u64,
+    /// Queued jobs one user may have at once.
+    pub max_queued_per_user: u32,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            fast_workers: 2,
+            slow_workers: 1,
+            fast_lane_max_rows: 100_000,
+            max_queued_per_user: 10,
+        }
+    }
 }
 
 impl Default for ExportSettings {
@@ -49,6 +79,8 @@ impl Default for ExportSettings {
             retention_days: 30,
             compression_level: 3,
             csv_escape_formulas: true,
+            download_expiry: 7 * 86_400,
+            jobs: JobSettings::default(),
         }
     }
 }

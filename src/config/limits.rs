@@ -20,7 +20,7 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
     const DAY: u64 = 86_400;
     const GIB: u64 = 1 << 30;
     let (e, s, h) = (&settings.export, &settings.scheduler, &settings.http);
-    let limits: [(&str, u64, u64, u64); 34] = [
+    let limits: [(&str, u64, u64, u64); 39] = [
         ("export.chunk_size", e.chunk_size as u64, 1, CHUNK_SIZE_MAX),
         // Smaller parts would be mostly the xlsx container itself.
         ("export.max_file_size", e.max_file_size.0, 64 << 10, 1 << 40),
@@ -38,6 +38,26 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
             e.retention_days.into(),
             0,
             DAYS_MAX,
+        ),
+        (
+            "export.download_expiry",
+            e.download_expiry,
+            60,
+            DAYS_MAX * DAY,
+        ),
+        ("export.jobs.fast_workers", e.jobs.fast_workers as u64, 1, 256),
+        ("export.jobs.slow_workers", e.jobs.slow_workers as u64, 1, 256),
+        (
+            "export.jobs.fast_lane_max_rows",
+            e.jobs.fast_lane_max_rows,
+            0,
+            u64::MAX >> 1,
+        ),
+        (
+            "export.jobs.max_queued_per_user",
+            e.jobs.max_queued_per_user.into(),
+            1,
+            100_000,
         ),
         ("scheduler.max_workers", s.max_workers as u64, 1, 1024),
         ("scheduler.task_timeout", s.task_timeout, 1, TIMEOUT_MAX),

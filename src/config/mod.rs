@@ -30,7 +30,7 @@ use crate::model::datasource::DataSourceSpec;
 pub use daemon::DaemonSettings;
 pub use dingtalk::DingTalkSettings;
 pub use email::{EmailSettings, Security};
-pub use export::ExportSettings;
+pub use export::{ExportSettings, JobSettings};
 pub use feishu::FeishuSettings;
 pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};

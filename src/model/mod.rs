@@ -8,6 +8,7 @@ pub mod cron;
 pub mod datasource;
 pub mod env;
 pub mod execution;
+pub mod job;
 pub mod mime;
 pub mod path;
 pub mod role;
