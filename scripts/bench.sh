@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks for reportd (measurements, not tests: CI never runs them). Four parts, chosen with
-# BENCH_ONLY; by default all run: export, scheduler, API, notify.
+# BENCH_ONLY; by default all run: export, scheduler, API, notify, jobs.
 #
 # Export (issue 3). Builds an `orders` table (ROWS rows) in MariaDB and PostgreSQL (database
 # `reportd_bench`), then times, each under /usr/bin/time -v (wall clock and peak RSS):
@@ -66,10 +66,16 @@
 # notification time against the slowest channel (target: at most slowest + 0.5 s) and the sum.
 # Work dir $BENCH_DIR/notify. About 20 s.
 #
+# Jobs (issue 16). scripts/bench_jobs.py on $DB.orders (ROWS rows, MariaDB; built as for the
+# export part, orders_big skipped): fairness (a 100-row job while three ROWS-row jobs run,
+# target <= 3 s), memory (ten ROWS-row xlsx jobs at once, peak RSS <= 200 MB), cancel (query
+# gone from the process list <= 2 s) and throughput (4 jobs at once vs back to back on 2
+# workers, <= 1.2x). BENCH_JOBS_CASES picks cases. Work dir $BENCH_DIR/jobs. About 3 minutes.
+#
 # All parts exit 0 whatever the figures.
 #
 # Environment:
-#   BENCH_ONLY=            export | scheduler | api | notify; empty (the default) runs all four
+#   BENCH_ONLY=            export | scheduler | api | notify | jobs; empty (the default) runs all five
 #   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs; scheduler in sched/
 #   BENCH_REPORTD=PATH     use this reportd binary instead of building
 #                          ${CARGO_TARGET_DIR:-target}/release/reportd
@@ -174,7 +180,7 @@ die() {
 step() { echo "==> $*"; }
 warn() { echo "warning: $*" >&2; }
 
-[[ $BENCH_ONLY =~ ^(|export|scheduler|api|notify)$ ]] || die "BENCH_ONLY must be export, scheduler, api, notify or empty, got '$BENCH_ONLY'"
+[[ $BENCH_ONLY =~ ^(|export|scheduler|api|notify|jobs)$ ]] || die "BENCH_ONLY must be export, scheduler, api, notify, jobs or empty, got '$BENCH_ONLY'"
 want() { [[ -z $BENCH_ONLY || $BENCH_ONLY == "$1" ]]; }
 if want export; then
     [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
@@ -990,11 +996,21 @@ notify_main() {
     python3 "$(dirname "$0")/bench_notify.py" "$REPORTD" "$BENCH_DIR/notify" || true
 }
 
+jobs_main() {
+    command -v python3 >/dev/null || die "python3 is needed"
+    command -v mysql >/dev/null || die "the mysql client is needed (process list)"
+    ensure_services
+    ensure_reportd
+    ROWS_BIG=0 build_tables
+    python3 "$(dirname "$0")/bench_jobs.py" "$REPORTD" "$BENCH_DIR/jobs" "$DB" "$ROWS" || true
+}
+
 main() {
     if want export; then export_main; fi
     if want scheduler; then scheduler_main; fi
     if want api; then api_main; fi
     if want notify; then notify_main; fi
+    if want jobs; then jobs_main; fi
 }
 
 main "$@"

@@ -3,8 +3,8 @@
 //! its secret key and sealing the secrets older versions left in plain text, loading the
 //! download-link key, the scheduler's control channel);
 //! [`App::run_until_stopped`] runs the long-lived parts on one [`Shutdown`]: the HTTP server,
-//! the systemd notifications (`READY=1`, watchdog pings while the loop answers, `STOPPING=1`)
-//! and the scheduler; the PID file is released last.
+//! the systemd notifications (`READY=1`, watchdog pings while the loop answers, `STOPPING=1`),
+//! the scheduler and the export jobs' workers; the PID file is released last.
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -18,6 +18,7 @@ use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::{AppState, serve};
+use crate::jobs::Jobs;
 use crate::notify::links::LinkSigner;
 use crate::schedule::control::{Control, Request};
 use crate::schedule::{Options, Scheduler};
@@ -87,6 +88,12 @@ impl App {
         };
         let settings = Arc::new(settings);
         let (control, requests) = Control::channel();
+        let jobs = Arc::new(Jobs::new(
+            settings.clone(),
+            store.clone(),
+            crate::schedule::instance_name(),
+            links.clone(),
+        ));
         let state = AppState {
             settings: settings.clone(),
             store: store.clone(),
@@ -97,6 +104,7 @@ impl App {
                 store.clone(),
                 Duration::from_secs(settings.security.session_ttl),
             ),
+            jobs,
         };
         Ok(App {
             settings,
@@ -135,6 +143,7 @@ impl App {
         let local = listener.local_addr().unwrap_or(settings.http.bind);
         tracing::info!(bind = %local, pid_file = %pid_lock.path().display(), "HTTP server listening");
         let control = state.control.clone();
+        let state_jobs = state.jobs.clone();
         // HTTP outlives the scheduler's drain: /health and /status answer 503 and runs are
         // refused while executions finish; it stops once the scheduler has stopped.
         let http_stop = Shutdown::new();
@@ -149,11 +158,15 @@ impl App {
             ready: Some(ready_tx),
             control: Some(requests),
         };
+        let jobs = tokio::spawn(state_jobs.run(shutdown.clone()));
         let result = Scheduler::run(settings, store, options, shutdown.clone()).await;
         // The scheduler may end first (it could not start): the rest stops with it.
         shutdown.trigger("the scheduler stopped");
         http_stop.trigger("the scheduler stopped");
         let _ = watchdog.await;
+        if let Err(e) = jobs.await {
+            tracing::error!(error = %e, "export jobs task failed");
+        }
         match server.await {
             Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
             Err(e) => tracing::error!(error = %e, "HTTP server task failed"),

@@ -8,7 +8,7 @@
 //! cycle):
 //!
 //! ```text
-//! model ← config ← {store, source, export, notify} ← run ← {schedule, http, commands} ← app ← main
+//! model ← config ← {store, source, export, notify} ← run ← {schedule, jobs, http, commands} ← app ← main
 //! ```
 //!
 //! - [`model`]: the value types every stage shares, no I/O: tasks, data-source specs,
@@ -29,6 +29,8 @@
 //!   reading here.
 //! - [`schedule`]: the `Scheduler`: timer loop, fires, claims and leases, catch-up, the
 //!   retention tick and the control channel; each fire runs through [`run`].
+//! - [`jobs`]: export jobs, the download center: a queue in the store with a fast and a
+//!   slow lane, each job run once through [`run`]; counted downloads, expiry, callbacks.
 //! - [`task`]: reading task files and validating a task before it is stored.
 //! - [`http`]: the daemon's HTTP server (axum): routes, typed `/status` and `/health` bodies,
 //!   signed downloads, the hardened hyper server.
@@ -51,6 +53,7 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub(crate) mod humanize;
+pub mod jobs;
 pub mod logging;
 pub mod memory;
 pub(crate) mod metrics;

@@ -42,11 +42,21 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         (
             "export.download_expiry",
             e.download_expiry,
-            60,
+            1,
             DAYS_MAX * DAY,
         ),
-        ("export.jobs.fast_workers", e.jobs.fast_workers as u64, 1, 256),
-        ("export.jobs.slow_workers", e.jobs.slow_workers as u64, 1, 256),
+        (
+            "export.jobs.fast_workers",
+            e.jobs.fast_workers as u64,
+            1,
+            256,
+        ),
+        (
+            "export.jobs.slow_workers",
+            e.jobs.slow_workers as u64,
+            1,
+            256,
+        ),
         (
             "export.jobs.fast_lane_max_rows",
             e.jobs.fast_lane_max_rows,

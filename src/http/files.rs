@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::path::Path;
 
 use super::AppState;
+use crate::model::job::JobStatus;
 use crate::model::mime;
 use crate::notify::links::LinkError;
 
@@ -56,26 +57,83 @@ pub(super) async fn download(
     if !inside {
         return (StatusCode::NOT_FOUND, "no such file\n").into_response();
     }
-    let opened = match tokio::fs::File::open(&file).await {
+    let job_file = match job_file(&state, links.root(), &file).await {
+        Ok(f) => f,
+        Err(gone) => return gone,
+    };
+    tracing::info!(file = %file.display(), "download");
+    let response = send_file(&file).await;
+    if let Some((id, index)) = job_file.filter(|_| response.status().is_success())
+        && let Err(e) = state.store.count_job_download(id, index).await
+    {
+        tracing::error!(job = id, error = %e, "cannot count a download");
+    }
+    response
+}
+
+/// The file as an `attachment`, streamed with its content type and length; 404 when it
+/// cannot be opened.
+pub(super) async fn send_file(file: &Path) -> Response {
+    let opened = match tokio::fs::File::open(file).await {
         Ok(f) => f,
         Err(_) => return (StatusCode::NOT_FOUND, "no such file\n").into_response(),
     };
     let len = opened.metadata().await.map(|m| m.len()).ok();
-    tracing::info!(file = %file.display(), "download");
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(opened));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(mime::content_type(&file)),
+        HeaderValue::from_static(mime::content_type(file)),
     );
     if let Some(len) = len {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    if let Ok(v) = HeaderValue::from_str(&disposition(&file)) {
+    if let Ok(v) = HeaderValue::from_str(&disposition(file)) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response
+}
+
+/// The export job and file index of `file` when it is a job's file
+/// (`<output_dir>/exports/<id>/<name>`), to count its download.
+///
+/// # Errors
+/// 410 when that job is no longer `done` (expired, its files removed).
+async fn job_file(
+    state: &AppState,
+    root: &Path,
+    file: &Path,
+) -> Result<Option<(i64, u32)>, Response> {
+    let Ok(rel) = file.strip_prefix(root) else {
+        return Ok(None);
+    };
+    let mut parts = rel.components().map(|c| c.as_os_str().to_string_lossy());
+    let (Some(dir), Some(id), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(None);
+    };
+    let Some(id) = id.parse::<i64>().ok().filter(|_| dir == "exports") else {
+        return Ok(None);
+    };
+    let job = match state.store.job(id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::error!(job = id, error = %e, "cannot read the export job of a download");
+            return Ok(None);
+        }
+    };
+    if job.status != JobStatus::Done {
+        let text = format!("export job {id} is {}: its files are gone\n", job.status);
+        return Err((StatusCode::GONE, text).into_response());
+    }
+    Ok(job
+        .files
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| (id, f.index)))
 }
 
 /// `attachment` with an ASCII fallback name and the real (UTF-8) name per RFC 6266/5987.

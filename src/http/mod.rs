@@ -43,6 +43,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::accounts::Accounts;
 use crate::config::Settings;
+use crate::jobs::Jobs;
 use crate::notify::links::LinkSigner;
 use crate::schedule::control::Control;
 use crate::store::Store;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
     /// Users, logins and API tokens.
     pub accounts: Accounts,
+    /// The download center: submits and cancels export jobs.
+    pub jobs: Arc<Jobs>,
 }
 
 /// The routes, with the request limits of `state.settings.http` (the API takes bodies up to

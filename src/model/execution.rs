@@ -40,6 +40,8 @@ pub enum Trigger {
     CatchUp,
     /// A fire re-run by another instance after its first instance stopped renewing its lease.
     Takeover,
+    /// An export job of the download center (no task of its own).
+    Export,
 }
 
 /// A stored status or trigger name that is not known.
@@ -87,7 +89,7 @@ text_enum!(ExecutionStatus {
     Skipped = "skipped",
     Cancelled = "cancelled",
 });
-text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp = "catch-up", Takeover = "takeover" });
+text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp = "catch-up", Takeover = "takeover", Export = "export" });
 
 /// The outcome of one notification of an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -92,9 +92,14 @@ impl LinkSigner {
     /// A link to `file` (a file under the export directory) valid from `now` for the
     /// configured lifetime; none without `file_server_url` or for a file elsewhere.
     pub fn url(&self, file: &Path, now: DateTime<Utc>) -> Option<String> {
+        self.url_until(file, now.timestamp() + self.ttl.as_secs() as i64)
+    }
+
+    /// A link to `file` valid until `expires` (Unix seconds): an export job's files are
+    /// linked until the job expires.
+    pub fn url_until(&self, file: &Path, expires: i64) -> Option<String> {
         let base = self.base.as_ref()?;
         let rel = relative(&self.root, file)?;
-        let expires = now.timestamp() + self.ttl.as_secs() as i64;
         let encoded: Vec<String> = rel
             .split('/')
             .map(|s| utf8_percent_encode(s, SEGMENT).to_string())

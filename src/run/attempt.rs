@@ -64,7 +64,7 @@ impl Attempt<'_> {
             .executor
             .store
             .start_execution(&NewExecution {
-                task_id: Some(self.task.id),
+                task_id: self.ctx.job.is_none().then_some(self.task.id),
                 task_name: spec.name.clone(),
                 trigger: self.trigger,
                 attempt: self.number,
@@ -102,7 +102,7 @@ impl Attempt<'_> {
                     .await?;
                 let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
                 crate::metrics::execution(
-                    &spec.name,
+                    self.metric_name(),
                     ExecutionStatus::Failed.as_str(),
                     0,
                     0,
@@ -116,6 +116,15 @@ impl Attempt<'_> {
                     started_at,
                 ))
             }
+        }
+    }
+
+    /// The task label of the run's metrics: its name, or `export-job` for every export job
+    /// (one series, not one per job).
+    fn metric_name(&self) -> &str {
+        match self.ctx.job {
+            Some(_) => "export-job",
+            None => &self.task.spec.name,
         }
     }
 
@@ -235,7 +244,7 @@ impl Attempt<'_> {
         let mut report = self.report(execution_id, status, outcome, error, started_at);
         report.alert = alert;
         crate::metrics::execution(
-            &spec.name,
+            self.metric_name(),
             status.as_str(),
             report.rows(),
             report.bytes(),
@@ -272,7 +281,13 @@ impl Attempt<'_> {
         if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == spec.name.as_str()) {
             panic!("injected by {DEBUG_PANIC_ENV} for task {}", spec.name);
         }
-        let request = export_request(self.settings, spec, self.ctx.scheduled_at, timeout)?;
+        let request = export_request(
+            self.settings,
+            spec,
+            self.ctx.scheduled_at,
+            timeout,
+            self.ctx.job,
+        )?;
         let store = Some(&self.executor.store);
         let source = open_source(self.settings, store, &spec.data_source).await?;
         let progress = self.ctx.progress.clone();

@@ -1,12 +1,13 @@
 //! THE pipeline: how a task runs. Every run goes through [`Executor::run`], whatever started
 //! it: a cron fire, a catch-up, a takeover, a retry (all from [`crate::schedule`]), a run asked
-//! for over HTTP (through the scheduler's control channel) and `reportd task run`.
+//! for over HTTP (through the scheduler's control channel), `reportd task run` and an export
+//! job ([`crate::jobs`]).
 //!
 //! The whole path of a run, in order:
 //!
 //! 1. **fire**: the caller says why and for which time ([`RunContext`]: trigger, scheduled
-//!    time, stop signal, progress counter, whether to notify, the retry policy, and whom to
-//!    tell the execution id once the row exists).
+//!    time, stop signal, progress counter, whether to notify, the retry policy, whom to tell
+//!    the execution id once the row exists, and the export job it is, if one).
 //! 2. **attempt** ([`attempt`]): a worker slot is taken (`scheduler.max_workers`), then
 //! 3. **record**: an execution row is written (`running`, with this instance's name);
 //! 4. **source** ([`request`]): the task's SQL and file name are rendered at the scheduled time
@@ -26,6 +27,7 @@
 
 pub mod alert;
 pub mod attempt;
+pub mod instance;
 pub mod report;
 pub mod request;
 
@@ -79,6 +81,9 @@ pub struct RunContext {
     pub retry: RetryPolicy,
     /// Told the id of the run's execution row as soon as the first attempt has written it.
     pub started: StartNotice,
+    /// The export job this run is ([`crate::jobs`]): its files go to
+    /// `export.output_dir/exports/<job id>/` and its execution row names no task.
+    pub job: Option<i64>,
 }
 
 /// Tells whoever asked for a run the id of its execution row as soon as the row exists (a
@@ -118,6 +123,7 @@ impl RunContext {
             notify: true,
             retry: RetryPolicy::once(),
             started: StartNotice::default(),
+            job: None,
         }
     }
 
@@ -142,6 +148,7 @@ impl RunContext {
             notify: true,
             retry,
             started: StartNotice::default(),
+            job: None,
         }
     }
 }
@@ -188,6 +195,13 @@ impl Executor {
             instance,
             cancel,
         }
+    }
+
+    /// This executor with `workers` worker slots instead of `scheduler.max_workers` (the
+    /// export jobs' executor: its lanes' workers).
+    pub fn with_workers(mut self, workers: usize) -> Executor {
+        self.workers = Arc::new(Semaphore::new(workers.max(1)));
+        self
     }
 
     /// The current settings.

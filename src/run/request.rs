@@ -64,7 +64,8 @@ impl SchedulerSettings {
 }
 
 /// The export of one run of `spec` for the fire at `scheduled_at`: its sheets' SQL and its file
-/// name rendered at that time in the task's zone, into `output_dir/YYYY-MM-DD/`.
+/// name rendered at that time in the task's zone, into `output_dir/YYYY-MM-DD/` (an export
+/// job's into `output_dir/exports/<job id>/`).
 ///
 /// # Errors
 /// A macro or the file name cannot be rendered.
@@ -73,6 +74,7 @@ pub fn export_request(
     spec: &TaskSpec,
     scheduled_at: DateTime<Utc>,
     timeout: Duration,
+    job: Option<i64>,
 ) -> Result<ExportRequest, RenderError> {
     let at = scheduled_at.with_timezone(&spec.zone(settings.scheduler.timezone));
     let sheets = spec
@@ -91,13 +93,14 @@ pub fn export_request(
         at,
         spec.output.format,
     )?;
-    let destination = Destination::Dir {
-        dir: settings
+    let dir = match job {
+        Some(id) => job_dir(settings, id),
+        None => settings
             .export
             .output_dir
             .join(at.format("%Y-%m-%d").to_string()),
-        file_name,
     };
+    let destination = Destination::Dir { dir, file_name };
     // The client-side timer fires first and cancels the query; the server's own limit, a
     // little later, stops it even if this process dies.
     let query_timeout = timeout.saturating_add(Duration::from_secs(2));
@@ -112,6 +115,15 @@ pub fn export_request(
     let alert_reads_it = spec.alert.as_ref().is_some_and(|a| a.sql.is_none());
     request.preview_rows = (spec.notify.preview_rows as usize).max(usize::from(alert_reads_it));
     Ok(request)
+}
+
+/// Where the files of export job `id` go: `output_dir/exports/<id>/`.
+pub fn job_dir(settings: &Settings, id: i64) -> std::path::PathBuf {
+    settings
+        .export
+        .output_dir
+        .join("exports")
+        .join(id.to_string())
 }
 
 /// The export of an alert's own query (`alert.sql`): rendered like the report's, read

@@ -12,8 +12,9 @@ use super::catchup::grace;
 use super::fire::fire;
 use super::scheduler::Scheduler;
 use super::timers::Timers;
-use crate::export::temp;
 use crate::model::execution::{ExecutionStatus, Finish, Trigger};
+pub use crate::run::instance::instance_name;
+use crate::run::instance::{dead_here, on_this_host};
 use crate::store::claims::Claim;
 use crate::store::{Store, StoreError, TaskRecord};
 use std::sync::Arc;
@@ -21,35 +22,6 @@ use std::sync::Arc;
 /// Why a fire stops when its lease was lost.
 const LEASE_LOST: &str =
     "interrupted: another instance took this fire over (this daemon's lease lapsed)";
-
-/// This host's name, read once.
-fn host() -> &'static str {
-    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into())
-    })
-}
-
-/// This daemon's name in claims and executions: `host:pid`.
-pub fn instance_name() -> String {
-    format!("{}:{}", host(), std::process::id())
-}
-
-/// True when `instance` runs on this host.
-fn on_this_host(instance: &str) -> bool {
-    instance.rsplit_once(':').is_some_and(|(h, _)| h == host())
-}
-
-/// True when `instance` is a process of this host that is gone.
-fn dead_here(instance: &str) -> bool {
-    on_this_host(instance)
-        && instance.rsplit_once(':').is_some_and(|(_, pid)| {
-            pid.parse::<u32>()
-                .is_ok_and(|p| p != std::process::id() && !temp::process_alive(p))
-        })
-}
 
 /// Executions left `running` by processes that are gone become `interrupted`: those of dead
 /// processes on this host at once, those of other hosts once their heartbeat is older than

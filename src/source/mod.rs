@@ -5,10 +5,12 @@
 //! The connection settings themselves are [`crate::model::datasource::DataSourceSpec`].
 //! - [`classify`]: report SQL must be one read statement; everything else is refused.
 //! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
+//! - [`estimate`]: the planner's row estimate of a query (`EXPLAIN`), without running it.
 
 pub mod cell;
 pub mod classify;
 pub mod demo;
+pub mod estimate;
 pub mod query;
 mod sqllex;
 

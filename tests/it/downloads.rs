@@ -22,11 +22,19 @@ async fn server(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let settings = Arc::new(settings.clone());
+    let links = Arc::new(links);
     let state = AppState {
-        settings: Arc::new(settings.clone()),
+        jobs: Arc::new(reportd::jobs::Jobs::new(
+            settings.clone(),
+            store.clone(),
+            "test".into(),
+            Some(links.clone()),
+        )),
+        settings,
         store: store.clone(),
         control: Control::channel().0,
-        links: Some(Arc::new(links)),
+        links: Some(links),
         started_at: Utc::now(),
         accounts: reportd::accounts::Accounts::new(
             store.clone(),

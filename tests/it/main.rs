@@ -7,6 +7,8 @@
 mod accounts;
 mod alerts;
 mod api_auth;
+mod api_daemon;
+mod api_exports;
 mod api_resources;
 mod api_tasks;
 mod app;

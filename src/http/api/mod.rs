@@ -9,12 +9,13 @@
 //! - [`auth`]: credentials, roles ([`auth::Viewer`], [`auth::Editor`], [`auth::Admin`]),
 //!   CSRF and same-origin checks; login, logout, me;
 //! - one file per resource: [`tasks`], [`datasources`], [`logs`], [`preview`] (preview and
-//!   cron), [`users`], [`audit`](mod@audit).
+//!   cron), [`users`], [`audit`](mod@audit), [`exports`] (the download center).
 
 pub mod audit;
 pub mod auth;
 pub mod datasources;
 pub mod error;
+pub mod exports;
 pub mod logs;
 pub mod preview;
 pub mod tasks;
@@ -142,6 +143,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(preview::routes())
         .merge(users::routes())
         .merge(audit::routes())
+        .merge(exports::routes())
         .split_for_parts()
 }
 
