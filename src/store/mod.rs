@@ -6,7 +6,7 @@
 //! `dispatch!`; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
 //!
 //! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`], [`users`], [`sessions`],
-//!   [`audit`]: one file per table.
+//!   [`audit`]: one file per table; [`jobs`]: export jobs and their files.
 //! - `secrets`: passwords, webhooks and signing secrets are sealed on write and opened on
 //!   read with the key attached to the [`Store`] ([`Store::open`] loads it from the config;
 //!   [`Store::connect`] alone has none), plain values left by older versions are sealed by
@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod claims;
 pub mod datasources;
 pub mod executions;
+pub mod jobs;
 pub mod meta;
 mod secrets;
 pub mod sessions;
@@ -38,6 +39,7 @@ use crate::model::sealed::SecretKey;
 
 pub use claims::Claim;
 pub use datasources::StoredDataSource;
+pub use jobs::{JobFilter, Submitted};
 pub use tasks::{Change, TaskRecord};
 
 /// Why the store could not do something. One line, naming the action.

@@ -6,7 +6,7 @@
 //! A secret field holds one of: nothing (absent or empty), an `${ENV}` reference kept as
 //! written (exactly `${NAME}`, see [`sealed::is_env_reference`]), or a sealed value
 //! (`enc:v1:...`). A plain value is only ever found in rows written before this version.
-//! Adding a field is one line in [`DATA_SOURCE_SECRETS`] or [`TASK_SECRETS`].
+//! Adding a field is one line in [`DATA_SOURCE_SECRETS`], [`TASK_SECRETS`] or [`JOB_SECRETS`].
 
 use serde_json::Value;
 
@@ -32,7 +32,7 @@ pub(crate) struct SecretColumn {
     /// True when the column's strings are stored through [`env::escape`] (data source specs:
     /// `${` is stored as `$${`, see `store::datasources`).
     escaped: bool,
-    /// `SELECT id, name, <column> FROM <table> ORDER BY id`.
+    /// `SELECT id, name, <column> FROM <table> ORDER BY id` (the name as text).
     select: &'static str,
     /// `UPDATE <table> SET <column> = ? WHERE id = ? AND <column> = ?` (compare-and-set).
     update: &'static str,
@@ -69,8 +69,21 @@ pub(crate) const TASK_SECRETS: SecretColumn = SecretColumn {
     update: "UPDATE tasks SET notify = ? WHERE id = ? AND notify = ?",
 };
 
+/// `export_jobs.callback`: the completion callback's URL (which may carry a token) and
+/// signing secret. A job is named by its id (`export job 12`).
+pub(crate) const JOB_SECRETS: SecretColumn = SecretColumn {
+    object: "export job",
+    quoted: false,
+    label_prefix: "callback.",
+    pointers: &["/url", "/secret"],
+    escaped: false,
+    // The id as text, the same on every backend (PostgreSQL pads CHAR(n); TRIM undoes it).
+    select: "SELECT id, TRIM(CAST(id AS CHAR(20))), callback FROM export_jobs WHERE callback IS NOT NULL ORDER BY id",
+    update: "UPDATE export_jobs SET callback = ? WHERE id = ? AND callback = ?",
+};
+
 /// Every table with secrets.
-const ALL: [&SecretColumn; 2] = [&DATA_SOURCE_SECRETS, &TASK_SECRETS];
+const ALL: [&SecretColumn; 3] = [&DATA_SOURCE_SECRETS, &TASK_SECRETS, &JOB_SECRETS];
 
 impl SecretColumn {
     fn object(&self, name: &str) -> String {
