@@ -39,6 +39,7 @@ mod scheduler;
 mod secrets;
 mod stand_in;
 mod store;
+mod store_jobs;
 mod supervise;
 mod systemd;
 mod tasks;
