@@ -25,6 +25,7 @@ mod export;
 mod feishu;
 mod ha;
 mod helpers;
+mod jobs_cli;
 mod layout;
 mod logging;
 mod notify;
