@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 use crate::model::datasource::SourceKind;
+use crate::model::job::JobStatus;
 use crate::model::task::Format;
 
 /// reportd — scheduled SQL reports to Excel, DingTalk and e-mail.
@@ -88,6 +89,9 @@ pub enum Command {
     /// Secrets at rest (passwords, webhooks, signing secrets in the store).
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Export jobs (the download center): list, show, cancel.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Stop a running execution, whichever instance runs it (its query is stopped on the
     /// server, no file is kept).
     Cancel {
@@ -104,6 +108,45 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// `reportd jobs ...`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List export jobs, newest first.
+    List {
+        /// Only jobs in this state.
+        #[arg(long, value_parser = job_status())]
+        status: Option<JobStatus>,
+        /// How many jobs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job: its state, what it exports, its files and their downloads (never the
+    /// callback's URL or secret).
+    Show {
+        /// Job id (see `reportd jobs list`).
+        id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a job: a queued one at once; a running one is stopped by the instance that
+    /// runs it (waits up to 10 s and prints how it ended).
+    Cancel {
+        /// Job id (see `reportd jobs list`).
+        id: i64,
+    },
+}
+
+/// `--status`: one of the job states, listed in `--help`.
+fn job_status() -> impl clap::builder::TypedValueParser<Value = JobStatus> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(JobStatus::ALL.iter().map(|s| s.as_str()))
+        .try_map(|s| s.parse::<JobStatus>())
 }
 
 /// `reportd user ...`
@@ -213,6 +256,7 @@ impl Command {
             | Command::Notify(_) => false,
             Command::Cleanup { dry_run, .. } => !dry_run,
             Command::Cancel { .. } => true,
+            Command::Jobs(j) => matches!(j, JobsCommand::Cancel { .. }),
             Command::User(u) => !matches!(u, UserCommand::List { .. }),
             Command::Secrets(_) => true,
             Command::Datasource(d) => matches!(

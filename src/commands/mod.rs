@@ -1,5 +1,5 @@
 //! The subcommands, one file per family: [`check`], [`cleanup`], [`cron`], [`datasource`], [`export`],
-//! [`logs`], [`notify`], [`daemon`], [`secrets`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
+//! [`jobs`], [`logs`], [`notify`], [`daemon`], [`secrets`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
 pub mod cancel;
@@ -9,6 +9,7 @@ pub mod cron;
 pub mod daemon;
 pub mod datasource;
 pub mod export;
+pub mod jobs;
 pub mod logs;
 pub mod notify;
 pub mod secrets;
@@ -55,6 +56,7 @@ pub async fn dispatch(command: Command, settings: &Settings) -> anyhow::Result<E
         Command::Notify(c) => notify::dispatch(settings, c).await,
         Command::Cleanup { days, dry_run } => cleanup::dispatch(settings, days, dry_run).await,
         Command::Cancel { execution } => cancel::dispatch(settings, execution).await,
+        Command::Jobs(c) => jobs::dispatch(settings, c).await,
         Command::User(c) => user::dispatch(settings, c).await,
         Command::Secrets(c) => secrets::dispatch(settings, c).await,
     }

@@ -10,6 +10,8 @@
 mod files;
 mod lifecycle;
 
+pub use lifecycle::{INTERRUPTED_TWICE, REQUEUED};
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 

@@ -250,14 +250,14 @@ impl crate::store::Store {
         }
     }
 
-    /// Who asked for running job `id` to be cancelled, if anyone.
+    /// Who asked for job `id` to be cancelled, if anyone (what the instance running it polls).
     ///
     /// # Errors
     /// Database errors.
     pub async fn job_cancel_requested(&self, id: i64) -> Result<Option<String>, StoreError> {
         let row: Option<(Option<String>,)> = dispatch!(self, |pool, sql| {
             sqlx::query_as(sql(
-                "SELECT cancel_requested_by FROM export_jobs WHERE id = ? AND status = 'running'",
+                "SELECT cancel_requested_by FROM export_jobs WHERE id = ?",
             ))
             .bind(id)
             .fetch_optional(pool)
