@@ -5,7 +5,6 @@
 use anyhow::bail;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,7 +12,9 @@ use super::{audit, cli_user, open_store, print_json, table};
 use crate::cli::JobsCommand;
 use crate::config::Settings;
 use crate::humanize;
-use crate::model::job::{Job, JobCancel, JobFile, JobSpec, JobStatus, Lane};
+use crate::jobs::JobView;
+use crate::jobs::callback;
+use crate::model::job::{Job, JobCancel, JobStatus};
 use crate::store::JobFilter;
 
 /// How long `cancel` waits for a running job to end.
@@ -35,54 +36,10 @@ pub async fn dispatch(settings: &Settings, command: JobsCommand) -> anyhow::Resu
     }
 }
 
-/// A job as the CLI shows it in JSON: every field but the callback's URL and secret.
-#[derive(Serialize)]
-struct Shown<'a> {
-    id: i64,
-    status: JobStatus,
-    lane: Lane,
-    estimate: Option<u64>,
-    rows: Option<u64>,
-    bytes: Option<u64>,
-    files: &'a [JobFile],
-    error: Option<&'a str>,
-    created_by: &'a str,
-    created_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    expires_at: Option<DateTime<Utc>>,
-    attempts: u32,
-    instance: Option<&'a str>,
-    execution_id: Option<i64>,
-    cancel_requested_by: Option<&'a str>,
-    callback: bool,
-    spec: &'a JobSpec,
-}
-
-impl<'a> Shown<'a> {
-    fn of(job: &'a Job) -> Shown<'a> {
-        Shown {
-            id: job.id,
-            status: job.status,
-            lane: job.lane,
-            estimate: job.estimate,
-            rows: job.rows,
-            bytes: job.bytes,
-            files: &job.files,
-            error: job.error.as_deref(),
-            created_by: &job.created_by,
-            created_at: job.created_at,
-            started_at: job.started_at,
-            finished_at: job.finished_at,
-            expires_at: job.expires_at,
-            attempts: job.attempts,
-            instance: job.instance.as_deref(),
-            execution_id: job.execution_id,
-            cancel_requested_by: job.cancel_requested_by.as_deref(),
-            callback: job.callback.is_some(),
-            spec: &job.spec,
-        }
-    }
+/// A job in JSON as the API shows it (the callback only as `"callback": true`), without
+/// signed links.
+fn shown(job: &Job) -> JobView {
+    JobView::new(job, None, false)
 }
 
 /// `2024-05-01 09:00:00` in `tz`.
@@ -105,7 +62,7 @@ async fn list(
     };
     let (jobs, total) = store.jobs(&filter).await?;
     if json {
-        print_json(&jobs.iter().map(Shown::of).collect::<Vec<_>>())?;
+        print_json(&jobs.iter().map(shown).collect::<Vec<_>>())?;
         return Ok(ExitCode::SUCCESS);
     }
     if jobs.is_empty() {
@@ -156,7 +113,7 @@ async fn show(settings: &Settings, id: i64, json: bool) -> anyhow::Result<ExitCo
         bail!("no export job {id} (see `reportd jobs list`)");
     };
     if json {
-        print_json(&Shown::of(&job))?;
+        print_json(&shown(&job))?;
         return Ok(ExitCode::SUCCESS);
     }
     let tz = settings.scheduler.timezone.0;
@@ -244,6 +201,9 @@ async fn cancel(settings: &Settings, id: i64) -> anyhow::Result<ExitCode> {
         JobCancel::Cancelled => {
             audit(&store, "export.cancel", &object, None).await;
             println!("job {id}: cancelled");
+            if let Some(job) = store.job(id).await? {
+                callback::send(settings, &store, None, &job).await;
+            }
             return Ok(ExitCode::SUCCESS);
         }
         JobCancel::Requested(execution) => {

@@ -8,6 +8,7 @@ use std::path::Path;
 use utoipa::ToSchema;
 
 use crate::model::job::{Job, JobFile};
+use crate::model::task::SheetSpec;
 use crate::notify::links::LinkSigner;
 
 /// One file of a job.
@@ -30,7 +31,7 @@ pub struct FileView {
 }
 
 /// A job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct JobView {
     /// Job id.
     pub id: i64,
@@ -44,6 +45,11 @@ pub struct JobView {
     pub task: Option<String>,
     /// The data source.
     pub data_source: String,
+    /// Its queries, one sheet each: `[{"name", "sql"}]`.
+    #[schema(value_type = Vec<Object>)]
+    pub sheets: Vec<SheetSpec>,
+    /// Its file-name template, when one was given.
+    pub filename: Option<String>,
     /// `xlsx` or `csv`.
     pub format: String,
     /// Rows exported.
@@ -54,6 +60,8 @@ pub struct JobView {
     pub files: Vec<FileView>,
     /// Why it failed, or who cancelled it.
     pub error: Option<String>,
+    /// Who asked for it to be cancelled while it ran.
+    pub cancel_requested_by: Option<String>,
     /// Who asked.
     pub created_by: String,
     /// Queued at.
@@ -83,6 +91,8 @@ impl JobView {
             estimate: job.estimate,
             task: job.spec.task.clone(),
             data_source: job.spec.data_source.clone(),
+            sheets: job.spec.sheets.clone(),
+            filename: job.spec.filename.clone(),
             format: job.spec.format.extension().to_string(),
             rows: job.rows,
             bytes: job.bytes,
@@ -92,6 +102,7 @@ impl JobView {
                 .map(|f| file_view(job, f, signer))
                 .collect(),
             error: job.error.clone(),
+            cancel_requested_by: job.cancel_requested_by.clone(),
             created_by: job.created_by.clone(),
             created_at: job.created_at,
             started_at: job.started_at,

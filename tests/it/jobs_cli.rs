@@ -244,7 +244,7 @@ async fn jobs_list_show_and_cancel() {
     assert_eq!(shown["status"], "done");
     assert_eq!(shown["callback"], true);
     assert_eq!(shown["files"][1]["name"], "daily_part2.xlsx");
-    assert_eq!(shown["spec"]["data_source"], "warehouse");
+    assert_eq!(shown["data_source"], "warehouse");
     no_secret(&shown.to_string());
     assert!(failure(&run(&w, &["jobs", "show", "999"])).contains("no export job 999"));
 
