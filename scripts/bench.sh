@@ -999,6 +999,7 @@ notify_main() {
 jobs_main() {
     command -v python3 >/dev/null || die "python3 is needed"
     command -v mysql >/dev/null || die "the mysql client is needed (process list)"
+    mkdir -p "$BENCH_DIR" "$LOGS"
     ensure_services
     ensure_reportd
     ROWS_BIG=0 build_tables
