@@ -3,15 +3,11 @@
 
 use anyhow::bail;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use super::{audit, cli_user, open_store};
+use super::{audit, cli_user, open_store, wait_ended};
 use crate::config::Settings;
 use crate::model::execution::ExecutionStatus;
 use crate::store::executions::CancelRequest;
-
-/// How long to wait for the running instance to record the cancel.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// Runs `reportd cancel ID`.
 ///
@@ -38,23 +34,9 @@ pub async fn dispatch(settings: &Settings, id: i64) -> anyhow::Result<ExitCode> 
         }
         CancelRequest::Unknown => bail!("no execution {id} (see `reportd logs`)"),
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    wait_ended(&format!("execution {id}"), || async {
         let status = store.execution(id).await?.map(|e| e.status);
-        match status {
-            Some(ExecutionStatus::Running) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Some(ExecutionStatus::Running) => bail!(
-                "execution {id} is still running after {}s: is the instance that runs it alive? \
-                 (see `reportd status`)",
-                WAIT.as_secs()
-            ),
-            Some(status) => {
-                println!("execution {id}: {status}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            None => bail!("execution {id} is gone (removed by cleanup?)"),
-        }
-    }
+        Ok(status.map(|s| (s == ExecutionStatus::Running, s.to_string())))
+    })
+    .await
 }

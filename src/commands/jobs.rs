@@ -6,9 +6,8 @@ use anyhow::bail;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use super::{audit, cli_user, open_store, print_json, table};
+use super::{audit, cli_user, open_store, print_json, table, wait_ended};
 use crate::cli::JobsCommand;
 use crate::config::Settings;
 use crate::humanize;
@@ -16,9 +15,6 @@ use crate::jobs::JobView;
 use crate::jobs::callback;
 use crate::model::job::{Job, JobCancel, JobStatus};
 use crate::store::JobFilter;
-
-/// How long `cancel` waits for a running job to end.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// Runs `reportd jobs ...`.
 ///
@@ -214,23 +210,9 @@ async fn cancel(settings: &Settings, id: i64) -> anyhow::Result<ExitCode> {
         JobCancel::Finished(status) => bail!("job {id} already finished ({status})"),
         JobCancel::Unknown => bail!("no export job {id} (see `reportd jobs list`)"),
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    wait_ended(&format!("job {id}"), || async {
         let status = store.job(id).await?.map(|j| j.status);
-        match status {
-            Some(JobStatus::Running) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Some(JobStatus::Running) => bail!(
-                "job {id} is still running after {}s: is the instance that runs it alive? \
-                 (see `reportd status`)",
-                WAIT.as_secs()
-            ),
-            Some(status) => {
-                println!("job {id}: {status}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            None => bail!("job {id} is gone"),
-        }
-    }
+        Ok(status.map(|s| (s == JobStatus::Running, s.to_string())))
+    })
+    .await
 }

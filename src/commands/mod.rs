@@ -92,6 +92,38 @@ pub async fn audit(store: &Store, action: &str, object: &str, detail: Option<ser
     }
 }
 
+/// How long `cancel` waits for what it cancelled to stop.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// After a cancel: waits up to 10 s for `what` (`execution 12`, `job 3`) to stop running,
+/// reading `status` (running?, status) every 200 ms, and prints its final status.
+///
+/// # Errors
+/// It is gone, still running after the wait, or `status` failed.
+pub async fn wait_ended<F, Fut>(what: &str, status: F) -> anyhow::Result<ExitCode>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<(bool, String)>>>,
+{
+    let deadline = tokio::time::Instant::now() + CANCEL_WAIT;
+    loop {
+        match status().await? {
+            Some((true, _)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Some((true, _)) => anyhow::bail!(
+                "{what} is still running after {}s: is the instance that runs it alive? (see `reportd status`)",
+                CANCEL_WAIT.as_secs()
+            ),
+            Some((false, status)) => {
+                println!("{what}: {status}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => anyhow::bail!("{what} is gone"),
+        }
+    }
+}
+
 /// Who runs the command: the user behind `sudo`, else the login user.
 pub fn cli_user() -> String {
     std::env::var("SUDO_USER")
