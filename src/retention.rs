@@ -31,7 +31,8 @@ pub struct Removed {
 }
 
 /// Removes files under `output_dir` last modified before `files_before`, the directories that
-/// leaves empty (not `output_dir` itself), and history older than `rows_before`. With `dry_run`,
+/// leaves empty (not `output_dir` itself), and history older than `rows_before`. Export jobs'
+/// files (`output_dir/exports/`) are left to their own expiry (`export.download_expiry`). With `dry_run`,
 /// only counts files (rows are not counted then).
 ///
 /// # Errors
@@ -45,7 +46,8 @@ pub async fn cleanup(
 ) -> Result<Removed, StoreError> {
     let mut removed = Removed::default();
     let cutoff = SystemTime::from(files_before);
-    sweep(output_dir, cutoff, dry_run, &mut removed);
+    let jobs = output_dir.join("exports");
+    sweep(output_dir, &jobs, cutoff, dry_run, &mut removed);
     if !dry_run {
         let (executions, claims) = store.prune_history(rows_before).await?;
         removed.executions = executions;
@@ -54,8 +56,14 @@ pub async fn cleanup(
     Ok(removed)
 }
 
-/// Removes old files below `dir`; true when `dir` is empty afterwards.
-fn sweep(dir: &Path, cutoff: SystemTime, dry_run: bool, removed: &mut Removed) -> bool {
+/// Removes old files below `dir` (not below `keep`); true when `dir` is empty afterwards.
+fn sweep(
+    dir: &Path,
+    keep: &Path,
+    cutoff: SystemTime,
+    dry_run: bool,
+    removed: &mut Removed,
+) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
@@ -66,8 +74,12 @@ fn sweep(dir: &Path, cutoff: SystemTime, dry_run: bool, removed: &mut Removed) -
             empty = false;
             continue;
         };
+        if meta.is_dir() && path == keep {
+            empty = false;
+            continue;
+        }
         if meta.is_dir() {
-            if sweep(&path, cutoff, dry_run, removed) && !dry_run {
+            if sweep(&path, keep, cutoff, dry_run, removed) && !dry_run {
                 match std::fs::remove_dir(&path) {
                     Ok(()) => removed.dirs += 1,
                     Err(_) => empty = false,

@@ -117,16 +117,34 @@ impl Jobs {
     pub async fn cancel(&self, id: i64, by: &str) -> Result<JobCancel, StoreError> {
         let outcome = self.store.cancel_job(id, by).await?;
         tracing::info!(job = id, by, outcome = ?outcome, "export job cancel asked");
-        if outcome == JobCancel::Cancelled
-            && let Some(job) = self.store.job(id).await?
-        {
-            callback::send(&self.settings, &self.store, self.links(), &job).await;
+        if outcome == JobCancel::Cancelled {
+            self.call_back(id);
         }
         Ok(outcome)
     }
 
-    /// Runs the lanes' workers and the housekeeping until `shutdown`; jobs still running then
-    /// are stopped, and queued again for the next start (once).
+    /// Sends job `id`'s callback (when it has one) in the background: a slow receiver holds
+    /// neither a worker nor a request.
+    fn call_back(&self, id: i64) {
+        let (settings, store, links) = (
+            self.settings.clone(),
+            self.store.clone(),
+            self.links.clone(),
+        );
+        tokio::spawn(async move {
+            match store.job(id).await {
+                Ok(Some(job)) if job.callback.is_some() => {
+                    callback::send(&settings, &store, links.as_deref(), &job).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(job = id, error = %e, "cannot read the job to call back"),
+            }
+        });
+    }
+
+    /// Runs the lanes' workers and the housekeeping until `shutdown`. Workers take no new job
+    /// then; a running job has `daemon.shutdown_timeout` seconds to finish, then it is stopped
+    /// and queued again (once).
     pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
         let lanes = &self.settings.export.jobs;
         tracing::info!(
@@ -135,11 +153,31 @@ impl Jobs {
             fast_lane_max_rows = lanes.fast_lane_max_rows,
             "export jobs ready"
         );
+        // Jobs left running under this very name (a restart that got the same pid, as in a
+        // container) are not running: nothing has been claimed yet.
+        housekeeping::requeue_own(&self).await;
+        let stop = Shutdown::new();
+        let grace = Duration::from_secs(self.settings.daemon.shutdown_timeout);
+        let timer = {
+            let (shutdown, stop) = (shutdown.clone(), stop.clone());
+            tokio::spawn(async move {
+                let reason = shutdown.wait().await;
+                tokio::time::sleep(grace).await;
+                stop.trigger(format!(
+                    "{reason}; export jobs not done within daemon.shutdown_timeout"
+                ));
+            })
+        };
         let mut tasks = JoinSet::new();
         let workers = std::iter::repeat_n(Lane::Fast, lanes.fast_workers)
             .chain(std::iter::repeat_n(Lane::Slow, lanes.slow_workers));
         for lane in workers {
-            tasks.spawn(worker::work(self.clone(), lane, shutdown.clone()));
+            tasks.spawn(worker::work(
+                self.clone(),
+                lane,
+                shutdown.clone(),
+                stop.clone(),
+            ));
         }
         tasks.spawn(housekeeping::run(self.clone(), shutdown.clone()));
         while let Some(done) = tasks.join_next().await {
@@ -147,6 +185,7 @@ impl Jobs {
                 tracing::error!(error = %e, "an export job worker ended abnormally");
             }
         }
+        timer.abort();
         housekeeping::requeue_own(&self).await;
     }
 }

@@ -11,6 +11,7 @@ use crate::export::naming::render_sql;
 use crate::model::job::{JobSpec, Lane, NewJob};
 use crate::model::task::{Format, SheetSpec, WebhookNotify};
 use crate::run::request::open_source;
+use crate::source::estimate::ESTIMATE_TIMEOUT;
 use crate::store::{StoreError, Submitted, catalog};
 use crate::task::validate::{Context, validate};
 
@@ -94,7 +95,14 @@ impl Jobs {
     pub async fn submit(&self, request: JobRequest, user: &str) -> Result<i64, SubmitError> {
         let (spec, task_id) = self.spec(&request).await?;
         self.check(&spec, request.callback.as_ref()).await?;
-        let estimate = self.estimate(&spec, task_id).await;
+        // One budget for the whole estimate: a slow or unreachable source, or a planner that
+        // runs derived tables (MariaDB), delays the answer by at most this.
+        let estimate = tokio::time::timeout(ESTIMATE_TIMEOUT, self.estimate(&spec, task_id))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!(data_source = %spec.data_source, "no row estimate within the time allowed");
+                None
+            });
         let limit = self.settings.export.jobs.fast_lane_max_rows;
         let lane = match estimate {
             Some(rows) if rows > limit => Lane::Slow,
@@ -198,6 +206,22 @@ impl Jobs {
                 "format",
                 "an export job writes a file: xlsx or csv",
             ));
+        }
+        // A task file's `${ENV}` references are the operator's; a request's callback is the
+        // caller's, and must not name (or sign with) the daemon's variables.
+        if let Some(c) = callback {
+            let fields = [
+                ("callback.url", Some(&c.url)),
+                ("callback.secret", c.secret.as_ref()),
+            ];
+            for (field, value) in fields {
+                if value.is_some_and(|v| v.expose().contains("${")) {
+                    return Err(invalid(
+                        field,
+                        "give the value itself: ${ENV} references are not taken here",
+                    ));
+                }
+            }
         }
         let mut task = spec.task_spec(0);
         task.notify.webhook = callback.cloned();

@@ -9,7 +9,7 @@
 use chrono::Duration as TimeDelta;
 use std::sync::Arc;
 
-use super::{Jobs, POLL, callback};
+use super::{Jobs, POLL};
 use crate::model::execution::{ExecutionStatus, Trigger};
 use crate::model::job::{Job, JobFinish, JobStatus, Lane};
 use crate::model::path::file_name;
@@ -18,8 +18,9 @@ use crate::run::{RunContext, RunReport, StartNotice};
 use crate::shutdown::Shutdown;
 use crate::store::TaskRecord;
 
-/// Works the queue of `lane` until `shutdown`.
-pub(super) async fn work(jobs: Arc<Jobs>, lane: Lane, shutdown: Shutdown) {
+/// Works the queue of `lane` until `shutdown`; a job's run stops at `stop` (the shutdown's
+/// grace time later).
+pub(super) async fn work(jobs: Arc<Jobs>, lane: Lane, shutdown: Shutdown, stop: Shutdown) {
     while !shutdown.is_triggered() {
         // Registered before looking, so a job queued meanwhile still wakes this worker.
         let woken = jobs.wake.notified();
@@ -27,7 +28,7 @@ pub(super) async fn work(jobs: Arc<Jobs>, lane: Lane, shutdown: Shutdown) {
         woken.as_mut().enable();
         match jobs.store.claim_next_job(lane, &jobs.instance).await {
             Ok(Some(job)) => {
-                jobs.run_job(job, &shutdown).await;
+                jobs.run_job(job, &stop).await;
                 continue;
             }
             Ok(None) => {}
@@ -44,7 +45,9 @@ pub(super) async fn work(jobs: Arc<Jobs>, lane: Lane, shutdown: Shutdown) {
 impl Jobs {
     /// Runs a job this instance claimed, records its end and calls back. A run stopped by
     /// shutdown leaves the job `running`: it is queued again when the workers have stopped.
-    async fn run_job(&self, job: Job, shutdown: &Shutdown) {
+    /// A job taken from this daemon meanwhile (its heartbeat looked stale to another) keeps
+    /// nothing of this run.
+    async fn run_job(&self, job: Job, stop: &Shutdown) {
         tracing::info!(job = job.id, lane = %job.lane, attempt = job.attempts, "export job started");
         let record = TaskRecord {
             id: job.id,
@@ -57,7 +60,7 @@ impl Jobs {
             trigger: Trigger::Export,
             // Macros such as {today} mean the day it was asked for.
             scheduled_at: job.created_at,
-            stop: shutdown.clone(),
+            stop: stop.clone(),
             progress: Default::default(),
             notify: false,
             retry: RetryPolicy::once(),
@@ -102,28 +105,21 @@ impl Jobs {
         match self.store.finish_job(job.id, &self.instance, &finish).await {
             Ok(true) => {
                 tracing::info!(job = job.id, status = %finish.status, rows = finish.rows, "export job finished");
+                self.call_back(job.id);
             }
             Ok(false) => {
                 tracing::warn!(
                     job = job.id,
-                    "export job was taken from this daemon; its end is not recorded here"
+                    "export job was taken from this daemon; its run here is dropped"
                 );
-                return;
+                for (_, path, _) in &finish.files {
+                    if let Err(e) = std::fs::remove_file(path) {
+                        tracing::warn!(job = job.id, file = %path, error = %e, "cannot remove the file of a dropped run");
+                    }
+                }
             }
             Err(e) => {
                 tracing::error!(job = job.id, error = %e, "cannot record the end of an export job");
-                return;
-            }
-        }
-        if job.callback.is_some() {
-            match self.store.job(job.id).await {
-                Ok(Some(done)) => {
-                    callback::send(&self.settings, &self.store, self.links(), &done).await;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(job = job.id, error = %e, "cannot read the job to call back")
-                }
             }
         }
     }

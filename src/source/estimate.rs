@@ -14,7 +14,7 @@ use super::{Source, SourceError, classify};
 use crate::model::datasource::Dialect;
 
 /// How long the planner may take before the estimate is given up.
-pub const ESTIMATE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const ESTIMATE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Source {
     /// The planner's row estimate of `sql` (one read statement), or `None` where the server

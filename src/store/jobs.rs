@@ -350,6 +350,24 @@ impl super::Store {
         with_files(vec![row], files, self.key()).map(|mut jobs| jobs.pop())
     }
 
+    /// The job whose run is execution `execution_id`, if one is.
+    ///
+    /// # Errors
+    /// As [`Self::job`].
+    pub async fn job_of_execution(&self, execution_id: i64) -> Result<Option<Job>, StoreError> {
+        let id: Option<(i64,)> = dispatch!(self, |pool, sql| {
+            sqlx::query_as(sql("SELECT id FROM export_jobs WHERE execution_id = ?"))
+                .bind(execution_id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db("finding an execution's export job"))?;
+        match id {
+            Some((id,)) => self.job(id).await,
+            None => Ok(None),
+        }
+    }
+
     /// One page of the jobs `filter` selects, newest first, with their files; and how many
     /// it selects in all.
     ///

@@ -86,6 +86,18 @@ impl Daemon {
         self.healthy().await;
     }
 
+    /// Stops the daemon with SIGTERM (a graceful stop, waited for) and starts it again.
+    pub async fn stop_and_restart(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = self.child.wait();
+        self.child = spawn(self.dir.path());
+        self.healthy().await;
+    }
+
     /// `reportd --config config.yaml ARGS` in the daemon's directory, with `stdin`.
     pub fn cli(&self, args: &[&str], stdin: &str) -> String {
         let out = assert_cmd::Command::cargo_bin("reportd")

@@ -129,12 +129,14 @@ async fn a_job_runs_downloads_are_counted_and_bad_requests_are_refused() {
     assert_eq!(event["execution"]["trigger"], "export");
     assert_eq!(event["files"][0]["bytes"], text.len());
 
-    // Its run is in the execution log, under no task.
-    let (_, run) = d
-        .call("GET", &format!("/api/logs/{}", job["execution_id"]), None)
-        .await;
+    // Its run is in the execution log, under no task; a viewer gets no link there either.
+    let log = format!("/api/logs/{}", job["execution_id"]);
+    let (_, run) = d.call("GET", &log, None).await;
     assert_eq!(run["trigger"], "export", "{run:#}");
     assert_eq!(run["task_id"], Value::Null);
+    assert!(run["downloads"][0]["url"].is_string(), "{run:#}");
+    let (_, run) = d.call_as(&viewer, "GET", &log, None).await;
+    assert_eq!(run["downloads"][0]["url"], Value::Null, "{run:#}");
 
     // Bad requests, each naming its field; nothing queued.
     let bad = [
@@ -157,6 +159,16 @@ async fn a_job_runs_downloads_are_counted_and_bad_requests_are_refused() {
             json!({"data_source": "demo", "sql": "SELECT 1", "callback": {"url": "ftp://x/y"}}),
             422,
             "callback.url",
+        ),
+        (
+            json!({"data_source": "demo", "sql": "SELECT 1", "callback": {"url": "${HOME}"}}),
+            422,
+            "callback.url",
+        ),
+        (
+            json!({"data_source": "demo", "sql": "SELECT 1", "callback": {"url": "http://127.0.0.1:9/x", "secret": "${REPORTD_SECRET_KEY}"}}),
+            422,
+            "callback.secret",
         ),
         (
             json!({"data_source": "demo", "sql": "SELECT 1", "filename": "../x"}),
@@ -350,6 +362,14 @@ async fn queued_and_running_jobs_are_cancelled_and_the_queue_is_limited_per_user
     assert_eq!(job["execution_id"], Value::Null, "it never ran");
     assert_eq!(job["error"], "cancelled by ed (api)");
 
+    // Nor through its execution.
+    let (_, job) = d
+        .call("GET", &format!("/api/exports/{running}"), None)
+        .await;
+    let log_cancel = format!("/api/logs/{}/cancel", job["execution_id"]);
+    let (s, b) = d.call_as(&other, "POST", &log_cancel, None).await;
+    assert_eq!(s, 403, "{b}");
+
     // The running one: the query is gone from the server within 2 s, no file kept.
     assert_eq!(running_queries("job_cancel_a").await, 1);
     let (s, b) = d
@@ -390,6 +410,65 @@ async fn queued_and_running_jobs_are_cancelled_and_the_queue_is_limited_per_user
     assert!(out.contains("cancelled"), "{out}");
     let job = until_not(&d, last, &["running"], Duration::from_secs(5)).await;
     assert_eq!(job["status"], "cancelled", "{job:#}");
+
+    // The row estimate has one time budget, however many sheets make the planner wait
+    // (MariaDB runs derived tables to plan); a slow callback holds neither the request nor
+    // a worker.
+    let hook = StandIn::script("webhook.py", &[HOOK_SECRET]);
+    let sheets: Vec<Value> = (0..3)
+        .map(|i| json!({"name": format!("s{i}"), "sql": "SELECT * FROM (SELECT SLEEP(2) AS z) d"}))
+        .collect();
+    let body = json!({"data_source": "slowdb", "sheets": sheets,
+        "callback": {"url": format!("http://127.0.0.1:{}/slow/x", hook.port), "secret": HOOK_SECRET}});
+    let asked = Instant::now();
+    let (s, b) = d.call_as(&editor, "POST", "/api/exports", Some(body)).await;
+    assert_eq!(s, 202, "{b}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let slow = b["id"].as_i64().unwrap();
+    let (s, b) = d
+        .call_as(
+            &editor,
+            "POST",
+            "/api/exports",
+            Some(slow_job("job_cancel_e", &hook)),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let queued = b["id"].as_i64().unwrap();
+    let asked = Instant::now();
+    let (s, b) = d
+        .call_as(
+            &editor,
+            "POST",
+            &format!("/api/exports/{queued}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!((s, b["status"].as_str()), (202, Some("cancelled")), "{b}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "the callback (5 s) is sent in the background"
+    );
+    let calls = wait_for(|| hook.requests(), 1).await;
+    assert_eq!(calls[0]["body"]["job"]["id"], queued);
+    assert_eq!(calls[0]["body"]["job"]["status"], "cancelled");
+    d.call_as(
+        &editor,
+        "POST",
+        &format!("/api/exports/{slow}/cancel"),
+        None,
+    )
+    .await;
+}
+
+/// A job of `SELECT SLEEP(30)` (marked) with a callback to `hook`'s slow path.
+fn slow_job(marker: &str, hook: &StandIn) -> Value {
+    json!({"data_source": "slowdb", "sql": format!("SELECT SLEEP(30) AS {marker}"),
+        "callback": {"url": format!("http://127.0.0.1:{}/slow/{marker}", hook.port), "secret": HOOK_SECRET}})
 }
 
 #[tokio::test]
@@ -444,4 +523,51 @@ async fn a_job_running_when_the_daemon_is_killed_runs_again_once_after_the_resta
         .call("GET", &format!("/api/logs/{}", first["execution_id"]), None)
         .await;
     assert_eq!(first_run["status"], "interrupted", "{first_run:#}");
+
+    // Interrupted twice: failed, and its callback says so.
+    let hook = StandIn::script("webhook.py", &[HOOK_SECRET]);
+    let body = json!({"data_source": "slowdb", "sql": "SELECT SLEEP(30) AS job_restart_twice",
+        "callback": {"url": format!("http://127.0.0.1:{}/ok/twice", hook.port), "secret": HOOK_SECRET}});
+    let (s, b) = d.call("POST", "/api/exports", Some(body)).await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    for attempt in 1..=2 {
+        let started = Instant::now();
+        loop {
+            let (_, job) = d.call("GET", &format!("/api/exports/{id}"), None).await;
+            if job["attempts"] == attempt && job["execution_id"].is_i64() {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "{job:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        d.crash_and_restart().await;
+    }
+    let job = until_not(&d, id, &["queued", "running"], Duration::from_secs(15)).await;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    assert!(
+        job["error"].as_str().unwrap().contains("interrupted twice"),
+        "{job:#}"
+    );
+    let calls = wait_for(|| hook.requests(), 1).await;
+    assert_eq!(calls[0]["body"]["job"]["status"], "failed");
+
+    // A graceful stop lets a running job finish within daemon.shutdown_timeout (2 s).
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/exports",
+            Some(json!({"data_source": "slowdb", "sql": "SELECT SLEEP(1) AS job_graceful"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    until_not(&d, id, &["queued"], Duration::from_secs(10)).await;
+    d.stop_and_restart().await;
+    let job = until_not(&d, id, &["queued", "running"], Duration::from_secs(10)).await;
+    assert_eq!(
+        (job["status"].as_str(), job["attempts"].as_i64()),
+        (Some("done"), Some(1)),
+        "{job:#}"
+    );
 }

@@ -44,8 +44,22 @@ pub struct JobState {
 
 /// True when `caller` may download `job`'s files and see its signed links: whoever asked
 /// for it, editors and admins.
-fn may_download(caller: &Caller, job: &Job) -> bool {
+pub(super) fn may_download(caller: &Caller, job: &Job) -> bool {
     caller.role >= Role::Editor || caller.name == job.created_by
+}
+
+/// Refuses unless `caller` may cancel `job`: whoever asked for it, or an admin.
+///
+/// # Errors
+/// 403 naming the job's owner.
+pub(super) fn may_cancel(caller: &Caller, job: &Job) -> Result<(), ApiError> {
+    if caller.role < Role::Admin && caller.name != job.created_by {
+        return Err(ApiError::forbidden(format!(
+            "export job {} belongs to {}: only they or an admin may cancel it",
+            job.id, job.created_by
+        )));
+    }
+    Ok(())
 }
 
 fn unknown(id: &str) -> ApiError {
@@ -181,12 +195,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<JobState>), ApiError> {
     let job = find(&state, &id).await?;
-    if caller.role < Role::Admin && caller.name != job.created_by {
-        return Err(ApiError::forbidden(format!(
-            "export job {} belongs to {}: only they or an admin may cancel it",
-            job.id, job.created_by
-        )));
-    }
+    may_cancel(&caller, &job)?;
     let by = format!("{} (api)", caller.name);
     let status = match state.jobs.cancel(job.id, &by).await? {
         JobCancel::Cancelled => JobStatus::Cancelled,

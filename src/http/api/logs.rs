@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit;
 use super::auth::{ClientAddr, Editor, Viewer};
 use super::error::{ApiError, ApiQuery, ErrorBody};
 use super::{DEFAULT_LIMIT, List, MAX_LIMIT};
+use super::{audit, exports};
 use crate::http::AppState;
-use crate::model::execution::{Execution, ExecutionStatus};
+use crate::model::execution::{Execution, ExecutionStatus, Trigger};
+use crate::model::job::JobCancel;
 use crate::store::executions::{CancelRequest, ExecutionFilter};
 
 /// The routes of this module.
@@ -55,6 +56,30 @@ pub async fn cancel(
     let unknown = || ApiError::not_found(format!("no execution {id:?}"));
     let n: i64 = id.trim().parse().map_err(|_| unknown())?;
     let by = format!("{} (api)", caller.name);
+    // An export job's run is cancelled as the job is: by its owner or an admin.
+    if let Some(job) = state.store.job_of_execution(n).await? {
+        exports::may_cancel(&caller, &job)?;
+        return match state.jobs.cancel(job.id, &by).await? {
+            JobCancel::Requested(_) => {
+                let object = format!("export job {}", job.id);
+                audit(&state, &caller, &addr, "export.cancel", &object, None).await;
+                Ok((
+                    StatusCode::ACCEPTED,
+                    Json(CancelAsked {
+                        id: n,
+                        status: ExecutionStatus::Running.to_string(),
+                        cancel_requested_by: by,
+                    }),
+                ))
+            }
+            JobCancel::Finished(_) | JobCancel::Cancelled | JobCancel::Unknown => {
+                Err(ApiError::conflict(format!(
+                    "execution {n} is not running (export job {} is {}): nothing to cancel",
+                    job.id, job.status
+                )))
+            }
+        };
+    }
     let asked = match state.store.request_cancel(n, &by).await? {
         CancelRequest::Requested { task_name } => {
             let detail = serde_json::json!({ "task": task_name });
@@ -208,12 +233,20 @@ pub async fn list(
     responses((status = 200, body = ExecutionDetail), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    _viewer: Viewer,
+    Viewer(caller): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<ExecutionDetail>, ApiError> {
     let unknown = || ApiError::not_found(format!("no execution {id:?}"));
     let n: i64 = id.trim().parse().map_err(|_| unknown())?;
     let execution = state.store.execution(n).await?.ok_or_else(unknown)?;
+    // An export job's files are signed only for those who may download them.
+    let links = match execution.trigger {
+        Trigger::Export => match state.store.job_of_execution(n).await? {
+            Some(job) if !exports::may_download(&caller, &job) => None,
+            _ => state.links.as_ref(),
+        },
+        _ => state.links.as_ref(),
+    };
     let now = Utc::now();
     let downloads = execution
         .files
@@ -224,7 +257,7 @@ pub async fn show(
                 file: path
                     .file_name()
                     .map_or_else(|| f.clone(), |n| n.to_string_lossy().into_owned()),
-                url: state.links.as_ref().and_then(|l| l.url(path, now)),
+                url: links.and_then(|l| l.url(path, now)),
             }
         })
         .collect();

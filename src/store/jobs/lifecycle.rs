@@ -306,8 +306,9 @@ impl crate::store::Store {
     /// older than `stale_before`, when given): a job run once goes back to the queue
     /// ([`REQUEUED`]); one run twice fails ([`INTERRUPTED_TWICE`]); one whose cancel was
     /// asked is cancelled (`cancelled by <who asked>`), counted with the failed. Each job
-    /// changes by compare-and-set, so a heartbeat meanwhile keeps it running. Returns
-    /// (re-queued, not re-queued).
+    /// changes by compare-and-set, so a heartbeat meanwhile keeps it running. Returns how
+    /// many were re-queued, and the ids of those that ended (failed or cancelled), whose
+    /// callbacks are due.
     ///
     /// # Errors
     /// Database errors.
@@ -315,7 +316,7 @@ impl crate::store::Store {
         &self,
         instance: &str,
         stale_before: Option<DateTime<Utc>>,
-    ) -> Result<(u64, u64), StoreError> {
+    ) -> Result<(u64, Vec<i64>), StoreError> {
         let stale_before = stale_before.map(micros);
         let rows: Vec<(i64, i64, Option<String>)> = dispatch!(self, |pool, sql| {
             sqlx::query_as(sql(
@@ -328,7 +329,7 @@ impl crate::store::Store {
             .await
         })
         .map_err(db("reading interrupted export jobs"))?;
-        let (mut requeued, mut ended) = (0, 0);
+        let (mut requeued, mut ended) = (0, Vec::new());
         for (id, attempts, cancel) in rows {
             let t = now();
             let (status, finished_at, error) = match cancel {
@@ -358,7 +359,7 @@ impl crate::store::Store {
             match (affected, status) {
                 (0, _) => {}
                 (_, JobStatus::Queued) => requeued += 1,
-                _ => ended += 1,
+                _ => ended.push(id),
             }
         }
         Ok((requeued, ended))
