@@ -214,8 +214,16 @@ pub async fn show(
     let unknown = || ApiError::not_found(format!("no execution {id:?}"));
     let n: i64 = id.trim().parse().map_err(|_| unknown())?;
     let execution = state.store.execution(n).await?.ok_or_else(unknown)?;
-    let now = Utc::now();
-    let downloads = execution
+    let downloads = downloads(&state, &execution, Utc::now());
+    Ok(Json(ExecutionDetail {
+        execution,
+        downloads,
+    }))
+}
+
+/// The downloads of an execution's files: each file's name and signed link (valid from `now`).
+pub fn downloads(state: &AppState, execution: &Execution, now: DateTime<Utc>) -> Vec<Download> {
+    execution
         .files
         .iter()
         .map(|f| {
@@ -227,9 +235,5 @@ pub async fn show(
                 url: state.links.as_ref().and_then(|l| l.url(path, now)),
             }
         })
-        .collect();
-    Ok(Json(ExecutionDetail {
-        execution,
-        downloads,
-    }))
+        .collect()
 }
