@@ -358,3 +358,56 @@ async fn console_assets_are_immutable_and_pages_strict() {
         "/login?next=%2Flogs%3Fstatus%3Dfailed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_first_run_setup_creates_the_first_admin_once() {
+    let d = Daemon::start(Backend::Sqlite, "logging:\n  file: ./reportd.log\n").await;
+    let base = d.base.clone();
+    let log = d.dir.path().join("reportd.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(at) = text.find("/setup?token=") {
+            let rest = &text[at..];
+            let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+            break rest[..end].to_string();
+        }
+        assert!(Instant::now() < deadline, "no setup URL logged: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let b = Browser::start(&base).await;
+    // A wrong token shows no form.
+    b.visit(&base, "/setup?token=rpd_wrong").await;
+    assert_eq!(b.count("#setup-form").await, 0);
+    b.visit(&base, &url).await;
+    b.shot("setup-zh").await;
+    b.fill("#username", "root_admin").await;
+    b.fill("#password", "short").await;
+    b.click("#setup-form button[type=submit]").await;
+    b.until(
+        "the password error",
+        "return document.querySelector('.fe[data-for=password]').textContent.length > 0;",
+    )
+    .await;
+    // The link still works after a refused password.
+    b.fill("#password", PASSWORD).await;
+    b.click("#setup-form button[type=submit]").await;
+    b.until(
+        "the login page",
+        "return location.pathname === '/login' && document.readyState === 'complete';",
+    )
+    .await;
+    b.login(&base, "root_admin", PASSWORD, "/users").await;
+    assert!(b.text("#users").await.contains("root_admin"));
+    // The token no longer works.
+    b.visit(&base, &url).await;
+    assert_eq!(b.count("#setup-form").await, 0);
+    let (s, body) = d
+        .call(
+            "POST",
+            "/setup",
+            Some(json!({"token": url.trim_start_matches("/setup?token="), "username": "second", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+}
