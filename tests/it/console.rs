@@ -92,6 +92,14 @@ async fn console_admin_flow_in_a_browser() {
     )
     .await;
     b.check().await;
+    // "Test connection" answers in the page.
+    b.click("tr[data-source=demo] .test-source").await;
+    b.until(
+        "the connection test",
+        "return document.getElementById('flash').className === 'good';",
+    )
+    .await;
+    b.check().await;
     let (s, list) = d.call("GET", "/api/data-sources", None).await;
     assert_eq!(s, 200);
     assert!(list.to_string().contains("\"extra\""), "{list}");
@@ -116,7 +124,16 @@ async fn console_admin_flow_in_a_browser() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         b.visit(&base, "/logs?task=daily_orders").await;
-        let status = b.text("#logs .log-status").await;
+        let status =
+            b.c.wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(fantoccini::Locator::Css("#logs .log-status"))
+                .await
+                .unwrap()
+                .attr("data-status")
+                .await
+                .unwrap()
+                .unwrap_or_default();
         if status == "success" {
             break;
         }

@@ -221,6 +221,16 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("store", "系统库", "Store"),
     ("sources_up", "数据源", "Data sources"),
     ("tasks_count", "任务数", "Tasks"),
+    ("st.success", "成功", "success"),
+    ("st.failed", "失败", "failed"),
+    ("st.running", "执行中", "running"),
+    ("st.timeout", "超时", "timeout"),
+    ("st.interrupted", "中断", "interrupted"),
+    ("st.skipped", "跳过", "skipped"),
+    ("st.cancelled", "已取消", "cancelled"),
+    ("st.queued", "排队中", "queued"),
+    ("st.done", "完成", "done"),
+    ("st.expired", "已过期", "expired"),
 ];
 
 #[cfg(test)]

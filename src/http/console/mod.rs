@@ -165,6 +165,13 @@ impl Chrome {
             .collect()
     }
 
+    /// A status word (`success`, `running`, …) in the page's language (itself when unknown).
+    pub fn word(&self, status: &str) -> String {
+        let key = format!("st.{status}");
+        let t = self.lang.t(&key);
+        if t == key { status } else { t }.to_string()
+    }
+
     /// May change tasks, run and cancel.
     pub fn can_edit(&self) -> bool {
         self.role.allows(Role::Editor)
