@@ -160,6 +160,39 @@ async fn console_admin_flow_in_a_browser() {
     assert_eq!(got["magic"], json!([0x50, 0x4b, 0x03, 0x04]), "{got}");
     assert!(got["name"].as_str().unwrap().ends_with(".xlsx"), "{got}");
 
+    // A one-off export through the "new export" form, then its file from the jobs page.
+    b.visit(&base, "/exports").await;
+    b.fill("#ex-sql", "SELECT id, city FROM orders LIMIT 10")
+        .await;
+    b.click("#new-export button[type=submit]").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        b.visit(&base, "/exports").await;
+        let done = b
+            .js("const s = document.querySelector('#exports [data-status]'); return s ? s.dataset.status : null;")
+            .await;
+        if done == "done" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the export job did not finish: {done}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let got =
+        b.c.execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector('#exports a.download');
+             fetch(a.href).then(r => r.arrayBuffer()).then(buf => {
+               done({len: buf.byteLength, magic: Array.from(new Uint8Array(buf).slice(0, 4))});
+             }).catch(e => done({error: String(e)}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got["magic"], json!([0x50, 0x4b, 0x03, 0x04]), "{got}");
+
     // Every page, in Chinese and English, at 1366×768.
     let pages = [
         ("overview", "/"),
