@@ -134,6 +134,8 @@ pub struct Chrome {
     pub js: &'static str,
     /// The scheduler's zone, for times shown.
     pub tz: chrono_tz::Tz,
+    /// This page's path and query without `lang` (for the language switch).
+    pub url: String,
 }
 
 impl Chrome {
@@ -149,7 +151,30 @@ impl Chrome {
             css: &assets::CSS.url,
             js: &assets::JS.url,
             tz: chrono_tz::UTC,
+            url: "/".into(),
         }
+    }
+
+    /// The frame at `uri` (kept for the language switch).
+    pub fn at(self, uri: &axum::http::Uri) -> Chrome {
+        let query: Vec<&str> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+            .collect();
+        let url = if query.is_empty() {
+            uri.path().to_string()
+        } else {
+            format!("{}?{}", uri.path(), query.join("&"))
+        };
+        Chrome { url, ..self }
+    }
+
+    /// This page in the other language.
+    pub fn lang_href(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}lang={}", self.url, self.lang.other().code())
     }
 
     /// The text of `key` in the page's language.
@@ -245,7 +270,7 @@ impl FromRequestParts<AppState> for Session {
             role: caller.role,
             csrf,
             tz: state.settings.scheduler.timezone.0,
-            ..Chrome::anonymous(lang, "")
+            ..Chrome::anonymous(lang, "").at(&parts.uri)
         };
         Ok(Session { caller, chrome })
     }
@@ -319,5 +344,14 @@ mod tests {
         assert_eq!(safe_next("/\\evil.example"), "/");
         assert_eq!(safe_next("https://evil.example"), "/");
         assert_eq!(safe_next(""), "/");
+    }
+
+    #[test]
+    fn the_language_switch_keeps_the_query() {
+        let uri: axum::http::Uri = "/logs?task=a&lang=zh&status=failed".parse().unwrap();
+        let c = Chrome::anonymous(Lang::Zh, "x").at(&uri);
+        assert_eq!(c.lang_href(), "/logs?task=a&status=failed&lang=en");
+        let c = Chrome::anonymous(Lang::En, "x").at(&"/".parse().unwrap());
+        assert_eq!(c.lang_href(), "/?lang=zh");
     }
 }

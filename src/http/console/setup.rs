@@ -85,7 +85,7 @@ struct LoginPage {
 pub async fn login(uri: Uri, headers: HeaderMap) -> Response {
     let lang = i18n::pick(&headers, uri.query());
     html(&LoginPage {
-        chrome: Chrome::anonymous(lang, "login"),
+        chrome: Chrome::anonymous(lang, "login").at(&uri),
     })
 }
 
@@ -125,7 +125,7 @@ pub async fn page(
         StatusCode::OK
     };
     let page = SetupPage {
-        chrome: Chrome::anonymous(lang, "setup"),
+        chrome: Chrome::anonymous(lang, "setup").at(&uri),
         token: if refused.is_none() {
             token
         } else {
