@@ -74,6 +74,15 @@ async fn console_admin_flow_in_a_browser() {
     assert_eq!(b.text("#health .v").await, "正常");
     assert_eq!(b.text("#who").await, "alice");
     assert!(b.text("header nav").await.contains("用户"), "admin nav");
+    b.until(
+        "the demo source to be tested",
+        "return document.querySelector('#sources tr[data-source=demo] .probe').classList.contains('ok');",
+    )
+    .await;
+    assert_eq!(
+        b.text("#sources tr[data-source=demo] .probe").await,
+        "可连接"
+    );
 
     // A data source through the admin's form.
     b.visit(&base, "/data-sources").await;
@@ -262,6 +271,7 @@ async fn console_viewer_sees_no_controls_and_is_refused() {
     b.visit(&base, "/data-sources").await;
     assert_eq!(b.count("#add-source").await, 0, "no add form");
     assert_eq!(b.count(".delete-source").await, 0);
+    assert_eq!(b.count(".test-source").await, 0, "testing needs an editor");
     b.visit(&base, "/exports").await;
     assert_eq!(b.count("#new-export").await, 0, "no new export form");
     b.visit(&base, "/users").await;

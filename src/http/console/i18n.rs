@@ -221,6 +221,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("store", "系统库", "Store"),
     ("sources_up", "数据源", "Data sources"),
     ("tasks_count", "任务数", "Tasks"),
+    ("up", "可连接", "up"),
+    ("down", "不可用", "down"),
     ("st.success", "成功", "success"),
     ("st.failed", "失败", "failed"),
     ("st.running", "执行中", "running"),

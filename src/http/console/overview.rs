@@ -1,6 +1,7 @@
 //! `/`: the `reportd status` picture ([`StatusBody`], computed as `/status` computes it),
 //! with the executions running in any instance (elapsed time), the recent failures with their
-//! error, and the data sources.
+//! error, and the data sources (for editors, up or down: the page's script tests each through
+//! the API once it is shown, so a slow database never slows the page).
 
 use askama::Template;
 use axum::extract::State;

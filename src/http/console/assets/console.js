@@ -101,6 +101,15 @@ window.addEventListener("unhandledrejection", function (e) { window.__errors.pus
     });
   });
 
+  // <span data-probe="POST /api/data-sources/NAME/test">: up or down, filled in on load.
+  document.querySelectorAll("[data-probe]").forEach(function (el) {
+    var parts = el.getAttribute("data-probe").split(" ");
+    api(parts[0], parts[1]).then(function (r) {
+      el.textContent = r.ok ? el.getAttribute("data-up") : el.getAttribute("data-down") + (r.error ? ": " + r.error : "");
+      el.className = "probe " + (r.ok ? "ok" : "bad");
+    }).catch(function (e) { el.textContent = e.message; el.className = "probe bad"; });
+  });
+
   // <input type=checkbox data-toggle="/api/tasks/1">: enable / disable.
   document.querySelectorAll("input[data-toggle]").forEach(function (c) {
     c.addEventListener("change", function () {
