@@ -77,6 +77,10 @@ pg_installed() {
 }
 # systemd-analyze (Debian package systemd) verifies the unit file; systemd need not run.
 systemd_analyze_installed() { command -v systemd-analyze >/dev/null 2>&1; }
+# The web console's browser tests drive Debian's Chromium through its chromedriver; a CJK font
+# makes the Chinese pages' screenshots (target/console-screenshots) readable.
+chromium_installed() { [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; }
+cjk_font_installed() { command -v fc-list >/dev/null 2>&1 && [[ -n $(fc-list :lang=zh 2>/dev/null) ]]; }
 
 APT_UPDATED=0
 apt_install() {
@@ -357,11 +361,14 @@ missing=()
 mariadb_installed || missing+=(mariadb-server mariadb-client)
 pg_installed || missing+=(postgresql postgresql-client)
 systemd_analyze_installed || missing+=(systemd)
+chromium_installed || missing+=(chromium chromium-driver)
+cjk_font_installed || missing+=(fonts-noto-cjk)
 if [[ ${#missing[@]} -gt 0 ]]; then
     apt_install "${missing[@]}"
     mariadb_installed || die "MariaDB still not installed after apt-get install"
     pg_installed || die "PostgreSQL still not installed after apt-get install"
     systemd_analyze_installed || die "systemd-analyze still not found after apt-get install systemd"
+    chromium_installed || die "chromium or chromedriver still missing after apt-get install chromium chromium-driver"
 fi
 
 ensure_mysql

@@ -105,6 +105,14 @@ impl App {
                 Duration::from_secs(settings.security.session_ttl),
             ),
             jobs,
+            console: crate::http::console::ConsoleState::first_run(
+                &store,
+                &format!(
+                    "http://{}",
+                    listener.local_addr().unwrap_or(settings.http.bind)
+                ),
+            )
+            .await,
         };
         Ok(App {
             settings,

@@ -8,6 +8,7 @@
 //! - `GET /metrics`: Prometheus text (`metrics`);
 //! - `POST /tasks/{id or name}/run`: runs a task now, with `Authorization: Bearer <http.token>`
 //!   (401 otherwise, and always when no token is set); `?wait=true` answers when the run ends;
+//! - the web console's pages (`/`, `/login`, `/tasks`, …) and `/assets/…` ([`console`]);
 //! - `GET /files/<path>?expires=&sig=`: exported reports behind signed, expiring links
 //!   ([`crate::notify::links`]), when `http.file_server_url` is set (`files.rs`).
 //!
@@ -24,6 +25,7 @@
 //! - `server.rs` and `stall.rs`: connections (header timeout, connection cap, write stalls).
 
 pub mod api;
+pub mod console;
 mod files;
 mod routes;
 mod server;
@@ -68,6 +70,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// The download center: submits and cancels export jobs.
     pub jobs: Arc<Jobs>,
+    /// The web console's own state (the first run's setup token).
+    pub console: console::ConsoleState,
 }
 
 /// The routes, with the request limits of `state.settings.http` (the API takes bodies up to
@@ -110,8 +114,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             api::auth::require_login,
         ));
+    let console = console::router().route_layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        request_timeout,
+    ));
     router
         .merge(api)
+        .merge(console)
         .layer(RequestBodyTimeoutLayer::new(request_timeout))
         .with_state(state)
         .merge(docs)

@@ -185,7 +185,7 @@ impl From<&control::NextFire> for NextFire {
 
 impl StatusBody {
     /// Asks the scheduler loop, the store and the catalog (at the same time where it can).
-    async fn gather(state: &AppState, now: DateTime<Utc>) -> StatusBody {
+    pub(crate) async fn gather(state: &AppState, now: DateTime<Utc>) -> StatusBody {
         let ((snapshot, store_error), tasks, sources, last_24h) = tokio::join!(
             probe(state, NEXT_FIRES_SHOWN),
             state.store.task_counts(),

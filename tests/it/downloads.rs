@@ -40,6 +40,7 @@ async fn server(
             store.clone(),
             std::time::Duration::from_secs(3600),
         ),
+        console: Default::default(),
     };
     tokio::spawn(serve(listener, state, async move {
         let _ = rx.await;

@@ -21,6 +21,8 @@ use crate::model::role::Role;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "reportd_session";
+/// The cookie that carries the login's CSRF token to the console's pages.
+pub const CSRF_COOKIE: &str = "reportd_csrf";
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -51,7 +53,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name`, when the request carries it (not empty).
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -294,9 +297,17 @@ pub async fn login(
             role: login.role,
         },
     };
+    // The CSRF token also rides in its own cookie so the console's pages (rendered on the
+    // server) can hand it to their script; the check stays the API's (against the login's hash).
+    let csrf_cookie = format!(
+        "{CSRF_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
+        answer.csrf_token
+    );
     let mut response = Json(answer).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
+    for c in [cookie, csrf_cookie] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     response
         .headers_mut()
@@ -324,10 +335,12 @@ pub async fn logout(
     Viewer(caller): Viewer,
 ) -> Result<Response, ApiError> {
     state.accounts.logout(&caller).await?;
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Ok(v) = HeaderValue::from_str(&clear) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        let clear = format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        if let Ok(v) = HeaderValue::from_str(&clear) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     Ok(response)
 }

@@ -15,6 +15,7 @@ use super::auth::{ClientAddr, Editor, Viewer};
 use super::error::{ApiError, ApiQuery, ErrorBody};
 use super::{DEFAULT_LIMIT, List, MAX_LIMIT};
 use super::{audit, exports};
+use crate::accounts::Caller;
 use crate::http::AppState;
 use crate::model::execution::{Execution, ExecutionStatus, Trigger};
 use crate::model::job::JobCancel;
@@ -239,16 +240,32 @@ pub async fn show(
     let unknown = || ApiError::not_found(format!("no execution {id:?}"));
     let n: i64 = id.trim().parse().map_err(|_| unknown())?;
     let execution = state.store.execution(n).await?.ok_or_else(unknown)?;
-    // An export job's files are signed only for those who may download them.
+    let downloads = downloads(&state, &caller, &execution, Utc::now()).await?;
+    Ok(Json(ExecutionDetail {
+        execution,
+        downloads,
+    }))
+}
+
+/// The downloads of an execution's files: each file's name and signed link (valid from
+/// `now`). An export job's files are signed only for those who may download them.
+///
+/// # Errors
+/// The store cannot be read.
+pub async fn downloads(
+    state: &AppState,
+    caller: &Caller,
+    execution: &Execution,
+    now: DateTime<Utc>,
+) -> Result<Vec<Download>, ApiError> {
     let links = match execution.trigger {
-        Trigger::Export => match state.store.job_of_execution(n).await? {
-            Some(job) if !exports::may_download(&caller, &job) => None,
+        Trigger::Export => match state.store.job_of_execution(execution.id).await? {
+            Some(job) if !exports::may_download(caller, &job) => None,
             _ => state.links.as_ref(),
         },
         _ => state.links.as_ref(),
     };
-    let now = Utc::now();
-    let downloads = execution
+    Ok(execution
         .files
         .iter()
         .map(|f| {
@@ -260,9 +277,5 @@ pub async fn show(
                 url: links.and_then(|l| l.url(path, now)),
             }
         })
-        .collect();
-    Ok(Json(ExecutionDetail {
-        execution,
-        downloads,
-    }))
+        .collect())
 }
