@@ -113,6 +113,37 @@ async fn console_admin_flow_in_a_browser() {
     assert_eq!(s, 200);
     assert!(list.to_string().contains("\"extra\""), "{list}");
 
+    // Editing one field keeps the others (charset, max_connections, a URL's password).
+    let body = serde_json::json!({"name": "hs", "type": "mysql",
+        "url": "mysql://ro:Sekr1t-pw@127.0.0.1:3306/test", "charset": "utf8mb4", "max_connections": 2});
+    let (s, made) = d.call("POST", "/api/data-sources", Some(body)).await;
+    assert_eq!(s, 201, "{made}");
+    b.visit(&base, "/data-sources").await;
+    b.click("tr[data-source=hs] details summary").await;
+    b.fill("tr[data-source=hs] input[name=charset]", "utf8")
+        .await;
+    b.click("tr[data-source=hs] form button[type=submit]").await;
+    // Saved, the page reloads (the form closed again).
+    b.until(
+        "the edit to be saved",
+        "return document.readyState === 'complete' && !document.querySelector('tr[data-source=hs] details[open]');",
+    )
+    .await;
+    let (_, hs) = d.call("GET", "/api/data-sources/hs", None).await;
+    assert_eq!(hs["charset"], "utf8", "{hs}");
+    assert_eq!(hs["max_connections"], 2, "{hs}");
+    assert_eq!(hs["has_password"], true, "{hs}");
+    assert_eq!(hs["url"], "mysql://ro:***@127.0.0.1:3306/test", "{hs}");
+    // A port that is not a number is refused next to the field, not saved as the default.
+    b.click("tr[data-source=hs] details summary").await;
+    b.fill("tr[data-source=hs] input[name=port]", "33o6").await;
+    b.click("tr[data-source=hs] form button[type=submit]").await;
+    b.until(
+        "the port's error",
+        "return document.querySelector('tr[data-source=hs] .fe[data-for=port]').textContent.length > 0;",
+    )
+    .await;
+
     // A task made through the API is listed with its next fire; run it now.
     let id = add_task(&d, "daily_orders").await;
     b.visit(&base, "/tasks").await;
@@ -302,6 +333,27 @@ async fn console_viewer_sees_no_controls_and_is_refused() {
     // Nothing ran.
     let (_, logs) = d.call("GET", "/api/logs", None).await;
     assert_eq!(logs["total"], 0, "{logs}");
+
+    // A `next` the browser would read as another site (it drops tabs and newlines from
+    // URLs, so "/\t/host" is "//host") lands on this one.
+    let origin = b.js("return location.origin;").await;
+    for evil in [
+        "%2F%09%2Fevil.example%2Fx",
+        "%2F%0A%2Fevil.example%2Fx",
+        "https%3A%2F%2Fevil.example%2F",
+        "%2F%5Cevil.example",
+    ] {
+        b.visit(&base, &format!("/login?next={evil}")).await;
+        b.fill("#username", "vera").await;
+        b.fill("#password", PASSWORD).await;
+        b.click("#login-submit").await;
+        b.until(
+            "the login to leave the form",
+            "return location.pathname !== '/login' && document.readyState === 'complete';",
+        )
+        .await;
+        assert_eq!(b.js("return location.origin;").await, origin, "{evil}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,8 +156,9 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
         Some("must not be empty".to_string())
     } else if name.contains('/') || name.contains('\\') {
         Some("must not contain `/` or `\\`".into())
-    } else if name.contains("..") {
-        Some("must not contain `..`".into())
+    } else if name.contains("..") || name == "." {
+        // A path segment of only dots is dropped by URL resolution: /api/data-sources/./test.
+        Some("must not be `.` or contain `..`".into())
     } else if name.chars().any(char::is_control) {
         Some("must not contain control characters".into())
     } else if name.chars().count() > NAME_MAX {

@@ -108,6 +108,6 @@ pub async fn audit(
         entries,
         total: list.total,
         prev: (offset > 0).then(|| offset.saturating_sub(per)),
-        next: (offset + per < list.total).then_some(offset + per),
+        next: offset.checked_add(per).filter(|n| *n < list.total),
     })
 }

@@ -81,6 +81,6 @@ pub async fn page(
         total: list.total,
         sources,
         prev: (offset > 0).then(|| offset.saturating_sub(per)),
-        next: (offset + per < list.total).then_some(offset + per),
+        next: offset.checked_add(per).filter(|n| *n < list.total),
     })
 }

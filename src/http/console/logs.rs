@@ -133,7 +133,11 @@ pub async fn page(
     let per = u64::from(PER_PAGE);
     html(&LogsPage {
         prev: (f.offset > 0).then(|| f.at(f.offset.saturating_sub(per))),
-        next: (f.offset + per < list.total).then(|| f.at(f.offset + per)),
+        next: f
+            .offset
+            .checked_add(per)
+            .filter(|n| *n < list.total)
+            .map(|n| f.at(n)),
         statuses: ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect(),
         chrome,
         f,

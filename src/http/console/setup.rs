@@ -12,6 +12,7 @@ use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 
 use super::{Chrome, html, i18n};
+use crate::accounts::AccountError;
 use crate::accounts::token::{new_token, same_token};
 use crate::http::AppState;
 use crate::http::api::ApiError;
@@ -117,7 +118,13 @@ pub async fn page(
     let refused = match state.store.user_count().await {
         Ok(0) if state.console.valid(&token) => None,
         Ok(0) => Some("setup.bad"),
-        _ => Some("setup.done"),
+        Ok(_) => {
+            // A user exists (made here or with the CLI): the link never works again, even
+            // if every user is removed later.
+            state.console.set(None);
+            Some("setup.done")
+        }
+        Err(_) => Some("setup.done"),
     };
     let status = if refused.is_some() {
         StatusCode::FORBIDDEN
@@ -163,7 +170,13 @@ pub async fn create(
             .accounts
             .add_user(&body.username, Role::Admin, &body.password)
             .await
-            .map_err(|e| ApiError::invalid("password", e.to_string()))
+            .map_err(|e| {
+                let field = match e {
+                    AccountError::BadName(_) => "username",
+                    _ => "password",
+                };
+                ApiError::invalid(field, e.to_string())
+            })
     }
     .await;
     if let Err(e) = outcome {

@@ -104,7 +104,7 @@ pub async fn list(
     let per = u64::from(PER_PAGE);
     html(&TasksPage {
         prev: (q.offset > 0).then(|| q.offset.saturating_sub(per)),
-        next: (q.offset + per < list.total).then_some(q.offset + per),
+        next: q.offset.checked_add(per).filter(|n| *n < list.total),
         chrome,
         q: q.q,
         rows,

@@ -4,6 +4,7 @@
 window.__errors = [];
 window.onerror = function (msg, src, line) { window.__errors.push(String(msg) + " @" + src + ":" + line); };
 window.addEventListener("unhandledrejection", function (e) { window.__errors.push("unhandled: " + String(e.reason)); });
+window.addEventListener("securitypolicyviolation", function (e) { window.__errors.push("csp: " + e.violatedDirective + " " + e.blockedURI); });
 
 (function () {
   var meta = document.querySelector('meta[name="csrf-token"]');
@@ -35,9 +36,14 @@ window.addEventListener("unhandledrejection", function (e) { window.__errors.pus
     });
   }
 
-  // A same-site relative target, else "/".
+  // A target on this site, else "/": parsed as the browser will (it drops tabs and newlines,
+  // so "/\t/host" would be "//host"), and kept only when its origin is this page's.
   function safeNext(next) {
-    if (typeof next === "string" && next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== "\\") { return next; }
+    if (typeof next !== "string" || next === "") { return "/"; }
+    try {
+      var u = new URL(next, window.location.origin);
+      if (u.origin === window.location.origin) { return u.pathname + u.search + u.hash; }
+    } catch (e) { /* not a URL */ }
     return "/";
   }
 
@@ -56,7 +62,8 @@ window.addEventListener("unhandledrejection", function (e) { window.__errors.pus
       if (el.type === "checkbox") { body[el.name] = el.checked; return; }
       var v = el.value;
       if (v === "" && !el.hasAttribute("data-keep-empty")) { return; }
-      if (el.getAttribute("data-type") === "number") { v = Number(v); }
+      // Not a number: sent as typed, so the API refuses it naming the field.
+      if (el.getAttribute("data-type") === "number" && isFinite(Number(v))) { v = Number(v); }
       body[el.name] = v;
     });
     return body;
