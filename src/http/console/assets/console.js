@@ -35,6 +35,9 @@ window.addEventListener("unhandledrejection", function (e) { window.__errors.pus
     });
   }
 
+  // For the task editor's script (editor.js).
+  window.reportd = { api: api, flash: flash };
+
   // A same-site relative target, else "/".
   function safeNext(next) {
     if (typeof next === "string" && next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== "\\") { return next; }
