@@ -111,6 +111,17 @@ async fn console_editor_creates_a_task_with_two_sheets() {
     )
     .await;
     b.shot("editor-edit-en").await;
+    // Phone width: nothing wider than the screen.
+    b.c.set_window_size(390, 844).await.unwrap();
+    let wide = b
+        .js("return Math.max(...Array.from(document.querySelectorAll('form.editor input, form.editor textarea, form.editor select, form.editor button')).map(e => e.getBoundingClientRect().right));")
+        .await;
+    assert!(
+        wide.as_f64().unwrap() <= 390.0,
+        "the editor overflows at 390 px: {wide}"
+    );
+    b.shot("editor-phone-en").await;
+    b.c.set_window_size(1366, 768).await.unwrap();
     let (s, _) = d.call("POST", &format!("/api/tasks/{id}/run"), None).await;
     assert_eq!(s, 202);
     until_success(&b, &base, "two_sheets").await;
