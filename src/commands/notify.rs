@@ -24,8 +24,16 @@ pub async fn dispatch(settings: &Settings, command: NotifyCommand) -> anyhow::Re
         })?),
         None => None,
     };
-    let outcome = send_test(settings, &store, channel, record.as_ref(), to).await?;
-    if outcome.result.is_err() {
+    let outcome = send_test(
+        settings,
+        &store,
+        channel,
+        record.as_ref(),
+        to,
+        &crate::schedule::instance_name(),
+    )
+    .await?;
+    if !outcome.sent {
         bail!("{}", outcome.line());
     }
     println!("{}", outcome.line());

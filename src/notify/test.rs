@@ -5,7 +5,6 @@
 use anyhow::Context as _;
 use std::sync::Arc;
 
-use crate::cli::Channel;
 use crate::config::Settings;
 use crate::notify::dingtalk::Message;
 use crate::notify::email::Mail;
@@ -14,6 +13,21 @@ use crate::notify::notifier::Notifier;
 use crate::notify::wecom::WeComMessage;
 use crate::store::{Store, TaskRecord};
 
+/// A notification channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Channel {
+    /// DingTalk group robot.
+    Dingtalk,
+    /// E-mail.
+    Email,
+    /// WeCom (企业微信) group robot.
+    Wecom,
+    /// Feishu (飞书) custom bot.
+    Feishu,
+    /// The task's generic webhook (needs --task).
+    Webhook,
+}
+
 /// What a test send came to.
 #[derive(Debug)]
 pub struct TestOutcome {
@@ -21,19 +35,25 @@ pub struct TestOutcome {
     pub channel: &'static str,
     /// Attempts made.
     pub attempts: u32,
+    /// Whether the service took it.
+    pub sent: bool,
     /// The service's answer, or why it was not sent.
-    pub result: Result<String, String>,
+    pub answer: String,
 }
 
 impl TestOutcome {
     /// One line: `email: sent (attempts 1): ...` or `email: not sent after 3 attempt(s): ...`.
     pub fn line(&self) -> String {
-        match &self.result {
-            Ok(a) => format!("{}: sent (attempts {}): {a}", self.channel, self.attempts),
-            Err(e) => format!(
-                "{}: not sent after {} attempt(s): {e}",
-                self.channel, self.attempts
-            ),
+        if self.sent {
+            format!(
+                "{}: sent (attempts {}): {}",
+                self.channel, self.attempts, self.answer
+            )
+        } else {
+            format!(
+                "{}: not sent after {} attempt(s): {}",
+                self.channel, self.attempts, self.answer
+            )
         }
     }
 }
@@ -50,7 +70,7 @@ pub fn channel_name(channel: Channel) -> &'static str {
 }
 
 /// Sends a test message through `channel`, with the settings of task `record` when given;
-/// `to` overrides an e-mail's recipients.
+/// `to` overrides an e-mail's recipients; `host` (the instance's name) is shown in the message.
 ///
 /// # Errors
 /// A channel that is not configured (or a webhook without a task that has one); the service's
@@ -61,9 +81,9 @@ pub async fn send_test(
     channel: Channel,
     record: Option<&TaskRecord>,
     to: Vec<String>,
+    host: &str,
 ) -> anyhow::Result<TestOutcome> {
     let notifier = Notifier::new(Arc::new(settings.clone()), store).await;
-    let host = crate::schedule::instance_name();
     let now = chrono::Utc::now()
         .with_timezone(&settings.scheduler.timezone.0)
         .format("%Y-%m-%d %H:%M:%S %Z");
@@ -169,6 +189,7 @@ pub async fn send_test(
     Ok(TestOutcome {
         channel: channel_name(channel),
         attempts: sent_attempts,
-        result: answer,
+        sent: answer.is_ok(),
+        answer: answer.unwrap_or_else(|e| e),
     })
 }

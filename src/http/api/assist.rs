@@ -16,12 +16,11 @@ use utoipa_axum::routes;
 use super::audit;
 use super::auth::{ClientAddr, Editor};
 use super::error::{ApiError, ApiJson, ErrorBody};
-use crate::cli::Channel;
 use crate::export::naming::render_filename;
 use crate::http::AppState;
 use crate::model::task::Format;
 use crate::model::units::TimeZone;
-use crate::notify::test::send_test;
+use crate::notify::test::{Channel, send_test};
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -139,6 +138,7 @@ pub async fn notify_test(
         channel,
         record.as_ref(),
         body.to,
+        &crate::schedule::instance_name(),
     )
     .await
     .map_err(|e| ApiError::invalid("channel", format!("{:#}", e)))?;
@@ -146,7 +146,7 @@ pub async fn notify_test(
         Some(r) => format!("task {}", r.spec.name),
         None => "config".to_string(),
     };
-    let ok = outcome.result.is_ok();
+    let ok = outcome.sent;
     audit(
         &state,
         &caller,
