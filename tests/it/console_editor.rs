@@ -64,6 +64,8 @@ async fn console_editor_creates_a_task_with_two_sheets() {
     )
     .await;
 
+    b.js("window.scrollTo(0, 0); return true;").await;
+    b.shot("editor-top-zh").await;
     b.fill("#sheet-0-name", "orders").await;
     b.fill("#sheet-0-sql", "SELECT id, amount FROM orders LIMIT 20")
         .await;
@@ -239,4 +241,69 @@ async fn console_editor_edits_a_script_named_task_as_text() {
     assert_eq!(t["description"], "<b>bold</b>");
     assert_eq!(t["sql"], "SELECT id, amount FROM orders LIMIT 20");
     assert_eq!(t["name"], name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_editor_api_helpers_answer_editors_only() {
+    let d = daemon_with(&[]).await;
+    // The file name a run now writes, by the runs' own code.
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/filename/example",
+            Some(json!({"name": "daily", "filename": "{task_name}_{date:%Y%m%d}", "format": "csv", "timezone": "Asia/Shanghai"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let want = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("daily_%Y%m%d.csv")
+        .to_string();
+    assert_eq!(b["example"], want);
+    let (s, b) = d
+        .call("POST", "/api/filename/example", Some(json!({"name": "x"})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["example"].as_str().unwrap().starts_with("x_"), "{b}");
+    assert!(b["example"].as_str().unwrap().ends_with(".xlsx"), "{b}");
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/filename/example",
+            Some(json!({"name": "x", "timezone": "Mars/Olympus"})),
+        )
+        .await;
+    assert_eq!((s, b["field"].as_str()), (422, Some("timezone")), "{b}");
+
+    // Test messages: a channel that is not configured is 422 naming `channel`.
+    for (body, field) in [
+        (json!({"channel": "pigeon"}), "channel"),
+        (json!({"channel": "dingtalk"}), "channel"),
+        (json!({"channel": "webhook"}), "channel"),
+    ] {
+        let (s, b) = d.call("POST", "/api/notify/test", Some(body.clone())).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some(field)), "{body}: {b}");
+    }
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/notify/test",
+            Some(json!({"channel": "email", "task": "nope"})),
+        )
+        .await;
+    assert_eq!(s, 404, "{b}");
+
+    // Viewers may not.
+    let viewer = d.login("vic", "viewer").await;
+    for path in ["/api/filename/example", "/api/notify/test"] {
+        let (s, _) = d
+            .call_as(
+                &viewer,
+                "POST",
+                path,
+                Some(json!({"name": "x", "channel": "email"})),
+            )
+            .await;
+        assert_eq!(s, 403, "{path}");
+    }
 }
