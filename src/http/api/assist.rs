@@ -54,9 +54,13 @@ pub struct FilenameExample {
     pub example: String,
 }
 
-/// The file name a run now would write.
+/// The file name a run now would write (editor role).
+///
+/// Rendered by the code runs use, at the present time in the zone given (else
+/// `scheduler.timezone`), with the format's extension.
 #[utoipa::path(post, path = "/api/filename/example", tag = "tasks", request_body = FilenameRequest,
-    responses((status = 200, body = FilenameExample), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = FilenameExample), (status = 403, description = "Not an editor", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn filename_example(
     State(state): State<AppState>,
     _editor: Editor,
@@ -103,10 +107,11 @@ pub struct NotifyTestResult {
     pub message: String,
 }
 
-/// Send a channel's test message, as `reportd notify test` does.
+/// Send a channel's test message, as `reportd notify test` does (editor role; audited as
+/// `notify.test`).
 #[utoipa::path(post, path = "/api/notify/test", tag = "tasks", request_body = NotifyTestRequest,
     responses((status = 200, description = "Sent or refused by the service: see `ok`", body = NotifyTestResult),
-        (status = 404, body = ErrorBody), (status = 422, description = "Not configured", body = ErrorBody)))]
+        (status = 403, description = "Not an editor", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "Not configured", body = ErrorBody)))]
 pub async fn notify_test(
     State(state): State<AppState>,
     Editor(caller): Editor,
