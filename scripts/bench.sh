@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks for reportd (measurements, not tests: CI never runs them). Four parts, chosen with
-# BENCH_ONLY; by default all run: export, scheduler, API, notify, jobs.
+# BENCH_ONLY; by default all run: export, scheduler, API, notify, jobs, console.
 #
 # Export (issue 3). Builds an `orders` table (ROWS rows) in MariaDB and PostgreSQL (database
 # `reportd_bench`), then times, each under /usr/bin/time -v (wall clock and peak RSS):
@@ -72,10 +72,19 @@
 # gone from the process list <= 2 s) and throughput (4 jobs at once vs back to back on 2
 # workers, <= 1.2x). BENCH_JOBS_CASES picks cases. Work dir $BENCH_DIR/jobs. About 3 minutes.
 #
+# Console (issue 14). A SQLite store seeded as for the API part (BENCH_API_TASKS tasks,
+# BENCH_API_EXECUTIONS executions; work dir $BENCH_DIR/console), an admin `bench-admin`, then
+# `reportd run` and scripts/bench_console.py: logged in through the API, every console page
+# (/, /tasks, /tasks?q=, /tasks/{id}, /tasks/{id}/edit, /logs, /logs?status=failed, /exports,
+# /data-sources, /users, /audit) BENCH_CONSOLE_REQUESTS times on one keep-alive connection:
+# client time and Server-Timing p50/p99 (target p99 <= 50 ms); each page's weight with its
+# assets (target <= 300 KB for the heaviest); the daemon's idle RSS before and after (growth
+# <= 10 MB). E.g. BENCH_ONLY=console BENCH_REPORTD=target/release/reportd scripts/bench.sh.
+#
 # All parts exit 0 whatever the figures.
 #
 # Environment:
-#   BENCH_ONLY=            export | scheduler | api | notify | jobs; empty (the default) runs all five
+#   BENCH_ONLY=            export | scheduler | api | notify | jobs | console; empty (the default) runs all six
 #   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs; scheduler in sched/
 #   BENCH_REPORTD=PATH     use this reportd binary instead of building
 #                          ${CARGO_TARGET_DIR:-target}/release/reportd
@@ -180,7 +189,7 @@ die() {
 step() { echo "==> $*"; }
 warn() { echo "warning: $*" >&2; }
 
-[[ $BENCH_ONLY =~ ^(|export|scheduler|api|notify|jobs)$ ]] || die "BENCH_ONLY must be export, scheduler, api, notify, jobs or empty, got '$BENCH_ONLY'"
+[[ $BENCH_ONLY =~ ^(|export|scheduler|api|notify|jobs|console)$ ]] || die "BENCH_ONLY must be export, scheduler, api, notify, jobs, console or empty, got '$BENCH_ONLY'"
 want() { [[ -z $BENCH_ONLY || $BENCH_ONLY == "$1" ]]; }
 if want export; then
     [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
@@ -1006,12 +1015,41 @@ jobs_main() {
     python3 "$(dirname "$0")/bench_jobs.py" "$REPORTD" "$BENCH_DIR/jobs" "$DB" "$ROWS" || true
 }
 
+BENCH_CONSOLE_REQUESTS=${BENCH_CONSOLE_REQUESTS:-200}
+console_main() {
+    local dir rc=0
+    command -v python3 >/dev/null || die "python3 is needed"
+    [[ $BENCH_CONSOLE_REQUESTS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONSOLE_REQUESTS must be a positive integer"
+    ensure_reportd
+    API=$BENCH_DIR/console
+    dir=$API/sqlite
+    mkdir -p "$API" "$LOGS"
+    step "Console: SQLite store ($BENCH_API_TASKS tasks, $BENCH_API_EXECUTIONS executions)"
+    api_setup sqlite
+    printf '%s\n' "$API_PASSWORD" | "$REPORTD" --config "$dir/config.yaml" user add bench-admin \
+        --role admin --password-stdin >"$dir/admin-add.log" 2>&1 || die "reportd user add failed ($dir/admin-add.log)"
+    api_start sqlite
+    BENCH_CONSOLE_PASSWORD=$API_PASSWORD python3 "$REPO/scripts/bench_console.py" run \
+        --url "http://127.0.0.1:$API_PORT" --pid "$DAEMON_PID" --user bench-admin \
+        --requests "$BENCH_CONSOLE_REQUESTS" --settle "$BENCH_API_SETTLE" --tasks "$BENCH_API_TASKS" \
+        --executions "$BENCH_API_EXECUTIONS" --report "$dir/report.txt" >"$dir/run.out" || rc=$?
+    stop_daemon
+    if ((rc != 0)); then
+        warn "the console measurements failed (exit $rc; output: $dir/run.out)"
+    else
+        echo
+        cat "$dir/report.txt"
+    fi
+    return 0
+}
+
 main() {
     if want export; then export_main; fi
     if want scheduler; then scheduler_main; fi
     if want api; then api_main; fi
     if want notify; then notify_main; fi
     if want jobs; then jobs_main; fi
+    if want console; then console_main; fi
 }
 
 main "$@"

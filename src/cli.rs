@@ -223,20 +223,8 @@ pub enum SecretsCommand {
     },
 }
 
-/// A notification channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Channel {
-    /// DingTalk group robot.
-    Dingtalk,
-    /// E-mail.
-    Email,
-    /// WeCom (企业微信) group robot.
-    Wecom,
-    /// Feishu (飞书) custom bot.
-    Feishu,
-    /// The task's generic webhook (needs --task).
-    Webhook,
-}
+/// A notification channel (defined with the test messages it names).
+pub use crate::notify::test::Channel;
 
 impl Command {
     /// Whether the command logs to `logging.file`: the daemon, and the commands that change

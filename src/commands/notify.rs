@@ -1,19 +1,14 @@
 //! `reportd notify test dingtalk|email|wecom|feishu|webhook [--task TASK] [--to ADDR]`: sends a
 //! test message through the configured robot or mail account (or a task's; a webhook is always
-//! a task's) and prints the service's answer.
+//! a task's) and prints the service's answer ([`crate::notify::test`]).
 
 use anyhow::{Context as _, bail};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use super::open_store;
-use crate::cli::{Channel, NotifyCommand};
+use crate::cli::NotifyCommand;
 use crate::config::Settings;
-use crate::notify::dingtalk::Message;
-use crate::notify::email::Mail;
-use crate::notify::feishu::{CardColor, FeishuCard};
-use crate::notify::notifier::Notifier;
-use crate::notify::wecom::WeComMessage;
+use crate::notify::test::send_test;
 use crate::store::TaskRecord;
 
 /// Runs `reportd notify ...`.
@@ -29,125 +24,18 @@ pub async fn dispatch(settings: &Settings, command: NotifyCommand) -> anyhow::Re
         })?),
         None => None,
     };
-    let notifier = Notifier::new(Arc::new(settings.clone()), &store).await;
-    let host = crate::schedule::instance_name();
-    let now = chrono::Utc::now()
-        .with_timezone(&settings.scheduler.timezone.0)
-        .format("%Y-%m-%d %H:%M:%S %Z");
-    let about = match &record {
-        Some(r) => format!("任务 {}", r.spec.name),
-        None => "全局配置".to_string(),
-    };
-    let (sent_attempts, answer) = match channel {
-        Channel::Dingtalk => {
-            let own = record
-                .as_ref()
-                .and_then(|r| r.spec.notify.dingtalk.as_ref());
-            let robot = notifier.robot(own).map_err(anyhow::Error::msg)?;
-            let msg = Message {
-                title: "reportd 测试消息".into(),
-                text: format!(
-                    "### reportd 测试消息\n\n- **来源**: {host}\n- **时间**: {now}\n- **配置**: {about}\n"
-                ),
-                at_mobiles: own.map(|d| d.at_mobiles.clone()).unwrap_or_default(),
-                at_user_ids: own.map(|d| d.at_user_ids.clone()).unwrap_or_default(),
-                at_all: own.is_some_and(|d| d.at_all),
-            };
-            let sent = notifier.dingtalk().send(&robot, &msg).await;
-            (sent.attempts, sent.result.map_err(|e| e.to_string()))
-        }
-        Channel::Email => {
-            let mailer = notifier.mailer().map_err(anyhow::Error::msg)?;
-            let own = record.as_ref().and_then(|r| r.spec.notify.email.as_ref());
-            let (to, cc, bcc) = match (to.is_empty(), own) {
-                (false, _) => (to, Vec::new(), Vec::new()),
-                (true, Some(m)) => (m.to.clone(), m.cc.clone(), m.bcc.clone()),
-                (true, None) => {
-                    let from = settings
-                        .email
-                        .from_address
-                        .clone()
-                        .or_else(|| settings.email.username.clone())
-                        .context("no recipient: pass --to ADDR or --task TASK")?;
-                    (vec![from], Vec::new(), Vec::new())
-                }
-            };
-            let text = format!("reportd 测试邮件\n\n来源: {host}\n时间: {now}\n配置: {about}\n");
-            let mail = Mail {
-                to,
-                cc,
-                bcc,
-                subject: "reportd 测试邮件".into(),
-                html: format!(
-                    "<h3>reportd 测试邮件</h3><p>来源: {host}<br>时间: {now}<br>配置: {about}</p>"
-                ),
-                text,
-                attachments: Vec::new(),
-            };
-            let sent = mailer.send(&mail).await;
-            (sent.attempts, sent.result.map_err(|e| e.to_string()))
-        }
-        Channel::Wecom => {
-            let own = record.as_ref().and_then(|r| r.spec.notify.wecom.as_ref());
-            let robot = settings.wecom.robot(own).map_err(anyhow::Error::msg)?;
-            let msg = WeComMessage {
-                text: format!(
-                    "## reportd 测试消息\n\n- **来源**: {host}\n- **时间**: {now}\n- **配置**: {about}\n"
-                ),
-                mentioned_list: own.map(|w| w.mentioned_list.clone()).unwrap_or_default(),
-                mentioned_mobiles: own.map(|w| w.mentioned_mobiles.clone()).unwrap_or_default(),
-            };
-            let sent = notifier.wecom().send_markdown(&robot, &msg).await;
-            (sent.attempts, sent.result.map_err(|e| e.to_string()))
-        }
-        Channel::Feishu => {
-            let own = record.as_ref().and_then(|r| r.spec.notify.feishu.as_ref());
-            let bot = settings.feishu.bot(own).map_err(anyhow::Error::msg)?;
-            let card = FeishuCard {
-                title: "reportd 测试消息".into(),
-                markdown: format!("**来源**: {host}\n**时间**: {now}\n**配置**: {about}"),
-                color: CardColor::Blue,
-                button: None,
-            };
-            let sent = notifier.feishu().send(&bot, &card).await;
-            (sent.attempts, sent.result.map_err(|e| e.to_string()))
-        }
-        Channel::Webhook => {
-            let (r, hook) = record
-                .as_ref()
-                .and_then(|r| Some((r, r.spec.notify.webhook.as_ref()?)))
-                .context(
-                    "webhooks are set per task: pass --task TASK of a task with notify.webhook",
-                )?;
-            let target = hook.target().map_err(anyhow::Error::msg)?;
-            let body = serde_json::json!({
-                "event": "test",
-                "task": {"id": r.id, "name": r.spec.name},
-                "message": "reportd 测试消息",
-                "host": host,
-                "time": now.to_string(),
-            });
-            let delivery = format!("test-{}", chrono::Utc::now().timestamp_millis());
-            let sent = notifier
-                .webhook()
-                .post(&target, &delivery, body.to_string().as_bytes())
-                .await;
-            let answer = sent.result.map(|status| format!("HTTP {status}"));
-            (sent.attempts, answer.map_err(|e| e.to_string()))
-        }
-    };
-    let name = match channel {
-        Channel::Dingtalk => "dingtalk",
-        Channel::Email => "email",
-        Channel::Wecom => "wecom",
-        Channel::Feishu => "feishu",
-        Channel::Webhook => "webhook",
-    };
-    match answer {
-        Ok(a) => {
-            println!("{name}: sent (attempts {sent_attempts}): {a}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => bail!("{name}: not sent after {sent_attempts} attempt(s): {e}"),
+    let outcome = send_test(
+        settings,
+        &store,
+        channel,
+        record.as_ref(),
+        to,
+        &crate::schedule::instance_name(),
+    )
+    .await?;
+    if !outcome.sent {
+        bail!("{}", outcome.line());
     }
+    println!("{}", outcome.line());
+    Ok(ExitCode::SUCCESS)
 }

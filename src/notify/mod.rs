@@ -14,7 +14,7 @@
 //!   in `templates_dir`, or the built-in one); the placeholder language itself is
 //!   [`crate::model::template`]. [`table`] makes `{table}`; [`event`] the JSON body of a
 //!   webhook.
-//! - [`links`] signs and checks download links.
+//! - [`links`] signs and checks download links; [`test`](mod@test) sends each channel's test message.
 
 mod deliver;
 pub mod dingtalk;
@@ -30,6 +30,7 @@ pub mod retry;
 mod robots;
 pub mod table;
 pub mod templates;
+pub mod test;
 mod text;
 pub mod webhook;
 pub mod wecom;

@@ -11,9 +11,9 @@ use crate::api_daemon::Daemon;
 use crate::browser::Browser;
 use crate::helpers::Backend;
 
-const PASSWORD: &str = "password123";
+pub const PASSWORD: &str = "password123";
 
-async fn daemon_with(users: &[(&str, &str)]) -> Daemon {
+pub async fn daemon_with(users: &[(&str, &str)]) -> Daemon {
     let d = Daemon::start(Backend::Sqlite, "").await;
     for (name, role) in users {
         d.cli(
@@ -24,7 +24,7 @@ async fn daemon_with(users: &[(&str, &str)]) -> Daemon {
     d
 }
 
-async fn add_task(d: &Daemon, name: &str) -> i64 {
+pub async fn add_task(d: &Daemon, name: &str) -> i64 {
     let (s, b) = d
         .call(
             "POST",

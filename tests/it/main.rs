@@ -19,6 +19,7 @@ mod check;
 mod cleanup;
 mod config;
 mod console;
+mod console_editor;
 mod cron;
 mod daemon;
 mod datasource;

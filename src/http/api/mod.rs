@@ -9,8 +9,10 @@
 //! - [`auth`]: credentials, roles ([`auth::Viewer`], [`auth::Editor`], [`auth::Admin`]),
 //!   CSRF and same-origin checks; login, logout, me;
 //! - one file per resource: [`tasks`], [`datasources`], [`logs`], [`preview`] (preview and
-//!   cron), [`users`], [`audit`](mod@audit), [`exports`] (the download center).
+//!   cron), [`assist`] (the task editor's file-name example and test message), [`users`],
+//!   [`audit`](mod@audit), [`exports`] (the download center).
 
+pub mod assist;
 pub mod audit;
 pub mod auth;
 pub mod datasources;
@@ -141,6 +143,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(datasources::routes())
         .merge(logs::routes())
         .merge(preview::routes())
+        .merge(assist::routes())
         .merge(users::routes())
         .merge(audit::routes())
         .merge(exports::routes())

@@ -51,9 +51,19 @@ pub static JS: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+/// The task editor's script (only on its page).
+pub static EDITOR_JS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "editor",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/editor.js"),
+    )
+});
+
 /// `GET /assets/{name}`: the asset of that exact (hashed) name, 304 when the ETag matches.
 pub async fn serve(Path(name): Path<String>, headers: HeaderMap) -> Response {
-    let Some(asset) = [&*CSS, &*JS]
+    let Some(asset) = [&*CSS, &*JS, &*EDITOR_JS]
         .into_iter()
         .find(|a| a.url.strip_prefix("/assets/") == Some(name.as_str()))
     else {

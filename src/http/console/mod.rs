@@ -16,11 +16,12 @@
 //! - [`i18n`]: Chinese and English; `assets.rs`: CSS and JS;
 //! - `setup.rs`: `/login`, `/setup` (first run) and [`ConsoleState`];
 //! - one file per page family: `overview.rs` (`/`), `tasks.rs` (`/tasks`, `/tasks/{id}`,
-//!   where the task editor will go), `sources.rs` (`/data-sources`), `logs.rs` (`/logs`),
+//!   read-only), `editor.rs` (`/tasks/new`, `/tasks/{id}/edit`), `sources.rs` (`/data-sources`), `logs.rs` (`/logs`),
 //!   `exports.rs` (`/exports`), `admin.rs` (`/users`, `/audit`).
 
 mod admin;
 mod assets;
+mod editor;
 mod exports;
 pub mod i18n;
 mod logs;
@@ -57,7 +58,9 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(setup::login))
         .route("/setup", get(setup::page).post(setup::create))
         .route("/tasks", get(tasks::list))
+        .route("/tasks/new", get(editor::create))
         .route("/tasks/{id}", get(tasks::detail))
+        .route("/tasks/{id}/edit", get(editor::edit))
         .route("/data-sources", get(sources::page))
         .route("/logs", get(logs::page))
         .route("/exports", get(exports::page))

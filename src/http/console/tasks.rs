@@ -1,6 +1,6 @@
 //! `/tasks` (search, enabled switch, next fire, last result, run now) and `/tasks/{id}`, the
-//! read-only detail (every field; each sheet's SQL). The task editor will take the detail
-//! page's place (its form posting `PUT /api/tasks/{id}`), see `task.html`.
+//! read-only detail (every field; each sheet's SQL) with an "edit" link to the task editor
+//! (`editor.rs`) for editors.
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;

@@ -36,6 +36,9 @@ window.addEventListener("securitypolicyviolation", function (e) { window.__error
     });
   }
 
+  // For the task editor's script (editor.js).
+  window.reportd = { api: api, flash: flash };
+
   // A target on this site, else "/": parsed as the browser will (it drops tabs and newlines,
   // so "/\t/host" would be "//host"), and kept only when its origin is this page's.
   function safeNext(next) {
