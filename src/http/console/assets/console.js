@@ -5,6 +5,18 @@ window.__errors = [];
 window.onerror = function (msg, src, line) { window.__errors.push(String(msg) + " @" + src + ":" + line); };
 window.addEventListener("unhandledrejection", function (e) { window.__errors.push("unhandled: " + String(e.reason)); });
 window.addEventListener("securitypolicyviolation", function (e) { window.__errors.push("csp: " + e.violatedDirective + " " + e.blockedURI); });
+// A script, style or image that failed to load (the capture phase sees them).
+window.addEventListener("error", function (e) {
+  if (e.target && e.target !== window) { window.__errors.push("resource: " + (e.target.src || e.target.href || e.target.tagName)); }
+}, true);
+// What the page's own scripts log as an error.
+(function () {
+  var logError = console.error;
+  console.error = function () {
+    window.__errors.push("console.error: " + Array.prototype.map.call(arguments, String).join(" "));
+    return logError.apply(console, arguments);
+  };
+})();
 
 (function () {
   var meta = document.querySelector('meta[name="csrf-token"]');
