@@ -307,3 +307,63 @@ async fn console_editor_api_helpers_answer_editors_only() {
         assert_eq!(s, 403, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_editor_saves_an_unchanged_task_unchanged() {
+    let d = crate::api_daemon::Daemon::start(
+        crate::helpers::Backend::Sqlite,
+        "email:\n  smtp_server: 127.0.0.1\n  smtp_port: 2525\n  from_address: r@example.com\n",
+    )
+    .await;
+    d.cli(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let task = json!({
+        "name": "round_trip", "description": "  indented", "data_source": "demo", "cron": "0 9 * * *",
+        "sql": "SELECT id,\n       amount\n  FROM orders\n",
+        "notify": {
+            "dingtalk": {"webhook": "https://oapi.dingtalk.com/robot/send?access_token=tok1", "secret": "SECx",
+                         "template": "## {task_name}\n\n{table}\n"},
+            "email": {"to": ["\"Doe, John\" <j@example.com>", "ops@example.com"], "subject": "{task_name} 日报 "}
+        }
+    });
+    let (s, b) = d.call("POST", "/api/tasks", Some(task)).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    let (_, before) = d.call("GET", &format!("/api/tasks/{id}"), None).await;
+    let browser = Browser::start(&d.base).await;
+    browser
+        .login(&d.base, "alice", PASSWORD, &format!("/tasks/{id}/edit"))
+        .await;
+    browser.click("#save").await;
+    browser
+        .until(
+            "the task page",
+            &format!(
+                "return location.pathname === '/tasks/{id}' && document.readyState === 'complete';"
+            ),
+        )
+        .await;
+    let (_, after) = d.call("GET", &format!("/api/tasks/{id}"), None).await;
+    for key in [
+        "description",
+        "sql",
+        "notify",
+        "cron",
+        "name",
+        "data_source",
+    ] {
+        assert_eq!(
+            before[key], after[key],
+            "{key} changed by a save without edits"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use chrono::Utc;
 use clap::ValueEnum as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -98,6 +99,9 @@ pub struct NotifyTestRequest {
     pub to: Vec<String>,
 }
 
+/// Most recipients of one test e-mail.
+const MAX_TEST_RECIPIENTS: usize = 10;
+
 /// The service's answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NotifyTestResult {
@@ -127,42 +131,63 @@ pub async fn notify_test(
             ),
         )
     })?;
+    if !body.to.is_empty() && channel != Channel::Email {
+        return Err(ApiError::invalid(
+            "to",
+            "to: only an e-mail test takes recipients",
+        ));
+    }
+    if body.to.len() > MAX_TEST_RECIPIENTS {
+        return Err(ApiError::invalid(
+            "to",
+            format!("to: at most {MAX_TEST_RECIPIENTS} recipients for a test"),
+        ));
+    }
+    // A task by id first (the editor sends its id), else by its exact name.
     let record = match body.task.as_deref() {
-        Some(key) => Some(
-            state
-                .store
-                .find_task(key)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("no task {key:?}")))?,
-        ),
+        Some(key) => Some(super::tasks::resolve(&state, key).await?),
         None => None,
     };
-    let outcome = send_test(
-        &state.settings,
-        &state.store,
-        channel,
-        record.as_ref(),
-        body.to,
-        &crate::schedule::instance_name(),
-    )
-    .await
-    .map_err(|e| ApiError::invalid("channel", format!("{:#}", e)))?;
     let object = match &record {
         Some(r) => format!("task {}", r.spec.name),
         None => "config".to_string(),
     };
-    let ok = outcome.sent;
+    // Recorded before anything is sent: a send cut short by the request's time limit is
+    // still on record.
     audit(
         &state,
         &caller,
         &addr,
         "notify.test",
         &object,
-        Some(json!({ "channel": outcome.channel, "ok": ok })),
+        Some(json!({ "channel": body.channel, "to": body.to.len() })),
     )
     .await;
+    let limit = Duration::from_secs(state.settings.http.request_timeout.saturating_sub(5).max(1));
+    let host = crate::schedule::instance_name();
+    let sending = send_test(
+        &state.settings,
+        &state.store,
+        channel,
+        record.as_ref(),
+        body.to,
+        &host,
+    );
+    let outcome = match tokio::time::timeout(limit, sending).await {
+        Ok(sent) => sent.map_err(|e| ApiError::invalid("channel", format!("{:#}", e)))?,
+        Err(_) => {
+            return Ok(Json(NotifyTestResult {
+                ok: false,
+                message: format!(
+                    "{}: no answer within {} s (it may still arrive)",
+                    body.channel,
+                    limit.as_secs()
+                ),
+            }));
+        }
+    };
     Ok(Json(NotifyTestResult {
-        ok,
+        ok: outcome.sent,
         message: outcome.line(),
     }))
 }

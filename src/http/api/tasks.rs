@@ -174,7 +174,7 @@ fn view(fires: &mut NextFires, record: TaskRecord, last: Option<LastRun>) -> Tas
 }
 
 /// The task `key` names: an id, else a name without `/` or `..`.
-async fn resolve(state: &AppState, key: &str) -> Result<TaskRecord, ApiError> {
+pub(super) async fn resolve(state: &AppState, key: &str) -> Result<TaskRecord, ApiError> {
     let missing = || ApiError::not_found(format!("no task {key:?} (give its id or name)"));
     if key.contains('/') || key.contains("..") {
         return Err(missing());

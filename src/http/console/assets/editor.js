@@ -43,6 +43,22 @@
     return toggle ? !toggle.checked : false;
   }
 
+  // The entries of a list field: separated by commas or new lines, except inside quotes or
+  // angle brackets ("Doe, John" <j@example.com> is one address).
+  function splitList(text) {
+    var out = [], cur = "", quoted = false, angled = false;
+    for (var i = 0; i < text.length; i++) {
+      var c = text.charAt(i);
+      if (c === '"' && !angled) { quoted = !quoted; }
+      else if (c === "<" && !quoted) { angled = true; }
+      else if (c === ">" && !quoted) { angled = false; }
+      if ((c === "," || c === "\n") && !quoted && !angled) { out.push(cur); cur = ""; continue; }
+      cur += c;
+    }
+    out.push(cur);
+    return out.map(function (s) { return s.trim(); }).filter(Boolean);
+  }
+
   function body() {
     var b = {};
     form.querySelectorAll("[data-path]").forEach(function (el) {
@@ -50,10 +66,12 @@
       if (path.indexOf("sheets[") === 0 || sectionOff(el)) { return; }
       var kind = el.getAttribute("data-kind") || "text";
       if (kind === "bool") { setPath(b, path, el.checked); return; }
-      var v = el.value.trim();
-      if (v === "") { return; }
-      if (kind === "number") { var n = Number(v); setPath(b, path, isNaN(n) ? v : n); return; }
-      if (kind === "list") { setPath(b, path, v.split(",").map(function (s) { return s.trim(); }).filter(Boolean)); return; }
+      // Text is sent as typed (a template's trailing newline, a query's indentation); only
+      // numbers and lists are trimmed. A field left empty is not set.
+      var v = el.value;
+      if (v.trim() === "") { return; }
+      if (kind === "number") { var n = Number(v.trim()); setPath(b, path, isNaN(n) ? v.trim() : n); return; }
+      if (kind === "list") { setPath(b, path, splitList(v)); return; }
       setPath(b, path, v);
     });
     form.querySelectorAll("input.section").forEach(function (t) {
