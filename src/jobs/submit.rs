@@ -13,7 +13,7 @@ use crate::model::task::{Format, SheetSpec, WebhookNotify};
 use crate::run::request::open_source;
 use crate::source::estimate::ESTIMATE_TIMEOUT;
 use crate::store::{StoreError, Submitted, catalog};
-use crate::task::validate::{Context, validate};
+use crate::task::validate::{Context, validate, zero_based};
 
 /// The sheet of a job given one `sql`.
 const SINGLE_SHEET: &str = "Sheet1";
@@ -278,7 +278,7 @@ impl Jobs {
 }
 
 /// The request's name of a task field: `sheets[1].sql` is `sql` for a job given one `sql`
-/// (else `sheets[0].sql`), `notify.webhook.*` is `callback.*`, `output.*` the top-level key.
+/// (else 0-based, [`zero_based`]), `notify.webhook.*` is `callback.*`, `output.*` the top-level key.
 fn request_field(field: &str, single_sql: bool) -> String {
     if let Some(rest) = field.strip_prefix("notify.webhook.") {
         return format!("callback.{rest}");
@@ -289,16 +289,7 @@ fn request_field(field: &str, single_sql: bool) -> String {
     if single_sql && field.starts_with("sheets[1].") {
         return "sql".into();
     }
-    match field
-        .strip_prefix("sheets[")
-        .and_then(|r| r.split_once(']'))
-    {
-        Some((n, rest)) => match n.parse::<usize>() {
-            Ok(n) if n > 0 => format!("sheets[{}]{rest}", n - 1),
-            _ => field.to_string(),
-        },
-        None => field.to_string(),
-    }
+    zero_based(field)
 }
 
 #[cfg(test)]

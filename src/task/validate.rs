@@ -67,6 +67,25 @@ impl<'a> Context<'a> {
     }
 }
 
+/// `field` with 0-based indexes (`sheets[1].name` → `sheets[0].name`): the checks count
+/// entries from 1 for task files; JSON paths count from 0.
+pub fn zero_based(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut rest = field;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let close = rest.find(']').unwrap_or(rest.len());
+        match rest[..close].parse::<u64>() {
+            Ok(n) if n > 0 => out.push_str(&(n - 1).to_string()),
+            _ => out.push_str(&rest[..close]),
+        }
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Checks a whole task file: each task, and that names are unique.
 pub fn validate_all(specs: &[TaskSpec], ctx: &Context<'_>) -> Vec<TaskError> {
     let mut errors = Vec::new();

@@ -9,31 +9,13 @@ use super::super::error::ApiError;
 use crate::http::AppState;
 use crate::model::task::TaskSpec;
 use crate::store::catalog;
+pub(super) use crate::task::validate::zero_based;
 use crate::task::validate::{Context, validate};
 
 pub(super) use crate::model::task::MASK;
 
 /// Keys of a task as shown that a body may carry back; they are ignored.
 const READ_ONLY: [&str; 5] = ["id", "next_fire", "last_run", "created_at", "updated_at"];
-
-/// `field` with 0-based indexes (`sheets[1].name` → `sheets[0].name`): the checks count
-/// entries from 1 for task files; JSON paths count from 0.
-pub(super) fn zero_based(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut rest = field;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..=open]);
-        rest = &rest[open + 1..];
-        let close = rest.find(']').unwrap_or(rest.len());
-        match rest[..close].parse::<u64>() {
-            Ok(n) if n > 0 => out.push_str(&(n - 1).to_string()),
-            _ => out.push_str(&rest[..close]),
-        }
-        rest = &rest[close..];
-    }
-    out.push_str(rest);
-    out
-}
 
 /// The task of a request body: the task-file schema, unknown keys refused (422 naming them),
 /// the read-only keys of a shown task ignored.
