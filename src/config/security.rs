@@ -32,6 +32,9 @@ pub struct SecuritySettings {
     /// Seconds a login (token or session cookie) lasts (60 s to 30 days, default 1 day). The
     /// seed's `flask.jwt_access_token_expires_hours` takes precedence when it is set.
     pub session_ttl: u64,
+    /// The only variables a task's `${VAR}` may name start with this (default
+    /// `REPORTD_TASK_`; letters, digits and `_`, not empty). `config.yaml` itself may name any.
+    pub task_env_prefix: String,
 }
 
 impl Default for SecuritySettings {
@@ -40,6 +43,7 @@ impl Default for SecuritySettings {
             secret_key: Secret::default(),
             secret_key_file: PathBuf::from("./data/secret.key"),
             session_ttl: 86_400,
+            task_env_prefix: crate::model::env::TASK_ENV_PREFIX.to_string(),
         }
     }
 }

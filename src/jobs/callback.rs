@@ -33,7 +33,7 @@ pub async fn send(settings: &Settings, store: &Store, links: Option<&LinkSigner>
     let Some(callback) = &job.callback else {
         return;
     };
-    let target = match callback.target() {
+    let target = match callback.target(&settings.security.task_env_prefix) {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(job = job.id, error = %e, "export job callback not sent");

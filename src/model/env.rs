@@ -28,6 +28,17 @@ pub enum EnvError {
     /// A variable that is not set and has no default.
     #[error("environment variable {0} is not set")]
     NotSet(String),
+    /// A task's reference to a variable outside `security.task_env_prefix`, or to one that
+    /// is not set: the same words for both, so that a task cannot tell them apart.
+    #[error(
+        "${{{name}}} is not set or not allowed in tasks (task variables start with {prefix})"
+    )]
+    NotForTasks {
+        /// The variable's name (at most 64 characters of it).
+        name: String,
+        /// `security.task_env_prefix`.
+        prefix: String,
+    },
     /// A reference inside a longer value, where only a whole-value reference is taken.
     #[error(
         "the `${{...}}` at character {at} is part of a longer value: a task's setting may be one whole `${{NAME}}` reference, not contain one (write `$${{` for a literal `${{`)"
@@ -55,28 +66,83 @@ pub fn expand(input: &str) -> Result<String, EnvError> {
     expand_with(input, |name| std::env::var(name).ok())
 }
 
-/// `input` when it is exactly one `${NAME}` or `${NAME:-default}` reference, expanded; any
-/// other value as it is (`$${` written as `${`). Task settings (which editors write through
-/// the API) go through this rather than [`expand`]: a reference inside a longer value would
-/// let whoever writes it read any of the daemon's variables
-/// (`https://elsewhere/?leak=${DB_PASSWORD}`).
+/// The prefix of the variables a task may name unless `security.task_env_prefix` says
+/// otherwise.
+pub const TASK_ENV_PREFIX: &str = "REPORTD_TASK_";
+
+/// THE expansion of a task's setting (webhook, robot secret, e-mail address; tasks are
+/// written by editors through the API): `input` when it is exactly one `${NAME}` or
+/// `${NAME:-default}` reference whose name starts with `prefix`, expanded; any other value
+/// as it is (`$${` written as `${`). A reference inside a longer value would let whoever
+/// writes it read any of the daemon's variables (`https://elsewhere/?leak=${DB_PASSWORD}`),
+/// and any name outside the prefix would let them confirm guesses of one from a signature,
+/// so both are refused; an unset variable is refused with the same words as a forbidden
+/// one. `config.yaml` keeps full [`expand`].
 ///
 /// # Errors
-/// A reference inside a longer value, or one that is not set and has no default.
-pub fn expand_whole(input: &str) -> Result<String, EnvError> {
-    if is_whole_reference(input) {
-        return expand(input.trim());
+/// A reference inside a longer value; a name outside `prefix` or not set (without a
+/// default): [`EnvError::NotForTasks`] either way.
+pub fn expand_task(input: &str, prefix: &str) -> Result<String, EnvError> {
+    expand_task_with(input, prefix, |name| std::env::var(name).ok())
+}
+
+/// Checks, without expanding, what [`expand_task`] would refuse (`task apply` and the API
+/// refuse it before the task is stored).
+///
+/// # Errors
+/// As [`expand_task`].
+pub fn check_task(input: &str, prefix: &str) -> Result<(), EnvError> {
+    expand_task(input, prefix).map(drop)
+}
+
+/// [`expand_task`] with a chosen variable lookup (tests use a map).
+pub fn expand_task_with(
+    input: &str,
+    prefix: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, EnvError> {
+    if !is_whole_reference(input) {
+        check_whole(input)?;
+        return expand_with(input, |_| None);
     }
-    check_whole(input)?;
-    expand_with(input, |_| None)
+    let t = input.trim();
+    let body = &t[2..t.len() - 1];
+    let (name, default) = match body.split_once(":-") {
+        Some((n, d)) => (n, Some(d)),
+        None => (body, None),
+    };
+    let at = input.len() - input.trim_start().len() + 1;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(EnvError::BadName { at });
+    }
+    let refused = || EnvError::NotForTasks {
+        name: shown_name(name),
+        prefix: prefix.to_string(),
+    };
+    if prefix.is_empty() || !name.starts_with(prefix) {
+        return Err(refused());
+    }
+    let value = lookup(name);
+    if value.is_none() && default.is_none() {
+        return Err(refused());
+    }
+    expand_with(t, |n| if n == name { value.clone() } else { None })
+}
+
+/// A variable name as an error shows it: at most 64 characters.
+fn shown_name(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((i, _)) => format!("{}…", &name[..i]),
+        None => name.to_string(),
+    }
 }
 
 /// Checks, without expanding, that `input` is one whole `${...}` reference or holds none
-/// (what [`expand_whole`] takes): `task apply` refuses the rest.
+/// (what [`expand_task`] takes).
 ///
 /// # Errors
 /// A reference inside a longer value.
-pub fn check_whole(input: &str) -> Result<(), EnvError> {
+fn check_whole(input: &str) -> Result<(), EnvError> {
     if is_whole_reference(input) {
         return Ok(());
     }
@@ -242,22 +308,49 @@ mod tests {
 
     #[test]
     fn task_settings_take_only_a_whole_reference() {
-        // A variable every process has.
-        let path = std::env::var("PATH").unwrap();
-        assert_eq!(expand_whole(" ${PATH} ").unwrap(), path);
-        assert_eq!(expand_whole("${REPORTD_UNSET_X:-dflt}").unwrap(), "dflt");
-        assert_eq!(expand_whole("https://h/x?k=v").unwrap(), "https://h/x?k=v");
-        assert_eq!(expand_whole("a$${b}").unwrap(), "a${b}");
+        let task = |input: &str| expand_task_with(input, "T_", env_task);
+        assert_eq!(task(" ${T_PW} ").unwrap(), "s3cr");
+        assert_eq!(task("${T_UNSET:-dflt}").unwrap(), "dflt");
+        assert_eq!(task("https://h/x?k=v").unwrap(), "https://h/x?k=v");
+        assert_eq!(task("a$${b}").unwrap(), "a${b}");
         for leak in [
-            "https://evil/?x=${PATH}",
-            "${PATH}${PATH}",
+            "https://evil/?x=${T_PW}",
+            "${T_PW}${T_PW}",
             "x ${A:-b}",
-            "$$${PATH}",
+            "$$${T_PW}",
         ] {
-            let e = expand_whole(leak).unwrap_err();
+            let e = task(leak).unwrap_err();
             assert!(matches!(e, EnvError::Embedded { .. }), "{leak}: {e}");
-            assert!(!e.to_string().contains(&path));
+            assert!(!e.to_string().contains("s3cr"));
         }
+    }
+
+    fn env_task(name: &str) -> Option<String> {
+        match name {
+            "T_PW" => Some("s3cr".into()),
+            "HOME" => Some("/root".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn task_variables_outside_the_prefix_read_as_unset() {
+        let task = |input: &str| expand_task_with(input, "T_", env_task);
+        let unset = task("${T_NOPE}").unwrap_err().to_string();
+        assert_eq!(
+            unset,
+            "${T_NOPE} is not set or not allowed in tasks (task variables start with T_)"
+        );
+        // Set or not, a name outside the prefix gets the unset variable's words.
+        for forbidden in ["HOME", "NOPE", "t_PW"] {
+            let e = task(&format!("${{{forbidden}}}")).unwrap_err().to_string();
+            assert_eq!(e, unset.replace("T_NOPE", forbidden));
+            let e = task(&format!("${{{forbidden}:-x}}")).unwrap_err().to_string();
+            assert_eq!(e, unset.replace("T_NOPE", forbidden));
+        }
+        assert!(expand_task_with("${HOME}", "", env_task).is_err());
+        let long = format!("${{{}}}", "A".repeat(1000));
+        assert!(task(&long).unwrap_err().to_string().len() < 200);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! robot (the task's or the config's), attaching the file where the channel can take it,
 //! and turning the channel's answer into the outcome stored on the execution row.
 
+use crate::model::env::{self, EnvError};
 use std::fmt::Display;
 
 use super::dingtalk::Message;
@@ -83,10 +84,18 @@ impl Notifier {
                 }
             }
         }
+        let prefix = &self.settings().security.task_env_prefix;
+        let addresses = |list: &[String]| -> Result<Vec<String>, EnvError> {
+            list.iter().map(|a| env::expand_task(a, prefix)).collect()
+        };
+        let (to, cc, bcc) = match (addresses(&m.to), addresses(&m.cc), addresses(&m.bcc)) {
+            (Ok(to), Ok(cc), Ok(bcc)) => (to, cc, bcc),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failed("email", 0, &e),
+        };
         let mail = Mail {
-            to: m.to.clone(),
-            cc: m.cc.clone(),
-            bcc: m.bcc.clone(),
+            to,
+            cc,
+            bcc,
             subject: text.subject,
             html,
             text: plain,
@@ -97,7 +106,7 @@ impl Notifier {
 
     pub(super) async fn send_wecom(&self, w: &WeComNotify, facts: &Facts) -> NotificationOutcome {
         let settings = self.settings();
-        let robot = match settings.wecom.robot(Some(w)) {
+        let robot = match settings.wecom.robot(Some(w), &settings.security.task_env_prefix) {
             Ok(r) => r,
             Err(e) => return failed("wecom", 0, &e),
         };
@@ -162,7 +171,7 @@ impl Notifier {
 
     pub(super) async fn send_feishu(&self, f: &FeishuNotify, facts: &Facts) -> NotificationOutcome {
         let settings = self.settings();
-        let bot = match settings.feishu.bot(Some(f)) {
+        let bot = match settings.feishu.bot(Some(f), &settings.security.task_env_prefix) {
             Ok(b) => b,
             Err(e) => return failed("feishu", 0, &e),
         };
@@ -198,7 +207,7 @@ impl Notifier {
         h: &WebhookNotify,
         facts: &Facts,
     ) -> NotificationOutcome {
-        let target = match h.target() {
+        let target = match h.target(&self.settings().security.task_env_prefix) {
             Ok(t) => t,
             Err(e) => return failed("webhook", 0, &e),
         };

@@ -151,7 +151,9 @@ impl Notifier {
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
     pub fn robot(&self, task: Option<&DingTalkNotify>) -> Result<Robot, ChannelError> {
-        Ok(self.settings.dingtalk.robot(task)?)
+        Ok(self.settings
+            .dingtalk
+            .robot(task, &self.settings.security.task_env_prefix)?)
     }
 
     /// Sends the notifications of one finished run, every channel at once, and returns the

@@ -125,7 +125,8 @@ pub(crate) fn refused<T, E>(error: E) -> Attempted<T, E> {
 
 /// The webhook and signing secret a task posts with: its own webhook with its own secret (the
 /// config's secret signs only the config's robot), else the config's `webhook` and `secret`.
-/// A task's values may be one whole `${ENV}` reference ([`env::expand_whole`]); the config's
+/// A task's values may be one whole `${ENV}` reference to a variable starting with `prefix`
+/// ([`env::expand_task`]); the config's
 /// were expanded when it was loaded. The webhook is empty when neither names one.
 ///
 /// # Errors
@@ -135,10 +136,11 @@ pub(crate) fn pick(
     own_secret: Option<&Secret>,
     webhook: &Secret,
     secret: &Secret,
+    prefix: &str,
 ) -> Result<(String, Option<String>), EnvError> {
     let own = |v: Option<&Secret>| {
         v.filter(|s| !s.is_empty())
-            .map(|s| env::expand_whole(s.expose()))
+            .map(|s| env::expand_task(s.expose(), prefix))
             .transpose()
     };
     let (webhook, secret) = match own(own_webhook)? {

@@ -51,6 +51,8 @@ pub struct Context<'a> {
     pub default_feishu: bool,
     /// `email.smtp_server` is set, so tasks may send e-mail.
     pub smtp_configured: bool,
+    /// `security.task_env_prefix`: the variables a task's `${VAR}` may name.
+    pub task_env_prefix: &'a str,
 }
 
 impl<'a> Context<'a> {
@@ -63,6 +65,7 @@ impl<'a> Context<'a> {
             default_wecom: !settings.wecom.webhook_url.is_empty(),
             default_feishu: !settings.feishu.webhook_url.is_empty(),
             smtp_configured: settings.email.smtp_server.is_some(),
+            task_env_prefix: &settings.security.task_env_prefix,
         }
     }
 }
@@ -264,11 +267,15 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             fail("notify.email.to", "needs at least one address".into());
         }
         for (field, list) in [("to", &m.to), ("cc", &m.cc), ("bcc", &m.bcc)] {
-            for addr in list.iter().filter(|a| !looks_like_address_or_env(a)) {
-                fail(
-                    &format!("notify.email.{field}"),
-                    format!("{addr:?} is not an e-mail address"),
-                );
+            for addr in list {
+                if !looks_like_address_or_env(addr) {
+                    fail(
+                        &format!("notify.email.{field}"),
+                        format!("{addr:?} is not an e-mail address"),
+                    );
+                } else if let Err(e) = env::check_task(addr, ctx.task_env_prefix) {
+                    fail(&format!("notify.email.{field}"), e.to_string());
+                }
             }
         }
         if let Some(s) = &m.subject
@@ -332,7 +339,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         );
     }
     for (field, value) in spec.notify.clone().secrets_mut() {
-        if let Err(e) = env::check_whole(value.expose()) {
+        if let Err(e) = env::check_task(value.expose(), ctx.task_env_prefix) {
             fail(field, e.to_string());
         }
     }

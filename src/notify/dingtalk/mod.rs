@@ -212,14 +212,16 @@ impl DingTalkSettings {
     /// settings' webhook and secret.
     ///
     /// # Errors
-    /// No webhook anywhere, or an `${ENV}` reference that is not set.
-    pub fn robot(&self, task: Option<&DingTalkNotify>) -> Result<Robot, RobotError> {
+    /// No webhook anywhere, or an `${ENV}` reference that is not set or does not start
+    /// with `prefix` (`security.task_env_prefix`).
+    pub fn robot(&self, task: Option<&DingTalkNotify>, prefix: &str) -> Result<Robot, RobotError> {
         let (webhook, secret) = super::robots::pick(
             task.and_then(|d| d.webhook.as_ref()),
             task.and_then(|d| d.secret.as_ref()),
             &self.webhook_url,
             &self.secret,
-        )?;
+            prefix,
+    )?;
         if webhook.trim().is_empty() {
             return Err(RobotError::NoWebhook);
         }

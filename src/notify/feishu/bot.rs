@@ -58,14 +58,16 @@ impl FeishuSettings {
     /// settings' webhook and secret.
     ///
     /// # Errors
-    /// No webhook anywhere, or an `${ENV}` reference that is not set.
-    pub fn bot(&self, task: Option<&FeishuNotify>) -> Result<FeishuBot, FeishuError> {
+    /// No webhook anywhere, or an `${ENV}` reference that is not set or does not start
+    /// with `prefix` (`security.task_env_prefix`).
+    pub fn bot(&self, task: Option<&FeishuNotify>, prefix: &str) -> Result<FeishuBot, FeishuError> {
         let (webhook, secret) = crate::notify::robots::pick(
             task.and_then(|t| t.webhook.as_ref()),
             task.and_then(|t| t.secret.as_ref()),
             &self.webhook_url,
             &self.secret,
-        )?;
+            prefix,
+    )?;
         if webhook.trim().is_empty() {
             return Err(FeishuError::NoWebhook);
         }

@@ -1,5 +1,6 @@
 //! Unit tests of Feishu signing, cards, answers and error texts.
 
+use crate::model::env::TASK_ENV_PREFIX;
 use std::time::Duration;
 
 use serde_json::json;
@@ -175,7 +176,7 @@ fn bot_comes_from_the_task_else_the_settings() {
         secret: Secret::new("SECdefault"),
         ..FeishuSettings::default()
     };
-    let bot = settings.bot(None).unwrap();
+    let bot = settings.bot(None, TASK_ENV_PREFIX).unwrap();
     assert_eq!(
         (bot.webhook.as_str(), bot.secret.as_deref()),
         (WEBHOOK, Some("SECdefault"))
@@ -185,7 +186,7 @@ fn bot_comes_from_the_task_else_the_settings() {
         ..FeishuNotify::default()
     };
     assert_eq!(
-        settings.bot(Some(&own)).unwrap().secret.as_deref(),
+        settings.bot(Some(&own), TASK_ENV_PREFIX).unwrap().secret.as_deref(),
         Some("SECown")
     );
     // A task's own webhook is never signed with the config's secret.
@@ -193,9 +194,9 @@ fn bot_comes_from_the_task_else_the_settings() {
         webhook: Some(Secret::new("https://other.example/open-apis/bot/v2/hook/t")),
         ..FeishuNotify::default()
     };
-    assert_eq!(settings.bot(Some(&elsewhere)).unwrap().secret, None);
+    assert_eq!(settings.bot(Some(&elsewhere), TASK_ENV_PREFIX).unwrap().secret, None);
     assert_eq!(
-        FeishuSettings::default().bot(None),
+        FeishuSettings::default().bot(None, TASK_ENV_PREFIX),
         Err(FeishuError::NoWebhook)
     );
 }

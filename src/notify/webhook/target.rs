@@ -55,14 +55,15 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 impl WebhookNotify {
-    /// The target of a task's `notify.webhook`, a whole-value `${ENV}` reference expanded.
+    /// The target of a task's `notify.webhook`, a whole-value `${ENV}` reference to a
+    /// variable starting with `prefix` (`security.task_env_prefix`) expanded.
     ///
     /// # Errors
-    /// An `${ENV}` reference that is not set.
-    pub fn target(&self) -> Result<WebhookTarget, WebhookError> {
-        let url = env::expand_whole(self.url.expose())?;
+    /// An `${ENV}` reference that is not set or not allowed ([`env::expand_task`]).
+    pub fn target(&self, prefix: &str) -> Result<WebhookTarget, WebhookError> {
+        let url = env::expand_task(self.url.expose(), prefix)?;
         let secret = match &self.secret {
-            Some(s) => env::expand_whole(s.expose())?,
+            Some(s) => env::expand_task(s.expose(), prefix)?,
             None => String::new(),
         };
         Ok(WebhookTarget {

@@ -1,5 +1,6 @@
 //! Unit tests of the webhook signature, retry logic, targets and error texts.
 
+use crate::model::env::TASK_ENV_PREFIX;
 use std::time::Duration;
 
 use super::*;
@@ -42,7 +43,7 @@ fn target_expands_and_hides_its_secrets() {
         url: Secret::new("https://hooks.example/in?token=t0ken-abc"),
         secret: Some(Secret::new("whs3cret")),
     };
-    let t = n.target().unwrap();
+    let t = n.target(TASK_ENV_PREFIX).unwrap();
     assert_eq!(t.secret.as_deref(), Some("whs3cret"));
     let debug = format!("{t:?}");
     assert!(
@@ -57,10 +58,10 @@ fn target_expands_and_hides_its_secrets() {
     .scrubbed(&t.sensitive());
     assert_eq!(err.to_string(), "webhook answered HTTP 400: bad token ***");
     let unset = WebhookNotify {
-        url: Secret::new("${REPORTD_TEST_UNSET_WEBHOOK_URL}"),
+        url: Secret::new("${REPORTD_TASK_TEST_UNSET_WEBHOOK_URL}"),
         secret: None,
     };
-    assert!(matches!(unset.target(), Err(WebhookError::Env(_))));
+    assert!(matches!(unset.target(TASK_ENV_PREFIX), Err(WebhookError::Env(_))));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Unit tests of WeCom bodies, URLs, error texts and retry logic.
 
+use crate::model::env::TASK_ENV_PREFIX;
 use std::time::Duration;
 
 use serde_json::json;
@@ -143,20 +144,20 @@ fn robot_comes_from_the_task_else_the_settings() {
         webhook_url: Secret::new(WEBHOOK),
         ..WeComSettings::default()
     };
-    assert_eq!(settings.robot(None).unwrap().webhook, WEBHOOK);
+    assert_eq!(settings.robot(None, TASK_ENV_PREFIX).unwrap().webhook, WEBHOOK);
     let own = WeComNotify {
         webhook: Some(Secret::new("https://h/cgi-bin/webhook/send?key=own")),
         ..WeComNotify::default()
     };
     assert!(
         settings
-            .robot(Some(&own))
+            .robot(Some(&own), TASK_ENV_PREFIX)
             .unwrap()
             .webhook
             .ends_with("key=own")
     );
     assert_eq!(
-        WeComSettings::default().robot(None),
+        WeComSettings::default().robot(None, TASK_ENV_PREFIX),
         Err(WeComError::NoWebhook)
     );
 }
