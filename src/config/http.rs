@@ -32,6 +32,13 @@ pub struct HttpSettings {
     pub max_connections: u64,
     /// Largest request body (1KB-16MB, default 64KB); larger ones get 413.
     pub max_body_size: ByteSize,
+    /// Largest preview answer (1KB-1GB, default 8MB), counted as the rows' text: the
+    /// query stops there and the answer says `truncated`.
+    pub preview_max_bytes: ByteSize,
+    /// Previews running at once in all (1-1024, default 8); more get 429.
+    pub max_previews: u64,
+    /// Previews one user runs at once (default 2; at most `max_previews`); more get 429.
+    pub max_previews_per_user: u64,
 }
 
 impl Default for HttpSettings {
@@ -45,6 +52,9 @@ impl Default for HttpSettings {
             request_timeout: 60,
             max_connections: 256,
             max_body_size: ByteSize(64 << 10),
+            preview_max_bytes: ByteSize(8 << 20),
+            max_previews: 8,
+            max_previews_per_user: 2,
         }
     }
 }

@@ -20,7 +20,7 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
     const DAY: u64 = 86_400;
     const GIB: u64 = 1 << 30;
     let (e, s, h) = (&settings.export, &settings.scheduler, &settings.http);
-    let limits: [(&str, u64, u64, u64); 39] = [
+    let limits: [(&str, u64, u64, u64); 43] = [
         ("export.chunk_size", e.chunk_size as u64, 1, CHUNK_SIZE_MAX),
         // Smaller parts would be mostly the xlsx container itself.
         ("export.max_file_size", e.max_file_size.0, 64 << 10, 1 << 40),
@@ -91,6 +91,7 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         ),
         ("scheduler.retry_backoff", s.retry_backoff, 0, DAY),
         ("scheduler.lease_time", s.lease_time, 3, DAY),
+        ("scheduler.min_interval", s.min_interval, 1, DAY),
         (
             "system_database.max_connections",
             settings.system_database.pool_size().into(),
@@ -133,6 +134,14 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         ("http.request_timeout", h.request_timeout, 1, 3600),
         ("http.max_connections", h.max_connections, 1, 65_536),
         ("http.max_body_size", h.max_body_size.0, 1 << 10, 16 << 20),
+        ("http.preview_max_bytes", h.preview_max_bytes.0, 1 << 10, 1 << 30),
+        ("http.max_previews", h.max_previews, 1, 1024),
+        (
+            "http.max_previews_per_user",
+            h.max_previews_per_user,
+            1,
+            h.max_previews,
+        ),
         (
             "security.session_ttl",
             settings.security.session_ttl,
@@ -161,6 +170,14 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
                 message: format!("{full}: {value} is out of range; give {min} to {max}"),
             });
         }
+    }
+    let prefix = &settings.security.task_env_prefix;
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ConfigError::Invalid {
+            path: settings.path.clone(),
+            line: line_of_key(text, "task_env_prefix"),
+            message: "security.task_env_prefix: give letters, digits and `_` (not empty), such as REPORTD_TASK_".into(),
+        });
     }
     Ok(())
 }

@@ -25,6 +25,10 @@ pub struct SchedulerSettings {
     /// Seconds a daemon holds a fire it runs without renewing it (it renews every third of
     /// that). When the holder dies, another instance re-runs the fire once the lease is over.
     pub lease_time: u64,
+    /// The shortest gap, in seconds, between two fires of one task (1 to 86400, default
+    /// 60): a faster cron is refused at `task apply` and by the API, and a stored task with
+    /// one is not scheduled.
+    pub min_interval: u64,
 }
 
 impl Default for SchedulerSettings {
@@ -38,6 +42,7 @@ impl Default for SchedulerSettings {
             log_retention_days: 90,
             retry_backoff: 60,
             lease_time: 60,
+            min_interval: 60,
         }
     }
 }

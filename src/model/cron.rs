@@ -168,6 +168,41 @@ impl Schedule {
 /// Firing days [`Schedule::shortest_gap_below`] follows at most (over a year of daily fires).
 pub const WRAP_DAYS: usize = 400;
 
+/// A cron expression that fires more often than `scheduler.min_interval`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{expr:?} fires as little as {gap} s apart; the shortest gap allowed is {limit} s (scheduler.min_interval)"
+)]
+pub struct TooFrequent {
+    /// The expression (at most 100 characters of it).
+    pub expr: String,
+    /// The shortest gap found, seconds.
+    pub gap: u64,
+    /// `scheduler.min_interval`.
+    pub limit: u64,
+}
+
+/// THE check of a task's cron against `scheduler.min_interval`, for `task apply`, the API
+/// and the scheduler alike ([`Schedule::shortest_gap_below`], in the task's zone, from now).
+///
+/// # Errors
+/// Two fires closer than `min_interval`.
+pub fn check_min_interval(
+    schedule: &Schedule,
+    expr: &str,
+    tz: chrono_tz::Tz,
+    min_interval: u64,
+) -> Result<(), TooFrequent> {
+    match schedule.shortest_gap_below(tz, chrono::Utc::now(), min_interval) {
+        None => Ok(()),
+        Some(gap) => Err(TooFrequent {
+            expr: expr.chars().take(100).collect(),
+            gap,
+            limit: min_interval,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,7 @@ impl Scheduler {
         Timers::new(
             records,
             self.settings().scheduler.timezone.0,
+            self.settings().scheduler.min_interval,
             self.clock().now(),
         )
     }

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::model::cron::Schedule;
+use crate::model::cron::{Schedule, check_min_interval};
 use crate::store::TaskRecord;
 
 /// One task's timer.
@@ -64,16 +64,30 @@ pub struct Timers {
 
 impl Timers {
     /// Timers for the enabled tasks among `records`, each on its next fire after `now`.
-    /// A task whose cron expression does not parse is logged and left out.
-    pub fn new(records: Vec<TaskRecord>, default_tz: Tz, now: DateTime<Utc>) -> Timers {
+    /// A task whose cron expression does not parse, or fires more often than `min_interval`
+    /// seconds (`scheduler.min_interval`; stored before the limit was set or lowered), is
+    /// logged and left out.
+    pub fn new(
+        records: Vec<TaskRecord>,
+        default_tz: Tz,
+        min_interval: u64,
+        now: DateTime<Utc>,
+    ) -> Timers {
         let mut timers = Timers::default();
         for record in records.into_iter().filter(|r| r.spec.enabled) {
-            if let Err(e) = Schedule::parse(&record.spec.cron) {
+            let tz = record.spec.zone(crate::model::units::TimeZone(default_tz));
+            let checked = Schedule::parse(&record.spec.cron)
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    check_min_interval(&s, &record.spec.cron, tz, min_interval)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = checked {
                 tracing::error!(task = %record.spec.name, error = %e, "task not scheduled");
                 continue;
             }
             let mut timer = Timer {
-                tz: record.spec.zone(crate::model::units::TimeZone(default_tz)),
+                tz,
                 record: Arc::new(record),
                 next: None,
             };
@@ -173,7 +187,7 @@ mod tests {
     fn due_fires_come_in_time_order_and_stalls_coalesce() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
         let tasks = vec![record(1, "*/10 * * * * *"), record(2, "5 * * * * *")];
-        let mut timers = Timers::new(tasks, Tz::UTC, now);
+        let mut timers = Timers::new(tasks, Tz::UTC, 1, now);
         assert_eq!(timers.len(), 2);
         assert_eq!(timers.next_wake(), Some(now + chrono::Duration::seconds(5)));
         let due = timers.take_due(now + chrono::Duration::seconds(5));
@@ -194,7 +208,7 @@ mod tests {
     fn disabled_and_unparsable_tasks_get_no_timer() {
         let mut off = record(1, "* * * * *");
         off.spec.enabled = false;
-        let timers = Timers::new(vec![off, record(2, "bogus")], Tz::UTC, Utc::now());
+        let timers = Timers::new(vec![off, record(2, "bogus")], Tz::UTC, 1, Utc::now());
         assert!(timers.is_empty());
         assert_eq!(timers.next_wake(), None);
     }

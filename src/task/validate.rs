@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::config::{Settings, TIMEOUT_MAX};
 use crate::export::naming::check_sql_macros;
 use crate::model::alert::Condition;
-use crate::model::cron::Schedule;
+use crate::model::cron::{Schedule, TooFrequent, check_min_interval};
 use crate::model::env;
 use crate::model::task::{MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
 use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
@@ -53,6 +53,10 @@ pub struct Context<'a> {
     pub smtp_configured: bool,
     /// `security.task_env_prefix`: the variables a task's `${VAR}` may name.
     pub task_env_prefix: &'a str,
+    /// `scheduler.min_interval`: the shortest gap between two fires, seconds.
+    pub min_interval: u64,
+    /// `scheduler.timezone`: the zone of tasks that name none.
+    pub default_tz: TimeZone,
 }
 
 impl<'a> Context<'a> {
@@ -66,6 +70,8 @@ impl<'a> Context<'a> {
             default_feishu: !settings.feishu.webhook_url.is_empty(),
             smtp_configured: settings.email.smtp_server.is_some(),
             task_env_prefix: &settings.security.task_env_prefix,
+            min_interval: settings.scheduler.min_interval,
+            default_tz: settings.scheduler.timezone,
         }
     }
 }
@@ -159,6 +165,8 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         Err(e) => fail("cron", e.to_string()),
         Ok(schedule) => {
             if let Err(e) = check_fires(&schedule, &spec.cron) {
+                fail("cron", e.to_string());
+            } else if let Err(e) = check_interval(&schedule, spec, ctx) {
                 fail("cron", e.to_string());
             }
         }
@@ -409,6 +417,16 @@ pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), NeverFires> {
         }
         _ => Err(NeverFires(expr.to_string())),
     }
+}
+
+fn check_interval(schedule: &Schedule, spec: &TaskSpec, ctx: &Context<'_>) -> Result<(), TooFrequent> {
+    // A bad zone is reported on its own; the default's gaps stand in for it.
+    check_min_interval(
+        schedule,
+        &spec.cron,
+        spec.zone(ctx.default_tz),
+        ctx.min_interval,
+    )
 }
 
 /// Loads a template (file or inline) and checks its placeholders.

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, free_port};
+use crate::helpers::{Backend, DEMO_SOURCE, FAST_CRON, ScratchStore, free_port};
 
 pub const TOKEN: &str = "t0k3n";
 
@@ -37,15 +37,28 @@ impl Daemon {
         Daemon::start_full(backend, extra, http, "").await
     }
 
-    /// As [`Daemon::start_with`], with more `export:` settings.
+    /// As [`Daemon::start_with`], with more `export:` settings; tasks may fire every second
+    /// (`scheduler.min_interval: 1`).
     pub async fn start_full(backend: Backend, extra: &str, http: &str, export: &str) -> Daemon {
+        Daemon::start_scheduled(backend, extra, http, export, FAST_CRON).await
+    }
+
+    /// As [`Daemon::start_full`], with `scheduler` settings besides `timezone: UTC` (the
+    /// defaults for the rest when empty), each line indented by two spaces.
+    pub async fn start_scheduled(
+        backend: Backend,
+        extra: &str,
+        http: &str,
+        export: &str,
+        scheduler: &str,
+    ) -> Daemon {
         let store = ScratchStore::new(backend);
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         std::fs::write(
             dir.path().join("config.yaml"),
             format!(
-                "{}{DEMO_SOURCE}{extra}http:\n{http}  bind: 127.0.0.1:{port}\n  token: {TOKEN}\n  file_server_url: http://127.0.0.1:{port}\nexport:\n  output_dir: ./exports\n{export}scheduler:\n  timezone: UTC\ndaemon:\n  shutdown_timeout: 2\n  pid_file: ./reportd.pid\n",
+                "{}{DEMO_SOURCE}{extra}http:\n{http}  bind: 127.0.0.1:{port}\n  token: {TOKEN}\n  file_server_url: http://127.0.0.1:{port}\nexport:\n  output_dir: ./exports\n{export}scheduler:\n  timezone: UTC\n{scheduler}daemon:\n  shutdown_timeout: 2\n  pid_file: ./reportd.pid\n",
                 store.yaml()
             ),
         )

@@ -236,7 +236,7 @@ fn task_show_masks_every_channel_secret() {
       dingtalk: { webhook: "https://d/robot/send?access_token=DTTOKEN1", secret: SECDT1 }
       wecom: { webhook: "https://q/cgi-bin/webhook/send?key=WECOMKEY1" }
       feishu: { webhook: "https://f/open-apis/bot/v2/hook/FSTOKEN1", secret: FSSECRET1 }
-      webhook: { url: "https://h/in?token=HOOKTOKEN1", secret: "${HOOK_SECRET_ENV}" }
+      webhook: { url: "https://h/in?token=HOOKTOKEN1", secret: "${REPORTD_TASK_HOOK_SECRET:-}" }
 "#,
     );
     w.ok(&["task", "apply", "-f", "secret.yaml"]);
@@ -256,7 +256,7 @@ fn task_show_masks_every_channel_secret() {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(
-            shown.contains("${HOOK_SECRET_ENV}"),
+            shown.contains("${REPORTD_TASK_HOOK_SECRET:-}"),
             "a reference shows: {shown}"
         );
     }

@@ -32,7 +32,7 @@ fn cluster_dir(backend: Backend, tasks: &str) -> Workdir {
     let w = Workdir::new(
         backend,
         &format!(
-            "data_sources:\n  db:\n    type: {kind}\n    url: \"{url}\"\nscheduler:\n  lease_time: 3\ndaemon:\n  shutdown_timeout: 1\n  pid_file: \"${{REPORTD_TEST_PID_FILE:-reportd.pid}}\"\n"
+            "data_sources:\n  db:\n    type: {kind}\n    url: \"{url}\"\nscheduler:\n  lease_time: 3\n  min_interval: 1\ndaemon:\n  shutdown_timeout: 1\n  pid_file: \"${{REPORTD_TEST_PID_FILE:-reportd.pid}}\"\n"
         ),
     );
     w.write("t.yaml", tasks);

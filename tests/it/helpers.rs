@@ -314,6 +314,10 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `scheduler` lines that let tasks fire every second (`scheduler.min_interval: 1`; the
+/// default is 60 s), for a config's `scheduler:` section.
+pub const FAST_CRON: &str = "  min_interval: 1\n";
+
 /// A config snippet with the demo SQLite data source.
 pub const DEMO_SOURCE: &str =
     "data_sources:\n  demo:\n    type: sqlite\n    database: ./data/demo.db\n    demo_data: true\n";

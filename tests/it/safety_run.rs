@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::daemon::stop;
-use crate::helpers::{Backend, DEMO_SOURCE, Workdir, exec, free_port};
+use crate::helpers::{Backend, DEMO_SOURCE, FAST_CRON, Workdir, exec, free_port};
 
 /// What `reportd::run::attempt::DEBUG_PANIC_ENV` is: debug builds panic in the body of a run of the
 /// task it names.
@@ -135,7 +135,7 @@ async fn an_unwritable_file_name_format_in_the_store_fails_the_run_cleanly() {
 fn in_the_daemon_a_panicking_run_frees_its_task_for_the_next_fire() {
     let w = Workdir::new(
         Backend::Sqlite,
-        &format!("{DEMO_SOURCE}logging:\n  file: ./logs/reportd.log\n"),
+        &format!("{DEMO_SOURCE}logging:\n  file: ./logs/reportd.log\nscheduler:\n{FAST_CRON}"),
     );
     w.write(
         "t.yaml",
