@@ -113,6 +113,7 @@ impl App {
                 ),
             )
             .await,
+            previews: Default::default(),
         };
         Ok(App {
             settings,

@@ -27,6 +27,7 @@
 pub mod api;
 pub mod console;
 mod files;
+pub mod previews;
 mod routes;
 mod server;
 mod stall;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     /// The web console's own state (the first run's setup token).
     pub console: console::ConsoleState,
+    /// Previews running now, and the data sources' connection slots.
+    pub previews: previews::Previews,
 }
 
 /// The routes, with the request limits of `state.settings.http` (the API takes bodies up to

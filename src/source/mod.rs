@@ -6,12 +6,14 @@
 //! - [`classify`]: report SQL must be one read statement; everything else is refused.
 //! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
 //! - [`estimate`]: the planner's row estimate of a query (`EXPLAIN`), without running it.
+//! - [`slots`]: at most `max_connections` previews and tests on a source at once.
 
 pub mod cell;
 pub mod classify;
 pub mod demo;
 pub mod estimate;
 pub mod query;
+pub mod slots;
 mod sqllex;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
@@ -67,6 +69,9 @@ pub enum SourceError {
         cause: sqlx::Error,
     },
 }
+
+/// A data source's `max_connections` when it gives none.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 
 /// How long a new connection may take before the attempt fails.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,7 +149,7 @@ impl Source {
     /// [`SourceError::Config`] for unusable settings, [`SourceError::Demo`] if the sample data
     /// cannot be written.
     pub async fn open(name: &str, spec: &DataSourceSpec) -> Result<Source, SourceError> {
-        let max = spec.max_connections.unwrap_or(4).max(1);
+        let max = spec.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS).max(1);
         Ok(match Options::new(name, spec).await? {
             Options::MySql(o) => {
                 Source::MySql(pool_options::<sqlx::MySql>(max).connect_lazy_with(o))

@@ -41,6 +41,7 @@ async fn server(
             std::time::Duration::from_secs(3600),
         ),
         console: Default::default(),
+        previews: Default::default(),
     };
     tokio::spawn(serve(listener, state, async move {
         let _ = rx.await;

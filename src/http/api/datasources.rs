@@ -444,9 +444,20 @@ pub async fn test(
     let started = Instant::now();
     let outcome = match entry.connect_spec() {
         Err(e) => Err(e.to_string()),
-        Ok(spec) => match tokio::time::timeout(TEST_TIMEOUT, Source::test(&name, &spec)).await {
+        Ok(spec) => match tokio::time::timeout(TEST_TIMEOUT, async {
+            // One of the source's connection slots, shared with previews.
+            let _slot = state
+                .previews
+                .sources
+                .take(&name, &spec, TEST_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())?;
+            Source::test(&name, &spec).await.map_err(|e| e.to_string())
+        })
+        .await
+        {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(format!(
                 "data source {name}: no answer within {} s",
                 TEST_TIMEOUT.as_secs()

@@ -1,6 +1,9 @@
 //! `POST /api/preview` (editor): the first rows of a query, through the same read-only guard
 //! as reports (a write is refused before anything is sent), with the date macros of a run
-//! expanded, at most 1000 rows (streamed: the rest is never fetched) and a time limit.
+//! expanded, at most 1000 rows and `http.preview_max_bytes` of cell text (streamed a row at a
+//! time: the rest is never fetched) and a time limit. At most `http.max_previews` run at once
+//! (`http.max_previews_per_user` per user; more get 429), and each holds one of its data
+//! source's `max_connections` slots ([`crate::source::slots`]).
 //! `POST /api/cron/next` (viewer): the next fires of a cron expression, as the scheduler
 //! computes them.
 
@@ -33,6 +36,8 @@ pub const MAX_ROWS: i64 = 1000;
 const MAX_QUERY_TIME: Duration = Duration::from_secs(30);
 /// Longest text of one cell in a preview (longer text is cut, marked with `…`).
 const MAX_CELL_CHARS: usize = 10_000;
+/// Longest a preview waits for one of its data source's connection slots.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// Default and most fire times of a cron preview.
 const DEFAULT_FIRES: i64 = 5;
 const MAX_FIRES: i64 = 100;
@@ -65,7 +70,8 @@ pub struct PreviewResult {
     /// Rows: numbers as numbers where exact, decimals, dates and times as strings.
     #[schema(value_type = Vec<Vec<Object>>)]
     pub rows: Vec<Vec<serde_json::Value>>,
-    /// There were more rows than `limit`.
+    /// The answer was cut: there were more rows than `limit`, or the rows' text reached
+    /// `http.preview_max_bytes`.
     pub truncated: bool,
     /// How long the query took.
     pub elapsed_ms: u64,
@@ -140,7 +146,7 @@ fn query_error(e: SourceError) -> ApiError {
     responses((status = 200, body = PreviewResult), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn preview(
     State(state): State<AppState>,
-    _editor: Editor,
+    Editor(caller): Editor,
     ApiJson(body): ApiJson<PreviewRequest>,
 ) -> Result<Json<PreviewResult>, ApiError> {
     let limit = body.limit.unwrap_or(DEFAULT_ROWS);
@@ -162,30 +168,71 @@ pub async fn preview(
     classify::check(&sql, entry.spec.kind.dialect())
         .map_err(|r| ApiError::invalid("sql", format!("data source {name}: {r}")))?;
     let spec = entry.connect_spec().map_err(query_error)?;
-    let source = Source::open(&name, &spec).await.map_err(query_error)?;
+    let _ticket = state
+        .previews
+        .start(&caller.name, &state.settings.http)
+        .map_err(|e| ApiError::too_many(e.to_string(), 1))?;
     let request_timeout = Duration::from_secs(state.settings.http.request_timeout);
     let timeout = MAX_QUERY_TIME.min(
         request_timeout
             .saturating_sub(Duration::from_secs(1))
             .max(Duration::from_secs(1)),
     );
-    let result = run(&source, &name, &sql, limit, timeout, tz).await;
+    let _slot = state
+        .previews
+        .sources
+        .take(&name, &spec, SLOT_WAIT.min(timeout))
+        .await
+        .map_err(|e| ApiError::too_many(e.to_string(), 1))?;
+    // The slot stands for the query's connection (a query that runs too long is stopped from
+    // one more, for a moment).
+    let source = Source::open(&name, &spec).await.map_err(query_error)?;
+    let max_bytes = usize::try_from(state.settings.http.preview_max_bytes.0).unwrap_or(usize::MAX);
+    let result = run(&source, &name, &sql, Bounds { limit, max_bytes, timeout }, tz).await;
     source.close().await;
     result.map(Json)
 }
 
-/// Streams `sql` until `limit + 1` rows have come (then stops the query) or it ends.
+/// How much of a query a preview takes.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// Rows.
+    limit: usize,
+    /// Cell text, bytes.
+    max_bytes: usize,
+    /// Time.
+    timeout: Duration,
+}
+
+/// The bytes a cell adds to the answer: its text (a string's length, a number's digits).
+fn cell_bytes(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => s.len(),
+        serde_json::Value::Null => 4,
+        serde_json::Value::Bool(_) => 5,
+        serde_json::Value::Number(n) => n.to_string().len(),
+        other => other.to_string().len(),
+    }
+}
+
+/// Streams `sql` until `limit + 1` rows have come or the rows' text reaches `max_bytes`
+/// (then stops the query), or it ends. Rows come one at a time, so that what is held besides
+/// the answer is a few rows, however wide.
 async fn run(
     source: &Source,
     name: &str,
     sql: &str,
-    limit: usize,
-    timeout: Duration,
+    bounds: Bounds,
     tz: chrono_tz::Tz,
 ) -> Result<PreviewResult, ApiError> {
+    let Bounds {
+        limit,
+        max_bytes,
+        timeout,
+    } = bounds;
     let started = Instant::now();
     let opts = QueryOptions {
-        chunk_rows: (limit + 1).min(256),
+        chunk_rows: 1,
         // The server stops it too, a little later, should this process not.
         timeout: Some(timeout + Duration::from_secs(1)),
         tz,
@@ -205,9 +252,13 @@ async fn run(
     let collect = async {
         let mut columns: Vec<String> = Vec::new();
         let mut rows: Vec<Vec<serde_json::Value>> = Vec::new();
+        let mut bytes: usize = 0;
         while let Some(chunk) = rx.recv().await {
             match chunk {
-                Chunk::Columns(c) => columns = c,
+                Chunk::Columns(c) => {
+                    bytes = c.iter().map(String::len).sum();
+                    columns = c;
+                }
                 Chunk::Rows(batch) => {
                     let width = columns.len().max(1);
                     let mut cells = batch.cells.into_iter();
@@ -215,7 +266,18 @@ async fn run(
                         if rows.len() == limit {
                             return (columns, rows, true);
                         }
-                        rows.push(cells.by_ref().take(width).map(cell_json).collect());
+                        // Counted as the row is built: a row that would pass the limit is
+                        // left out, and so is the rest.
+                        let mut row = Vec::with_capacity(width);
+                        for cell in cells.by_ref().take(width) {
+                            let value = cell_json(cell);
+                            bytes = bytes.saturating_add(cell_bytes(&value));
+                            if bytes > max_bytes {
+                                return (columns, rows, true);
+                            }
+                            row.push(value);
+                        }
+                        rows.push(row);
                     }
                 }
                 Chunk::Sheet(_) => {}
