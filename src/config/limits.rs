@@ -134,7 +134,12 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         ("http.request_timeout", h.request_timeout, 1, 3600),
         ("http.max_connections", h.max_connections, 1, 65_536),
         ("http.max_body_size", h.max_body_size.0, 1 << 10, 16 << 20),
-        ("http.preview_max_bytes", h.preview_max_bytes.0, 1 << 10, 1 << 30),
+        (
+            "http.preview_max_bytes",
+            h.preview_max_bytes.0,
+            1 << 10,
+            1 << 30,
+        ),
         ("http.max_previews", h.max_previews, 1, 1024),
         (
             "http.max_previews_per_user",
@@ -172,7 +177,11 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         }
     }
     let prefix = &settings.security.task_env_prefix;
-    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(ConfigError::Invalid {
             path: settings.path.clone(),
             line: line_of_key(text, "task_env_prefix"),

@@ -105,9 +105,15 @@ mod tests {
         let p = Previews::default();
         let a1 = p.start("a", &http).unwrap();
         let _a2 = p.start("a", &http).unwrap();
-        assert!(matches!(p.start("a", &http), Err(TooMany::User { max: 2, .. })));
+        assert!(matches!(
+            p.start("a", &http),
+            Err(TooMany::User { max: 2, .. })
+        ));
         let _b1 = p.start("b", &http).unwrap();
-        assert!(matches!(p.start("c", &http), Err(TooMany::Total { max: 3 })));
+        assert!(matches!(
+            p.start("c", &http),
+            Err(TooMany::Total { max: 3 })
+        ));
         drop(a1);
         let _c1 = p.start("c", &http).unwrap();
         assert!(p.start("a", &http).is_err());

@@ -109,11 +109,7 @@ impl Schedule {
     /// Daylight-saving shifts within a day are not looked for.
     pub fn shortest_gap_below(&self, tz: Tz, from: DateTime<Utc>, limit: u64) -> Option<u64> {
         let p = &self.cron.pattern;
-        let (hours, minutes, seconds) = (
-            p.hours.values(),
-            p.minutes.values(),
-            p.seconds.values(),
-        );
+        let (hours, minutes, seconds) = (p.hours.values(), p.minutes.values(), p.seconds.values());
         let (Some(&h0), Some(&m0), Some(&s0)) = (hours.first(), minutes.first(), seconds.first())
         else {
             return None;
@@ -123,12 +119,7 @@ impl Schedule {
             *minutes.last().unwrap_or(&m0),
             *seconds.last().unwrap_or(&s0),
         );
-        let step = |values: &[u16]| {
-            values
-                .windows(2)
-                .map(|w| u64::from(w[1] - w[0]))
-                .min()
-        };
+        let step = |values: &[u16]| values.windows(2).map(|w| u64::from(w[1] - w[0])).min();
         let second_span = u64::from(s1 - s0);
         let minute_span = u64::from(m1 - m0) * 60 + second_span;
         let day_span = u64::from(h1 - h0) * 3600 + minute_span;

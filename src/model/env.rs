@@ -30,9 +30,7 @@ pub enum EnvError {
     NotSet(String),
     /// A task's reference to a variable outside `security.task_env_prefix`, or to one that
     /// is not set: the same words for both, so that a task cannot tell them apart.
-    #[error(
-        "${{{name}}} is not set or not allowed in tasks (task variables start with {prefix})"
-    )]
+    #[error("${{{name}}} is not set or not allowed in tasks (task variables start with {prefix})")]
     NotForTasks {
         /// The variable's name (at most 64 characters of it).
         name: String,
@@ -345,7 +343,9 @@ mod tests {
         for forbidden in ["HOME", "NOPE", "t_PW"] {
             let e = task(&format!("${{{forbidden}}}")).unwrap_err().to_string();
             assert_eq!(e, unset.replace("T_NOPE", forbidden));
-            let e = task(&format!("${{{forbidden}:-x}}")).unwrap_err().to_string();
+            let e = task(&format!("${{{forbidden}:-x}}"))
+                .unwrap_err()
+                .to_string();
             assert_eq!(e, unset.replace("T_NOPE", forbidden));
         }
         assert!(expand_task_with("${HOME}", "", env_task).is_err());

@@ -106,7 +106,10 @@ impl Notifier {
 
     pub(super) async fn send_wecom(&self, w: &WeComNotify, facts: &Facts) -> NotificationOutcome {
         let settings = self.settings();
-        let robot = match settings.wecom.robot(Some(w), &settings.security.task_env_prefix) {
+        let robot = match settings
+            .wecom
+            .robot(Some(w), &settings.security.task_env_prefix)
+        {
             Ok(r) => r,
             Err(e) => return failed("wecom", 0, &e),
         };
@@ -171,7 +174,10 @@ impl Notifier {
 
     pub(super) async fn send_feishu(&self, f: &FeishuNotify, facts: &Facts) -> NotificationOutcome {
         let settings = self.settings();
-        let bot = match settings.feishu.bot(Some(f), &settings.security.task_env_prefix) {
+        let bot = match settings
+            .feishu
+            .bot(Some(f), &settings.security.task_env_prefix)
+        {
             Ok(b) => b,
             Err(e) => return failed("feishu", 0, &e),
         };

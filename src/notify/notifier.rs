@@ -151,7 +151,8 @@ impl Notifier {
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set.
     pub fn robot(&self, task: Option<&DingTalkNotify>) -> Result<Robot, ChannelError> {
-        Ok(self.settings
+        Ok(self
+            .settings
             .dingtalk
             .robot(task, &self.settings.security.task_env_prefix)?)
     }

@@ -140,7 +140,10 @@ pub async fn send_test(
         }
         Channel::Wecom => {
             let own = record.and_then(|r| r.spec.notify.wecom.as_ref());
-            let robot = settings.wecom.robot(own, &settings.security.task_env_prefix).map_err(anyhow::Error::msg)?;
+            let robot = settings
+                .wecom
+                .robot(own, &settings.security.task_env_prefix)
+                .map_err(anyhow::Error::msg)?;
             let msg = WeComMessage {
                 text: format!(
                     "## reportd 测试消息\n\n- **来源**: {host}\n- **时间**: {now}\n- **配置**: {about}\n"
@@ -153,7 +156,10 @@ pub async fn send_test(
         }
         Channel::Feishu => {
             let own = record.and_then(|r| r.spec.notify.feishu.as_ref());
-            let bot = settings.feishu.bot(own, &settings.security.task_env_prefix).map_err(anyhow::Error::msg)?;
+            let bot = settings
+                .feishu
+                .bot(own, &settings.security.task_env_prefix)
+                .map_err(anyhow::Error::msg)?;
             let card = FeishuCard {
                 title: "reportd 测试消息".into(),
                 markdown: format!("**来源**: {host}\n**时间**: {now}\n**配置**: {about}"),
@@ -169,7 +175,9 @@ pub async fn send_test(
                 .context(
                     "webhooks are set per task: pass --task TASK of a task with notify.webhook",
                 )?;
-            let target = hook.target(&settings.security.task_env_prefix).map_err(anyhow::Error::msg)?;
+            let target = hook
+                .target(&settings.security.task_env_prefix)
+                .map_err(anyhow::Error::msg)?;
             let body = serde_json::json!({
                 "event": "test",
                 "task": {"id": r.id, "name": r.spec.name},

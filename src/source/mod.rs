@@ -149,7 +149,10 @@ impl Source {
     /// [`SourceError::Config`] for unusable settings, [`SourceError::Demo`] if the sample data
     /// cannot be written.
     pub async fn open(name: &str, spec: &DataSourceSpec) -> Result<Source, SourceError> {
-        let max = spec.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS).max(1);
+        let max = spec
+            .max_connections
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+            .max(1);
         Ok(match Options::new(name, spec).await? {
             Options::MySql(o) => {
                 Source::MySql(pool_options::<sqlx::MySql>(max).connect_lazy_with(o))

@@ -45,7 +45,10 @@ impl SourceSlots {
         spec: &DataSourceSpec,
         wait: Duration,
     ) -> Result<Slot, SlotsBusy> {
-        let max = spec.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS).max(1);
+        let max = spec
+            .max_connections
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+            .max(1);
         let semaphore = {
             let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
             // Sources nobody holds or waits for are forgotten.

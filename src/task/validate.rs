@@ -419,7 +419,11 @@ pub fn check_fires(schedule: &Schedule, expr: &str) -> Result<(), NeverFires> {
     }
 }
 
-fn check_interval(schedule: &Schedule, spec: &TaskSpec, ctx: &Context<'_>) -> Result<(), TooFrequent> {
+fn check_interval(
+    schedule: &Schedule,
+    spec: &TaskSpec,
+    ctx: &Context<'_>,
+) -> Result<(), TooFrequent> {
     // A bad zone is reported on its own; the default's gaps stand in for it.
     check_min_interval(
         schedule,

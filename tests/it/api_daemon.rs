@@ -76,6 +76,11 @@ impl Daemon {
         d
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until `/health` answers 200.
     async fn healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -79,7 +79,10 @@ fn time(v: &Value) -> DateTime<Utc> {
 
 #[test]
 fn fires_on_time_and_stops_cleanly() {
-    let w = Workdir::new(Backend::Sqlite, &format!("{DEMO_SOURCE}scheduler:\n{FAST_CRON}"));
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}scheduler:\n{FAST_CRON}"),
+    );
     w.write("t.yaml", "tasks:\n  - name: every2s\n    data_source: demo\n    cron: \"*/2 * * * * *\"\n    sql: SELECT id, city FROM orders LIMIT 5\n");
     w.ok(&["task", "apply", "-f", "t.yaml"]);
     let daemon = start(&w);
@@ -150,7 +153,9 @@ async fn executions_of_a_killed_daemon_are_recovered_at_start() {
     let url = db.create_source().await;
     let w = Workdir::new(
         Backend::Sqlite,
-        &format!("data_sources:\n  pg:\n    type: postgresql\n    url: \"{url}\"\nscheduler:\n{FAST_CRON}"),
+        &format!(
+            "data_sources:\n  pg:\n    type: postgresql\n    url: \"{url}\"\nscheduler:\n{FAST_CRON}"
+        ),
     );
     w.write("t.yaml", "tasks:\n  - name: slow\n    data_source: pg\n    cron: \"*/3 * * * * *\"\n    sql: SELECT pg_sleep(30)\n");
     w.ok(&["task", "apply", "-f", "t.yaml"]);
@@ -318,7 +323,10 @@ async fn a_failed_run_is_retried_with_back_off_each_attempt_recorded() {
 
 #[test]
 fn sighup_reloads_the_config_and_refuses_a_broken_one() {
-    let w = Workdir::new(Backend::Sqlite, &format!("{DEMO_SOURCE}scheduler:\n{FAST_CRON}"));
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}scheduler:\n{FAST_CRON}"),
+    );
     let original = std::fs::read_to_string(w.path().join("config.yaml")).unwrap();
     w.write("t.yaml", "tasks:\n  - name: every2s\n    data_source: demo\n    cron: \"*/2 * * * * *\"\n    sql: SELECT id FROM orders LIMIT 1\n");
     w.ok(&["task", "apply", "-f", "t.yaml"]);
@@ -362,7 +370,10 @@ fn sighup_reloads_the_config_and_refuses_a_broken_one() {
 
 #[test]
 fn fires_due_during_a_stall_coalesce_into_one() {
-    let w = Workdir::new(Backend::Sqlite, &format!("{DEMO_SOURCE}scheduler:\n{FAST_CRON}"));
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}scheduler:\n{FAST_CRON}"),
+    );
     w.write("t.yaml", "tasks:\n  - name: every1s\n    data_source: demo\n    cron: \"* * * * * *\"\n    sql: SELECT 1 AS one\n");
     w.ok(&["task", "apply", "-f", "t.yaml"]);
     let daemon = start(&w);

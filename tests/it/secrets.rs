@@ -153,7 +153,10 @@ async fn sealed_at_rest(backend: Backend) {
     assert_no_plaintext("the store", &raw);
     assert_eq!(raw.matches("enc:v1:").count(), 3, "{raw}");
     assert!(raw.contains("\"$${REPORTD_IT_SECRETS_URL}\""), "{raw}");
-    assert!(raw.contains("\"${REPORTD_TASK_IT_SECRETS_HOOK:-}\""), "{raw}");
+    assert!(
+        raw.contains("\"${REPORTD_TASK_IT_SECRETS_HOOK:-}\""),
+        "{raw}"
+    );
 
     // The commands use them: a live connection with the password, the export (the
     // operator's own file) with the real values, `show` masked; applying again changes
@@ -165,7 +168,10 @@ async fn sealed_at_rest(backend: Backend) {
         export.contains(TOKEN) && export.contains(SIGNING),
         "{export}"
     );
-    assert!(export.contains("${REPORTD_TASK_IT_SECRETS_HOOK:-}"), "{export}");
+    assert!(
+        export.contains("${REPORTD_TASK_IT_SECRETS_HOOK:-}"),
+        "{export}"
+    );
     let file: TaskFile = serde_yaml::from_str(&export).unwrap();
     assert_eq!(file.tasks.len(), 2);
     let shown = w.ok(&["task", "show", "daily"]);
@@ -263,7 +269,10 @@ async fn plain_rows_sealed_at_start(backend: Backend) {
     let raw = raw_secrets(&w).await;
     assert_no_plaintext("the store after a start", &raw);
     assert_eq!(raw.matches("enc:v1:").count(), 3, "{raw}");
-    assert!(raw.contains("\"${REPORTD_TASK_IT_SECRETS_HOOK:-}\""), "{raw}");
+    assert!(
+        raw.contains("\"${REPORTD_TASK_IT_SECRETS_HOOK:-}\""),
+        "{raw}"
+    );
     assert_eq!(w.ok(&["task", "export"]), before, "values intact");
     w.ok(&["datasource", "test", "wh"]);
     let log = std::fs::read_to_string(w.path().join("logs/reportd.log")).unwrap();

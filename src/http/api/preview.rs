@@ -188,7 +188,18 @@ pub async fn preview(
     // one more, for a moment).
     let source = Source::open(&name, &spec).await.map_err(query_error)?;
     let max_bytes = usize::try_from(state.settings.http.preview_max_bytes.0).unwrap_or(usize::MAX);
-    let result = run(&source, &name, &sql, Bounds { limit, max_bytes, timeout }, tz).await;
+    let result = run(
+        &source,
+        &name,
+        &sql,
+        Bounds {
+            limit,
+            max_bytes,
+            timeout,
+        },
+        tz,
+    )
+    .await;
     source.close().await;
     result.map(Json)
 }

@@ -221,7 +221,7 @@ impl DingTalkSettings {
             &self.webhook_url,
             &self.secret,
             prefix,
-    )?;
+        )?;
         if webhook.trim().is_empty() {
             return Err(RobotError::NoWebhook);
         }

@@ -67,7 +67,7 @@ impl FeishuSettings {
             &self.webhook_url,
             &self.secret,
             prefix,
-    )?;
+        )?;
         if webhook.trim().is_empty() {
             return Err(FeishuError::NoWebhook);
         }

@@ -186,7 +186,11 @@ fn bot_comes_from_the_task_else_the_settings() {
         ..FeishuNotify::default()
     };
     assert_eq!(
-        settings.bot(Some(&own), TASK_ENV_PREFIX).unwrap().secret.as_deref(),
+        settings
+            .bot(Some(&own), TASK_ENV_PREFIX)
+            .unwrap()
+            .secret
+            .as_deref(),
         Some("SECown")
     );
     // A task's own webhook is never signed with the config's secret.
@@ -194,7 +198,13 @@ fn bot_comes_from_the_task_else_the_settings() {
         webhook: Some(Secret::new("https://other.example/open-apis/bot/v2/hook/t")),
         ..FeishuNotify::default()
     };
-    assert_eq!(settings.bot(Some(&elsewhere), TASK_ENV_PREFIX).unwrap().secret, None);
+    assert_eq!(
+        settings
+            .bot(Some(&elsewhere), TASK_ENV_PREFIX)
+            .unwrap()
+            .secret,
+        None
+    );
     assert_eq!(
         FeishuSettings::default().bot(None, TASK_ENV_PREFIX),
         Err(FeishuError::NoWebhook)

@@ -61,7 +61,10 @@ fn target_expands_and_hides_its_secrets() {
         url: Secret::new("${REPORTD_TASK_TEST_UNSET_WEBHOOK_URL}"),
         secret: None,
     };
-    assert!(matches!(unset.target(TASK_ENV_PREFIX), Err(WebhookError::Env(_))));
+    assert!(matches!(
+        unset.target(TASK_ENV_PREFIX),
+        Err(WebhookError::Env(_))
+    ));
 }
 
 #[test]

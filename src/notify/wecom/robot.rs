@@ -76,14 +76,18 @@ impl WeComSettings {
     /// # Errors
     /// No webhook anywhere, or an `${ENV}` reference that is not set or does not start
     /// with `prefix` (`security.task_env_prefix`).
-    pub fn robot(&self, task: Option<&WeComNotify>, prefix: &str) -> Result<WeComRobot, WeComError> {
+    pub fn robot(
+        &self,
+        task: Option<&WeComNotify>,
+        prefix: &str,
+    ) -> Result<WeComRobot, WeComError> {
         let (webhook, _) = crate::notify::robots::pick(
             task.and_then(|t| t.webhook.as_ref()),
             None,
             &self.webhook_url,
             &Secret::default(),
             prefix,
-    )?;
+        )?;
         if webhook.trim().is_empty() {
             return Err(WeComError::NoWebhook);
         }

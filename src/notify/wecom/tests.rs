@@ -144,7 +144,10 @@ fn robot_comes_from_the_task_else_the_settings() {
         webhook_url: Secret::new(WEBHOOK),
         ..WeComSettings::default()
     };
-    assert_eq!(settings.robot(None, TASK_ENV_PREFIX).unwrap().webhook, WEBHOOK);
+    assert_eq!(
+        settings.robot(None, TASK_ENV_PREFIX).unwrap().webhook,
+        WEBHOOK
+    );
     let own = WeComNotify {
         webhook: Some(Secret::new("https://h/cgi-bin/webhook/send?key=own")),
         ..WeComNotify::default()
