@@ -281,7 +281,7 @@ async fn tasks_name_only_their_own_variables() {
     }
     assert_eq!(
         refusals[0],
-        "${NAME} is not set or not allowed in tasks (task variables start with REPORTD_TASK_)"
+        "notify.webhook.secret: ${NAME} is not set or not allowed in tasks (task variables start with REPORTD_TASK_)"
     );
     assert!(refusals.iter().all(|r| *r == refusals[0]), "{refusals:#?}");
     // A URL too, and a default does not open other variables.
