@@ -77,6 +77,7 @@ async fn a_huge_preview_stops_at_preview_max_bytes() {
     assert_eq!(rows[0][0], 1);
     // A sanity bound, not a measurement: the whole answer would be 100 MB, held twice.
     let grown = high_water(d.pid()).saturating_sub(before);
+    eprintln!("preview: the daemon grew by {} MB", grown >> 20);
     assert!(grown < 80 << 20, "the daemon grew by {} MB", grown >> 20);
 }
 
