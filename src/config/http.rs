@@ -37,7 +37,8 @@ pub struct HttpSettings {
     pub preview_max_bytes: ByteSize,
     /// Previews running at once in all (1-1024, default 8); more get 429.
     pub max_previews: u64,
-    /// Previews one user runs at once (default 2; at most `max_previews`); more get 429.
+    /// Previews one user runs at once (1-1024, default 2; `max_previews` caps them too);
+    /// more get 429.
     pub max_previews_per_user: u64,
 }
 

@@ -145,7 +145,7 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
             "http.max_previews_per_user",
             h.max_previews_per_user,
             1,
-            h.max_previews,
+            1024,
         ),
         (
             "security.session_ttl",

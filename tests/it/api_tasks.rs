@@ -13,7 +13,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::daemon::{start, stop};
-use crate::helpers::{Backend, DEMO_SOURCE, Workdir, free_port};
+use crate::helpers::{Backend, DEMO_SOURCE, FAST_CRON, Workdir, free_port};
 
 const TOKEN: &str = "t0k3n";
 const WEBHOOK: &str = "https://oapi.dingtalk.com/robot/send?access_token=WEBHOOKs3cr3t";
@@ -33,7 +33,7 @@ impl Api {
         let w = Workdir::new(
             backend,
             &format!(
-                "{DEMO_SOURCE}http:\n  bind: 127.0.0.1:{port}\n  token: {TOKEN}\ndaemon:\n  shutdown_timeout: 5\n"
+                "{DEMO_SOURCE}http:\n  bind: 127.0.0.1:{port}\n  token: {TOKEN}\ndaemon:\n  shutdown_timeout: 5\nscheduler:\n{FAST_CRON}"
             ),
         );
         // The demo database is made on first use; make it before the daemon starts.

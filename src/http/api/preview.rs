@@ -143,7 +143,9 @@ fn query_error(e: SourceError) -> ApiError {
 
 /// The first rows of a read query.
 #[utoipa::path(post, path = "/api/preview", tag = "preview", request_body = PreviewRequest,
-    responses((status = 200, body = PreviewResult), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 200, body = PreviewResult), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "More previews than `http.max_previews` (in all or per user) run, or every connection of the data source is in use"),
+        (status = 502, body = ErrorBody)))]
 pub async fn preview(
     State(state): State<AppState>,
     Editor(caller): Editor,
