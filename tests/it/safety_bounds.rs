@@ -163,6 +163,7 @@ async fn previews_are_capped_per_user_and_in_all() {
     mariadb_source(&d, &db, 10).await;
     let ed = d.login("bounds_ed", "editor").await;
     let other = d.login("bounds_other", "editor").await;
+    let third_user = d.login("bounds_third", "editor").await;
     let d = std::sync::Arc::new(d);
     let sleep = |token: String| {
         let d = d.clone();
@@ -189,9 +190,7 @@ async fn previews_are_capped_per_user_and_in_all() {
     );
     let third = sleep(other.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (s, b) = sleep(d.login("bounds_third", "editor").await)
-        .await
-        .unwrap();
+    let (s, b) = sleep(third_user).await.unwrap();
     assert_eq!(s, 429, "{b}");
     assert!(
         b["error"].as_str().unwrap().contains("(http.max_previews)"),
