@@ -155,19 +155,21 @@ pub fn cut_quoted(text: &str) -> String {
     out
 }
 
+/// `value` cut to [`QUOTED_MAX`] characters and `…` (a field's path can hold a client's key).
+pub fn cut_value(value: &str) -> String {
+    if value.chars().count() <= QUOTED_MAX {
+        return value.to_string();
+    }
+    let mut short: String = value.chars().take(QUOTED_MAX).collect();
+    short.push('…');
+    short
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: cut_quoted(&self.error),
-            field: self.field.map(|f| {
-                if f.chars().count() > QUOTED_MAX {
-                    let mut short: String = f.chars().take(QUOTED_MAX).collect();
-                    short.push('…');
-                    short
-                } else {
-                    f
-                }
-            }),
+            field: self.field.as_deref().map(cut_value),
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after
@@ -246,7 +248,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = cut_value(&e.path().to_string());
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
