@@ -451,6 +451,44 @@ async fn bodies_are_objects_and_empty_changes_are_refused_unaudited() {
     assert_eq!(s, 204, "{b}");
     let (_, audit) = d.call(Method::GET, "/api/audit?limit=100", None).await;
     assert!(audit.to_string().contains("user.update"), "{audit}");
+
+    // A data source replaced by itself: answered, neither written nor audited.
+    let source = json!({"name": "wh", "type": "mysql", "host": "127.0.0.1", "port": 3306,
+        "database": "nowhere", "username": "reader", "password": "pw-1"});
+    let (s, b) = d
+        .call(Method::POST, "/api/data-sources", Some(&source.to_string()))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = d
+        .call(
+            Method::PUT,
+            "/api/data-sources/wh",
+            Some(&source.to_string()),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let updates = |audit: &Value| {
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "datasource.update")
+            .count()
+    };
+    let (_, audit) = d.call(Method::GET, "/api/audit?limit=100", None).await;
+    assert_eq!(updates(&audit), 0, "{audit}");
+    let mut changed = source.clone();
+    changed["port"] = json!(3307);
+    let (s, b) = d
+        .call(
+            Method::PUT,
+            "/api/data-sources/wh",
+            Some(&changed.to_string()),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, audit) = d.call(Method::GET, "/api/audit?limit=100", None).await;
+    assert_eq!(updates(&audit), 1, "{audit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
