@@ -523,3 +523,39 @@ async fn errors_quote_at_most_a_hundred_characters_of_a_value() {
     assert_eq!(s, 422);
     assert!(b.to_string().len() < 600, "{b}");
 }
+
+#[test]
+fn the_new_http_keys_are_checked_at_load() {
+    for (line, words) in [
+        (
+            "max_connections_per_address: 0",
+            "http.max_connections_per_address: 0 is out of range; give 1 to 65536",
+        ),
+        (
+            "trusted_proxies: [10.0.0.0/33]",
+            "\"10.0.0.0/33\" is not a network",
+        ),
+        (
+            "trusted_proxies: [proxy.lan]",
+            "\"proxy.lan\" is not a network",
+        ),
+        (
+            "allowed_hosts: [\"https://reports.example.com\"]",
+            "is not a host name such as reports.example.com",
+        ),
+        ("allowed_hosts: [\"a.example:8080\"]", "is not a host name"),
+        ("public_status: maybe", "public_status"),
+    ] {
+        let w = Workdir::new(Backend::Sqlite, &format!("{DEMO_SOURCE}http:\n  {line}\n"));
+        let err = w.fails(&["check", "--no-connect"], 1);
+        assert!(err.contains(words), "{line}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!(
+            "{DEMO_SOURCE}http:\n  trusted_proxies: [127.0.0.1, 10.0.0.0/8, \"fd00::/8\"]\n  allowed_hosts: [Reports.Example.com.]\n  public_status: false\n  secure_cookies: true\n  max_connections_per_address: 4\n"
+        ),
+    );
+    w.ok(&["check", "--no-connect"]);
+}
