@@ -361,7 +361,8 @@ async fn other_hosts_get_421() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookies_are_secure_when_asked_and_api_answers_are_not_sniffed_or_cached() {
-    let d = Daemon::start("  secure_cookies: true\n").await;
+    let d =
+        Daemon::start("  secure_cookies: true\n  file_server_url: http://files.example/\n").await;
     let http = d.from("127.0.0.1");
     let r = http
         .post(d.url("/api/auth/login"))
@@ -387,6 +388,7 @@ async fn cookies_are_secure_when_asked_and_api_answers_are_not_sniffed_or_cached
         ("/api/tasks", Some(TOKEN)),
         ("/api/nothing-here", Some(TOKEN)),
         ("/api/openapi.json", None),
+        ("/files/out/report.xlsx?expires=1&sig=forged", None),
     ] {
         let mut req = http.get(d.url(path));
         if let Some(t) = token {
@@ -397,6 +399,14 @@ async fn cookies_are_secure_when_asked_and_api_answers_are_not_sniffed_or_cached
         assert_eq!(h.get(X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff", "{path}");
         assert_eq!(h.get(CACHE_CONTROL).unwrap(), "no-store", "{path}");
     }
+    // The host of http.file_server_url is this server's too.
+    let r = http
+        .get(d.url("/status"))
+        .header("host", "FILES.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     drop(d);
     let d = Daemon::start("").await;
     let r = d
