@@ -357,6 +357,23 @@ async fn other_hosts_get_421() {
     );
     // /health answers whatever the name (load balancers).
     assert_eq!(status_for("evil.example".into(), "/health").await, 200);
+    // The API's document says so.
+    let doc: Value = http
+        .get(d.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["responses"].get("421").is_some(),
+                "{method} {path} does not list 421"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
