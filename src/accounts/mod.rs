@@ -3,7 +3,7 @@
 //!
 //! - [`password`]: argon2id hashing, bounded;
 //! - [`token`]: random tokens, stored as SHA-256;
-//! - [`throttle`]: failed logins per name and per address.
+//! - [`throttle`]: failed logins per (name, address) and per address.
 
 pub mod password;
 pub mod throttle;
@@ -187,7 +187,7 @@ impl Accounts {
             self.throttle.failed(name, address, Instant::now());
             return Err(AccountError::WrongLogin);
         }
-        self.throttle.succeeded(name);
+        self.throttle.succeeded(name, address);
         if let Err(e) = self.store.prune_sessions().await {
             tracing::warn!(error = %e, "removing expired logins failed");
         }

@@ -1,14 +1,24 @@
-//! Login throttling, in memory: after [`MAX_FAILURES_PER_NAME`] failed logins for one name, or
-//! [`MAX_FAILURES_PER_ADDRESS`] from one address, within [`WINDOW`], further attempts are
-//! refused (429) until the oldest failure leaves the window. A success clears the name's
-//! failures. The table is bounded: the oldest keys are dropped past [`MAX_KEYS`].
+//! Login throttling, in memory. Failures are counted per (name, address) and per address:
+//! after [`MAX_FAILURES_PER_NAME_AND_ADDRESS`] failed logins for one name from one address, or
+//! [`MAX_FAILURES_PER_ADDRESS`] from one address whatever the names, within [`WINDOW`],
+//! further attempts from that address (for that name, or at all) are refused (429) until the
+//! oldest failure leaves the window. A success clears its (name, address) failures, not the
+//! address's (a guesser cannot reset its count by logging in to an account of its own).
+//!
+//! There is deliberately no per-name count across addresses: it could only refuse the right
+//! password from the owner's address because of guesses made elsewhere (the lockout this
+//! design removes), and refusing only wrong guesses would not slow a guesser, who would still
+//! learn the right one. Guessing from many addresses is bounded by the per-address count (IPv6
+//! per /64) and by the password hash's cost. The address is the client's as
+//! `http.trusted_proxies` resolves it ([`crate::http`]). The table is bounded: the oldest keys
+//! are dropped past [`MAX_KEYS`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Failed logins for one name within [`WINDOW`] before it is throttled.
-pub const MAX_FAILURES_PER_NAME: usize = 5;
+/// Failed logins for one name from one address within [`WINDOW`] before that pair is throttled.
+pub const MAX_FAILURES_PER_NAME_AND_ADDRESS: usize = 5;
 /// Failed logins from one address within [`WINDOW`] before it is throttled.
 pub const MAX_FAILURES_PER_ADDRESS: usize = 20;
 /// How long a failure counts.
@@ -16,26 +26,37 @@ pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Names and addresses remembered at most.
 pub const MAX_KEYS: usize = 10_000;
 
-/// Failed logins per name and per address.
+/// Failed logins per (name, address) and per address.
 #[derive(Debug, Default)]
 pub struct Throttle {
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
-fn name_key(name: &str) -> String {
+/// The key of one name from one address.
+fn pair_key(name: &str, address: &str) -> String {
     // Names longer than any account's are cut: they only need to be told apart.
     let cut: String = name.chars().take(80).collect();
-    format!("n:{}", cut.to_lowercase())
+    format!("p:{}|{}", address_part(address), cut.to_lowercase())
 }
 
-/// IPv6 clients are counted per /64 (one host usually holds a whole /64).
+/// The key of one address.
 fn address_key(address: &str) -> String {
-    match address.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+    format!("a:{}", address_part(address))
+}
+
+/// IPv6 clients are counted per /64 (one host usually holds a whole /64); an IPv4-mapped
+/// address as its IPv4 address.
+fn address_part(address: &str) -> String {
+    match address
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_canonical())
+    {
+        Ok(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();
-            format!("a:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
-        _ => format!("a:{}", address.chars().take(64).collect::<String>()),
+        Ok(v4) => v4.to_string(),
+        Err(_) => address.chars().take(64).collect(),
     }
 }
 
@@ -44,7 +65,7 @@ impl Throttle {
     pub fn blocked(&self, name: &str, address: &str, now: Instant) -> Option<Duration> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         [
-            (name_key(name), MAX_FAILURES_PER_NAME),
+            (pair_key(name, address), MAX_FAILURES_PER_NAME_AND_ADDRESS),
             (address_key(address), MAX_FAILURES_PER_ADDRESS),
         ]
         .into_iter()
@@ -77,19 +98,22 @@ impl Throttle {
                 map.clear();
             }
         }
-        for key in [name_key(name), address_key(address)] {
+        for (key, max) in [
+            (pair_key(name, address), MAX_FAILURES_PER_NAME_AND_ADDRESS),
+            (address_key(address), MAX_FAILURES_PER_ADDRESS),
+        ] {
             let times = map.entry(key).or_default();
             times.push_back(now);
-            if times.len() > MAX_FAILURES_PER_ADDRESS {
+            if times.len() > max {
                 times.pop_front();
             }
         }
     }
 
-    /// Records a successful login: the name's failures are forgotten.
-    pub fn succeeded(&self, name: &str) {
+    /// Records a successful login: the failures of this name from this address are forgotten.
+    pub fn succeeded(&self, name: &str, address: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&name_key(name));
+        map.remove(&pair_key(name, address));
     }
 }
 
@@ -98,16 +122,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_a_name_after_five_failures_then_lets_go() {
+    fn blocks_a_name_from_one_address_after_five_failures_then_lets_go() {
         let t = Throttle::default();
         let start = Instant::now();
-        for _ in 0..MAX_FAILURES_PER_NAME {
+        for _ in 0..MAX_FAILURES_PER_NAME_AND_ADDRESS {
             assert!(t.blocked("ann", "10.0.0.1", start).is_none());
             t.failed("ann", "10.0.0.1", start);
         }
-        assert!(t.blocked("ANN", "10.0.0.2", start).is_some());
+        assert!(t.blocked("ANN", "10.0.0.1", start).is_some());
+        // Not from another address, nor for another name.
+        assert!(t.blocked("ann", "10.0.0.2", start).is_none());
         assert!(t.blocked("bob", "10.0.0.1", start).is_none());
         assert!(t.blocked("ann", "10.0.0.1", start + WINDOW).is_none());
+    }
+
+    #[test]
+    fn guesses_from_many_addresses_never_lock_the_name() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for i in 0..200 {
+            t.failed("admin", &format!("10.0.{}.{}", i / 250, i % 250), now);
+        }
+        assert!(t.blocked("admin", "192.168.1.1", now).is_none());
     }
 
     #[test]
@@ -122,7 +158,19 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_is_counted_per_64() {
+    fn a_success_clears_the_pair_not_the_address() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for i in 0..MAX_FAILURES_PER_ADDRESS - 1 {
+            t.failed(&format!("user{i}"), "10.0.0.9", now);
+        }
+        t.failed("mine", "10.0.0.9", now);
+        t.succeeded("mine", "10.0.0.9");
+        assert!(t.blocked("other", "10.0.0.9", now).is_some());
+    }
+
+    #[test]
+    fn ipv6_is_counted_per_64_and_mapped_ipv4_as_ipv4() {
         let t = Throttle::default();
         let now = Instant::now();
         for i in 0..MAX_FAILURES_PER_ADDRESS {
@@ -130,5 +178,9 @@ mod tests {
         }
         assert!(t.blocked("x", "2001:db8:1:2:ffff::1", now).is_some());
         assert!(t.blocked("x", "2001:db8:1:3::1", now).is_none());
+        for _ in 0..MAX_FAILURES_PER_NAME_AND_ADDRESS {
+            t.failed("ann", "::ffff:10.1.1.1", now);
+        }
+        assert!(t.blocked("ann", "10.1.1.1", now).is_some());
     }
 }

@@ -75,7 +75,10 @@ fn probe(settings: &Settings) -> anyhow::Result<Option<Probe>> {
         return Ok(None);
     }
     // Longer than the server's own 5 s wait for the loop and the store.
-    let probe = Probe::new(settings.http.bind, Duration::from_secs(8)).context("HTTP client")?;
+    // With the token, `/status` answers also when `http.public_status` is off.
+    let probe = Probe::new(settings.http.bind, Duration::from_secs(8))
+        .context("HTTP client")?
+        .with_token(settings.http.token.expose());
     Ok(Some(probe))
 }
 

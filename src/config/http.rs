@@ -1,7 +1,8 @@
 //! `http`: the daemon's status and download server.
 
+use ipnet::IpNet;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::model::secret::Secret;
 use crate::model::units::ByteSize;
@@ -40,6 +41,23 @@ pub struct HttpSettings {
     /// Previews one user runs at once (1-1024, default 2; `max_previews` caps them too);
     /// more get 429.
     pub max_previews_per_user: u64,
+    /// Connections from one client address at once (1-65536, default 32; IPv6 per /64); more
+    /// are closed as soon as they are accepted. Peers in `trusted_proxies` are not capped.
+    pub max_connections_per_address: u64,
+    /// Proxies (CIDRs such as `10.0.0.0/8` or addresses) whose `X-Forwarded-For` is believed:
+    /// the client is the right-most entry that is not one of them (default none: the header
+    /// is ignored).
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Whether `/status` and `/metrics` answer without a login or `http.token` (default: true
+    /// when `bind` is a loopback address, else false). `/health` is always open.
+    pub public_status: Option<bool>,
+    /// Host names (besides `localhost`, IP addresses and the host of `file_server_url`) that
+    /// requests may name in `Host`; others get 421 (DNS rebinding). Kept in lower case.
+    #[serde(deserialize_with = "host_names")]
+    pub allowed_hosts: Vec<String>,
+    /// Mark the login cookies `Secure` (set when the console is served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for HttpSettings {
@@ -56,6 +74,11 @@ impl Default for HttpSettings {
             preview_max_bytes: ByteSize(8 << 20),
             max_previews: 8,
             max_previews_per_user: 2,
+            max_connections_per_address: 32,
+            trusted_proxies: Vec::new(),
+            public_status: None,
+            allowed_hosts: Vec::new(),
+            secure_cookies: false,
         }
     }
 }
@@ -65,4 +88,63 @@ fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::
     s.parse().map_err(|_| {
         serde::de::Error::custom(format!("{s:?} is not an address such as 127.0.0.1:5002"))
     })
+}
+
+impl HttpSettings {
+    /// Whether `/status` and `/metrics` are open: `public_status`, or by default whether the
+    /// server listens on loopback only.
+    pub fn status_is_public(&self) -> bool {
+        self.public_status
+            .unwrap_or_else(|| self.bind.ip().is_loopback())
+    }
+
+    /// True when `peer` is one of `trusted_proxies`.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted_proxies.iter().any(|n| n.contains(&peer))
+    }
+}
+
+/// CIDRs or plain addresses (a host route: `/32` or `/128`).
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{:?} is not a network such as 10.0.0.0/8, 192.168.1.5 or fd00::/8",
+                        s.chars().take(100).collect::<String>()
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Host names without scheme, port or path, in lower case (a trailing dot dropped).
+fn host_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
+            let plain = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+            if plain {
+                Ok(name)
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "{:?} is not a host name such as reports.example.com (no scheme, port or path)",
+                    s.chars().take(100).collect::<String>()
+                )))
+            }
+        })
+        .collect()
 }

@@ -20,7 +20,7 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
     const DAY: u64 = 86_400;
     const GIB: u64 = 1 << 30;
     let (e, s, h) = (&settings.export, &settings.scheduler, &settings.http);
-    let limits: [(&str, u64, u64, u64); 43] = [
+    let limits: [(&str, u64, u64, u64); 46] = [
         ("export.chunk_size", e.chunk_size as u64, 1, CHUNK_SIZE_MAX),
         // Smaller parts would be mostly the xlsx container itself.
         ("export.max_file_size", e.max_file_size.0, 64 << 10, 1 << 40),
@@ -133,6 +133,12 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
         ("http.header_timeout", h.header_timeout, 1, 30),
         ("http.request_timeout", h.request_timeout, 1, 3600),
         ("http.max_connections", h.max_connections, 1, 65_536),
+        (
+            "http.max_connections_per_address",
+            h.max_connections_per_address,
+            1,
+            65_536,
+        ),
         ("http.max_body_size", h.max_body_size.0, 1 << 10, 16 << 20),
         (
             "http.preview_max_bytes",

@@ -22,12 +22,17 @@
 //! - `routes.rs`: `/health`, `/metrics`, `/tasks/{task}/run`;
 //! - [`status`]: `/status` and the typed bodies of `/status` and `/health`;
 //! - `files.rs`: signed downloads;
-//! - `server.rs` and `stall.rs`: connections (header timeout, connection cap, write stalls).
+//! - `server.rs` and `stall.rs`: connections (header timeout, connection caps, write stalls);
+//! - [`client`]: the client's address (`http.trusted_proxies`);
+//! - `guard.rs`: `Host` check (421), `/status` and `/metrics` behind a login when
+//!   `http.public_status` is off, `nosniff`/`no-store` on API answers, `Secure` cookies.
 
 pub mod api;
+pub mod client;
 pub mod console;
 mod files;
 pub mod previews;
+mod guard;
 mod routes;
 mod server;
 mod stall;
@@ -83,12 +88,18 @@ pub fn router(state: AppState) -> Router {
     let http = &state.settings.http;
     let request_timeout = Duration::from_secs(http.request_timeout);
     let max_body = usize::try_from(http.max_body_size.0).unwrap_or(usize::MAX);
+    let status_login = axum::middleware::from_fn_with_state(state.clone(), guard::status_login);
+    let api_headers = axum::middleware::map_response(guard::api_headers);
     let mut router = Router::new()
-        .route("/health", get(routes::health))
         .route("/status", get(status::status))
-        .route("/metrics", get(routes::metrics));
+        .route("/metrics", get(routes::metrics))
+        .route_layer(status_login)
+        .route("/health", get(routes::health));
     if state.links.is_some() {
-        router = router.route("/files/{*path}", get(files::download));
+        router = router.route(
+            "/files/{*path}",
+            get(files::download).layer(api_headers.clone()),
+        );
     }
     let router = router
         // Answers are due within the request timeout (a download's body then streams)...
@@ -103,6 +114,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
     let docs = Router::new()
         .route("/api/openapi.json", get(api::openapi))
+        .layer(api_headers.clone())
         .with_state(doc);
     let api = api
         .route("/api/{*rest}", axum::routing::any(api::not_found))
@@ -116,17 +128,28 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api::auth::require_login,
-        ));
+        ))
+        .layer(api_headers);
     let console = console::router().route_layer(TimeoutLayer::with_status_code(
         StatusCode::SERVICE_UNAVAILABLE,
         request_timeout,
     ));
+    let hosts = Arc::new(guard::HostPolicy::new(http));
+    let secure = http.secure_cookies;
     router
         .merge(api)
         .merge(console)
         .layer(RequestBodyTimeoutLayer::new(request_timeout))
         .with_state(state)
         .merge(docs)
+        .layer(axum::middleware::from_fn_with_state(
+            secure,
+            guard::secure_cookies,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            guard::check_host,
+        ))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.
@@ -142,6 +165,8 @@ pub async fn serve(
     let limits = server::ConnectionLimits {
         header_timeout: Duration::from_secs(http.header_timeout),
         write_stall: Duration::from_secs(http.request_timeout),
+        per_address: usize::try_from(http.max_connections_per_address).unwrap_or(usize::MAX),
+        trusted_proxies: http.trusted_proxies.clone().into(),
         max_connections: server::within_file_limit(
             usize::try_from(http.max_connections).unwrap_or(usize::MAX),
         ),

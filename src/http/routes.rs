@@ -74,11 +74,7 @@ pub(super) struct RunQuery {
 
 /// True when `headers` carry `Authorization: Bearer <token>` and a token is set.
 fn authorized(headers: &axum::http::HeaderMap, token: &str) -> bool {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let given = super::api::auth::bearer(headers);
     // Digests compared, so the time taken tells nothing about the token.
     !token.is_empty() && given.is_some_and(|g| Sha256::digest(g) == Sha256::digest(token))
 }

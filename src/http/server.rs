@@ -6,19 +6,29 @@
 //! place frees up, and the timeout frees one within `header_timeout`), a client that stops
 //! reading its answer is dropped after `request_timeout` without progress, and shutdown is
 //! graceful: no new connection, requests in flight finish, idle connections close.
+//!
+//! One client address (an IPv6 /64) holds at most `max_connections_per_address` of the
+//! places: a connection beyond that is closed as soon as it is accepted, so one client's idle
+//! connections cannot keep the others (and `/health`) waiting. Trusted proxies are not capped
+//! (they carry many clients). Each request carries its client's address ([`ClientIp`], with
+//! `X-Forwarded-For` believed from trusted proxies only).
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use ipnet::IpNet;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::client::{ClientIp, cap_key, client_ip};
 use super::stall::WriteStall;
 
 /// How long to pause accepting after an accept error such as "too many open files".
@@ -28,7 +38,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 const FULL_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Limits of the connection loop.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// Time a client has to send a request's headers (idle keep-alive time included).
     pub header_timeout: Duration,
@@ -36,6 +46,52 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Time a write may wait for the client to read before the connection is closed.
     pub write_stall: Duration,
+    /// Connections from one client address (IPv6 /64) at once.
+    pub per_address: usize,
+    /// Peers whose `X-Forwarded-For` is believed, and who are not capped per address.
+    pub trusted_proxies: Arc<[IpNet]>,
+}
+
+/// Connections open per client address.
+#[derive(Debug, Default)]
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`PerAddress`], given back when dropped.
+#[derive(Debug)]
+struct AddressPlace {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl PerAddress {
+    /// A place for a connection from `peer`, unless it already has `cap`.
+    fn take(table: &Arc<PerAddress>, peer: IpAddr, cap: usize) -> Option<AddressPlace> {
+        let key = cap_key(peer);
+        let mut open = table.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(key).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressPlace {
+            table: Arc::clone(table),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressPlace {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// `max_connections`, or half the process's open-file limit when that is lower (logged): the
@@ -77,6 +133,8 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let mut last_full_log: Option<Instant> = None;
+    let per_address = Arc::new(PerAddress::default());
+    let mut last_capped_log: Option<Instant> = None;
     // Requests served: freed memory is given back once they stop (see `crate::memory`).
     let served = Arc::new(AtomicU64::new(0));
     let trimmer = AbortOnDropHandle::new(tokio::spawn(crate::memory::trim_when_quiet(
@@ -117,6 +175,26 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let trusted = Arc::clone(&limits.trusted_proxies);
+        let from_proxy = trusted
+            .iter()
+            .any(|n| n.contains(&peer.ip().to_canonical()));
+        let address_place = if from_proxy {
+            None
+        } else if let Some(p) = PerAddress::take(&per_address, peer.ip(), limits.per_address) {
+            Some(p)
+        } else {
+            if last_capped_log.is_none_or(|t| t.elapsed() >= FULL_LOG_EVERY) {
+                last_capped_log = Some(Instant::now());
+                tracing::warn!(
+                    peer = %peer.ip(),
+                    max_connections_per_address = limits.per_address,
+                    "HTTP connections from one address over the cap are closed"
+                );
+            }
+            drop(stream);
+            continue;
+        };
         // The client's address travels with each request (the API logs and audits it).
         let app = app.clone();
         let served = Arc::clone(&served);
@@ -124,8 +202,10 @@ pub async fn serve(
             app,
             move |mut req: axum::extract::Request<_>| {
                 served.fetch_add(1, Ordering::Relaxed);
+                let client = client_ip(peer.ip(), req.headers(), &trusted);
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
+                req.extensions_mut().insert(ClientIp(client));
                 req
             },
         ));
@@ -135,6 +215,7 @@ pub async fn serve(
             if let Err(e) = connection.await {
                 tracing::debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
             }
+            drop(address_place);
             drop(place);
         });
     }

@@ -14,6 +14,9 @@ pub struct Probe {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
     base: String,
+    /// Sent as `Authorization: Bearer` (`http.token`), for a daemon whose `/status` is not
+    /// public. Never shown.
+    token: Option<crate::model::secret::Secret>,
 }
 
 impl Probe {
@@ -40,7 +43,15 @@ impl Probe {
             runtime,
             client,
             base: format!("http://{}", SocketAddr::new(ip, bind.port())),
+            token: None,
         })
+    }
+
+    /// This probe, sending `token` as `Authorization: Bearer` (none when empty).
+    #[must_use]
+    pub fn with_token(mut self, token: &str) -> Probe {
+        self.token = (!token.is_empty()).then(|| crate::model::secret::Secret::new(token));
+        self
     }
 
     /// The server's base URL, e.g. `http://127.0.0.1:5002`.
@@ -83,14 +94,14 @@ impl Probe {
 
     /// `GET url`.
     async fn send(&self, url: &str) -> Result<reqwest::Response, ProbeError> {
-        self.client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| ProbeError::NoAnswer {
-                url: url.to_string(),
-                reason: without_url(&e),
-            })
+        let mut request = self.client.get(url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        request.send().await.map_err(|e| ProbeError::NoAnswer {
+            url: url.to_string(),
+            reason: without_url(&e),
+        })
     }
 }
 

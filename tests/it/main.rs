@@ -42,6 +42,7 @@ mod safety_limits;
 mod safety_run;
 mod safety_secrets;
 mod safety_sql;
+mod safety_surface;
 mod scheduler;
 mod secrets;
 mod stand_in;

@@ -25,7 +25,7 @@ fn exchange(port: u16, request: &[u8], wait: Duration) -> String {
 }
 
 fn get(port: u16, path: &str, wait: Duration) -> String {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     exchange(port, req.as_bytes(), wait)
 }
 
@@ -85,7 +85,7 @@ fn unfinished_requests_are_closed_and_health_answers_past_the_connection_cap() {
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
             let partial: &[u8] = match i % 3 {
                 0 => b"GET /hea",
-                1 => b"GET /health HTTP/1.1\r\nHost: x\r\n",
+                1 => b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n",
                 _ => b"",
             };
             s.write_all(partial).unwrap();
@@ -94,7 +94,7 @@ fn unfinished_requests_are_closed_and_health_answers_past_the_connection_cap() {
         .collect();
     // An idle keep-alive connection after a finished request is closed too.
     let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
 
     let asked = Instant::now();
@@ -137,13 +137,13 @@ fn a_body_over_the_limit_gets_413() {
 
     let body = "x".repeat(4096);
     let req = format!(
-        "POST /tasks/orders/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /tasks/orders/run HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t0ken\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let answer = exchange(port, req.as_bytes(), Duration::from_secs(10));
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
     // Within the limit the run is accepted.
-    let req = "POST /tasks/orders/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    let req = "POST /tasks/orders/run HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t0ken\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
     let answer = exchange(port, req.as_bytes(), Duration::from_secs(10));
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer:?}");
     stop(daemon, Duration::from_secs(10));

@@ -17,6 +17,7 @@ use super::error::{ApiError, ApiJson, ErrorBody};
 use crate::accounts::token::{same_token, token_hash};
 use crate::accounts::{AccountError, Caller, Via};
 use crate::http::AppState;
+use crate::http::client::ClientIp;
 use crate::model::role::Role;
 
 /// The session cookie's name.
@@ -26,7 +27,8 @@ pub const CSRF_COOKIE: &str = "reportd_csrf";
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The client's address, as the connection gives it (`unknown` in-process).
+/// The client's address ([`ClientIp`]: the peer's, or what a trusted proxy says; `unknown`
+/// in-process): what logins are throttled by and the audit log records.
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
@@ -34,22 +36,26 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0).or_else(|| {
             parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string()),
-        ))
+                .map(|c| c.0.ip())
+        });
+        Ok(ClientAddr(ip.map_or_else(
+            || "unknown".to_string(),
+            |ip| ip.to_string(),
+        )))
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+/// The token of `Authorization: Bearer <token>` (the scheme in any case), when not empty.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
 

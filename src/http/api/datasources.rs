@@ -360,6 +360,16 @@ pub async fn update(
     }
     let password_given = body.password.clone();
     let spec = build_spec(&state, &name, body, Some(&old.spec))?;
+    // A whole replacement that changes nothing is answered as usual but neither written nor
+    // audited (as a task's).
+    if spec == old.spec {
+        return Ok(Json(DataSourceView::of(&Entry {
+            name,
+            origin: Origin::Store,
+            spec,
+            shadowed: false,
+        })));
+    }
     if !state.store.update_data_source(&name, &spec).await? {
         return Err(ApiError::not_found(format!("no data source {name:?}")));
     }

@@ -104,11 +104,72 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The most characters of one quoted value an error repeats.
+pub const QUOTED_MAX: usize = 100;
+/// The most characters of an error's text (the backstop for a value repeated unquoted).
+const MESSAGE_MAX: usize = 1000;
+
+/// `text` with every quoted value (`"…"` or `` `…` ``, as serde, validation and parse errors
+/// quote what they refused) cut to [`QUOTED_MAX`] characters and `…`, and the whole cut to
+/// [`MESSAGE_MAX`]: an error never echoes a megabyte back. The one place errors are cut.
+pub fn cut_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MESSAGE_MAX + 8));
+    let mut chars = text.chars();
+    let mut total = 0usize;
+    while let Some(c) = chars.next() {
+        if total >= MESSAGE_MAX {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        total += 1;
+        if c != '"' && c != '`' {
+            continue;
+        }
+        // Inside a quoted value: keep QUOTED_MAX characters, skip the rest to the close.
+        let (mut kept, mut escaped, mut cut) = (0usize, false, false);
+        for q in chars.by_ref() {
+            let closes = q == c && !escaped;
+            escaped = c == '"' && q == '\\' && !escaped;
+            if closes {
+                if cut {
+                    out.push('…');
+                }
+                out.push(q);
+                total += 1;
+                break;
+            }
+            if kept < QUOTED_MAX {
+                out.push(q);
+                kept += 1;
+                total += 1;
+            } else {
+                cut = true;
+            }
+        }
+        if cut && !out.ends_with(c) {
+            // Never closed: the value ran to the end.
+            out.push('…');
+        }
+    }
+    out
+}
+
+/// `value` cut to [`QUOTED_MAX`] characters and `…` (a field's path can hold a client's key).
+pub fn cut_value(value: &str) -> String {
+    if value.chars().count() <= QUOTED_MAX {
+        return value.to_string();
+    }
+    let mut short: String = value.chars().take(QUOTED_MAX).collect();
+    short.push('…');
+    short
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            error: self.error,
-            field: self.field,
+            error: cut_quoted(&self.error),
+            field: self.field.as_deref().map(cut_value),
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after
@@ -132,7 +193,8 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON request body (`Content-Type: application/json`), parsed strictly: malformed JSON is
-/// 400, a missing, unknown or mistyped field is 422 naming it, a body over the limit 413.
+/// 400, a body that is not an object and a missing, unknown or mistyped field are 422 (naming
+/// the field), a body over the limit 413.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -173,9 +235,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// # Errors
 /// As [`ApiJson`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde fills a struct from a positional array too (`["admin", null]` as a user change):
+    // a body is an object, named fields only.
+    match bytes.trim_ascii_start().first() {
+        Some(b'{') | None => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the request body must be a JSON object ({\"field\": value, ...})",
+            ));
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = cut_value(&e.path().to_string());
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
@@ -248,5 +321,32 @@ mod tests {
         let e = parse_json::<Body>(br#"{"name": "a", "bogus": 1}"#).unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(e.error.contains("bogus"), "{}", e.error);
+        let e = parse_json::<Body>(br#" ["a", {"count": 1}]"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", e.error);
+        let e = parse_json::<serde_json::Value>(b"\"text\"").unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", e.error);
+    }
+
+    #[test]
+    fn cuts_quoted_values() {
+        let long = "x".repeat(5000);
+        let cut = cut_quoted(&format!(
+            "unknown time zone \"{long}\" (expected an IANA name)"
+        ));
+        assert_eq!(
+            cut,
+            format!(
+                "unknown time zone \"{}…\" (expected an IANA name)",
+                "x".repeat(QUOTED_MAX)
+            )
+        );
+        let cut = cut_quoted(&format!("unknown field `{long}`, expected `name`"));
+        assert!(cut.ends_with("…`, expected `name`"), "{cut}");
+        let cut = cut_quoted(&format!("bad value \"a\\\"{long}"));
+        assert!(cut.chars().count() < 130 && cut.ends_with('…'), "{cut}");
+        let cut = cut_quoted(&format!("plain {long}"));
+        assert_eq!(cut.chars().count(), MESSAGE_MAX + 1);
+        let short = "a \"short\" value and `name`";
+        assert_eq!(cut_quoted(short), short);
     }
 }

@@ -134,7 +134,7 @@ pub async fn audit(
 
 /// The API's routes (without state) and their OpenAPI document.
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
@@ -147,7 +147,39 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::routes())
         .merge(audit::routes())
         .merge(exports::routes())
-        .split_for_parts()
+        .split_for_parts();
+    (router, with_misdirected(doc))
+}
+
+/// `doc` with 421 (the `Host` header names another server; see `crate::http`'s guard) on
+/// every operation: the check stands in front of the whole API.
+fn with_misdirected(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let response = ResponseBuilder::new()
+        .description("The Host header names a server other than this one (DNS rebinding)")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            op.responses
+                .responses
+                .entry("421".into())
+                .or_insert_with(|| RefOr::T(response.clone()));
+        }
+    }
+    doc
 }
 
 /// The daemon's status, as `GET /status`.

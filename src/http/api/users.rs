@@ -148,7 +148,7 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(UserView::from(user))))
 }
 
-/// Change an account's role or password.
+/// Change an account's role or password; a body that changes neither is 422 (not audited).
 #[utoipa::path(put, path = "/api/users/{name}", tag = "users", request_body = UserChange,
     params(("name" = String, Path, description = "Account name")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -162,6 +162,13 @@ pub async fn update(
     let Some(user) = state.store.user(&name).await? else {
         return Err(ApiError::not_found(format!("no user {name:?}")));
     };
+    // Nothing to change (no field, or only the role the user has): refused, not audited.
+    if body.password.is_none() && body.role.is_none_or(|r| r == user.role) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("nothing to change for user {name}: give a new role or password"),
+        ));
+    }
     if body.role.is_some_and(|r| r != Role::Admin) {
         keep_an_admin(&state, &user.name, user.role).await?;
     }
