@@ -76,7 +76,12 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
             1,
             100_000,
         ),
-        ("export.jobs.max_timeout", e.jobs.max_timeout, 1, TIMEOUT_MAX),
+        (
+            "export.jobs.max_timeout",
+            e.jobs.max_timeout,
+            1,
+            TIMEOUT_MAX,
+        ),
         ("scheduler.max_workers", s.max_workers as u64, 1, 1024),
         ("scheduler.task_timeout", s.task_timeout, 1, TIMEOUT_MAX),
         (

@@ -390,7 +390,11 @@ mod tests {
             e.to_string(),
             "export stopped: files reached export.max_total_bytes (24B)"
         );
-        assert_eq!(s.budget.spent(), 24, "parts 1 and 2: 9 each, part 3: its header");
+        assert_eq!(
+            s.budget.spent(),
+            24,
+            "parts 1 and 2: 9 each, part 3: its header"
+        );
         drop(s);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

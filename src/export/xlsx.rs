@@ -435,7 +435,9 @@ mod tests {
         sink.begin_sheet("s").unwrap();
         sink.columns(vec!["x".into()]).unwrap();
         let batch = Batch {
-            cells: (0..1000).map(|i| Cell::Text(format!("{i:>1000}"))).collect(),
+            cells: (0..1000)
+                .map(|i| Cell::Text(format!("{i:>1000}")))
+                .collect(),
             rows: 1000,
         };
         let e = sink.rows(&batch).unwrap_err();
@@ -467,7 +469,10 @@ mod tests {
             }
         }
         let e = failed.expect("the limit stops it");
-        assert!(e.to_string().contains("export.max_total_bytes (40KB)"), "{e}");
+        assert!(
+            e.to_string().contains("export.max_total_bytes (40KB)"),
+            "{e}"
+        );
         assert!(sink.parts.len() >= 2, "parts were saved first");
         assert!(sink.budget.spent() <= 40 << 10);
     }
