@@ -305,11 +305,12 @@ async fn a_failed_run_is_retried_with_back_off_each_attempt_recorded() {
     .await;
 
     let daemon = start(&w);
+    // (The earlier missed January fires are recorded skipped, folded into this one.)
     let runs = wait_for(&w, 15, "three attempts", |r| {
-        r.len() >= 3 && r.iter().all(|e| e["status"] != "running")
+        unfolded(r).len() >= 3 && r.iter().all(|e| e["status"] != "running")
     });
     stop(daemon, Duration::from_secs(5));
-    let mut runs = runs;
+    let mut runs = unfolded(&runs);
     runs.reverse();
     let seen: Vec<(&str, u64, &str)> = runs
         .iter()

@@ -434,7 +434,12 @@ async fn suite(backend: Backend) {
         Some("ops"),
         "the first to ask is kept"
     );
-    let with_run = b2;
+    // (b2 waits behind b1: one of erin's is running.)
+    let with_run = *claimed
+        .iter()
+        .rev()
+        .find(|id| ![a1, b1].contains(id))
+        .unwrap();
     let execution = store
         .start_execution(&NewExecution {
             task_id: None,
@@ -466,7 +471,12 @@ async fn suite(backend: Backend) {
         JobStatus::Running
     );
 
-    // A daemon stopped: its jobs go back to the queue once, then fail.
+    // A daemon stopped: its jobs go back to the queue once, then fail. (b2, free to run now
+    // that b1 is done, is cancelled first, so frank's is the one claimed.)
+    assert_eq!(
+        store.cancel_job(b2, "ops").await.unwrap(),
+        JobCancel::Cancelled
+    );
     let lost = submit(&store, &new_job("frank", Lane::Fast)).await;
     let job = store
         .claim_next_job(Lane::Fast, "inst-lost")

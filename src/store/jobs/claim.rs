@@ -21,8 +21,11 @@ macro_rules! owner {
 
 /// Queued jobs looked at per round of [`Store::claim_next_job`](crate::store::Store::claim_next_job).
 const CANDIDATES: i64 = 8;
-/// Rounds of candidates tried before giving up (other instances took them all).
-const CLAIM_ROUNDS: usize = 4;
+/// Rounds of candidates tried before giving up. A round is lost only when other instances
+/// took (or, for the same owner, started) every candidate meanwhile, so each lost round is
+/// someone else's progress; claims of one owner take turns, so rounds are lost more often
+/// under contention than with a bare compare-and-set.
+const CLAIM_ROUNDS: usize = 32;
 
 /// The oldest queued jobs of a lane whose owner runs none in it now.
 const CANDIDATES_SQL: &str = concat!(
