@@ -7,7 +7,8 @@
 //! the lane (so two claims for one owner and lane take turns), then looks for a running one,
 //! then changes the job by compare-and-set; on SQLite, which runs one writer at a time, in
 //! one conditional `UPDATE`. A claim that loses a lock conflict (a deadlock broken by the
-//! database) is a claim not won, tried again at the next poll.
+//! database) reads the queue again, so the oldest job of an owner is still the one tried
+//! first.
 
 use crate::model::job::{Job, Lane};
 use crate::store::{Pool, StoreError, db, dispatch, now, numbered, qmark};
@@ -68,6 +69,18 @@ const CLAIM_ALONE: &str = concat!(
     ")"
 );
 
+/// How one claim went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claimed {
+    /// This call made the job running.
+    Won,
+    /// Another instance has it, or its owner runs a job in its lane already.
+    Taken,
+    /// The database broke a lock conflict by failing this claim: read the queue again (so the
+    /// oldest job is still tried first).
+    Conflict,
+}
+
 /// True for a lock conflict the database resolved by failing this transaction (deadlock,
 /// serialization failure): the claim simply did not happen.
 fn lost_lock(e: &sqlx::Error) -> bool {
@@ -103,8 +116,10 @@ impl crate::store::Store {
                 return Ok(None);
             }
             for (id,) in candidates {
-                if self.claim_job(id, instance).await? {
-                    return self.job(id).await;
+                match self.claim_job(id, instance).await? {
+                    Claimed::Won => return self.job(id).await,
+                    Claimed::Taken => {}
+                    Claimed::Conflict => break,
                 }
             }
         }
@@ -112,8 +127,8 @@ impl crate::store::Store {
     }
 
     /// Makes queued job `id` running for `instance`, unless another instance took it or its
-    /// owner runs a job in its lane already; true when this call won it.
-    async fn claim_job(&self, id: i64, instance: &str) -> Result<bool, StoreError> {
+    /// owner runs a job in its lane already.
+    async fn claim_job(&self, id: i64, instance: &str) -> Result<Claimed, StoreError> {
         let t = now();
         macro_rules! locked {
             ($pool:expr, $sql:expr) => {
@@ -159,10 +174,11 @@ impl crate::store::Store {
             Pool::Postgres(pool) => locked!(pool, numbered),
         };
         match result {
-            Ok(won) => Ok(won),
+            Ok(true) => Ok(Claimed::Won),
+            Ok(false) => Ok(Claimed::Taken),
             Err(e) if lost_lock(&e) => {
                 tracing::debug!(job = id, error = %e, "export job claim lost a lock conflict");
-                Ok(false)
+                Ok(Claimed::Conflict)
             }
             Err(e) => Err(db("claiming an export job")(e)),
         }
