@@ -2,7 +2,8 @@
 //! a non-admin's job timeout is capped by `export.jobs.max_timeout` (asked for: 422; inherited
 //! from a task: lowered); a user runs at most one job per lane (over the API on MariaDB, and
 //! with claimers on several stores at once, as several daemons, on MariaDB and PostgreSQL); a
-//! run that writes more than `export.max_total_bytes` stops and keeps no file (csv and xlsx);
+//! run that writes more than `export.max_total_bytes` stops and keeps no file (csv and xlsx,
+//! a task run and an export job);
 //! fires folded into a later one, while the store held the scheduler up (PostgreSQL, its
 //! claims table locked) or while no daemon ran (MariaDB), each leave a `skipped` record
 //! naming the execution they were folded into.
@@ -326,6 +327,38 @@ fn a_run_past_export_max_total_bytes_stops_and_keeps_no_file() {
     // Under the limit, a run writes as usual.
     w.ok(&["task", "run", "small", "--no-notify"]);
     assert_eq!(files_under(&w.path().join("out")).len(), 1);
+}
+
+#[tokio::test]
+async fn an_export_job_past_export_max_total_bytes_fails_and_keeps_no_file() {
+    let d = Daemon::start_full(Backend::Sqlite, "", "", "  max_total_bytes: 100KB\n").await;
+    let editor = d.login("ed", "editor").await;
+    let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT i, printf('%0100d', i) AS pad FROM n";
+    for format in ["csv", "xlsx"] {
+        let id = queue(
+            &d,
+            &editor,
+            json!({"data_source": "demo", "format": format, "sql": sql}),
+        )
+        .await;
+        let job = until_not(&d, id, &["queued", "running"], Duration::from_secs(60)).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        assert!(
+            job["error"]
+                .as_str()
+                .unwrap()
+                .contains("export stopped: files reached export.max_total_bytes (100KB)"),
+            "{job:#}"
+        );
+        assert_eq!(job["files"], json!([]), "{job:#}");
+    }
+    for dir in ["exports", "temp"] {
+        assert_eq!(
+            files_under(&d.dir.path().join(dir)),
+            Vec::<std::path::PathBuf>::new(),
+            "{dir}"
+        );
+    }
 }
 
 /// The whole seconds strictly between `from` and `to`.
