@@ -19,6 +19,10 @@ pub struct ExportSettings {
     pub chunk_size: usize,
     /// Past this size an export continues in a new file (`_part2`).
     pub max_file_size: ByteSize,
+    /// Most bytes one run (a task's run or an export job) may write across all its files;
+    /// past it the run stops and keeps no file. `0` means the default (10 GB), not unlimited:
+    /// see [`ExportSettings::total_bytes_limit`].
+    pub max_total_bytes: ByteSize,
     /// Seed key, kept: an upper bound for buffers.
     pub memory_limit: ByteSize,
     /// Default statement timeout, seconds.
@@ -41,6 +45,23 @@ pub struct ExportSettings {
     pub jobs: JobSettings,
 }
 
+/// `export.max_total_bytes` when it is absent or 0: 10 GB.
+pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 10 << 30;
+
+/// `export.jobs.max_timeout` when it is absent: an hour.
+pub const DEFAULT_JOB_MAX_TIMEOUT: u64 = 3600;
+
+impl ExportSettings {
+    /// The bytes one run may write across all its files: `max_total_bytes`, or
+    /// [`DEFAULT_MAX_TOTAL_BYTES`] when it is 0 (there is no "unlimited").
+    pub fn total_bytes_limit(&self) -> u64 {
+        match self.max_total_bytes.0 {
+            0 => DEFAULT_MAX_TOTAL_BYTES,
+            n => n,
+        }
+    }
+}
+
 /// `export.jobs`: the download center's queue (DESIGN.md, Export jobs).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,6 +74,10 @@ pub struct JobSettings {
     pub fast_lane_max_rows: u64,
     /// Queued jobs one user may have at once.
     pub max_queued_per_user: u32,
+    /// Longest `timeout` (seconds) a job of a non-admin may have: a larger one asked for is
+    /// refused (422), a larger one inherited (the task's, or `scheduler.task_timeout`) is
+    /// lowered to it. Admins' jobs are not capped.
+    pub max_timeout: u64,
 }
 
 impl Default for JobSettings {
@@ -62,6 +87,7 @@ impl Default for JobSettings {
             slow_workers: 1,
             fast_lane_max_rows: 100_000,
             max_queued_per_user: 10,
+            max_timeout: DEFAULT_JOB_MAX_TIMEOUT,
         }
     }
 }
@@ -73,6 +99,7 @@ impl Default for ExportSettings {
             output_dir: PathBuf::from("./exports"),
             chunk_size: 10_000,
             max_file_size: ByteSize(100 << 20),
+            max_total_bytes: ByteSize(0),
             memory_limit: ByteSize(512 << 20),
             query_timeout: 3600,
             long_query_timeout: 7200,

@@ -20,10 +20,17 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
     const DAY: u64 = 86_400;
     const GIB: u64 = 1 << 30;
     let (e, s, h) = (&settings.export, &settings.scheduler, &settings.http);
-    let limits: [(&str, u64, u64, u64); 46] = [
+    let limits: &[(&str, u64, u64, u64)] = &[
         ("export.chunk_size", e.chunk_size as u64, 1, CHUNK_SIZE_MAX),
         // Smaller parts would be mostly the xlsx container itself.
         ("export.max_file_size", e.max_file_size.0, 64 << 10, 1 << 40),
+        // 0 means the default; below 64 KB no xlsx container fits.
+        (
+            "export.max_total_bytes",
+            e.total_bytes_limit(),
+            64 << 10,
+            1 << 50,
+        ),
         ("export.compression_level", e.compression_level.into(), 0, 9),
         ("export.memory_limit", e.memory_limit.0, 0, 1 << 40),
         ("export.query_timeout", e.query_timeout, 1, TIMEOUT_MAX),
@@ -68,6 +75,12 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
             e.jobs.max_queued_per_user.into(),
             1,
             100_000,
+        ),
+        (
+            "export.jobs.max_timeout",
+            e.jobs.max_timeout,
+            1,
+            TIMEOUT_MAX,
         ),
         ("scheduler.max_workers", s.max_workers as u64, 1, 1024),
         ("scheduler.task_timeout", s.task_timeout, 1, TIMEOUT_MAX),

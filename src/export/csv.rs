@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
+use super::budget::Budget;
 use super::naming::{part_name, sanitize};
 use super::sink::{Part, Sink, WriteError, Written};
 use super::temp::TempFiles;
@@ -36,6 +37,8 @@ pub struct CsvSink {
     one_sheet: bool,
     max_file_size: u64,
     escape_formulas: bool,
+    /// Every byte written is counted against `export.max_total_bytes`.
+    budget: Budget,
     temps: TempFiles,
     parts: Vec<Part>,
     sheets: Vec<(String, u64)>,
@@ -66,6 +69,7 @@ impl CsvSink {
         sheet_count: usize,
         max_file_size: u64,
         escape_formulas: bool,
+        budget: Budget,
         temps: TempFiles,
     ) -> CsvSink {
         CsvSink {
@@ -73,6 +77,7 @@ impl CsvSink {
             one_sheet: sheet_count <= 1,
             max_file_size,
             escape_formulas,
+            budget,
             temps,
             parts: Vec::new(),
             sheets: Vec::new(),
@@ -135,6 +140,13 @@ impl CsvSink {
         self.close_file()?;
         self.sheet_parts += 1;
         self.claim_sheet_names(self.sheet_parts);
+        let mut header = Vec::new();
+        for (i, name) in self.columns.iter().enumerate() {
+            let text = escaped(name, self.escape_formulas);
+            push_field(&mut header, &text, i == 0);
+        }
+        header.extend_from_slice(b"\r\n");
+        self.budget.spend((BOM.len() + header.len()) as u64)?;
         let temp = self.temps.create("csv");
         let mut file = BufWriter::with_capacity(256 * 1024, File::create(&temp).map_err(io)?);
         file.write_all(BOM).map_err(io)?;
@@ -148,12 +160,6 @@ impl CsvSink {
             },
             rows: 0,
         };
-        let mut header = Vec::new();
-        for (i, name) in self.columns.iter().enumerate() {
-            let text = escaped(name, self.escape_formulas);
-            push_field(&mut header, &text, i == 0);
-        }
-        header.extend_from_slice(b"\r\n");
         open.file.write_all(&header).map_err(io)?;
         open.part.bytes += header.len() as u64;
         self.open = Some(open);
@@ -286,6 +292,7 @@ impl Sink for CsvSink {
             if needs_new {
                 self.open_file()?;
             }
+            self.budget.spend(len)?;
             let open = self.open.as_mut().expect("opened above");
             open.file.write_all(&self.line).map_err(io)?;
             open.part.bytes += len;
@@ -370,12 +377,41 @@ mod tests {
         assert_eq!(s, "-2.5");
     }
 
+    #[test]
+    fn every_byte_counts_against_the_total_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let temps = TempFiles::new(dir.path()).unwrap();
+        // Parts of 9 bytes: BOM (3) + "x\r\n" (3) + one row ("0\r\n", 3).
+        let mut s = CsvSink::new("r.csv", 1, 9, true, Budget::new(24), temps);
+        s.begin_sheet("a").unwrap();
+        s.columns(vec!["x".into()]).unwrap();
+        let e = s.rows(&rows(10)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "export stopped: files reached export.max_total_bytes (24B)"
+        );
+        assert_eq!(
+            s.budget.spent(),
+            24,
+            "parts 1 and 2: 9 each, part 3: its header"
+        );
+        drop(s);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
     fn sink(sheets: usize, max_file_size: u64) -> (tempfile::TempDir, CsvSink) {
         let dir = tempfile::tempdir().unwrap();
         let temps = TempFiles::new(dir.path()).unwrap();
         (
             dir,
-            CsvSink::new("r.csv", sheets, max_file_size, true, temps),
+            CsvSink::new(
+                "r.csv",
+                sheets,
+                max_file_size,
+                true,
+                Budget::new(u64::MAX),
+                temps,
+            ),
         )
     }
 

@@ -6,10 +6,12 @@
 //!
 //! - [`naming`]: file names and SQL date macros.
 //! - [`sink`]: the writer loop and the `Sink` trait; [`xlsx`] and [`csv`] implement it.
+//! - [`budget`]: `export.max_total_bytes`, counted where the bytes are written.
 //! - [`catch`]: a panic of the writer turned into its error.
 //! - [`temp`]: temp files, their removal, and sweeping those of dead processes.
 //! - [`place`]: finished files claimed under free names (or replaced, for `-o FILE`).
 
+pub mod budget;
 pub mod catch;
 pub mod csv;
 pub mod naming;
@@ -97,6 +99,9 @@ pub struct ExportRequest {
     pub query: QueryOptions,
     /// Split into parts past this size.
     pub max_file_size: u64,
+    /// Stop (keeping no file) when all the files together would pass this size
+    /// (`export.max_total_bytes`).
+    pub max_total_bytes: u64,
     /// xlsx deflate level (1-9).
     pub compression_level: u8,
     /// Where files are written first.
@@ -168,6 +173,7 @@ pub async fn export(
             &first_name,
             req.max_file_size,
             req.compression_level,
+            budget::Budget::new(req.max_total_bytes),
             temps,
         )?),
         Format::Csv => Box::new(csv::CsvSink::new(
@@ -175,6 +181,7 @@ pub async fn export(
             req.sheets.len(),
             req.max_file_size,
             req.csv_escape_formulas,
+            budget::Budget::new(req.max_total_bytes),
             temps,
         )),
         Format::None => Box::new(sink::NoFile::new(temps)),

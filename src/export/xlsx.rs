@@ -2,10 +2,13 @@
 //! frozen header with autofilter, column widths from the header and first rows, real dates.
 //! A sheet that reaches Excel's 1,048,576 rows continues in `name (2)`; a workbook whose
 //! estimated size reaches `max_file_size` is closed and the export continues in `_part2`.
+//! The saved parts' sizes and the current part's estimate count against
+//! `export.max_total_bytes` ([`super::budget`]).
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use std::collections::HashSet;
 
+use super::budget::Budget;
 use super::naming::part_name;
 use super::sink::{Part, Sink, WriteError, Written, display_width};
 use super::temp::TempFiles;
@@ -63,6 +66,8 @@ pub struct XlsxSink {
     file_name: String,
     max_file_size: u64,
     compression_level: u8,
+    /// The saved parts' real sizes; the current part's estimate is checked against the rest.
+    budget: Budget,
     temps: TempFiles,
     workbook: Workbook,
     names: HashSet<String>,
@@ -107,6 +112,7 @@ impl XlsxSink {
         file_name: &str,
         max_file_size: u64,
         compression_level: u8,
+        budget: Budget,
         temps: TempFiles,
     ) -> Result<XlsxSink, WriteError> {
         let workbook = new_workbook(&temps, compression_level, max_file_size)?;
@@ -114,6 +120,7 @@ impl XlsxSink {
             file_name: file_name.to_string(),
             max_file_size,
             compression_level,
+            budget,
             temps,
             workbook,
             names: HashSet::new(),
@@ -185,6 +192,8 @@ impl XlsxSink {
         let bytes = std::fs::metadata(&temp)
             .map_err(|e| WriteError::io(format!("reading {}", temp.display()), e))?
             .len();
+        // A part past the limit is not kept (the temps go with the sink).
+        self.budget.spend(bytes)?;
         if bytes > 64 * 1024 {
             // The next parts use this part's real ratio, with a margin.
             self.ratio = (self.raw / bytes as f64 * 0.9).max(1.0);
@@ -298,7 +307,7 @@ impl XlsxSink {
         sheet.row += 1;
         sheet.rows_total += 1;
         self.raw += raw;
-        Ok(())
+        self.budget.check((self.raw / self.ratio) as u64)
     }
 }
 
@@ -417,6 +426,56 @@ impl Sink for XlsxSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_workbook_past_the_total_limit_fails_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let temps = TempFiles::new(dir.path()).unwrap();
+        let mut sink = XlsxSink::new("r.xlsx", 1 << 30, 1, Budget::new(100 << 10), temps).unwrap();
+        sink.begin_sheet("s").unwrap();
+        sink.columns(vec!["x".into()]).unwrap();
+        let batch = Batch {
+            cells: (0..1000)
+                .map(|i| Cell::Text(format!("{i:>1000}")))
+                .collect(),
+            rows: 1000,
+        };
+        let e = sink.rows(&batch).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "export stopped: files reached export.max_total_bytes (100KB)"
+        );
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn saved_parts_count_with_their_real_size() {
+        // Small parts, each measured when saved: the third pushes the total past 40 KB.
+        let dir = tempfile::tempdir().unwrap();
+        let temps = TempFiles::new(dir.path()).unwrap();
+        let mut sink = XlsxSink::new("r.xlsx", 16 << 10, 1, Budget::new(40 << 10), temps).unwrap();
+        sink.begin_sheet("s").unwrap();
+        sink.columns(vec!["x".into()]).unwrap();
+        let mut failed = None;
+        for round in 0..200 {
+            let batch = Batch {
+                cells: (0..100).map(|i| Cell::Int(round * 1000 + i)).collect(),
+                rows: 100,
+            };
+            if let Err(e) = sink.rows(&batch) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = failed.expect("the limit stops it");
+        assert!(
+            e.to_string().contains("export.max_total_bytes (40KB)"),
+            "{e}"
+        );
+        assert!(sink.parts.len() >= 2, "parts were saved first");
+        assert!(sink.budget.spent() <= 40 << 10);
+    }
 
     #[test]
     fn continuation_names_fit_31_characters() {

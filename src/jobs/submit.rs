@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::Jobs;
 use crate::export::naming::render_sql;
 use crate::model::job::{JobSpec, Lane, NewJob};
+use crate::model::role::Role;
 use crate::model::task::{Format, SheetSpec, WebhookNotify};
 use crate::run::request::open_source;
 use crate::source::estimate::ESTIMATE_TIMEOUT;
@@ -87,13 +88,22 @@ fn invalid(field: &str, message: impl Into<String>) -> SubmitError {
 }
 
 impl Jobs {
-    /// Checks `request`, chooses its lane and queues it for `user`; returns the job id. Idle
-    /// workers of this daemon are woken at once.
+    /// Checks `request`, chooses its lane and queues it for `user` (of `role`); returns the
+    /// job id. Idle workers of this daemon are woken at once. A non-admin's job runs at most
+    /// `export.jobs.max_timeout` seconds ([`Jobs::cap_timeout`]).
     ///
     /// # Errors
     /// [`SubmitError`]: a bad field, too many queued jobs, the store.
-    pub async fn submit(&self, request: JobRequest, user: &str) -> Result<i64, SubmitError> {
-        let (spec, task_id) = self.spec(&request).await?;
+    pub async fn submit(
+        &self,
+        request: JobRequest,
+        user: &str,
+        role: Role,
+    ) -> Result<i64, SubmitError> {
+        let (mut spec, task_id) = self.spec(&request).await?;
+        if role < Role::Admin {
+            self.cap_timeout(&mut spec, request.timeout)?;
+        }
         self.check(&spec, request.callback.as_ref()).await?;
         // One budget for the whole estimate: a slow or unreachable source, or a planner that
         // runs derived tables (MariaDB), delays the answer by at most this.
@@ -127,6 +137,28 @@ impl Jobs {
                 limit,
             }),
         }
+    }
+
+    /// Holds a non-admin's job to `export.jobs.max_timeout`: a larger `timeout` asked for is
+    /// refused (naming the cap, rather than quietly shortening what was asked); a larger one
+    /// inherited (the task's, or `scheduler.task_timeout` when neither gives one) is lowered
+    /// to the cap, and the job records the timeout it runs with.
+    ///
+    /// # Errors
+    /// [`SubmitError::Invalid`] on `timeout` when the request asks for more than the cap.
+    fn cap_timeout(&self, spec: &mut JobSpec, asked: Option<u64>) -> Result<(), SubmitError> {
+        let cap = self.settings.export.jobs.max_timeout;
+        if let Some(t) = asked.filter(|t| *t > cap) {
+            return Err(invalid(
+                "timeout",
+                format!(
+                    "{t} seconds is more than export.jobs.max_timeout ({cap} seconds) allows a job of a non-admin"
+                ),
+            ));
+        }
+        let effective = spec.timeout.unwrap_or(self.settings.scheduler.task_timeout);
+        spec.timeout = Some(effective.min(cap));
+        Ok(())
     }
 
     /// What the request exports, and the id of the task it names.

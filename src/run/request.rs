@@ -39,6 +39,7 @@ impl ExportSettings {
                 recycle: Default::default(),
             },
             max_file_size: self.max_file_size.0,
+            max_total_bytes: self.total_bytes_limit(),
             compression_level: self.compression_level,
             temp_dir: self.temp_dir.clone(),
             csv_escape_formulas: self.csv_escape_formulas,

@@ -1,16 +1,18 @@
 //! Fires missed while no daemon ran: at start, the latest missed fire of each task runs once
 //! (trigger `catch-up`) if it is within `scheduler.misfire_grace_time`, else it is recorded as
-//! `skipped`. Several missed fires of a task coalesce into one.
+//! `skipped`. Several missed fires of a task coalesce into one; each earlier one is recorded
+//! `skipped`, folded into that one's execution (`folded.rs`).
 
-use chrono::Duration as Span;
+use chrono::{DateTime, Duration as Span, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::fire::{fire, record_skip};
+use super::folded::record_folded;
 use super::lease::{claim, close};
 use super::scheduler::Scheduler;
-use super::timers::Timers;
+use super::timers::{Folded, Timer, Timers};
 use crate::config::Settings;
 use crate::model::execution::Trigger;
 
@@ -33,8 +35,9 @@ pub(super) async fn catch_up(s: &Arc<Scheduler>, timers: &Timers, jobs: &mut Joi
         if missed <= since {
             continue;
         }
+        let folded = missed_before(timer, since, missed);
         if now - missed <= grace {
-            fire(s, jobs, record.clone(), missed, Trigger::CatchUp);
+            fire(s, jobs, record.clone(), missed, Trigger::CatchUp, folded);
         } else {
             let reason = format!(
                 "missed while no daemon was running; {}s late, beyond scheduler.misfire_grace_time ({}s)",
@@ -42,11 +45,33 @@ pub(super) async fn catch_up(s: &Arc<Scheduler>, timers: &Timers, jobs: &mut Joi
                 grace.num_seconds()
             );
             if claim(s, record, missed).await {
-                record_skip(s, record, missed, Trigger::CatchUp, reason).await;
+                if let Some(id) = record_skip(s, record, missed, Trigger::CatchUp, reason).await {
+                    record_folded(s, record, &folded, Trigger::CatchUp, id).await;
+                }
                 close(s, record.id, missed).await;
             }
         }
     }
+}
+
+/// The fires of `timer` after `since` and before `missed`, folded into `missed`: the first
+/// ones one by one, the rest as one range (found without walking it).
+fn missed_before(timer: &Timer, since: DateTime<Utc>, missed: DateTime<Utc>) -> Folded {
+    let mut folded = Folded::default();
+    let mut next = timer.next_after(since);
+    while let Some(at) = next.filter(|at| *at < missed) {
+        if folded.full() {
+            let last = timer
+                .last_fire(missed - Span::microseconds(1))
+                .unwrap_or(at)
+                .max(at);
+            folded.rest = Some((at, last));
+            break;
+        }
+        folded.push(at);
+        next = timer.next_after(at);
+    }
+    folded
 }
 
 /// `scheduler.misfire_grace_time` as a span (saturating; the config bounds it).

@@ -14,8 +14,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::control::{Refused, RunHandle};
+use super::folded::record_folded;
 use super::lease::{claim, close};
 use super::scheduler::{Running, Scheduler};
+use super::timers::Folded;
 use crate::model::execution::{ExecutionStatus, NewExecution, Trigger};
 use crate::run::{RunContext, StartNotice};
 use crate::shutdown::Shutdown;
@@ -79,22 +81,26 @@ async fn unwound<T>(what: &str, task: &str, on_panic: T, job: impl Future<Output
     }
 }
 
-/// Starts the fire of `record` at `at` as a job.
+/// Starts the fire of `record` at `at` as a job. The earlier fires `folded` into it are
+/// recorded `skipped`, naming the execution of this one, once it has one.
 pub(super) fn fire(
     s: &Arc<Scheduler>,
     jobs: &mut JoinSet<()>,
     record: Arc<TaskRecord>,
     at: DateTime<Utc>,
     trigger: Trigger,
+    folded: Folded,
 ) {
     let s = s.clone();
     jobs.spawn(async move {
         if trigger != Trigger::Takeover && !claim(&s, &record, at).await {
-            return; // another instance has it
+            return; // another instance has it (and the fires folded into it)
         }
         let Some((place, stop)) = Place::take(&s, &record, at, trigger, true) else {
             let reason = "the previous run of this task is still going".to_string();
-            record_skip(&s, &record, at, trigger, reason).await;
+            if let Some(id) = record_skip(&s, &record, at, trigger, reason).await {
+                record_folded(&s, &record, &folded, trigger, id).await;
+            }
             return close(&s, record.id, at).await;
         };
         let elsewhere = s
@@ -107,12 +113,23 @@ pub(super) fn fire(
             });
         let done = if elsewhere {
             let reason = "the previous run of this task is still going on another instance";
-            record_skip(&s, &record, at, trigger, reason.into()).await;
+            if let Some(id) = record_skip(&s, &record, at, trigger, reason.into()).await {
+                record_folded(&s, &record, &folded, trigger, id).await;
+            }
             true
         } else {
+            let (notice, started) = StartNotice::channel();
             // A panic that escapes the run's own guard still ends the fire here.
-            let runs = run_fire(&s, &record, at, trigger, stop);
-            unwound("a fire", &record.spec.name, true, runs).await
+            let runs = run_fire(&s, &record, at, trigger, stop, notice);
+            let (done, ()) = tokio::join!(
+                unwound("a fire", &record.spec.name, true, runs),
+                async {
+                    if let Ok(id) = started.await {
+                        record_folded(&s, &record, &folded, trigger, id).await;
+                    }
+                }
+            );
+            done
         };
         drop(place);
         if done {
@@ -130,9 +147,10 @@ async fn run_fire(
     at: DateTime<Utc>,
     trigger: Trigger,
     stop: Shutdown,
+    started: StartNotice,
 ) -> bool {
     let retry = s.settings().scheduler.run_retry_policy(record.spec.retries);
-    let ctx = RunContext::fire(trigger, at, stop, retry);
+    let ctx = RunContext::fire(trigger, at, stop, retry).with_start_notice(started);
     match s.executor.run(record, ctx).await {
         Ok(report) => !report.stopped && report.status != ExecutionStatus::Interrupted,
         Err(e) => {
@@ -142,14 +160,15 @@ async fn run_fire(
     }
 }
 
-/// Records a fire that does not run, with the reason.
+/// Records a fire that does not run, with the reason; the execution's id, unless the store
+/// failed.
 pub(super) async fn record_skip(
     s: &Scheduler,
     record: &TaskRecord,
     at: DateTime<Utc>,
     trigger: Trigger,
     reason: String,
-) {
+) -> Option<i64> {
     tracing::warn!(task = %record.spec.name, scheduled = %at, reason = %reason, "fire skipped");
     crate::metrics::execution(&record.spec.name, "skipped", 0, 0, None);
     let new = NewExecution {
@@ -162,8 +181,12 @@ pub(super) async fn record_skip(
         error: Some(reason),
         instance: Some(s.instance.clone()),
     };
-    if let Err(e) = s.store().start_execution(&new).await {
-        tracing::error!(task = %record.spec.name, error = %e, "could not record a skipped fire");
+    match s.store().start_execution(&new).await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::error!(task = %record.spec.name, error = %e, "could not record a skipped fire");
+            None
+        }
     }
 }
 

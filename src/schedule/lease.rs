@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use super::catchup::grace;
 use super::fire::fire;
 use super::scheduler::Scheduler;
-use super::timers::Timers;
+use super::timers::{Folded, Timers};
 use crate::model::execution::{ExecutionStatus, Finish, Trigger};
 pub use crate::run::instance::instance_name;
 use crate::run::instance::{dead_here, on_this_host};
@@ -170,7 +170,7 @@ async fn resume(
     match record {
         Some(record) if rerun && now - claim.lease_until <= grace => {
             tracing::warn!(task = %record.spec.name, scheduled = %at, from = %claim.instance, "fire taken over from a daemon that stopped; running it again");
-            fire(s, jobs, record, at, Trigger::Takeover);
+            fire(s, jobs, record, at, Trigger::Takeover, Folded::default());
         }
         _ => {
             if rerun {

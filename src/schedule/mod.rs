@@ -1,7 +1,8 @@
 //! Scheduling: the [`Scheduler`]'s timer loop (`scheduler.rs`) over the task timers
 //! ([`timers`]); each fire is claimed and run (`fire.rs`) through
 //! [`crate::run::Executor::run`] under the `max_workers` limit, and every fire leaves one
-//! execution row: run, or `skipped` with the reason (overlap, missed beyond the grace).
+//! execution row: run, or `skipped` with the reason (overlap, missed beyond the grace,
+//! folded into a later fire: `folded.rs`).
 //!
 //! Several daemons may share a MySQL or PostgreSQL store: fire claims, leases, takeover and
 //! crash recovery are in `lease.rs`; fires missed while no daemon ran are caught up in
@@ -17,6 +18,7 @@
 mod catchup;
 pub mod control;
 mod fire;
+mod folded;
 mod lease;
 mod retention;
 mod scheduler;

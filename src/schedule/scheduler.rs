@@ -199,9 +199,9 @@ impl Scheduler {
                 () = sleep => {
                     for due in timers.take_due(s.clock().now()) {
                         if due.coalesced > 0 {
-                            tracing::warn!(task = %due.record.spec.name, coalesced = due.coalesced, "late: earlier due fires coalesced into this one");
+                            tracing::warn!(task = %due.record.spec.name, coalesced = due.coalesced, "late: earlier due fires coalesced into this one (each recorded skipped)");
                         }
-                        fire(&s, &mut jobs, due.record, due.at, Trigger::Cron);
+                        fire(&s, &mut jobs, due.record, due.at, Trigger::Cron, due.folded);
                     }
                 }
                 _ = reload.tick() => {

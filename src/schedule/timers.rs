@@ -32,7 +32,8 @@ impl Timer {
             .map(|d| d.with_timezone(&Utc))
     }
 
-    fn next_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// The first fire after `at`.
+    pub fn next_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedule()?
             .next_fire(self.tz, at)
             .map(|d| d.with_timezone(&Utc))
@@ -41,6 +42,42 @@ impl Timer {
     /// The parsed expression (it parsed when the timer was made).
     fn schedule(&self) -> Option<Schedule> {
         Schedule::parse(&self.record.spec.cron).ok()
+    }
+}
+
+/// Fires listed one by one in a [`Folded`]; later ones are summed up in one range.
+pub const FOLDED_LISTED: usize = 100;
+
+/// Fires of a task folded into a later one (missed during a stall, or while no daemon ran),
+/// in time order: each gets a `skipped` record naming the execution they were folded into.
+/// The first [`FOLDED_LISTED`] are listed one by one; the rest, however many, are one range,
+/// so a long outage leaves a bounded number of records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Folded {
+    /// The first fires, one by one.
+    pub listed: Vec<DateTime<Utc>>,
+    /// The first and the last of the fires after those.
+    pub rest: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Folded {
+    /// Adds the next fire (later than every fire added before).
+    pub fn push(&mut self, at: DateTime<Utc>) {
+        match &mut self.rest {
+            Some((_, last)) => *last = at,
+            None if self.listed.len() < FOLDED_LISTED => self.listed.push(at),
+            None => self.rest = Some((at, at)),
+        }
+    }
+
+    /// True when no fire was folded.
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+
+    /// True when [`FOLDED_LISTED`] fires are listed: later ones go to `rest`.
+    pub fn full(&self) -> bool {
+        self.listed.len() >= FOLDED_LISTED
     }
 }
 
@@ -53,6 +90,8 @@ pub struct Due {
     pub at: DateTime<Utc>,
     /// Earlier due fires folded into this one (after a stall).
     pub coalesced: u32,
+    /// Those fires.
+    pub folded: Folded,
 }
 
 /// The timers of the loaded tasks.
@@ -143,8 +182,10 @@ impl Timers {
                 continue;
             };
             let (mut latest, mut coalesced) = (at, 0);
+            let mut folded = Folded::default();
             let mut next = timer.next_after(at);
             while let Some(n) = next.filter(|n| *n <= now) {
+                folded.push(latest);
                 latest = n;
                 coalesced += 1;
                 next = timer.next_after(n);
@@ -157,6 +198,7 @@ impl Timers {
                 record: timer.record.clone(),
                 at: latest,
                 coalesced,
+                folded,
             });
         }
         due
@@ -198,9 +240,28 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].record.id, due[0].coalesced), (1, 3));
         assert_eq!(due[0].at, now + chrono::Duration::seconds(40));
+        let s = |n| now + chrono::Duration::seconds(n);
+        assert_eq!(due[0].folded.listed, [s(10), s(20), s(30)]);
+        assert_eq!(due[0].folded.rest, None);
         assert_eq!(
             timers.next_wake(),
             Some(now + chrono::Duration::seconds(50))
+        );
+    }
+
+    #[test]
+    fn past_the_listed_fires_the_rest_is_one_range() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut f = Folded::default();
+        for n in 0..(FOLDED_LISTED as i64 + 50) {
+            f.push(t + chrono::Duration::seconds(n));
+        }
+        assert_eq!(f.listed.len(), FOLDED_LISTED);
+        let rest = f.rest.unwrap();
+        assert_eq!(rest.0, t + chrono::Duration::seconds(FOLDED_LISTED as i64));
+        assert_eq!(
+            rest.1,
+            t + chrono::Duration::seconds(FOLDED_LISTED as i64 + 49)
         );
     }
 

@@ -3,10 +3,12 @@
 //! The job's spec is a JSON column; its completion callback is JSON with the URL and secret
 //! sealed (see `store::secrets`).
 //!
-//! - `lifecycle`: claiming a queued job (compare-and-set, exactly once across daemons),
-//!   finishing, cancelling, heartbeats, re-queueing after a daemon stopped, expiry.
+//! - `claim`: claiming a queued job (exactly once across daemons, and at most one running job
+//!   per owner and lane).
+//! - `lifecycle`: finishing, cancelling, heartbeats, re-queueing after a daemon stopped, expiry.
 //! - `files`: one file of a job, by index or by path, and its download count.
 
+mod claim;
 mod files;
 mod lifecycle;
 

@@ -15,7 +15,7 @@ use crate::stand_in::StandIn;
 const HOOK_SECRET: &str = "job-callback-secret";
 
 /// Polls job `id` until its status is not one of `passing` (at most `within`).
-async fn until_not(d: &Daemon, id: i64, passing: &[&str], within: Duration) -> Value {
+pub(crate) async fn until_not(d: &Daemon, id: i64, passing: &[&str], within: Duration) -> Value {
     let started = Instant::now();
     loop {
         let (s, job) = d.call("GET", &format!("/api/exports/{id}"), None).await;
@@ -282,7 +282,7 @@ async fn wait_for(get: impl Fn() -> Vec<Value>, n: usize) -> Vec<Value> {
 }
 
 /// A MariaDB source for slow queries (continues the `data_sources` mapping).
-fn slowdb() -> String {
+pub(crate) fn slowdb() -> String {
     format!("  slowdb:\n    type: mysql\n    url: \"{}\"\n", mysql_url())
 }
 

@@ -38,6 +38,7 @@ mod safety_bounds;
 mod safety_config;
 mod safety_export;
 mod safety_http;
+mod safety_jobs;
 mod safety_limits;
 mod safety_run;
 mod safety_secrets;

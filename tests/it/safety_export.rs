@@ -66,6 +66,7 @@ fn request(who: &str, dir: &Path, temp: &Path) -> ExportRequest {
         },
         // One row per file: every export has 12 parts, all to be named under one suffix.
         max_file_size: 1,
+        max_total_bytes: u64::MAX,
         compression_level: 1,
         temp_dir: temp.to_path_buf(),
         csv_escape_formulas: true,

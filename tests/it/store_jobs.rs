@@ -230,10 +230,11 @@ async fn suite(backend: Backend) {
         Submitted::Queued(_)
     ));
 
-    // Claims: 8 claimers on two stores drain the fast lane; each job is claimed once, and
-    // no slow job is taken by a fast claimer.
-    for _ in 0..20 {
-        submit(&store, &new_job("erin", Lane::Fast)).await;
+    // Claims: 8 claimers on two stores drain the fast lane; each job is claimed once, no
+    // slow job is taken by a fast claimer, and bob's second fast job (b2) waits while his
+    // first runs (one running job per owner and lane).
+    for i in 0..20 {
+        submit(&store, &new_job(&format!("erin{i}"), Lane::Fast)).await;
     }
     let queued = JobFilter {
         status: Some(JobStatus::Queued),
@@ -290,12 +291,16 @@ async fn suite(backend: Backend) {
         claimed.len(),
         "a job claimed twice: {claimed:?}"
     );
-    assert_eq!(once, fast, "every fast job claimed");
+    let mut claimable = fast.clone();
+    claimable.remove(&b2);
+    assert_eq!(once, claimable, "every fast job claimed but b2");
     let (after, _) = store.jobs(&queued).await.unwrap();
+    let mut waiting = slow.clone();
+    waiting.insert(b2);
     assert_eq!(
         after.iter().map(|j| j.id).collect::<BTreeSet<_>>(),
-        slow,
-        "slow jobs wait"
+        waiting,
+        "slow jobs wait, and bob's second fast job"
     );
     let instances = store.running_job_instances().await.unwrap();
     assert!(
@@ -429,7 +434,12 @@ async fn suite(backend: Backend) {
         Some("ops"),
         "the first to ask is kept"
     );
-    let with_run = b2;
+    // (b2 waits behind b1: one of erin's is running.)
+    let with_run = *claimed
+        .iter()
+        .rev()
+        .find(|id| ![a1, b1].contains(id))
+        .unwrap();
     let execution = store
         .start_execution(&NewExecution {
             task_id: None,
@@ -461,7 +471,12 @@ async fn suite(backend: Backend) {
         JobStatus::Running
     );
 
-    // A daemon stopped: its jobs go back to the queue once, then fail.
+    // A daemon stopped: its jobs go back to the queue once, then fail. (b2, free to run now
+    // that b1 is done, is cancelled first, so frank's is the one claimed.)
+    assert_eq!(
+        store.cancel_job(b2, "ops").await.unwrap(),
+        JobCancel::Cancelled
+    );
     let lost = submit(&store, &new_job("frank", Lane::Fast)).await;
     let job = store
         .claim_next_job(Lane::Fast, "inst-lost")

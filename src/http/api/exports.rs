@@ -94,7 +94,7 @@ pub async fn create(
     });
     let id = state
         .jobs
-        .submit(request, &caller.name)
+        .submit(request, &caller.name, caller.role)
         .await
         .map_err(|e| match e {
             SubmitError::Invalid { field, message } => {

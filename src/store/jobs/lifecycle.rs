@@ -1,6 +1,6 @@
-//! A job's life in the store: claimed by one daemon instance (compare-and-set on `status`),
-//! kept alive by heartbeats, finished with its files, cancelled, re-queued once when the
-//! instance running it stopped, expired when its files go. Every change of state is an
+//! A job's life in the store once claimed (the claim is in `claim.rs`): kept alive by
+//! heartbeats, finished with its files, cancelled, re-queued once when the instance running
+//! it stopped, expired when its files go. Every change of state is an
 //! `UPDATE ... WHERE id = ? AND status = ...`: of two processes changing one job, one wins.
 
 use chrono::{DateTime, Utc};
@@ -8,13 +8,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::{FileRow, Row, job_name, select_files, select_jobs, stored, with_files};
 use crate::model::execution::UnknownValue;
-use crate::model::job::{Job, JobCancel, JobFinish, JobStatus, Lane};
+use crate::model::job::{Job, JobCancel, JobFinish, JobStatus};
 use crate::store::{StoreError, db, dispatch, micros, now};
-
-/// Queued jobs looked at per round of [`Store::claim_next_job`](crate::store::Store::claim_next_job).
-const CANDIDATES: i64 = 8;
-/// Rounds of candidates tried before giving up (other instances took them all).
-const CLAIM_ROUNDS: usize = 4;
 
 /// The error of a job re-queued because the instance running it stopped.
 pub const REQUEUED: &str = "interrupted: the daemon running it stopped; re-queued";
@@ -42,55 +37,6 @@ fn cancelled_by(by: &str) -> String {
 }
 
 impl crate::store::Store {
-    /// Makes the oldest queued job of `lane` running for `instance` and returns it (started
-    /// and heartbeat now, one more attempt, no execution yet). Each job is claimed once, by
-    /// compare-and-set, however many instances share the store; `None` when no queued job is
-    /// left (or other instances took every candidate, several rounds in a row).
-    ///
-    /// # Errors
-    /// As [`Self::job`].
-    pub async fn claim_next_job(
-        &self,
-        lane: Lane,
-        instance: &str,
-    ) -> Result<Option<Job>, StoreError> {
-        for _ in 0..CLAIM_ROUNDS {
-            let candidates: Vec<(i64,)> = dispatch!(self, |pool, sql| {
-                sqlx::query_as(sql(
-                    "SELECT id FROM export_jobs WHERE status = 'queued' AND lane = ? ORDER BY id LIMIT ?",
-                ))
-                .bind(lane.as_str())
-                .bind(CANDIDATES)
-                .fetch_all(pool)
-                .await
-            })
-            .map_err(db("reading the export queue"))?;
-            if candidates.is_empty() {
-                return Ok(None);
-            }
-            for (id,) in candidates {
-                let t = now();
-                let won = dispatch!(self, |pool, sql| {
-                    sqlx::query(sql(
-                        "UPDATE export_jobs SET status = 'running', instance = ?, started_at = ?, heartbeat_at = ?, attempts = attempts + 1, execution_id = NULL WHERE id = ? AND status = 'queued'",
-                    ))
-                    .bind(instance)
-                    .bind(t)
-                    .bind(t)
-                    .bind(id)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-                })
-                .map_err(db("claiming an export job"))?;
-                if won == 1 {
-                    return self.job(id).await;
-                }
-            }
-        }
-        Ok(None)
-    }
-
     /// Records the execution that runs job `id`.
     ///
     /// # Errors
