@@ -23,6 +23,17 @@ pub struct UserRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What [`super::Store::change_keeping_an_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminGuard {
+    /// The role was changed or the account removed.
+    Done,
+    /// There is no account of that name.
+    NoSuchUser,
+    /// Refused: the account is the last admin.
+    LastAdmin,
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
@@ -195,6 +206,78 @@ impl super::Store {
         })
         .map_err(db("changing a role"))?;
         Ok(affected > 0)
+    }
+
+    /// Sets an account's role, or removes it with its logins and API tokens (`role` none),
+    /// unless that leaves no admin: one transaction that first locks every admin row and
+    /// the account's (a write on SQLite, which takes the store's write lock; row locks on
+    /// MySQL and PostgreSQL), then counts the admins and changes the account. Two concurrent
+    /// demotions of the last two admins therefore run one after the other, and the second
+    /// is refused.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn change_keeping_an_admin(
+        &self,
+        name: &str,
+        role: Option<Role>,
+    ) -> Result<AdminGuard, StoreError> {
+        let Some(user) = self.user(name).await? else {
+            return Ok(AdminGuard::NoSuchUser);
+        };
+        let t = now();
+        let admin = Role::Admin.as_str();
+        dispatch!(self, |pool, sql| {
+            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            sqlx::query(sql(
+                "UPDATE users SET updated_at = updated_at WHERE role = ? OR id = ?",
+            ))
+            .bind(admin)
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("locking the admins"))?;
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as(sql("SELECT id, role FROM users WHERE role = ? OR id = ?"))
+                    .bind(admin)
+                    .bind(user.id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("counting the admins"))?;
+            let Some((_, current)) = rows.iter().find(|(id, _)| *id == user.id) else {
+                return Ok(AdminGuard::NoSuchUser);
+            };
+            let admins = rows.iter().filter(|(_, r)| r == admin).count();
+            let stays_admin = role == Some(Role::Admin);
+            if current == admin && !stays_admin && admins <= 1 {
+                return Ok(AdminGuard::LastAdmin);
+            }
+            match role {
+                Some(role) => {
+                    sqlx::query(sql("UPDATE users SET role = ?, updated_at = ? WHERE id = ?"))
+                        .bind(role.as_str())
+                        .bind(t)
+                        .bind(user.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("changing a role"))?;
+                }
+                None => {
+                    sqlx::query(sql("DELETE FROM sessions WHERE user_id = ?"))
+                        .bind(user.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("ending a user's logins"))?;
+                    sqlx::query(sql("DELETE FROM users WHERE id = ?"))
+                        .bind(user.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("removing a user"))?;
+                }
+            }
+            tx.commit().await.map_err(db("committing a user change"))?;
+            Ok(AdminGuard::Done)
+        })
     }
 
     /// Removes an account with its logins and API tokens; false when there was none.
