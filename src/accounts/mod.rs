@@ -54,6 +54,8 @@ pub enum AccountError {
 pub struct Caller {
     /// Account name (`http.token` for the config token).
     pub name: String,
+    /// Account id (none for the config token): what owns jobs and files.
+    pub user_id: Option<i64>,
     /// What they may do now.
     pub role: Role,
     /// How they proved it.
@@ -74,6 +76,16 @@ pub enum Via {
     },
     /// The config's `http.token` (acts as admin).
     ConfigToken,
+}
+
+impl Caller {
+    /// The owner of what this caller creates (jobs and their files).
+    pub fn owner(&self) -> crate::model::job::Owner {
+        crate::model::job::Owner {
+            id: self.user_id,
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// A successful login (no `Debug`: it holds the tokens).
@@ -209,6 +221,7 @@ impl Accounts {
         let hash = token::token_hash(token);
         Ok(self.store.session(&hash).await?.map(|s| Caller {
             name: s.user,
+            user_id: Some(s.user_id),
             role: s.role,
             via: Via::Session {
                 kind: s.kind,

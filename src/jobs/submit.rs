@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::Jobs;
 use crate::export::naming::render_sql;
-use crate::model::job::{JobSpec, Lane, NewJob};
+use crate::model::job::{JobSpec, Lane, NewJob, Owner};
 use crate::model::task::{Format, SheetSpec, WebhookNotify};
 use crate::run::request::open_source;
 use crate::source::estimate::ESTIMATE_TIMEOUT;
@@ -92,7 +92,8 @@ impl Jobs {
     ///
     /// # Errors
     /// [`SubmitError`]: a bad field, too many queued jobs, the store.
-    pub async fn submit(&self, request: JobRequest, user: &str) -> Result<i64, SubmitError> {
+    pub async fn submit(&self, request: JobRequest, owner: &Owner) -> Result<i64, SubmitError> {
+        let user = owner.name.as_str();
         let (spec, task_id) = self.spec(&request).await?;
         self.check(&spec, request.callback.as_ref()).await?;
         // One budget for the whole estimate: a slow or unreachable source, or a planner that
@@ -114,6 +115,7 @@ impl Jobs {
             estimate,
             callback: request.callback,
             created_by: user.to_string(),
+            created_by_id: owner.id,
         };
         let max = self.settings.export.jobs.max_queued_per_user;
         match self.store.insert_job(&new, max).await? {

@@ -81,7 +81,10 @@ impl LinkSigner {
             settings.export.output_dir.clone(),
         )
         .lasting_at_most(Duration::from_secs(
-            settings.http.link_expiry.max(settings.export.download_expiry),
+            settings
+                .http
+                .link_expiry
+                .max(settings.export.download_expiry),
         )))
     }
 

@@ -312,13 +312,15 @@ impl Store {
                 (Pool::Postgres(pool), cfg.describe())
             }
         };
-        Ok(Store {
+        let store = Store {
             pool,
             description,
             key: None,
             foreign_key: false,
             log_totals: Arc::default(),
-        })
+        };
+        store.fill_user_keys().await?;
+        Ok(store)
     }
 
     /// Where the store is, for messages: `sqlite ./data/system.db`, `mysql user@host:3306/db`.

@@ -290,12 +290,10 @@ impl Store {
     /// No key is loaded, or it is not the store's; the stored key does not open; database
     /// errors.
     pub async fn download_link_key(&self, fresh: &str) -> Result<String, StoreError> {
-        let key = self
-            .sealing_key()?
-            .ok_or_else(|| StoreError::NoKeyToSeal {
-                object: "system store".into(),
-                field: LINK_KEY.into(),
-            })?;
+        let key = self.sealing_key()?.ok_or_else(|| StoreError::NoKeyToSeal {
+            object: "system store".into(),
+            field: LINK_KEY.into(),
+        })?;
         let stored = self.meta_value(LINK_KEY, &sealed::seal(key, fresh)).await?;
         if sealed::is_sealed(&stored) {
             sealed::open(key, &stored).map_err(link_key_error)
@@ -337,13 +335,15 @@ impl Store {
             return Err(StoreError::ForeignKey);
         }
         let affected = dispatch!(self, |pool, sql| {
-            sqlx::query(sql("UPDATE meta SET value = ? WHERE name = ? AND value = ?"))
-                .bind(&new)
-                .bind(LINK_KEY)
-                .bind(&stored)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(sql(
+                "UPDATE meta SET value = ? WHERE name = ? AND value = ?",
+            ))
+            .bind(&new)
+            .bind(LINK_KEY)
+            .bind(&stored)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
         })
         .map_err(db("sealing the download link key"))?;
         Ok(affected)

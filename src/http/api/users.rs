@@ -159,7 +159,10 @@ pub async fn update(
     // The role first: a refused demotion changes nothing (not the password either).
     if let Some(role) = body.role {
         guarded(
-            state.store.change_keeping_an_admin(&user.name, Some(role)).await?,
+            state
+                .store
+                .change_keeping_an_admin(&user.name, Some(role))
+                .await?,
             &user.name,
         )?;
     }
@@ -200,7 +203,10 @@ pub async fn remove(
         return Err(ApiError::not_found(format!("no user {name:?}")));
     };
     guarded(
-        state.store.change_keeping_an_admin(&user.name, None).await?,
+        state
+            .store
+            .change_keeping_an_admin(&user.name, None)
+            .await?,
         &user.name,
     )?;
     audit(
