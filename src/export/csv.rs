@@ -136,7 +136,15 @@ impl CsvSink {
         self.sheet_parts += 1;
         self.claim_sheet_names(self.sheet_parts);
         let temp = self.temps.create("csv");
-        let mut file = BufWriter::with_capacity(256 * 1024, File::create(&temp).map_err(io)?);
+        let mut file = BufWriter::with_capacity(
+            256 * 1024,
+            crate::private::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temp)
+                .map_err(io)?,
+        );
         file.write_all(BOM).map_err(io)?;
         let name = self.sheet_file_name(self.sheet_seq, self.sheet_parts);
         let mut open = Open {

@@ -147,6 +147,24 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Creates the SQLite file 0600 when it is missing (SQLite gives its `-wal` and `-shm` files
+/// the same mode), and makes an existing one 0600: it holds password hashes and sealed
+/// secrets.
+fn private_store_file(path: &std::path::Path) -> Result<(), StoreError> {
+    let fail = |e: std::io::Error| StoreError::Config(format!("{}: {e}", path.display()));
+    match crate::private::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            crate::private::restrict(path).map_err(fail)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
 /// A store statement for SQLite and MySQL, which take `?` placeholders as written.
 pub(crate) fn qmark(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
     AssertSqlSafe(Cow::Borrowed(sql))
@@ -250,10 +268,11 @@ impl Store {
                         .parent()
                         .filter(|d| !d.as_os_str().is_empty())
                     {
-                        std::fs::create_dir_all(dir).map_err(|e| {
+                        crate::private::create_dir_all(dir).map_err(|e| {
                             StoreError::Config(format!("cannot create {}: {e}", dir.display()))
                         })?;
                     }
+                    private_store_file(&cfg.sqlite_path)?;
                     SqliteConnectOptions::new().filename(&cfg.sqlite_path)
                 } else {
                     SqliteConnectOptions::from_str(url).map_err(db("parsing the sqlite url"))?
