@@ -37,6 +37,7 @@ mod notify;
 mod safety_config;
 mod safety_export;
 mod safety_http;
+mod safety_identity;
 mod safety_limits;
 mod safety_run;
 mod safety_secrets;
