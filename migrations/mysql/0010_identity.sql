@@ -4,4 +4,4 @@
 -- are compared by a key (NFKC, lower case; filled by the daemon for older rows), unique.
 ALTER TABLE export_jobs ADD COLUMN created_by_id BIGINT NULL, ADD KEY export_jobs_owner_id (created_by_id, status);
 UPDATE export_jobs SET created_by_id = (SELECT u.id FROM users u WHERE u.name = export_jobs.created_by);
-ALTER TABLE users ADD COLUMN name_key VARCHAR(191) NULL, ADD UNIQUE KEY users_name_key (name_key);
+ALTER TABLE users ADD COLUMN name_key VARCHAR(191) NULL, ADD UNIQUE KEY users_name_fold (name_key);

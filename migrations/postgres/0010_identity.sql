@@ -6,4 +6,4 @@ ALTER TABLE export_jobs ADD COLUMN created_by_id BIGINT;
 UPDATE export_jobs SET created_by_id = (SELECT u.id FROM users u WHERE u.name = export_jobs.created_by);
 CREATE INDEX export_jobs_owner_id ON export_jobs (created_by_id, status);
 ALTER TABLE users ADD COLUMN name_key TEXT;
-CREATE UNIQUE INDEX users_name_key ON users (name_key);
+CREATE UNIQUE INDEX users_name_fold ON users (name_key);

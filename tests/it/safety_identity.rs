@@ -95,11 +95,13 @@ async fn the_link_key_is_sealed_rotated_and_links_are_capped() {
 
     // `secrets rotate` re-seals it under the new key; the restarted daemon (new key) opens
     // it, so links made before the rotation still work.
+    d.cli(&["stop"], "");
     let out = d.cli(&["secrets", "rotate"], "");
     assert!(out.starts_with("re-encrypted 1 secret value"), "{out}");
     let rotated = store_text(&d, LINK_KEY_SQL).await.unwrap();
     assert!(rotated.starts_with("enc:v1:") && rotated != resealed);
-    d.stop_and_restart().await;
+    // Started again (the old process is gone already).
+    d.crash_and_restart().await;
     assert_eq!(status_of(&d, &good).await, 200);
 }
 
@@ -281,7 +283,14 @@ async fn ids_resolve_first_and_digit_names_are_refused() {
     let out = assert_cmd::Command::cargo_bin("reportd")
         .unwrap()
         .current_dir(d.dir.path())
-        .args(["--config", "config.yaml", "task", "apply", "digits.yaml"])
+        .args([
+            "--config",
+            "config.yaml",
+            "task",
+            "apply",
+            "--file",
+            "digits.yaml",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -307,7 +316,7 @@ async fn ids_resolve_first_and_digit_names_are_refused() {
     assert_eq!(s, 202, "{ran}");
     let execution = ran["execution_id"].as_i64().unwrap();
     let (_, run) = d.call("GET", &format!("/api/logs/{execution}"), None).await;
-    assert_eq!(run["task"], "alpha", "{run}");
+    assert_eq!(run["task_name"], "alpha", "{run}");
     let cli = d.cli(&["task", "show", &alpha_id.to_string(), "--json"], "");
     assert!(cli.contains("\"alpha\""), "{cli}");
     let (s, job) = d
