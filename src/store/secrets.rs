@@ -7,6 +7,8 @@
 //! written (exactly `${NAME}`, see [`sealed::is_env_reference`]), or a sealed value
 //! (`enc:v1:...`). A plain value is only ever found in rows written before this version.
 //! Adding a field is one line in [`DATA_SOURCE_SECRETS`], [`TASK_SECRETS`] or [`JOB_SECRETS`].
+//! The download-link signing key in `meta` is sealed too ([`Store::download_link_key`]), sealed
+//! at start when an older version left it plain, and re-sealed by a rotation.
 
 use serde_json::Value;
 
