@@ -6,7 +6,8 @@
 //! `dispatch!`; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
 //!
 //! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`], [`users`], [`sessions`],
-//!   [`audit`]: one file per table; [`jobs`]: export jobs and their files.
+//!   [`audit`]: one file per table; [`jobs`]: export jobs and their files; `link_key`: the
+//!   sealed download-link key.
 //! - `secrets`: passwords, webhooks and signing secrets are sealed on write and opened on
 //!   read with the key attached to the [`Store`] ([`Store::open`] loads it from the config;
 //!   [`Store::connect`] alone has none), plain values left by older versions are sealed by
@@ -18,6 +19,7 @@ pub mod claims;
 pub mod datasources;
 pub mod executions;
 pub mod jobs;
+mod link_key;
 pub mod meta;
 mod secrets;
 pub mod sessions;

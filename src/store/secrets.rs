@@ -7,8 +7,8 @@
 //! written (exactly `${NAME}`, see [`sealed::is_env_reference`]), or a sealed value
 //! (`enc:v1:...`). A plain value is only ever found in rows written before this version.
 //! Adding a field is one line in [`DATA_SOURCE_SECRETS`], [`TASK_SECRETS`] or [`JOB_SECRETS`].
-//! The download-link signing key in `meta` is sealed too ([`Store::download_link_key`]), sealed
-//! at start when an older version left it plain, and re-sealed by a rotation.
+//! The download-link signing key in `meta` is sealed too (`link_key`), sealed at start when an
+//! older version left it plain, and re-sealed by a rotation.
 
 use serde_json::Value;
 
@@ -20,9 +20,6 @@ use crate::model::sealed::{self, SealError, SecretKey};
 const KEY_CHECK: &str = "secret_key_check";
 /// What that row holds, sealed.
 const KEY_CHECK_TEXT: &str = "reportd secret key check";
-/// The `meta` row holding the key that signs download links ([`crate::notify::links`]),
-/// sealed (older versions stored it in plain hex; [`Store::seal_plaintext`] seals it).
-const LINK_KEY: &str = "download_link_key";
 
 /// The secret fields of one table's JSON column.
 pub(crate) struct SecretColumn {
@@ -244,7 +241,7 @@ impl SecretColumn {
 }
 
 /// What [`SecretColumn::reseal`] does.
-enum Mode<'a> {
+pub(super) enum Mode<'a> {
     /// Seal plain values; check that sealed ones open with this key.
     Plaintext(&'a SecretKey),
     /// Re-encrypt sealed values from `old` to `new`; seal plain ones with `new`.
@@ -256,101 +253,21 @@ enum Mode<'a> {
 
 impl Mode<'_> {
     /// The key the sealed values are under now.
-    fn current(&self) -> &SecretKey {
+    pub(super) fn current(&self) -> &SecretKey {
         match self {
             Mode::Plaintext(k) | Mode::Rotate { old: k, .. } => k,
         }
     }
 
     /// The key values are sealed with.
-    fn target(&self) -> &SecretKey {
+    pub(super) fn target(&self) -> &SecretKey {
         match self {
             Mode::Plaintext(k) | Mode::Rotate { new: k, .. } => k,
         }
     }
 }
 
-/// The error for a download link key that does not open.
-fn link_key_error(e: SealError) -> StoreError {
-    let (object, field) = ("system store".to_string(), LINK_KEY.to_string());
-    match e {
-        SealError::WrongKey => StoreError::WrongKey { object, field },
-        SealError::Malformed => StoreError::Corrupt {
-            what: format!("{object} ({field})"),
-            message: "starts with enc:v1: but is not a well-formed encrypted value".into(),
-        },
-    }
-}
-
 impl Store {
-    /// The key that signs download links: opened from the store, or `fresh` stored sealed
-    /// when there is none yet (concurrent callers all get the first one stored). A plain
-    /// key left by an older version is used as it is (and sealed by
-    /// [`Store::seal_plaintext`] at the next start).
-    ///
-    /// # Errors
-    /// No key is loaded, or it is not the store's; the stored key does not open; database
-    /// errors.
-    pub async fn download_link_key(&self, fresh: &str) -> Result<String, StoreError> {
-        let key = self.sealing_key()?.ok_or_else(|| StoreError::NoKeyToSeal {
-            object: "system store".into(),
-            field: LINK_KEY.into(),
-        })?;
-        let stored = self.meta_value(LINK_KEY, &sealed::seal(key, fresh)).await?;
-        if sealed::is_sealed(&stored) {
-            sealed::open(key, &stored).map_err(link_key_error)
-        } else {
-            Ok(stored)
-        }
-    }
-
-    /// The stored download link key rewritten for `mode`; `None` when there is none or it
-    /// stays as it is.
-    fn reseal_link_key(stored: &str, mode: &Mode<'_>) -> Result<Option<String>, StoreError> {
-        if sealed::is_sealed(stored) {
-            let plain = sealed::open(mode.current(), stored).map_err(link_key_error)?;
-            return Ok(match mode {
-                Mode::Rotate { new, .. } => Some(sealed::seal(new, &plain)),
-                Mode::Plaintext(_) => None,
-            });
-        }
-        Ok(Some(sealed::seal(mode.target(), stored)))
-    }
-
-    /// Seals a plain download link key left by an older version (compare-and-set); checks
-    /// a sealed one opens. Returns how many values were sealed (0 or 1).
-    async fn seal_plain_link_key(&self, key: &SecretKey) -> Result<u64, StoreError> {
-        let stored: Option<(String,)> = dispatch!(self, |pool, sql| {
-            sqlx::query_as(sql("SELECT value FROM meta WHERE name = ?"))
-                .bind(LINK_KEY)
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(db("reading the download link key"))?;
-        let Some((stored,)) = stored else {
-            return Ok(0);
-        };
-        let Some(new) = Store::reseal_link_key(&stored, &Mode::Plaintext(key))? else {
-            return Ok(0);
-        };
-        if self.foreign_key {
-            return Err(StoreError::ForeignKey);
-        }
-        let affected = dispatch!(self, |pool, sql| {
-            sqlx::query(sql(
-                "UPDATE meta SET value = ? WHERE name = ? AND value = ?",
-            ))
-            .bind(&new)
-            .bind(LINK_KEY)
-            .bind(&stored)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
-        .map_err(db("sealing the download link key"))?;
-        Ok(affected)
-    }
-
     /// Whether the loaded key is the store's: the first store opened with a key keeps a
     /// value sealed with it (`meta` `secret_key_check`); a later key that cannot open it is
     /// not the store's, so a lost key file replaced by a new one never mixes two keys in one
@@ -468,16 +385,16 @@ impl Store {
             }
             let link_key: Option<(String,)> =
                 sqlx::query_as(sql("SELECT value FROM meta WHERE name = ?"))
-                    .bind(LINK_KEY)
+                    .bind(super::link_key::LINK_KEY)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db("reading the download link key"))?;
             if let Some((stored,)) = link_key
-                && let Some(resealed) = Store::reseal_link_key(&stored, &mode)?
+                && let Some(resealed) = super::link_key::reseal(&stored, &mode)?
             {
                 sqlx::query(sql("UPDATE meta SET value = ? WHERE name = ?"))
                     .bind(resealed)
-                    .bind(LINK_KEY)
+                    .bind(super::link_key::LINK_KEY)
                     .execute(&mut *tx)
                     .await
                     .map_err(db("re-encrypting the download link key"))?;
