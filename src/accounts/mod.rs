@@ -156,12 +156,16 @@ impl Accounts {
         password: &str,
         address: &str,
     ) -> Result<Login, AccountError> {
-        if let Some(wait) = self.throttle.blocked(name, address, Instant::now()) {
+        // Failures count against the account, not the spelling: `ADMIN` and `ａdmin` are
+        // guesses at `admin` too.
+        let counted = crate::model::plain::user_key(name);
+        let counted = counted.as_str();
+        if let Some(wait) = self.throttle.blocked(counted, address, Instant::now()) {
             return Err(AccountError::Throttled(wait));
         }
         if check_user_name(name).is_err() {
             // No such account can exist: nothing to look up or hash.
-            self.throttle.failed(name, address, Instant::now());
+            self.throttle.failed(counted, address, Instant::now());
             return Err(AccountError::WrongLogin);
         }
         let waiting = WaitingGuard::enter(&self.waiting);
@@ -177,7 +181,7 @@ impl Accounts {
         let user = match user {
             Some(u) if ok => u,
             _ => {
-                self.throttle.failed(name, address, Instant::now());
+                self.throttle.failed(counted, address, Instant::now());
                 return Err(AccountError::WrongLogin);
             }
         };
@@ -196,10 +200,10 @@ impl Accounts {
             )
             .await?;
         if !stored {
-            self.throttle.failed(name, address, Instant::now());
+            self.throttle.failed(counted, address, Instant::now());
             return Err(AccountError::WrongLogin);
         }
-        self.throttle.succeeded(name);
+        self.throttle.succeeded(counted);
         if let Err(e) = self.store.prune_sessions().await {
             tracing::warn!(error = %e, "removing expired logins failed");
         }

@@ -502,6 +502,30 @@ async fn names_are_plain_text_and_user_names_fold() {
         results.iter().all(|(s, _)| matches!(s, 201 | 409)),
         "{results:?}"
     );
+
+    // Wrong guesses count against the account whatever the spelling.
+    d.login("carol", "viewer").await;
+    for spelling in ["CAROL", "Carol", "cArol", "caRol", "ｃarol"] {
+        let (s, b) = d
+            .call(
+                "POST",
+                "/api/auth/login",
+                Some(json!({"username": spelling, "password": "wrong-password"})),
+            )
+            .await;
+        assert_eq!(s, 401, "{spelling}: {b}");
+    }
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/auth/login",
+            Some(json!({"username": "carol", "password": "wrong-password"})),
+        )
+        .await;
+    assert_eq!(
+        s, 429,
+        "five spellings of carol are five guesses at carol: {b}"
+    );
 }
 
 fn mode(p: &Path) -> u32 {
