@@ -60,6 +60,7 @@ pub(crate) mod metrics;
 pub mod model;
 pub mod notify;
 pub mod panics;
+pub mod private;
 pub(crate) mod retention;
 pub mod run;
 pub mod schedule;

@@ -72,15 +72,19 @@ pub fn init(
     let (file_layer, guard) = match (&settings.file, to_file) {
         (Some(path), true) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
+                crate::private::create_dir_all(dir).map_err(|e| {
                     anyhow::anyhow!("log file {}: cannot create directory: {e}", path.display())
                 })?;
             }
-            std::fs::OpenOptions::new()
+            // 0600 (it holds the one-time setup URL), also when an older version made it.
+            crate::private::options()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map_err(|e| anyhow::anyhow!("log file {}: cannot open: {e}", path.display()))?;
+            crate::private::restrict(path).map_err(|e| {
+                anyhow::anyhow!("log file {}: cannot make it private: {e}", path.display())
+            })?;
             let rotating = FileRotate::new(
                 path,
                 AppendCount::new(settings.backup_count),

@@ -7,6 +7,8 @@ use reportd::cli::{Cli, Command};
 use reportd::config::Settings;
 
 fn main() -> ExitCode {
+    // Before any thread or file: what reportd and its libraries create is the user's only.
+    reportd::private::restrict_umask();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

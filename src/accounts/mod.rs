@@ -54,6 +54,8 @@ pub enum AccountError {
 pub struct Caller {
     /// Account name (`http.token` for the config token).
     pub name: String,
+    /// Account id (none for the config token): what owns jobs and files.
+    pub user_id: Option<i64>,
     /// What they may do now.
     pub role: Role,
     /// How they proved it.
@@ -74,6 +76,16 @@ pub enum Via {
     },
     /// The config's `http.token` (acts as admin).
     ConfigToken,
+}
+
+impl Caller {
+    /// The owner of what this caller creates (jobs and their files).
+    pub fn owner(&self) -> crate::model::job::Owner {
+        crate::model::job::Owner {
+            id: self.user_id,
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// A successful login (no `Debug`: it holds the tokens).
@@ -144,12 +156,16 @@ impl Accounts {
         password: &str,
         address: &str,
     ) -> Result<Login, AccountError> {
-        if let Some(wait) = self.throttle.blocked(name, address, Instant::now()) {
+        // Failures count against the account, not the spelling: `ADMIN` and `ａdmin` are
+        // guesses at `admin` too.
+        let counted = crate::model::plain::user_key(name);
+        let counted = counted.as_str();
+        if let Some(wait) = self.throttle.blocked(counted, address, Instant::now()) {
             return Err(AccountError::Throttled(wait));
         }
         if check_user_name(name).is_err() {
             // No such account can exist: nothing to look up or hash.
-            self.throttle.failed(name, address, Instant::now());
+            self.throttle.failed(counted, address, Instant::now());
             return Err(AccountError::WrongLogin);
         }
         let waiting = WaitingGuard::enter(&self.waiting);
@@ -165,7 +181,7 @@ impl Accounts {
         let user = match user {
             Some(u) if ok => u,
             _ => {
-                self.throttle.failed(name, address, Instant::now());
+                self.throttle.failed(counted, address, Instant::now());
                 return Err(AccountError::WrongLogin);
             }
         };
@@ -184,10 +200,10 @@ impl Accounts {
             )
             .await?;
         if !stored {
-            self.throttle.failed(name, address, Instant::now());
+            self.throttle.failed(counted, address, Instant::now());
             return Err(AccountError::WrongLogin);
         }
-        self.throttle.succeeded(name, address);
+        self.throttle.succeeded(counted, address);
         if let Err(e) = self.store.prune_sessions().await {
             tracing::warn!(error = %e, "removing expired logins failed");
         }
@@ -209,6 +225,7 @@ impl Accounts {
         let hash = token::token_hash(token);
         Ok(self.store.session(&hash).await?.map(|s| Caller {
             name: s.user,
+            user_id: Some(s.user_id),
             role: s.role,
             via: Via::Session {
                 kind: s.kind,

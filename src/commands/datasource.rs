@@ -73,6 +73,9 @@ async fn add_source(settings: &Settings, add: DatasourceAdd) -> anyhow::Result<E
             settings.path.display()
         );
     }
+    if let Err(e) = crate::model::plain::check(&add.name) {
+        bail!("data source name {:?} {e}", add.name);
+    }
     let mut spec = DataSourceSpec::new(add.kind);
     spec.host = add.host;
     spec.port = add.port;

@@ -148,7 +148,15 @@ impl CsvSink {
         header.extend_from_slice(b"\r\n");
         self.budget.spend((BOM.len() + header.len()) as u64)?;
         let temp = self.temps.create("csv");
-        let mut file = BufWriter::with_capacity(256 * 1024, File::create(&temp).map_err(io)?);
+        let mut file = BufWriter::with_capacity(
+            256 * 1024,
+            crate::private::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temp)
+                .map_err(io)?,
+        );
         file.write_all(BOM).map_err(io)?;
         let name = self.sheet_file_name(self.sheet_seq, self.sheet_parts);
         let mut open = Open {

@@ -52,8 +52,14 @@ pub fn place(
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         Destination::Dir { dir, .. } => dir.clone(),
     };
-    std::fs::create_dir_all(&dir)
+    crate::private::create_dir_all(&dir)
         .map_err(|e| WriteError::io(format!("creating {}", dir.display()), e))?;
+    // The writers (ours and the xlsx library's) made the parts in the private temp
+    // directory; they are 0600 before they are linked where others could look.
+    for part in &written.parts {
+        crate::private::restrict(&part.temp)
+            .map_err(|e| WriteError::io(format!("restricting {}", part.temp.display()), e))?;
+    }
     let mut staging = Staging::new(&dir);
     let files = match dest {
         Destination::File(_) => replace_all(&dir, &written, &mut staging)?,
@@ -171,7 +177,7 @@ fn claim_with(
         // No hard links on this file system (FAT, some network shares): a placeholder
         // created exclusively claims the name, the file is renamed over it.
         Err(_) => {
-            std::fs::OpenOptions::new()
+            crate::private::options()
                 .write(true)
                 .create_new(true)
                 .open(to)?;
@@ -254,7 +260,7 @@ impl Staging {
             std::process::id(),
             STAGING_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut out = std::fs::OpenOptions::new()
+        let mut out = crate::private::options()
             .write(true)
             .create_new(true)
             .open(&path)?;

@@ -67,7 +67,7 @@ impl TempFiles {
         // between its creation and ours: try again.
         let mut tries = 0;
         loop {
-            match std::fs::create_dir_all(&dir) {
+            match crate::private::create_dir_all(&dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
                 Err(e) => return Err(e),

@@ -42,7 +42,7 @@ pub(super) async fn download(
         Err(e) => {
             let status = match e {
                 LinkError::BadPath => StatusCode::BAD_REQUEST,
-                LinkError::BadSignature => StatusCode::FORBIDDEN,
+                LinkError::BadSignature | LinkError::TooLong => StatusCode::FORBIDDEN,
                 LinkError::Expired => StatusCode::GONE,
             };
             tracing::warn!(path = %path, error = %e, "download refused");

@@ -46,7 +46,7 @@ pub async fn send(settings: &Settings, store: &Store, links: Option<&LinkSigner>
     };
     let task = match &job.spec.task {
         Some(name) => store
-            .find_task(name)
+            .task_named(name)
             .await
             .ok()
             .flatten()

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::Jobs;
 use crate::export::naming::render_sql;
-use crate::model::job::{JobSpec, Lane, NewJob};
+use crate::model::job::{JobSpec, Lane, NewJob, Owner};
 use crate::model::role::Role;
 use crate::model::task::{Format, SheetSpec, WebhookNotify};
 use crate::run::request::open_source;
@@ -97,9 +97,10 @@ impl Jobs {
     pub async fn submit(
         &self,
         request: JobRequest,
-        user: &str,
+        owner: &Owner,
         role: Role,
     ) -> Result<i64, SubmitError> {
+        let user = owner.name.as_str();
         let (mut spec, task_id) = self.spec(&request).await?;
         if role < Role::Admin {
             self.cap_timeout(&mut spec, request.timeout)?;
@@ -124,6 +125,7 @@ impl Jobs {
             estimate,
             callback: request.callback,
             created_by: user.to_string(),
+            created_by_id: owner.id,
         };
         let max = self.settings.export.jobs.max_queued_per_user;
         match self.store.insert_job(&new, max).await? {

@@ -64,6 +64,9 @@ pub struct JobView {
     pub cancel_requested_by: Option<String>,
     /// Who asked.
     pub created_by: String,
+    /// The caller asked for it (their account, by id): the console offers them its cancel.
+    #[serde(skip)]
+    pub mine: bool,
     /// Queued at.
     pub created_at: DateTime<Utc>,
     /// Its run started at.
@@ -104,6 +107,7 @@ impl JobView {
             error: job.error.clone(),
             cancel_requested_by: job.cancel_requested_by.clone(),
             created_by: job.created_by.clone(),
+            mine: false,
             created_at: job.created_at,
             started_at: job.started_at,
             finished_at: job.finished_at,

@@ -194,6 +194,17 @@ pub struct DataSourceSpec {
 pub const MAX_CONNECTIONS: u32 = 1000;
 
 impl DataSourceSpec {
+    /// True when `self` sends its login to the same server as `other`: the same type, host,
+    /// port, user and URL. A stored password follows only a change that keeps the server;
+    /// one that moves it must give the password again (else it would go to the new server).
+    pub fn same_server(&self, other: &DataSourceSpec) -> bool {
+        self.kind == other.kind
+            && self.host == other.host
+            && self.port == other.port
+            && self.username == other.username
+            && self.url == other.url
+    }
+
     /// An empty spec of the given family.
     pub fn new(kind: SourceKind) -> Self {
         Self {

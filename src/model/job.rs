@@ -139,6 +139,30 @@ pub struct NewJob {
     pub callback: Option<WebhookNotify>,
     /// The user (or `cli:<os user>`) who asked.
     pub created_by: String,
+    /// The account id of who asked; none for the config token and the CLI.
+    pub created_by_id: Option<i64>,
+}
+
+/// Who a job belongs to: an account by its id (a removed and re-created account of the same
+/// name is someone else), or, without an account (the config's `http.token`, the CLI), by a
+/// name no account can take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The account id; none without an account.
+    pub id: Option<i64>,
+    /// The name shown (and, without an id, compared).
+    pub name: String,
+}
+
+impl Owner {
+    /// True when `job` is this owner's.
+    pub fn owns(&self, job: &Job) -> bool {
+        match (self.id, job.created_by_id) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.name == job.created_by,
+            _ => false,
+        }
+    }
 }
 
 /// A file of a finished job.
@@ -175,6 +199,9 @@ pub struct Job {
     pub callback: Option<WebhookNotify>,
     /// Who asked.
     pub created_by: String,
+    /// The account id of who asked ([`Owner`]); none for the config token, the CLI and
+    /// jobs whose account was gone when the id was first recorded.
+    pub created_by_id: Option<i64>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
     /// When its (last) run started.

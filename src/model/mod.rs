@@ -11,6 +11,7 @@ pub mod execution;
 pub mod job;
 pub mod mime;
 pub mod path;
+pub mod plain;
 pub mod role;
 pub mod sealed;
 pub mod secret;

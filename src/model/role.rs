@@ -71,6 +71,9 @@ pub enum BadUserName {
         "user name {0:?} may hold only letters, digits, '.', '_', '-' and '@', and not start with '.' or '-'"
     )]
     Characters(String),
+    /// A control or invisible character.
+    #[error("user name \"{0}\" {1}")]
+    Hidden(String, super::plain::HiddenCharacter),
     /// The name the audit log gives the config's `http.token`.
     #[error("user name {0:?} is reserved")]
     Reserved(String),
@@ -86,6 +89,9 @@ pub fn check_user_name(name: &str) -> Result<(), BadUserName> {
     let ok_char = |c: char| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
     if name.is_empty() || name.chars().count() > 64 {
         return Err(BadUserName::Length(name.to_string()));
+    }
+    if let Err(e) = super::plain::check(name) {
+        return Err(BadUserName::Hidden(name.escape_debug().to_string(), e));
     }
     if name.starts_with(['.', '-']) || !name.chars().all(ok_char) {
         return Err(BadUserName::Characters(name.to_string()));

@@ -414,6 +414,9 @@ pub enum SheetNameError {
     /// `History`, in any case.
     #[error("\"History\" is reserved by Excel")]
     History,
+    /// Holds a control or invisible character.
+    #[error(transparent)]
+    Hidden(#[from] super::plain::HiddenCharacter),
 }
 
 /// Checks an Excel sheet name.
@@ -424,6 +427,7 @@ pub fn check_sheet_name(name: &str) -> Result<(), SheetNameError> {
     if name.trim().is_empty() {
         return Err(SheetNameError::Empty);
     }
+    super::plain::check(name)?;
     // Excel counts UTF-16 units: an emoji is two.
     let len = name.encode_utf16().count();
     if len > SHEET_NAME_MAX {

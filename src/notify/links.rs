@@ -1,6 +1,10 @@
 //! Download links: `{http.file_server_url}/files/<path under output_dir>?expires=<unix>&sig=<…>`,
 //! signed with HMAC-SHA256 under a key kept in the system store (so every instance serves every
-//! link) and valid for `http.link_expiry` seconds. [`crate::http`] serves them after
+//! link) and valid for `http.link_expiry` seconds (an export job's files until the job expires,
+//! `export.download_expiry`). The key is sealed in the store like the other secrets. A link
+//! whose `expires` lies further ahead than the longer of the two expiries (plus a minute for
+//! clocks between instances) is refused even with a good signature: a leaked key or an old
+//! link cannot make a link that lives for ever. [`crate::http`] serves them after
 //! [`LinkSigner::verify`].
 
 use base64::Engine;
@@ -14,9 +18,6 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
-
-/// The store entry holding the signing key.
-const KEY_NAME: &str = "download_link_key";
 
 /// Characters left as they are in a path segment (RFC 3986 unreserved).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -37,7 +38,14 @@ pub enum LinkError {
     /// The link is past its expiry.
     #[error("link expired")]
     Expired,
+    /// The link's expiry lies further ahead than any link is made for.
+    #[error("link expiry too far ahead")]
+    TooLong,
 }
+
+/// How far a link's `expires` may lie beyond the longest lifetime: clocks of instances
+/// sharing the store differ a little.
+const CLOCK_SLACK_SECS: i64 = 60;
 
 /// Makes and checks download links.
 #[derive(Clone)]
@@ -45,6 +53,8 @@ pub struct LinkSigner {
     key: Vec<u8>,
     base: Option<String>,
     ttl: Duration,
+    /// The longest lifetime a link is made with: `expires` beyond now + this is refused.
+    max_ttl: Duration,
     root: PathBuf,
 }
 
@@ -63,25 +73,41 @@ impl LinkSigner {
     /// # Errors
     /// The store cannot be read or written.
     pub async fn load(settings: &Settings, store: &Store) -> Result<LinkSigner, StoreError> {
-        let key = store.meta_value(KEY_NAME, &random_key()).await?;
+        let key = store.download_link_key(&random_key()).await?;
         Ok(LinkSigner::new(
             key.into_bytes(),
             settings.http.file_server_url.clone(),
             Duration::from_secs(settings.http.link_expiry),
             settings.export.output_dir.clone(),
-        ))
+        )
+        .lasting_at_most(Duration::from_secs(
+            settings
+                .http
+                .link_expiry
+                .max(settings.export.download_expiry),
+        )))
     }
 
     /// A signer from its parts: `base` is the public URL of the HTTP server (none: links
-    /// cannot be made), `root` the export directory files are served from.
+    /// cannot be made), `root` the export directory files are served from. Links verify
+    /// only while their `expires` is at most `ttl` ahead (see [`LinkSigner::lasting_at_most`]).
     pub fn new(key: Vec<u8>, base: Option<String>, ttl: Duration, root: PathBuf) -> LinkSigner {
         let base = base.map(|b| b.trim_end_matches('/').to_string());
         LinkSigner {
             key,
             base,
             ttl,
+            max_ttl: ttl,
             root,
         }
+    }
+
+    /// This signer accepting links whose `expires` lies up to `max_ttl` ahead (at least the
+    /// lifetime of its own links).
+    #[must_use]
+    pub fn lasting_at_most(mut self, max_ttl: Duration) -> LinkSigner {
+        self.max_ttl = max_ttl.max(self.ttl);
+        self
     }
 
     /// The export directory.
@@ -142,6 +168,13 @@ impl LinkSigner {
             .map_err(|_| LinkError::BadSignature)?;
         if now.timestamp() > expires {
             return Err(LinkError::Expired);
+        }
+        let latest = now
+            .timestamp()
+            .saturating_add(i64::try_from(self.max_ttl.as_secs()).unwrap_or(i64::MAX))
+            .saturating_add(CLOCK_SLACK_SECS);
+        if expires > latest {
+            return Err(LinkError::TooLong);
         }
         Ok(self.root.join(path))
     }
@@ -258,6 +291,25 @@ mod tests {
         assert_eq!(
             s.verify("2026-11-23/other.xlsx", expires, &sig, now),
             Err(LinkError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_signed_link_too_far_ahead_is_refused() {
+        let s = signer().lasting_at_most(Duration::from_secs(7200));
+        let now = Utc::now();
+        let rel = "2026-11-23/a.csv";
+        let far = now.timestamp() + 10 * 365 * 86_400;
+        assert_eq!(
+            s.verify(rel, far, &s.sign(rel, far), now),
+            Err(LinkError::TooLong)
+        );
+        let ok = now.timestamp() + 7200;
+        assert!(s.verify(rel, ok, &s.sign(rel, ok), now).is_ok());
+        let beyond = ok + CLOCK_SLACK_SECS + 1;
+        assert_eq!(
+            s.verify(rel, beyond, &s.sign(rel, beyond), now),
+            Err(LinkError::TooLong)
         );
     }
 

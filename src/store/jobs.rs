@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::secrets::JOB_SECRETS;
 use super::{Pool, StoreError, db, dispatch, from_json, now, to_json};
 use crate::model::execution::UnknownValue;
-use crate::model::job::{Job, JobFile, JobStatus, NewJob};
+use crate::model::job::{Job, JobFile, JobStatus, NewJob, Owner};
 use crate::model::sealed::SecretKey;
 use crate::model::task::WebhookNotify;
 
@@ -41,8 +41,8 @@ pub enum Submitted {
 pub struct JobFilter {
     /// Only jobs in this state.
     pub status: Option<JobStatus>,
-    /// Only jobs of this user.
-    pub created_by: Option<String>,
+    /// Only jobs of this owner.
+    pub created_by: Option<Owner>,
     /// Jobs per page; 0 means [`DEFAULT_PAGE`].
     pub limit: u32,
     /// Jobs skipped (newest first).
@@ -62,6 +62,7 @@ struct Row {
     spec: String,
     callback: Option<String>,
     created_by: String,
+    created_by_id: Option<i64>,
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
@@ -139,6 +140,7 @@ impl Row {
                 None => None,
             },
             created_by: self.created_by,
+            created_by_id: self.created_by_id,
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
@@ -192,7 +194,7 @@ fn with_files(
 macro_rules! select_jobs {
     ($tail:literal) => {
         concat!(
-            "SELECT id, status, lane, estimate, spec, callback, created_by, created_at, started_at, finished_at, expires_at, rows_count, bytes, error, execution_id, instance, attempts, cancel_requested_by FROM export_jobs",
+            "SELECT id, status, lane, estimate, spec, callback, created_by, created_by_id, created_at, started_at, finished_at, expires_at, rows_count, bytes, error, execution_id, instance, attempts, cancel_requested_by FROM export_jobs",
             $tail
         )
     };
@@ -210,6 +212,14 @@ macro_rules! select_files {
 }
 pub(crate) use select_files;
 
+/// The condition "the job is the owner's" ([`Owner::owns`]), binding the owner's id twice,
+/// then their name.
+macro_rules! owned_by {
+    () => {
+        "(created_by_id = ? OR (created_by_id IS NULL AND ? IS NULL AND created_by = ?))"
+    };
+}
+
 /// The four statements of a listing, by which filters are set: none, status, creator, both.
 /// `$head` and `$tail` surround the condition (the values are bound: status, then creator).
 macro_rules! by_filter {
@@ -217,8 +227,8 @@ macro_rules! by_filter {
         [
             concat!($head, $tail),
             concat!($head, " WHERE status = ?", $tail),
-            concat!($head, " WHERE created_by = ?", $tail),
-            concat!($head, " WHERE status = ? AND created_by = ?", $tail),
+            concat!($head, " WHERE ", owned_by!(), $tail),
+            concat!($head, " WHERE status = ? AND ", owned_by!(), $tail),
         ]
     };
 }
@@ -245,7 +255,7 @@ macro_rules! bind_filter {
             q = q.bind(s.as_str());
         }
         if let Some(by) = &$filter.created_by {
-            q = q.bind(by.as_str());
+            q = q.bind(by.id).bind(by.id).bind(by.name.as_str());
         }
         q
     }};
@@ -278,7 +288,11 @@ impl super::Store {
             }
             None => None,
         };
-        if self.queued_jobs_of(&new.created_by).await? >= u64::from(max_queued_per_user) {
+        let owner = Owner {
+            id: new.created_by_id,
+            name: new.created_by.clone(),
+        };
+        if self.queued_jobs_of(&owner).await? >= u64::from(max_queued_per_user) {
             return Ok(Submitted::TooMany {
                 limit: max_queued_per_user,
             });
@@ -292,13 +306,14 @@ impl super::Store {
                     .bind(&spec)
                     .bind(&callback)
                     .bind(&new.created_by)
+                    .bind(new.created_by_id)
                     .bind(t)
             };
         }
         macro_rules! insert {
             ($tail:literal) => {
                 concat!(
-                    "INSERT INTO export_jobs (status, attempts, lane, estimate, spec, callback, created_by, created_at) VALUES ('queued', 0, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO export_jobs (status, attempts, lane, estimate, spec, callback, created_by, created_by_id, created_at) VALUES ('queued', 0, ?, ?, ?, ?, ?, ?, ?)",
                     $tail
                 )
             };
@@ -412,16 +427,19 @@ impl super::Store {
         Ok((with_files(rows, files, self.key())?, count(total)))
     }
 
-    /// How many queued jobs `created_by` has.
+    /// How many queued jobs `owner` has.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn queued_jobs_of(&self, created_by: &str) -> Result<u64, StoreError> {
+    pub async fn queued_jobs_of(&self, owner: &Owner) -> Result<u64, StoreError> {
         let (n,): (i64,) = dispatch!(self, |pool, sql| {
-            sqlx::query_as(sql(
-                "SELECT COUNT(*) FROM export_jobs WHERE created_by = ? AND status = 'queued'",
-            ))
-            .bind(created_by)
+            sqlx::query_as(sql(concat!(
+                "SELECT COUNT(*) FROM export_jobs WHERE status = 'queued' AND ",
+                owned_by!()
+            )))
+            .bind(owner.id)
+            .bind(owner.id)
+            .bind(owner.name.as_str())
             .fetch_one(pool)
             .await
         })

@@ -6,7 +6,8 @@
 //! `dispatch!`; for PostgreSQL the placeholders are numbered (`$1`, `$2`, ...).
 //!
 //! - [`datasources`], [`tasks`], [`executions`], [`claims`], [`meta`], [`users`], [`sessions`],
-//!   [`audit`]: one file per table; [`jobs`]: export jobs and their files.
+//!   [`audit`]: one file per table; [`jobs`]: export jobs and their files; `link_key`: the
+//!   sealed download-link key.
 //! - `secrets`: passwords, webhooks and signing secrets are sealed on write and opened on
 //!   read with the key attached to the [`Store`] ([`Store::open`] loads it from the config;
 //!   [`Store::connect`] alone has none), plain values left by older versions are sealed by
@@ -18,6 +19,7 @@ pub mod claims;
 pub mod datasources;
 pub mod executions;
 pub mod jobs;
+mod link_key;
 pub mod meta;
 mod secrets;
 pub mod sessions;
@@ -147,6 +149,24 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Creates the SQLite file 0600 when it is missing (SQLite gives its `-wal` and `-shm` files
+/// the same mode), and makes an existing one 0600: it holds password hashes and sealed
+/// secrets.
+fn private_store_file(path: &std::path::Path) -> Result<(), StoreError> {
+    let fail = |e: std::io::Error| StoreError::Config(format!("{}: {e}", path.display()));
+    match crate::private::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            crate::private::restrict(path).map_err(fail)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
 /// A store statement for SQLite and MySQL, which take `?` placeholders as written.
 pub(crate) fn qmark(sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
     AssertSqlSafe(Cow::Borrowed(sql))
@@ -250,10 +270,11 @@ impl Store {
                         .parent()
                         .filter(|d| !d.as_os_str().is_empty())
                     {
-                        std::fs::create_dir_all(dir).map_err(|e| {
+                        crate::private::create_dir_all(dir).map_err(|e| {
                             StoreError::Config(format!("cannot create {}: {e}", dir.display()))
                         })?;
                     }
+                    private_store_file(&cfg.sqlite_path)?;
                     SqliteConnectOptions::new().filename(&cfg.sqlite_path)
                 } else {
                     SqliteConnectOptions::from_str(url).map_err(db("parsing the sqlite url"))?
@@ -312,13 +333,15 @@ impl Store {
                 (Pool::Postgres(pool), cfg.describe())
             }
         };
-        Ok(Store {
+        let store = Store {
             pool,
             description,
             key: None,
             foreign_key: false,
             log_totals: Arc::default(),
-        })
+        };
+        store.fill_user_keys().await?;
+        Ok(store)
     }
 
     /// Where the store is, for messages: `sqlite ./data/system.db`, `mysql user@host:3306/db`.

@@ -7,6 +7,8 @@
 //! written (exactly `${NAME}`, see [`sealed::is_env_reference`]), or a sealed value
 //! (`enc:v1:...`). A plain value is only ever found in rows written before this version.
 //! Adding a field is one line in [`DATA_SOURCE_SECRETS`], [`TASK_SECRETS`] or [`JOB_SECRETS`].
+//! The download-link signing key in `meta` is sealed too (`link_key`), sealed at start when an
+//! older version left it plain, and re-sealed by a rotation.
 
 use serde_json::Value;
 
@@ -239,7 +241,7 @@ impl SecretColumn {
 }
 
 /// What [`SecretColumn::reseal`] does.
-enum Mode<'a> {
+pub(super) enum Mode<'a> {
     /// Seal plain values; check that sealed ones open with this key.
     Plaintext(&'a SecretKey),
     /// Re-encrypt sealed values from `old` to `new`; seal plain ones with `new`.
@@ -251,14 +253,14 @@ enum Mode<'a> {
 
 impl Mode<'_> {
     /// The key the sealed values are under now.
-    fn current(&self) -> &SecretKey {
+    pub(super) fn current(&self) -> &SecretKey {
         match self {
             Mode::Plaintext(k) | Mode::Rotate { old: k, .. } => k,
         }
     }
 
     /// The key values are sealed with.
-    fn target(&self) -> &SecretKey {
+    pub(super) fn target(&self) -> &SecretKey {
         match self {
             Mode::Plaintext(k) | Mode::Rotate { new: k, .. } => k,
         }
@@ -266,7 +268,6 @@ impl Mode<'_> {
 }
 
 impl Store {
-    /// The key attached with [`Store::with_key`], if any.
     /// Whether the loaded key is the store's: the first store opened with a key keeps a
     /// value sealed with it (`meta` `secret_key_check`); a later key that cannot open it is
     /// not the store's, so a lost key file replaced by a new one never mixes two keys in one
@@ -338,6 +339,7 @@ impl Store {
                 }
             }
         }
+        sealed += self.seal_plain_link_key(key).await?;
         if self.foreign_key {
             return Err(StoreError::ForeignKey);
         }
@@ -380,6 +382,23 @@ impl Store {
                     }
                     written += n;
                 }
+            }
+            let link_key: Option<(String,)> =
+                sqlx::query_as(sql("SELECT value FROM meta WHERE name = ?"))
+                    .bind(super::link_key::LINK_KEY)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("reading the download link key"))?;
+            if let Some((stored,)) = link_key
+                && let Some(resealed) = super::link_key::reseal(&stored, &mode)?
+            {
+                sqlx::query(sql("UPDATE meta SET value = ? WHERE name = ?"))
+                    .bind(resealed)
+                    .bind(super::link_key::LINK_KEY)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("re-encrypting the download link key"))?;
+                written += 1;
             }
             sqlx::query(sql("UPDATE meta SET value = ? WHERE name = ?"))
                 .bind(sealed::seal(new, KEY_CHECK_TEXT))

@@ -231,32 +231,46 @@ impl super::Store {
             .collect()
     }
 
-    /// The task named `key`, or else the task whose id is `key`.
+    /// The task `key` names, ids first: the task whose id is `key` (all digits), else the
+    /// task named `key`. This is the one resolver of every route, command and job that takes
+    /// `ID|NAME`. New task names may not be all digits; an all-digit name stored by an older
+    /// version is found by name only while no task has that id (rename it).
     ///
     /// # Errors
     /// As [`Self::tasks`].
     pub async fn find_task(&self, key: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let digits = key.trim();
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(id) = digits.parse::<i64>()
+        {
+            let by_id: Option<Row> = dispatch!(self, |pool, sql| {
+                sqlx::query_as(sql(select_tasks!(" WHERE id = ?")))
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+            })
+            .map_err(db("reading a task"))?;
+            if let Some(row) = by_id {
+                return row.into_record(self.key()).map(Some);
+            }
+        }
+        self.task_named(key).await
+    }
+
+    /// The task named exactly `name` (never by id).
+    ///
+    /// # Errors
+    /// As [`Self::tasks`].
+    pub async fn task_named(&self, name: &str) -> Result<Option<TaskRecord>, StoreError> {
         let by_name: Option<Row> = dispatch!(self, |pool, sql| {
             sqlx::query_as(sql(select_tasks!(" WHERE name = ?")))
-                .bind(key)
+                .bind(name)
                 .fetch_optional(pool)
                 .await
         })
         .map_err(db("reading a task"))?;
-        if let Some(row) = by_name {
-            return row.into_record(self.key()).map(Some);
-        }
-        let Ok(id) = key.trim().parse::<i64>() else {
-            return Ok(None);
-        };
-        let by_id: Option<Row> = dispatch!(self, |pool, sql| {
-            sqlx::query_as(sql(select_tasks!(" WHERE id = ?")))
-                .bind(id)
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(db("reading a task"))?;
-        by_id.map(|r| r.into_record(self.key())).transpose()
+        by_name.map(|r| r.into_record(self.key())).transpose()
     }
 
     /// Upserts `specs` by name in one transaction: all are written or none. A task that already

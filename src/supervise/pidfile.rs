@@ -63,11 +63,11 @@ impl PidLock {
             source,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            crate::private::create_dir_all(dir).map_err(io)?;
         }
         let started = Instant::now();
         let mut file = loop {
-            let mut file = OpenOptions::new()
+            let mut file = crate::private::options()
                 .read(true)
                 .write(true)
                 .create(true)

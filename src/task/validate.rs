@@ -138,10 +138,14 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         fail("name", "must not be empty".into());
     } else if spec.name.chars().count() > TASK_NAME_MAX {
         fail("name", format!("longer than {TASK_NAME_MAX} characters"));
-    } else if spec.name.chars().any(char::is_control) || spec.name.trim() != spec.name {
+    } else if let Err(e) = crate::model::plain::check(&spec.name) {
+        fail("name", e.to_string());
+    } else if spec.name.trim() != spec.name {
+        fail("name", "must not start or end with spaces".into());
+    } else if spec.name.bytes().all(|b| b.is_ascii_digit()) {
         fail(
             "name",
-            "must not contain control characters or start or end with spaces".into(),
+            "must not be all digits (a number names the task with that id)".into(),
         );
     }
 
@@ -224,6 +228,8 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 "output.filename",
                 format!("{name:?} must be a file name, not a path"),
             );
+        } else if let Err(e) = crate::model::plain::check(name) {
+            fail("output.filename", e.to_string());
         } else if let Err(e) = template::check(name, FILENAME_PLACEHOLDERS) {
             fail("output.filename", e.to_string());
         }

@@ -52,7 +52,11 @@ async fn server(
 #[tokio::test]
 async fn signed_links_serve_the_file_and_nothing_else() {
     let db = ScratchStore::new(Backend::Sqlite);
-    let store = Store::connect(&db.settings()).await.unwrap();
+    // The link key is sealed in the store: the store needs its secret key.
+    let store = Store::connect(&db.settings())
+        .await
+        .unwrap()
+        .with_key(reportd::model::sealed::SecretKey::generate());
     let root: PathBuf = db.dir.path().join("exports");
     let day = root.join("2026-11-23");
     std::fs::create_dir_all(&day).unwrap();

@@ -35,6 +35,7 @@ fn new_job(by: &str, lane: Lane, callback: bool) -> NewJob {
             secret: Some(Secret::new(HOOK_SECRET)),
         }),
         created_by: by.into(),
+        created_by_id: None,
     }
 }
 

@@ -39,6 +39,7 @@ mod safety_config;
 mod safety_export;
 mod safety_http;
 mod safety_jobs;
+mod safety_identity;
 mod safety_limits;
 mod safety_run;
 mod safety_secrets;

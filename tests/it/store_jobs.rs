@@ -40,6 +40,7 @@ fn new_job(by: &str, lane: Lane) -> NewJob {
         estimate: Some(if lane == Lane::Fast { 10 } else { 5_000_000 }),
         callback: None,
         created_by: by.into(),
+        created_by_id: None,
     }
 }
 
@@ -161,7 +162,10 @@ async fn suite(backend: Backend) {
         [b2, b1, a2, a1]
     );
     let alice = JobFilter {
-        created_by: Some("alice".into()),
+        created_by: Some(reportd::model::job::Owner {
+            id: None,
+            name: "alice".into(),
+        }),
         ..Default::default()
     };
     let (jobs, total) = store.jobs(&alice).await.unwrap();
@@ -181,7 +185,10 @@ async fn suite(backend: Backend) {
     );
     let running = JobFilter {
         status: Some(JobStatus::Running),
-        created_by: Some("bob".into()),
+        created_by: Some(reportd::model::job::Owner {
+            id: None,
+            name: "bob".into(),
+        }),
         ..Default::default()
     };
     let (jobs, total) = store.jobs(&running).await.unwrap();
@@ -199,7 +206,16 @@ async fn suite(backend: Backend) {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(store.queued_jobs_of("carol").await.unwrap(), 10);
+    assert_eq!(
+        store
+            .queued_jobs_of(&reportd::model::job::Owner {
+                id: None,
+                name: "carol".into()
+            })
+            .await
+            .unwrap(),
+        10
+    );
     assert_eq!(
         store
             .insert_job(&new_job("carol", Lane::Slow), 10)
@@ -221,7 +237,16 @@ async fn suite(backend: Backend) {
         store.cancel_job(carol[0], "carol").await.unwrap(),
         JobCancel::Cancelled
     );
-    assert_eq!(store.queued_jobs_of("carol").await.unwrap(), 9);
+    assert_eq!(
+        store
+            .queued_jobs_of(&reportd::model::job::Owner {
+                id: None,
+                name: "carol".into()
+            })
+            .await
+            .unwrap(),
+        9
+    );
     assert!(matches!(
         store
             .insert_job(&new_job("carol", Lane::Slow), 10)

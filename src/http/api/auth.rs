@@ -122,6 +122,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Api
         if !config_token.is_empty() && same_token(token, config_token) {
             return Ok(Caller {
                 name: "http.token".into(),
+                user_id: None,
                 role: Role::Admin,
                 via: Via::ConfigToken,
             });

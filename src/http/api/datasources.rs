@@ -1,7 +1,8 @@
 //! `/api/data-sources`: the data sources of `config.yaml` (read-only here) and of the store.
 //! Viewers list and read them (never a password: `has_password`, and a `url` with its
 //! credentials masked), editors test a connection, admins add, change and remove store
-//! entries. A PUT without `password` keeps the stored one; removing a source that tasks use is
+//! entries. A PUT without `password` keeps the stored one while type, host, port, user and URL
+//! stay the same (a change of server clears it); removing a source that tasks use is
 //! refused with their names. Every change is audited without the password.
 
 use axum::Json;
@@ -159,8 +160,8 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
     } else if name.contains("..") || name == "." {
         // A path segment of only dots is dropped by URL resolution: /api/data-sources/./test.
         Some("must not be `.` or contain `..`".into())
-    } else if name.chars().any(char::is_control) {
-        Some("must not contain control characters".into())
+    } else if let Err(e) = crate::model::plain::check(name) {
+        Some(e.to_string())
     } else if name.chars().count() > NAME_MAX {
         Some(format!("is longer than {NAME_MAX} characters"))
     } else if name.trim() != name {
@@ -211,17 +212,22 @@ fn build_spec(
     spec.username = none_if_empty(body.username);
     spec.charset = none_if_empty(body.charset);
     spec.max_connections = body.max_connections;
-    spec.password = match (body.password, old) {
-        (Some(p), _) => Secret::new(p),
-        (None, Some(old)) => old.password.clone(),
-        (None, None) => Secret::default(),
-    };
     spec.url = match (body.url, old) {
-        // The masked URL a GET showed comes back unchanged: keep the real one.
-        (Some(u), Some(old)) if !old.url.is_empty() && u == mask_url(old.url.expose()) => {
+        // The masked URL a GET showed comes back unchanged: keep the real one (and the
+        // password in it) for the same type of server only.
+        (Some(u), Some(old))
+            if !old.url.is_empty() && u == mask_url(old.url.expose()) && old.kind == spec.kind =>
+        {
             old.url.clone()
         }
         (Some(u), _) => Secret::new(u),
+        (None, _) => Secret::default(),
+    };
+    // The stored password is kept only while it goes to the same server: a change of type,
+    // host, port, user or URL without a new password clears it.
+    spec.password = match (body.password, old) {
+        (Some(p), _) => Secret::new(p),
+        (None, Some(old)) if spec.same_server(old) => old.password.clone(),
         (None, _) => Secret::default(),
     };
     if spec.port == Some(0) {
@@ -374,6 +380,7 @@ pub async fn update(
         return Err(ApiError::not_found(format!("no data source {name:?}")));
     }
     let password = match password_given {
+        None if spec.password.is_empty() && !old.spec.password.is_empty() => "cleared",
         None => "kept",
         Some(p) if p.is_empty() => "removed",
         Some(p) if p == old.spec.password.expose() => "unchanged",

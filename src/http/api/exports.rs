@@ -45,7 +45,7 @@ pub struct JobState {
 /// True when `caller` may download `job`'s files and see its signed links: whoever asked
 /// for it, editors and admins.
 pub(super) fn may_download(caller: &Caller, job: &Job) -> bool {
-    caller.role >= Role::Editor || caller.name == job.created_by
+    caller.role >= Role::Editor || caller.owner().owns(job)
 }
 
 /// Refuses unless `caller` may cancel `job`: whoever asked for it, or an admin.
@@ -53,7 +53,7 @@ pub(super) fn may_download(caller: &Caller, job: &Job) -> bool {
 /// # Errors
 /// 403 naming the job's owner.
 pub(super) fn may_cancel(caller: &Caller, job: &Job) -> Result<(), ApiError> {
-    if caller.role < Role::Admin && caller.name != job.created_by {
+    if caller.role < Role::Admin && !caller.owner().owns(job) {
         return Err(ApiError::forbidden(format!(
             "export job {} belongs to {}: only they or an admin may cancel it",
             job.id, job.created_by
@@ -72,7 +72,9 @@ async fn find(state: &AppState, id: &str) -> Result<Job, ApiError> {
 }
 
 fn view(state: &AppState, caller: &Caller, job: &Job) -> JobView {
-    JobView::new(job, state.links.as_deref(), may_download(caller, job))
+    let mut v = JobView::new(job, state.links.as_deref(), may_download(caller, job));
+    v.mine = caller.owner().owns(job);
+    v
 }
 
 /// Queue an export job: `{"data_source", "sql" | "sheets", "format"?, "filename"?,
@@ -94,7 +96,7 @@ pub async fn create(
     });
     let id = state
         .jobs
-        .submit(request, &caller.name, caller.role)
+        .submit(request, &caller.owner(), caller.role)
         .await
         .map_err(|e| match e {
             SubmitError::Invalid { field, message } => {
@@ -159,7 +161,7 @@ pub async fn list(
     };
     let filter = JobFilter {
         status,
-        created_by: q.mine.unwrap_or(false).then(|| caller.name.clone()),
+        created_by: q.mine.unwrap_or(false).then(|| caller.owner()),
         limit,
         offset: u32::try_from(offset).unwrap_or(u32::MAX),
     };

@@ -202,8 +202,8 @@ pub async fn list(
     let tz = state.settings.scheduler.timezone.0;
     let mut filter = ExecutionFilter::default();
     if let Some(key) = q.task.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        // As `reportd logs --task`: a name, else an id (which also finds the executions of a
-        // removed task).
+        // As `reportd logs --task`: an id (which also finds the executions of a removed
+        // task), else a name.
         let found = state.store.find_task(key).await?.map(|t| t.id);
         filter.task_id = Some(found.or_else(|| key.parse::<i64>().ok()).ok_or_else(|| {
             ApiError::bad_request(format!("task: no task named or numbered {key:?}"))

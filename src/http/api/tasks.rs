@@ -173,19 +173,14 @@ fn view(fires: &mut NextFires, record: TaskRecord, last: Option<LastRun>) -> Tas
     }
 }
 
-/// The task `key` names: an id, else a name without `/` or `..`.
+/// The task `key` names: an id, else a name without `/` or `..` ([`crate::store::Store::find_task`]).
 pub(super) async fn resolve(state: &AppState, key: &str) -> Result<TaskRecord, ApiError> {
     let missing = || ApiError::not_found(format!("no task {key:?} (give its id or name)"));
     if key.contains('/') || key.contains("..") {
         return Err(missing());
     }
-    if let Ok(id) = key.parse::<i64>()
-        && let Some((record, _)) = state.store.task_listed(id).await?
-    {
-        return Ok(record);
-    }
     match state.store.find_task(key).await? {
-        Some(record) if record.spec.name == key => Ok(record),
+        Some(record) if record.spec.name == key || record.id.to_string() == key => Ok(record),
         _ => Err(missing()),
     }
 }
@@ -269,12 +264,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let spec = parse_spec(body)?;
     check(&state, &spec).await?;
-    if state
-        .store
-        .find_task(&spec.name)
-        .await?
-        .is_some_and(|r| r.spec.name == spec.name)
-    {
+    if state.store.task_named(&spec.name).await?.is_some() {
         return Err(
             ApiError::conflict(format!("task {:?} already exists", spec.name)).with_field("name"),
         );

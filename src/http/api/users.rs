@@ -16,6 +16,7 @@ use super::{List, audit};
 use crate::accounts::AccountError;
 use crate::http::AppState;
 use crate::model::role::Role;
+use crate::store::users::AdminGuard;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -85,24 +86,17 @@ fn account_error(e: AccountError) -> ApiError {
     }
 }
 
-/// Refuses (409) to remove or demote the last admin: nobody could manage users after it.
-async fn keep_an_admin(state: &AppState, name: &str, role: Role) -> Result<(), ApiError> {
-    if role != Role::Admin {
-        return Ok(());
-    }
-    let admins = state
-        .store
-        .users()
-        .await?
-        .iter()
-        .filter(|u| u.role == Role::Admin)
-        .count();
-    if admins <= 1 {
-        return Err(ApiError::conflict(format!(
+/// The answer to a change refused or not done by
+/// [`crate::store::Store::change_keeping_an_admin`]: 409 for
+/// the last admin (nobody could manage users after it), 404 for no such user.
+fn guarded(outcome: AdminGuard, name: &str) -> Result<(), ApiError> {
+    match outcome {
+        AdminGuard::Done => Ok(()),
+        AdminGuard::NoSuchUser => Err(ApiError::not_found(format!("no user {name:?}"))),
+        AdminGuard::LastAdmin => Err(ApiError::conflict(format!(
             "{name} is the last admin: make another admin first"
-        )));
+        ))),
     }
-    Ok(())
 }
 
 /// All accounts.
@@ -169,8 +163,15 @@ pub async fn update(
             format!("nothing to change for user {name}: give a new role or password"),
         ));
     }
-    if body.role.is_some_and(|r| r != Role::Admin) {
-        keep_an_admin(&state, &user.name, user.role).await?;
+    // The role first: a refused demotion changes nothing (not the password either).
+    if let Some(role) = body.role {
+        guarded(
+            state
+                .store
+                .change_keeping_an_admin(&user.name, Some(role))
+                .await?,
+            &user.name,
+        )?;
     }
     if let Some(password) = &body.password {
         state
@@ -178,11 +179,6 @@ pub async fn update(
             .set_password(&name, password)
             .await
             .map_err(account_error)?;
-    }
-    if let Some(role) = body.role
-        && !state.store.set_user_role(&name, role).await?
-    {
-        return Err(ApiError::not_found(format!("no user {name:?}")));
     }
     let detail = json!({
         "role": body.role.map(Role::as_str),
@@ -213,10 +209,13 @@ pub async fn remove(
     let Some(user) = state.store.user(&name).await? else {
         return Err(ApiError::not_found(format!("no user {name:?}")));
     };
-    keep_an_admin(&state, &user.name, user.role).await?;
-    if !state.store.remove_user(&name).await? {
-        return Err(ApiError::not_found(format!("no user {name:?}")));
-    }
+    guarded(
+        state
+            .store
+            .change_keeping_an_admin(&user.name, None)
+            .await?,
+        &user.name,
+    )?;
     audit(
         &state,
         &caller,

@@ -39,8 +39,7 @@ struct ExportsPage {
 impl ExportsPage {
     /// The owner of a job or an admin may cancel it while it is queued or running.
     fn may_cancel(&self, job: &JobView) -> bool {
-        matches!(job.status.as_str(), "queued" | "running")
-            && (self.chrome.is_admin() || job.created_by == self.chrome.user)
+        matches!(job.status.as_str(), "queued" | "running") && (self.chrome.is_admin() || job.mine)
     }
 
     fn size(&self, n: &Option<u64>) -> String {
