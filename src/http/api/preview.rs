@@ -130,7 +130,9 @@ fn query_error(e: SourceError) -> ApiError {
                 sqlx::Error::Database(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_),
             ..
         } => ApiError::invalid("sql", text),
-        SourceError::Config { .. } => ApiError::invalid("data_source", text),
+        SourceError::Config { .. } | SourceError::NotReadOnly { .. } => {
+            ApiError::invalid("data_source", text)
+        }
         _ => ApiError::new(StatusCode::BAD_GATEWAY, text),
     }
 }
@@ -162,7 +164,10 @@ pub async fn preview(
     classify::check(&sql, entry.spec.kind.dialect())
         .map_err(|r| ApiError::invalid("sql", format!("data source {name}: {r}")))?;
     let spec = entry.connect_spec().map_err(query_error)?;
-    let source = Source::open(&name, &spec).await.map_err(query_error)?;
+    let accounts = state.settings.security.read_only_accounts;
+    let source = Source::open(&name, &spec, accounts)
+        .await
+        .map_err(query_error)?;
     let request_timeout = Duration::from_secs(state.settings.http.request_timeout);
     let timeout = MAX_QUERY_TIME.min(
         request_timeout
