@@ -34,6 +34,7 @@ mod jobs_cli;
 mod layout;
 mod logging;
 mod notify;
+mod safety_accounts;
 mod safety_config;
 mod safety_export;
 mod safety_http;
