@@ -532,8 +532,8 @@ async fn require_refuses_powerful_accounts_and_least_privilege_works() {
     }
     w.write(
         "t.yaml",
-        "tasks:\n  - name: as_root\n    data_source: maria\n    cron: \"@daily\"\n    sql: SELECT id FROM t\n    \
-         format: csv\n  - name: as_reader\n    data_source: pg_ro\n    cron: \"@daily\"\n    sql: SELECT id FROM t\n    format: csv\n",
+        "tasks:\n  - name: as_root\n    data_source: maria\n    cron: \"@daily\"\n    sql: SELECT id FROM t\n  \
+         - name: as_reader\n    data_source: pg_ro\n    cron: \"@daily\"\n    sql: SELECT id FROM t\n",
     );
     w.ok(&["task", "apply", "-f", "t.yaml"]);
     let err = w.fails(&["task", "run", "as_root", "--no-notify"], 1);
