@@ -132,6 +132,12 @@ async fn dangerous_functions_are_refused_everywhere_and_nothing_runs() {
             "pg_read_file() reads server files",
         ),
         ("pg", marker.clone(), "dblink_exec() reaches other servers"),
+        // Attribute notation: PostgreSQL calls pg_read_file('/etc/passwd').
+        (
+            "pg",
+            "SELECT ('/etc/passwd'::text).pg_read_file".into(),
+            "pg_read_file() reads server files",
+        ),
         (
             "pg",
             format!("SELECT pg_terminate_backend({pid})"),

@@ -3,8 +3,9 @@
 //! given as text, take locks or signal other sessions, or change server state; tables that
 //! hold password hashes. Refused per database family, whatever the spelling: any case,
 //! schema-qualified (`pg_catalog.pg_read_file`), quoted (`"dblink"`, `` `load_file` ``,
-//! PostgreSQL's `U&"…"` escapes). A name counts as a call only when `(` follows it, so a
-//! column `sleep_lock` or a string `'pg_read_file'` is fine.
+//! PostgreSQL's `U&"…"` escapes). A name counts as a call when `(` follows it, so a column
+//! `sleep_lock` or a string `'pg_read_file'` is fine; on PostgreSQL also after a `.`, because
+//! `('/etc/passwd'::text).pg_read_file` is a call in attribute notation.
 //!
 //! Text cannot see inside the account's own functions and views: the account rights report
 //! (`super::super::rights`) and `security.read_only_accounts` are the wall for those.
@@ -57,6 +58,8 @@ const MYSQL_FUNCTIONS: &[Rule] = &[
     ("sys_get", false, RUNS_PROGRAMS),
     ("sys_set", false, RUNS_PROGRAMS),
     ("lib_mysqludf_", true, RUNS_PROGRAMS),
+    // MariaDB's Spider engine runs SQL on other servers through these UDFs.
+    ("spider_", true, REACHES_SERVERS),
     ("http_get", false, REACHES_SERVERS),
     ("http_post", false, REACHES_SERVERS),
     ("http_put", false, REACHES_SERVERS),
@@ -78,7 +81,21 @@ const PG_FUNCTIONS: &[Rule] = &[
     ("pg_hba_file_rules", false, READS_FILES),
     ("pg_ident_file_mappings", false, READS_FILES),
     ("pg_file_", true, WRITES_FILES),
-    ("lo_", true, WRITES_FILES),
+    // Large objects (each by name: `lo_id` is a fine column name).
+    ("lo_import", false, READS_FILES),
+    ("lo_export", false, WRITES_FILES),
+    ("lo_get", false, READS_FILES),
+    ("lo_put", false, WRITES_FILES),
+    ("lo_from_bytea", false, WRITES_FILES),
+    ("lo_open", false, READS_FILES),
+    ("lo_close", false, READS_FILES),
+    ("lo_creat", false, WRITES_FILES),
+    ("lo_create", false, WRITES_FILES),
+    ("lo_unlink", false, WRITES_FILES),
+    ("lo_truncate", true, WRITES_FILES),
+    ("lo_lseek", true, READS_FILES),
+    ("lo_tell", true, READS_FILES),
+    ("lo_manage", false, WRITES_FILES),
     ("loread", false, READS_FILES),
     ("lowrite", false, WRITES_FILES),
     ("dblink", true, REACHES_SERVERS),
@@ -190,6 +207,11 @@ pub fn scan(sql: &str, t: &[Token], dialect: Dialect) -> Result<(), Refusal> {
         if called {
             function(&name, qualifier.as_deref(), dialect)?;
         } else {
+            // PostgreSQL reads `(expr).f` and `t.col.f` as `f(expr)`: a dotted name may be a
+            // call of a one-argument function.
+            if dialect == Dialect::Postgres && after_dot(t, i) {
+                function(&name, None, dialect)?;
+            }
             table(&name, qualifier.as_deref(), dialect)?;
         }
         i = next.max(i + 1);
@@ -370,6 +392,16 @@ fn unicode_name(sql: &str, t: &[Token], i: usize, raw: &str) -> (String, usize) 
         }
     }
     (out, next)
+}
+
+/// True when the token before `i` is a `.` (the `U&` of a quoted name is skipped).
+fn after_dot(t: &[Token], i: usize) -> bool {
+    let before = if i >= 3 && t[i - 1].kind == Kind::Punct(b'&') {
+        i - 2
+    } else {
+        i
+    };
+    before >= 1 && t[before - 1].kind == Kind::Punct(b'.')
 }
 
 /// The schema before the name at `i` (`schema.name`, `db.schema.name`), if any.

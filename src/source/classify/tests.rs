@@ -424,6 +424,11 @@ fn dangerous_functions_are_refused_in_every_spelling() {
         (Dialect::MySql, "SELECT sys_eval('id')", "sys_eval()"),
         (
             Dialect::MySql,
+            "SELECT spider_direct_sql('DELETE FROM t', 'tmp', 'srv \"x\"')",
+            "spider_direct_sql() reaches other servers",
+        ),
+        (
+            Dialect::MySql,
             "SELECT NEXTVAL(s)",
             "NEXTVAL() changes a sequence",
         ),
@@ -506,7 +511,7 @@ fn dangerous_functions_are_refused_in_every_spelling() {
         (
             Dialect::Postgres,
             "SELECT lo_import('/etc/passwd')",
-            "lo_import() writes server files",
+            "lo_import() reads server files",
         ),
         (
             Dialect::Postgres,
@@ -810,6 +815,14 @@ fn ordinary_reads_and_look_alikes_pass() {
         "SELECT 'pg_authid'::text, $$pg_read_file('x')$$",
     );
     ok_on(Dialect::Postgres, "SELECT schedule('x') FROM t");
+    ok_on(
+        Dialect::Postgres,
+        "SELECT o.lo_id, o.lo_limit, lo_value FROM orders o",
+    );
+    ok_on(
+        Dialect::Postgres,
+        "SELECT (o.total).amount, t.c.d FROM orders o, t",
+    );
     ok_on(
         Dialect::Sqlite,
         "SELECT date('now'), json_extract(j, '$.a'), group_concat(x) FROM t",
