@@ -109,12 +109,12 @@ impl Tested {
             (Ok(r), ReadOnlyAccounts::Require) => {
                 rights::refuse_unless_read_only(name, r).map(|()| None)
             }
-            (Err(e), ReadOnlyAccounts::Warn) => Ok(Some(
-                e.to_string()
-                    .strip_prefix(&format!("data source {name}: "))
-                    .map(|rest| format!("cannot read the account's rights: {rest}"))
-                    .unwrap_or_else(|| e.to_string()),
-            )),
+            (Err(e), ReadOnlyAccounts::Warn) => Ok(Some(match &e {
+                SourceError::Database { cause, .. } => {
+                    format!("cannot read the account's rights: {cause}")
+                }
+                other => other.to_string(),
+            })),
             (Err(e), ReadOnlyAccounts::Require) => Err(e),
         }
     }
