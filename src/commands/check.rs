@@ -85,7 +85,7 @@ pub async fn dispatch(settings: &Settings, no_connect: bool) -> anyhow::Result<E
                         if no_connect {
                             r.skip("data source connections (--no-connect)");
                         } else {
-                            check_sources(&entries, &mut r).await;
+                            check_sources(settings, &entries, &mut r).await;
                         }
                     }
                 }
@@ -158,7 +158,10 @@ async fn check_tasks(
     }
 }
 
-async fn check_sources(entries: &[catalog::Entry], r: &mut Report) {
+/// Connects to each source; reports (`warn`) or fails (`require`) an account that can do
+/// more than read, naming its rights.
+async fn check_sources(settings: &Settings, entries: &[catalog::Entry], r: &mut Report) {
+    let accounts = settings.security.read_only_accounts;
     for entry in entries {
         if entry.shadowed {
             r.warn(format!(
@@ -172,15 +175,28 @@ async fn check_sources(entries: &[catalog::Entry], r: &mut Report) {
             Source::test(&entry.name, &spec).await.map(|l| (spec, l))
         }
         .await;
-        match result {
-            Ok((spec, latency)) => r.ok(format!(
-                "data source {} ({} {}): SELECT 1 in {:.1} ms",
-                entry.name,
-                spec.kind,
-                spec.location(),
-                latency.as_secs_f64() * 1000.0
-            )),
+        let (spec, tested) = match result {
+            Ok(t) => t,
+            Err(e) => {
+                r.fail(e.to_string());
+                continue;
+            }
+        };
+        let latency = tested.latency;
+        match tested.judge(&entry.name, accounts) {
             Err(e) => r.fail(e.to_string()),
+            Ok(warning) => {
+                r.ok(format!(
+                    "data source {} ({} {}): SELECT 1 in {:.1} ms",
+                    entry.name,
+                    spec.kind,
+                    spec.location(),
+                    latency.as_secs_f64() * 1000.0
+                ));
+                if let Some(w) = warning {
+                    r.warn(format!("data source {}: {w}", entry.name));
+                }
+            }
         }
     }
 }

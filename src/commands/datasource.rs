@@ -117,13 +117,20 @@ async fn test(settings: &Settings, name: &str) -> anyhow::Result<ExitCode> {
         bail!("unknown data source {name} (see `reportd datasource list`)");
     };
     let spec = entry.connect_spec()?;
-    let latency = Source::test(name, &spec).await?;
+    let tested = Source::test(name, &spec).await?;
+    let latency = tested.latency;
+    // Under `security.read_only_accounts: require`, an account that can do more than read
+    // fails the test; under `warn` it is named on a second line.
+    let warning = tested.judge(name, settings.security.read_only_accounts)?;
     println!(
         "ok  {name} ({} {}): SELECT 1 in {:.1} ms",
         spec.kind,
         spec.location(),
         latency.as_secs_f64() * 1000.0
     );
+    if let Some(w) = warning {
+        println!("warn  {name}: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

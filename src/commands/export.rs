@@ -64,7 +64,8 @@ pub async fn dispatch(settings: &Settings, args: ExportArgs) -> anyhow::Result<E
         Duration::from_secs(settings.export.query_timeout),
         settings.scheduler.timezone.0,
     );
-    let source = Source::open(&args.source, &entry.connect_spec()?).await?;
+    let accounts = settings.security.read_only_accounts;
+    let source = Source::open(&args.source, &entry.connect_spec()?, accounts).await?;
     let rows = Arc::new(AtomicU64::new(0));
     let progress = Progress::start(rows.clone());
     let result = export(&source, &args.source, &request, rows, interrupted()).await;

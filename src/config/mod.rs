@@ -36,7 +36,9 @@ pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 pub use logging::LoggingSettings;
 pub use scheduler::SchedulerSettings;
-pub use security::{KeyError, SecuritySettings, read_key_file, sibling, write_key_file};
+pub use security::{
+    KeyError, ReadOnlyAccounts, SecuritySettings, read_key_file, sibling, write_key_file,
+};
 pub use store::{StoreKind, SystemDatabase};
 pub use webhook::WebhookSettings;
 pub use wecom::WeComSettings;

@@ -5,6 +5,8 @@
 //!   secret_key: ${REPORTD_SECRET_KEY:-}   # base64 of 32 bytes; empty → secret_key_file
 //!   secret_key_file: ./data/secret.key    # created 0600 on first use
 //!   session_ttl: 86400                    # seconds; flask.jwt_access_token_expires_hours wins
+//!   read_only_accounts: warn              # warn | require: a data source account that can do
+//!                                         # more than read is reported, or refused
 //! ```
 //!
 //! [`SecuritySettings::key`] loads (or first creates) the key; [`write_key_file`] replaces a
@@ -35,6 +37,21 @@ pub struct SecuritySettings {
     /// The only variables a task's `${VAR}` may name start with this (default
     /// `REPORTD_TASK_`; letters, digits and `_`, not empty). `config.yaml` itself may name any.
     pub task_env_prefix: String,
+    /// What a data source whose account can do more than read means: `warn` (default:
+    /// `check` and the connection tests say so) or `require` (the source is refused for
+    /// runs, previews and jobs, and `check` fails).
+    pub read_only_accounts: ReadOnlyAccounts,
+}
+
+/// `security.read_only_accounts`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadOnlyAccounts {
+    /// Report the rights, use the source anyway.
+    #[default]
+    Warn,
+    /// Refuse a source whose account can do more than read (or whose rights cannot be read).
+    Require,
 }
 
 impl Default for SecuritySettings {
@@ -44,6 +61,7 @@ impl Default for SecuritySettings {
             secret_key_file: PathBuf::from("./data/secret.key"),
             session_ttl: 86_400,
             task_env_prefix: crate::model::env::TASK_ENV_PREFIX.to_string(),
+            read_only_accounts: ReadOnlyAccounts::Warn,
         }
     }
 }

@@ -87,3 +87,20 @@ fn line_of_key_finds_first() {
     assert_eq!(line_of_key("a:\n  b: 1\n  bb: 2\n", "bb"), Some(3));
     assert_eq!(line_of_key("a: 1", "z"), None);
 }
+
+#[test]
+fn read_only_accounts_is_warn_or_require() {
+    assert_eq!(
+        parse("# nothing\n").unwrap().security.read_only_accounts,
+        ReadOnlyAccounts::Warn
+    );
+    let s = parse("security:\n  read_only_accounts: require\n").unwrap();
+    assert_eq!(s.security.read_only_accounts, ReadOnlyAccounts::Require);
+    let e = parse("security:\n  read_only_accounts: maybe\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("read_only_accounts") && e.contains("maybe") && e.contains("require"),
+        "{e}"
+    );
+}

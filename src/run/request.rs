@@ -182,5 +182,6 @@ pub async fn open_source(
             name: name.to_string(),
             message: "unknown data source".into(),
         })?;
-    Source::open(name, &entry.connect_spec()?).await
+    let accounts = settings.security.read_only_accounts;
+    Source::open(name, &entry.connect_spec()?, accounts).await
 }

@@ -7,8 +7,13 @@
 //! `FOR SHARE`, `LOCK IN SHARE MODE`) are refused, and every CTE body must be a read too
 //! (PostgreSQL's `WITH d AS (DELETE … RETURNING *) SELECT …`).
 //!
-//! The read-only transaction stays as the second wall: functions with side effects cannot be
-//! seen in the text.
+//! A read may still call server functions that do more than read (`LOAD_FILE`,
+//! `pg_read_file`, `dblink_exec`, `pg_terminate_backend`, ...) or read password hashes
+//! (`mysql.user`, `pg_authid`): [`deny`] refuses the known ones per family, whatever the
+//! spelling. The read-only transaction stays as a further wall, and the account rights report
+//! (`super::rights`) for what text cannot see.
+
+mod deny;
 
 use super::sqllex::{self, Kind, Token};
 pub use crate::model::datasource::Dialect;
@@ -30,6 +35,24 @@ pub enum Refusal {
     /// executable comments, a backslash whose meaning depends on the server's settings).
     #[error("refused: {0}")]
     Unclear(&'static str),
+    /// A call of a server function that does more than read rows (see [`deny`]); names the
+    /// function as written and what it does.
+    #[error("refused: {name}() {why}")]
+    Function {
+        /// The function, as written (unquoted).
+        name: String,
+        /// What it does (`reads server files`, ...).
+        why: &'static str,
+    },
+    /// A read of a table (or a `SHOW`) that holds password hashes or other servers'
+    /// passwords.
+    #[error("refused: {name} {why}")]
+    Table {
+        /// The table (`mysql.user`, `pg_authid`) or statement (`SHOW GRANTS`).
+        name: String,
+        /// What it holds.
+        why: &'static str,
+    },
 }
 
 /// Checks that `sql` is a single read statement for a server of the `dialect` family.
@@ -54,7 +77,8 @@ pub fn check(sql: &str, dialect: Dialect) -> Result<(), Refusal> {
         }
     }
     let toks = plain?;
-    Query { sql, toks: &toks }.statement()
+    Query { sql, toks: &toks }.statement()?;
+    deny::scan(sql, &toks, dialect)
 }
 
 /// [`check`] for a query whose server family is not known yet (`task apply`): passes when

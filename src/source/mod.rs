@@ -7,6 +7,7 @@
 //! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
 //! - [`estimate`]: the planner's row estimate of a query (`EXPLAIN`), without running it.
 //! - [`slots`]: at most `max_connections` previews and tests on a source at once.
+//! - [`rights`]: what the account can do beyond reading; `security.read_only_accounts`.
 
 pub mod cell;
 pub mod classify;
@@ -14,6 +15,7 @@ pub mod demo;
 pub mod estimate;
 pub mod query;
 pub mod slots;
+pub mod rights;
 mod sqllex;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
@@ -23,6 +25,7 @@ use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use crate::config::ReadOnlyAccounts;
 use crate::model::datasource::{DataSourceSpec, SourceKind};
 
 /// Why a data source could not be used. Displays as one line naming the data source.
@@ -60,6 +63,17 @@ pub enum SourceError {
         /// Data source name.
         name: String,
     },
+    /// `security.read_only_accounts` is `require` and the account can do more than read.
+    #[error(
+        "data source {name}: account can do more than read ({}); security.read_only_accounts is require",
+        rights.join(", ")
+    )]
+    NotReadOnly {
+        /// Data source name.
+        name: String,
+        /// What it can do (see [`rights`]).
+        rights: Vec<String>,
+    },
     /// Preparing the demo data failed.
     #[error("data source {name}: preparing demo data: {cause}")]
     Demo {
@@ -72,6 +86,43 @@ pub enum SourceError {
 
 /// A data source's `max_connections` when it gives none.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+/// What a connection test found.
+#[derive(Debug)]
+pub struct Tested {
+    /// How long connecting and `SELECT 1` took.
+    pub latency: Duration,
+    /// What the account can do beyond reading (empty: nothing), or why that is not known.
+    pub rights: Result<Vec<String>, SourceError>,
+}
+
+impl Tested {
+    /// The outcome under `accounts`: `Ok(None)` for an account that only reads, `Ok(Some(one
+    /// line))` to show as a warning (`warn`), or the error that makes the source unusable
+    /// (`require`).
+    ///
+    /// # Errors
+    /// Under `require`: [`SourceError::NotReadOnly`], or why the rights could not be read.
+    pub fn judge(
+        self,
+        name: &str,
+        accounts: ReadOnlyAccounts,
+    ) -> Result<Option<String>, SourceError> {
+        match (self.rights, accounts) {
+            (Ok(r), _) if r.is_empty() => Ok(None),
+            (Ok(r), ReadOnlyAccounts::Warn) => Ok(Some(rights::describe(&r))),
+            (Ok(r), ReadOnlyAccounts::Require) => {
+                rights::refuse_unless_read_only(name, r).map(|()| None)
+            }
+            (Err(e), ReadOnlyAccounts::Warn) => Ok(Some(match &e {
+                SourceError::Database { cause, .. } => {
+                    format!("cannot read the account's rights: {cause}")
+                }
+                other => other.to_string(),
+            })),
+            (Err(e), ReadOnlyAccounts::Require) => Err(e),
+        }
+    }
+}
 
 /// How long a new connection may take before the attempt fails.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,17 +194,24 @@ impl Options {
 
 impl Source {
     /// Builds the bounded pool for `spec` (after `${ENV}` expansion). No connection is made
-    /// yet, except for a `demo_data` SQLite source, whose sample table is created on first use.
+    /// yet, except for a `demo_data` SQLite source, whose sample table is created on first use,
+    /// and under `accounts: require`, where the account's rights are read (cached, see
+    /// [`rights::enforce`]): this is where runs, previews and jobs open their sources.
     ///
     /// # Errors
     /// [`SourceError::Config`] for unusable settings, [`SourceError::Demo`] if the sample data
-    /// cannot be written.
-    pub async fn open(name: &str, spec: &DataSourceSpec) -> Result<Source, SourceError> {
+    /// cannot be written, [`SourceError::NotReadOnly`] for an account that can do more than
+    /// read under `require` (or the error of asking the server).
+    pub async fn open(
+        name: &str,
+        spec: &DataSourceSpec,
+        accounts: ReadOnlyAccounts,
+    ) -> Result<Source, SourceError> {
         let max = spec
             .max_connections
             .unwrap_or(DEFAULT_MAX_CONNECTIONS)
             .max(1);
-        Ok(match Options::new(name, spec).await? {
+        let source = match Options::new(name, spec).await? {
             Options::MySql(o) => {
                 Source::MySql(pool_options::<sqlx::MySql>(max).connect_lazy_with(o))
             }
@@ -163,29 +221,43 @@ impl Source {
             Options::Sqlite(o) => {
                 Source::Sqlite(pool_options::<sqlx::Sqlite>(max).connect_lazy_with(o))
             }
-        })
+        };
+        if let Err(e) = rights::enforce(name, spec, &source, accounts).await {
+            source.close().await;
+            return Err(e);
+        }
+        Ok(source)
     }
 
-    /// Opens one connection (no pool, so the driver's own error comes back), runs `SELECT 1`
-    /// and returns how long both took. Gives up after [`CONNECT_TIMEOUT`].
+    /// Opens one connection (no pool, so the driver's own error comes back), runs `SELECT 1`,
+    /// then asks what the account can do beyond reading (see [`rights`]; the answer refreshes
+    /// the cache). Gives up after [`CONNECT_TIMEOUT`].
     ///
     /// # Errors
-    /// Unusable settings, or the driver's error naming the data source.
-    pub async fn test(name: &str, spec: &DataSourceSpec) -> Result<Duration, SourceError> {
+    /// Unusable settings, or the driver's error naming the data source. Failing to read the
+    /// rights is not an error here: it is in [`Tested::rights`].
+    pub async fn test(name: &str, spec: &DataSourceSpec) -> Result<Tested, SourceError> {
         let options = Options::new(name, spec).await?;
         let started = Instant::now();
-        macro_rules! select_one {
-            ($opts:expr) => {{
+        macro_rules! probe {
+            ($opts:expr, $rights:expr) => {{
                 let mut conn = $opts.connect().await?;
                 sqlx::query("SELECT 1").execute(&mut conn).await?;
-                conn.close().await
+                let latency = started.elapsed();
+                let rights = $rights(&mut conn).await;
+                conn.close().await?;
+                Ok::<_, sqlx::Error>((latency, rights))
             }};
         }
         let attempt = async {
             match options {
-                Options::MySql(o) => select_one!(o),
-                Options::Postgres(o) => select_one!(o),
-                Options::Sqlite(o) => select_one!(o),
+                Options::MySql(o) => probe!(o, rights::mysql),
+                Options::Postgres(o) => probe!(o, rights::postgres),
+                Options::Sqlite(o) => {
+                    probe!(o, |_: &mut sqlx::SqliteConnection| async {
+                        Ok::<_, sqlx::Error>(Vec::new())
+                    })
+                }
             }
         };
         let database = |cause| SourceError::Database {
@@ -193,7 +265,7 @@ impl Source {
             action: "connect and SELECT 1",
             cause,
         };
-        match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        let (latency, rights) = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
             Ok(result) => result.map_err(database)?,
             Err(_) => {
                 return Err(SourceError::Config {
@@ -204,8 +276,16 @@ impl Source {
                     ),
                 });
             }
+        };
+        let rights = rights.map_err(|cause| SourceError::Database {
+            name: name.to_string(),
+            action: "reading the account's rights",
+            cause,
+        });
+        if let Ok(r) = &rights {
+            rights::remember(spec, r);
         }
-        Ok(started.elapsed())
+        Ok(Tested { latency, rights })
     }
 
     /// Closes the pool's connections.

@@ -35,6 +35,7 @@ mod layout;
 mod logging;
 mod notify;
 mod safety_bounds;
+mod safety_accounts;
 mod safety_config;
 mod safety_export;
 mod safety_http;

@@ -81,7 +81,11 @@ async fn concurrent_exports_to_one_name_never_share_or_swap_files() {
     let mut spec = DataSourceSpec::new(SourceKind::Sqlite);
     spec.url = reportd::model::secret::Secret::new(url);
     spec.max_connections = Some(16);
-    let source = Arc::new(Source::open("src", &spec).await.unwrap());
+    let source = Arc::new(
+        Source::open("src", &spec, reportd::config::ReadOnlyAccounts::Warn)
+            .await
+            .unwrap(),
+    );
     let work = tempfile::tempdir().unwrap();
     for round in 0..3 {
         let dir = work.path().join(format!("out{round}"));

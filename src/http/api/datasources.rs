@@ -143,8 +143,15 @@ pub struct TestResult {
     pub ok: bool,
     /// How long it took.
     pub elapsed_ms: u64,
-    /// Why not.
+    /// Why not (one line). Under `security.read_only_accounts: require`, an account that can
+    /// do more than read fails the test, naming its rights.
     pub error: Option<String>,
+    /// What the account can do beyond reading (`superuser`, `FILE`, `dblink installed`, ...),
+    /// in a stable order; empty when it only reads (and for SQLite).
+    pub rights: Vec<String>,
+    /// One line to show beside a passed test: `account can do more than read: ...` (or why
+    /// the rights could not be read), under `security.read_only_accounts: warn`.
+    pub warning: Option<String>,
 }
 
 /// Checks a data source name: not empty, no `/`, no `..`, no control characters, at most
@@ -448,7 +455,9 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Connect and run `SELECT 1` (at most 10 s).
+/// Connect and run `SELECT 1` (at most 10 s), and name what the account can do beyond
+/// reading (`rights`, `warning`; with `security.read_only_accounts: require` such an account
+/// fails the test).
 #[utoipa::path(post, path = "/api/data-sources/{name}/test", tag = "data-sources",
     params(("name" = String, Path, description = "Data source name")),
     responses((status = 200, body = TestResult), (status = 404, body = ErrorBody)))]
@@ -459,6 +468,8 @@ pub async fn test(
 ) -> Result<Json<TestResult>, ApiError> {
     let entry = entry(&state, &name).await?;
     let started = Instant::now();
+    let accounts = state.settings.security.read_only_accounts;
+    let mut rights = Vec::new();
     let outcome = match entry.connect_spec() {
         Err(e) => Err(e.to_string()),
         Ok(spec) => match tokio::time::timeout(TEST_TIMEOUT, async {
@@ -473,7 +484,12 @@ pub async fn test(
         })
         .await
         {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(tested)) => {
+                if let Ok(r) = &tested.rights {
+                    rights.clone_from(r);
+                }
+                tested.judge(&name, accounts).map_err(|e| e.to_string())
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!(
                 "data source {name}: no answer within {} s",
@@ -482,10 +498,16 @@ pub async fn test(
         },
     };
     let elapsed_ms = started.elapsed().as_millis() as u64;
+    let (warning, error) = match outcome {
+        Ok(warning) => (warning.map(|w| one_line(&w)), None),
+        Err(e) => (None, Some(one_line(&e))),
+    };
     Ok(Json(TestResult {
-        ok: outcome.is_ok(),
+        ok: error.is_none(),
         elapsed_ms,
-        error: outcome.err().map(|e| one_line(&e)),
+        error,
+        rights,
+        warning,
     }))
 }
 

@@ -136,7 +136,9 @@ fn query_error(e: SourceError) -> ApiError {
                 sqlx::Error::Database(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_),
             ..
         } => ApiError::invalid("sql", text),
-        SourceError::Config { .. } => ApiError::invalid("data_source", text),
+        SourceError::Config { .. } | SourceError::NotReadOnly { .. } => {
+            ApiError::invalid("data_source", text)
+        }
         _ => ApiError::new(StatusCode::BAD_GATEWAY, text),
     }
 }
@@ -188,7 +190,10 @@ pub async fn preview(
         .map_err(|e| ApiError::too_many(e.to_string(), 1))?;
     // The slot stands for the query's connection (a query that runs too long is stopped from
     // one more, for a moment).
-    let source = Source::open(&name, &spec).await.map_err(query_error)?;
+    let accounts = state.settings.security.read_only_accounts;
+    let source = Source::open(&name, &spec, accounts)
+        .await
+        .map_err(query_error)?;
     let max_bytes = usize::try_from(state.settings.http.preview_max_bytes.0).unwrap_or(usize::MAX);
     let result = run(
         &source,

@@ -362,3 +362,473 @@ fn a_backslash_escaped_quote_is_named_as_such() {
     }
     ok_on(Dialect::MySql, "SELECT 'C:\\\\reports' AS path");
 }
+
+#[test]
+fn dangerous_functions_are_refused_in_every_spelling() {
+    for (d, sql, want) in [
+        (
+            Dialect::MySql,
+            "SELECT LOAD_FILE('/etc/passwd')",
+            "refused: LOAD_FILE() reads server files",
+        ),
+        (
+            Dialect::MySql,
+            "select load_file/* x */ ('/etc/passwd')",
+            "load_file()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT `load_file`('/etc/passwd')",
+            "load_file()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT GET_LOCK('x', 10)",
+            "GET_LOCK() takes locks",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT release_all_locks()",
+            "release_all_locks()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT IS_USED_LOCK('x'), IS_FREE_LOCK('y')",
+            "IS_USED_LOCK()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT BENCHMARK(100000000, MD5('x'))",
+            "BENCHMARK()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT MASTER_POS_WAIT('log', 4)",
+            "MASTER_POS_WAIT()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT source_pos_wait('log', 4)",
+            "source_pos_wait()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT master_gtid_wait('0-1-1')",
+            "master_gtid_wait()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT db.sys_exec('id')",
+            "sys_exec() runs programs",
+        ),
+        (Dialect::MySql, "SELECT sys_eval('id')", "sys_eval()"),
+        (
+            Dialect::MySql,
+            "SELECT spider_direct_sql('DELETE FROM t', 'tmp', 'srv \"x\"')",
+            "spider_direct_sql() reaches other servers",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT NEXTVAL(s)",
+            "NEXTVAL() changes a sequence",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT keyring_key_fetch('k')",
+            "keyring_key_fetch()",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT 1 FROM t WHERE id = (SELECT GET_LOCK('a', 1))",
+            "GET_LOCK()",
+        ),
+        (
+            Dialect::MySql,
+            "WITH x AS (SELECT load_file('/etc/shadow') AS f) SELECT * FROM x",
+            "load_file()",
+        ),
+        (
+            Dialect::MySql,
+            "SHOW TABLES WHERE LOAD_FILE('/etc/passwd') IS NOT NULL",
+            "LOAD_FILE()",
+        ),
+        (
+            Dialect::Postgres,
+            "select PG_CATALOG.pg_read_file('/etc/passwd')",
+            "refused: pg_read_file() reads server files",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_catalog.\"pg_read_file\"('/etc/passwd')",
+            "pg_read_file()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT \"dblink\"('host=x', 'select 1')",
+            "dblink() reaches other servers",
+        ),
+        (
+            Dialect::Postgres,
+            "select \"dblink_exec\"('dbname=x', 'COPY t TO PROGRAM ''id''')",
+            "dblink_exec()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM dblink_connect_u('x')",
+            "dblink_connect_u()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT U&\"pg\\005fread\\005ffile\"('/etc/passwd')",
+            "pg_read_file()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT U&\"pg!005fls!005fdir\" UESCAPE '!' ('/')",
+            "pg_ls_dir()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT u&\"lo\\+00005fimport\"('/etc/passwd')",
+            "lo_import()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_read_binary_file('/etc/passwd')",
+            "pg_read_binary_file()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM pg_ls_dir('/')",
+            "pg_ls_dir()",
+        ),
+        (Dialect::Postgres, "SELECT pg_ls_waldir()", "pg_ls_waldir()"),
+        (
+            Dialect::Postgres,
+            "SELECT pg_stat_file('/etc/passwd')",
+            "pg_stat_file()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT lo_import('/etc/passwd')",
+            "lo_import() reads server files",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT lo_export(1, '/tmp/x')",
+            "lo_export()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT lo_get(1), lo_from_bytea(0, 'x')",
+            "lo_get()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT loread(lo_open(1, 262144), 10)",
+            "loread()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_terminate_backend(123)",
+            "pg_terminate_backend() disturbs other sessions",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity",
+            "pg_cancel_backend()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_reload_conf()",
+            "pg_reload_conf() changes the server's state",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_rotate_logfile()",
+            "pg_rotate_logfile()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT set_config('role', 'postgres', false)",
+            "set_config()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_advisory_lock(1)",
+            "pg_advisory_lock() takes locks",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_try_advisory_xact_lock_shared(1)",
+            "pg_try_advisory_xact_lock_shared()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT query_to_xml('select 1', true, false, '')",
+            "query_to_xml() runs SQL given as text",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT query_to_xml_and_xmlschema('select 1', true, false, '')",
+            "query_to_xml_and_xmlschema()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT table_to_xml('pg_authid', true, false, '')",
+            "table_to_xml()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT cursor_to_xml('c', 1, true, false, '')",
+            "cursor_to_xml()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM ts_stat('SELECT v FROM t')",
+            "ts_stat()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_file_write('/tmp/x', 'y', false)",
+            "pg_file_write() writes server files",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_notify('c', 'x')",
+            "pg_notify()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_logical_emit_message(true, 'p', 'x')",
+            "pg_logical_emit_message()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_switch_wal()",
+            "pg_switch_wal()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_create_restore_point('x')",
+            "pg_create_restore_point()",
+        ),
+        (Dialect::Postgres, "SELECT pg_promote()", "pg_promote()"),
+        (Dialect::Postgres, "SELECT setval('s', 1)", "setval()"),
+        (
+            Dialect::Postgres,
+            "SELECT pg_stat_reset()",
+            "pg_stat_reset()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_stat_reset_shared('bgwriter')",
+            "pg_stat_reset_shared()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_stat_statements_reset()",
+            "pg_stat_statements_reset()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_log_backend_memory_contexts(1)",
+            "pg_log_backend_memory_contexts()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT pg_import_system_collations('pg_catalog')",
+            "pg_import_system_collations()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)",
+            "pg_logical_slot_get_changes()",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT cron.schedule('* * * * *', 'DELETE FROM t')",
+            "schedule() runs SQL given as text",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT \"cron\".\"schedule_in_database\"('j', '* * * * *', 'x', 'db')",
+            "schedule_in_database()",
+        ),
+        (
+            Dialect::Postgres,
+            "EXPLAIN ANALYZE SELECT pg_read_file('/etc/passwd')",
+            "pg_read_file()",
+        ),
+        (
+            Dialect::Sqlite,
+            "SELECT load_extension('/tmp/x.so')",
+            "load_extension() loads code",
+        ),
+        (
+            Dialect::Sqlite,
+            "SELECT readfile('/etc/passwd')",
+            "readfile() reads server files",
+        ),
+        (
+            Dialect::Sqlite,
+            "SELECT writefile('/tmp/x', 'y')",
+            "writefile()",
+        ),
+        (
+            Dialect::Sqlite,
+            "SELECT fts3_tokenizer('simple')",
+            "fts3_tokenizer()",
+        ),
+        (Dialect::Sqlite, "SELECT edit('x', 'vi')", "edit()"),
+        (
+            Dialect::Sqlite,
+            "SELECT [readfile]('/etc/passwd')",
+            "readfile()",
+        ),
+    ] {
+        let msg = refused_on(d, sql);
+        assert!(msg.contains(want), "{d:?} {sql:?}: {msg}");
+        assert!(msg.starts_with("refused: ") && !msg.contains('\n'), "{msg}");
+    }
+}
+
+#[test]
+fn password_tables_are_refused_by_name() {
+    for (d, sql, want) in [
+        (
+            Dialect::MySql,
+            "SELECT * FROM mysql.user",
+            "refused: mysql.user holds password hashes",
+        ),
+        (
+            Dialect::MySql,
+            "select authentication_string from `mysql`.`USER`",
+            "mysql.user",
+        ),
+        (
+            Dialect::MySql,
+            "SELECT * FROM mysql . global_priv",
+            "mysql.global_priv",
+        ),
+        (Dialect::MySql, "TABLE mysql.user", "mysql.user"),
+        (Dialect::MySql, "DESC mysql.user", "mysql.user"),
+        (
+            Dialect::MySql,
+            "SELECT * FROM t JOIN mysql.servers s ON true",
+            "mysql.servers holds passwords",
+        ),
+        (
+            Dialect::MySql,
+            "SHOW GRANTS FOR root",
+            "refused: SHOW GRANTS shows password hashes",
+        ),
+        (Dialect::MySql, "show create user root", "SHOW CREATE USER"),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM pg_shadow",
+            "refused: pg_shadow holds password hashes",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT rolpassword FROM pg_catalog.PG_AUTHID",
+            "pg_authid",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM \"pg_authid\"",
+            "pg_authid",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM pg_user_mappings",
+            "pg_user_mappings holds passwords",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM pg_user_mapping",
+            "pg_user_mapping",
+        ),
+        (
+            Dialect::Postgres,
+            "SELECT * FROM pg_hba_file_rules",
+            "pg_hba_file_rules reads server files",
+        ),
+    ] {
+        let msg = refused_on(d, sql);
+        assert!(msg.contains(want), "{d:?} {sql:?}: {msg}");
+    }
+}
+
+#[test]
+fn ordinary_reads_and_look_alikes_pass() {
+    for sql in [
+        "SELECT sleep_lock, load_file_name, dblink_url FROM t",
+        "SELECT 'pg_read_file(1)', 'LOAD_FILE(x)' AS s",
+        "SELECT COUNT(*), SUM(amount), AVG(x), MIN(d), MAX(d) FROM orders GROUP BY customer",
+        "SELECT id, ROW_NUMBER() OVER (PARTITION BY c ORDER BY d) FROM t",
+        "WITH a AS (SELECT 1 AS x) SELECT x FROM a",
+        "SELECT CAST(amount AS DECIMAL(10, 2)), COALESCE(a, b), LOWER(name), UPPER(n) FROM t",
+        "SELECT LOCATE('a', s), LOG(2), LOG10(x) FROM t",
+        "SELECT user, host FROM accounts",
+        "SELECT u.user FROM users u",
+        "SELECT * FROM app.user",
+        "SELECT * FROM reports.pg_authid_copy",
+    ] {
+        ok(sql);
+    }
+    // The timeout stops a sleep on the server: kept for the cancel and timeout tests.
+    ok_on(Dialect::MySql, "SELECT SLEEP(1)");
+    ok_on(Dialect::Postgres, "SELECT pg_sleep(1)");
+    ok_on(
+        Dialect::MySql,
+        "SELECT NOW(), CURDATE(), DATE_FORMAT(NOW(), '%Y')",
+    );
+    ok_on(
+        Dialect::MySql,
+        "SELECT JSON_EXTRACT(doc, '$.a'), JSON_OBJECT('k', 1) FROM t",
+    );
+    ok_on(
+        Dialect::MySql,
+        "SELECT * FROM other_db.orders o JOIN `shop`.`items` i ON i.id = o.item",
+    );
+    ok_on(Dialect::MySql, "SELECT * FROM mysql.time_zone_name");
+    ok_on(Dialect::MySql, "SHOW TABLES");
+    ok_on(Dialect::MySql, "SELECT user FROM mysql_users.user");
+    ok_on(
+        Dialect::Postgres,
+        "SELECT now(), current_date, x::date, jsonb_build_object('a', 1) FROM t",
+    );
+    ok_on(
+        Dialect::Postgres,
+        "SELECT doc->>'a', jsonb_path_query(doc, '$.b') FROM t",
+    );
+    ok_on(Dialect::Postgres, "SELECT rolname FROM pg_roles");
+    ok_on(Dialect::Postgres, "SELECT * FROM pg_stat_activity");
+    ok_on(
+        Dialect::Postgres,
+        "SELECT lower(name), log(2.0), to_char(now(), 'YYYY') FROM t",
+    );
+    ok_on(Dialect::Postgres, "SELECT U&\"d\\0061ta\" FROM t");
+    ok_on(
+        Dialect::Postgres,
+        "SELECT 'pg_authid'::text, $$pg_read_file('x')$$",
+    );
+    ok_on(Dialect::Postgres, "SELECT schedule('x') FROM t");
+    ok_on(
+        Dialect::Postgres,
+        "SELECT o.lo_id, o.lo_limit, lo_value FROM orders o",
+    );
+    ok_on(
+        Dialect::Postgres,
+        "SELECT (o.total).amount, t.c.d FROM orders o, t",
+    );
+    ok_on(
+        Dialect::Sqlite,
+        "SELECT date('now'), json_extract(j, '$.a'), group_concat(x) FROM t",
+    );
+    // MySQL's list is MySQL's: other families' function names are ordinary there.
+    ok_on(Dialect::MySql, "SELECT pg_read_file('x')");
+    ok_on(Dialect::Postgres, "SELECT load_file('x')");
+    ok_on(Dialect::Sqlite, "SELECT * FROM mysql.user");
+}

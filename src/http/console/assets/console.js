@@ -113,7 +113,14 @@ window.addEventListener("error", function (e) {
         var done = b.getAttribute("data-done");
         if (done === "logout") { window.location.assign("/login"); return; }
         if (done === "result" && data) {
-          flash(data.ok === false ? (data.error || "failed") : (data.message || "OK"), data.ok !== false);
+          if (data.ok !== false && data.warning) {
+            // Passed, but the account can do more than read: say so, as text.
+            flash((data.message || "OK") + " \u2014 " + data.warning, true);
+            var f = document.getElementById("flash");
+            if (f) { f.className = "warn"; }
+          } else {
+            flash(data.ok === false ? (data.error || "failed") : (data.message || "OK"), data.ok !== false);
+          }
           b.disabled = false;
           return;
         }
