@@ -5,6 +5,7 @@
 //!   secret_key: ${REPORTD_SECRET_KEY:-}   # base64 of 32 bytes; empty → secret_key_file
 //!   secret_key_file: ./data/secret.key    # created 0600 on first use
 //!   session_ttl: 86400                    # seconds; flask.jwt_access_token_expires_hours wins
+//!   outbound_allow: [10.20.0.7]           # internal hosts tasks' URLs may reach (outbound.rs)
 //! ```
 //!
 //! [`SecuritySettings::key`] loads (or first creates) the key; [`write_key_file`] replaces a
@@ -32,6 +33,10 @@ pub struct SecuritySettings {
     /// Seconds a login (token or session cookie) lasts (60 s to 30 days, default 1 day). The
     /// seed's `flask.jwt_access_token_expires_hours` takes precedence when it is set.
     pub session_ttl: u64,
+    /// Hosts, addresses and CIDR networks that URLs given by tasks, export jobs and test
+    /// messages may reach although they are loopback, private, link-local or otherwise
+    /// internal (default none). Config file only.
+    pub outbound_allow: super::OutboundAllow,
 }
 
 impl Default for SecuritySettings {
@@ -40,6 +45,7 @@ impl Default for SecuritySettings {
             secret_key: Secret::default(),
             secret_key_file: PathBuf::from("./data/secret.key"),
             session_ttl: 86_400,
+            outbound_allow: super::OutboundAllow::default(),
         }
     }
 }
