@@ -46,7 +46,10 @@ impl std::str::FromStr for AllowEntry {
         if text.is_empty() {
             return Err(bad("is empty: give a host name, an address or a CIDR"));
         }
-        if let Some((addr, _)) = text.split_once('/') {
+        if let Some((addr, _)) = text
+            .split_once('/')
+            .filter(|(addr, _)| addr.parse::<IpAddr>().is_ok())
+        {
             let net: IpNet = text
                 .parse()
                 .map_err(|_| bad("is not a CIDR network (like 10.0.0.0/8 or fd00::/8)"))?;
@@ -182,14 +185,29 @@ mod tests {
         );
         assert!(a.allows_host("hooks.example.com") && a.allows_host("HOOKS.example.com."));
         assert!(!a.allows_host("a.hooks.example.com") && !a.allows_host("example.com"));
-        for ip in ["127.0.0.1", "::1", "10.20.255.1", "fd00:1::9", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "::1",
+            "10.20.255.1",
+            "fd00:1::9",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(a.allows_addr(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["127.0.0.2", "::2", "10.21.0.1", "fd00:2::9", "::ffff:10.21.0.1"] {
+        for ip in [
+            "127.0.0.2",
+            "::2",
+            "10.21.0.1",
+            "fd00:2::9",
+            "::ffff:10.21.0.1",
+        ] {
             assert!(!a.allows_addr(ip.parse().unwrap()), "{ip}");
         }
         // A listed name allows no address, and an address no name.
-        assert!(!a.allows_host("127.0.0.2") && !allow(&["localhost"]).allows_addr([127, 0, 0, 1].into()));
+        assert!(
+            !a.allows_host("127.0.0.2")
+                && !allow(&["localhost"]).allows_addr([127, 0, 0, 1].into())
+        );
         // A mapped entry covers the IPv4 address, and the IPv4 entry the mapped one.
         assert!(allow(&["::ffff:192.168.1.0/120"]).allows_addr([192, 168, 1, 9].into()));
         assert!(OutboundAllow::default().entries().is_empty());
@@ -201,13 +219,17 @@ mod tests {
             ("", "is empty"),
             ("10.0.0.1/8", "write 10.0.0.0/8"),
             ("10.0.0.0/33", "not a CIDR"),
+            ("10.0.0.0/x", "not a CIDR"),
             ("http://h.example", "not a host name"),
             ("h.example:8080", "not a host name"),
             ("*.example.com", "not a host name"),
             ("h .example", "not a host name"),
         ] {
             let e = OutboundAllow::parse(&["127.0.0.1", entry]).unwrap_err();
-            assert!(e.contains(&format!("`{entry}`")) && e.contains(why), "{entry}: {e}");
+            assert!(
+                e.contains(&format!("`{entry}`")) && e.contains(why),
+                "{entry}: {e}"
+            );
         }
     }
 }

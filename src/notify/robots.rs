@@ -158,5 +158,9 @@ pub(crate) fn pick(
             Origin::Config,
         ),
     };
-    Ok((webhook, (!secret.trim().is_empty()).then_some(secret), origin))
+    Ok((
+        webhook,
+        (!secret.trim().is_empty()).then_some(secret),
+        origin,
+    ))
 }

@@ -109,7 +109,10 @@ pub async fn send_test(
             };
             let sent = notifier.dingtalk().send(&robot, &msg).await;
             let answer = sent.result.map(|_| "errcode 0".to_string());
-            (sent.attempts, answer.map_err(|e| e.redacted(false).to_string()))
+            (
+                sent.attempts,
+                answer.map_err(|e| e.redacted(false).to_string()),
+            )
         }
         Channel::Email => {
             let mailer = notifier.mailer().map_err(anyhow::Error::msg)?;
@@ -154,7 +157,10 @@ pub async fn send_test(
             };
             let sent = notifier.wecom().send_markdown(&robot, &msg).await;
             let answer = sent.result.map(|_| "errcode 0".to_string());
-            (sent.attempts, answer.map_err(|e| e.redacted(false).to_string()))
+            (
+                sent.attempts,
+                answer.map_err(|e| e.redacted(false).to_string()),
+            )
         }
         Channel::Feishu => {
             let own = record.and_then(|r| r.spec.notify.feishu.as_ref());
@@ -167,7 +173,10 @@ pub async fn send_test(
             };
             let sent = notifier.feishu().send(&bot, &card).await;
             let answer = sent.result.map(|_| "code 0".to_string());
-            (sent.attempts, answer.map_err(|e| e.redacted(false).to_string()))
+            (
+                sent.attempts,
+                answer.map_err(|e| e.redacted(false).to_string()),
+            )
         }
         Channel::Webhook => {
             let (r, hook) = record

@@ -37,15 +37,9 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
 fn internal_v6(ip: Ipv6Addr) -> Option<String> {
     let s = ip.segments();
     // The IPv4 address in the last 32 bits, and in bits 16..48 (6to4).
-    let low = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
-    let carried = |form: &str, v4: Ipv4Addr| {
-        internal_v4(v4).map(|why| format!("{why} ({form} {v4})"))
-    };
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let carried =
+        |form: &str, v4: Ipv4Addr| internal_v4(v4).map(|why| format!("{why} ({form} {v4})"));
     let fixed = |why: &str| Some(why.to_string());
     if ip.is_unspecified() {
         return fixed("an unspecified address");
@@ -58,7 +52,9 @@ fn internal_v6(ip: Ipv6Addr) -> Option<String> {
         [0, 0, 0, 0, 0, 0xffff, _, _] => return carried("IPv4-mapped", low),
         [0, 0, 0, 0, 0xffff, 0, _, _] => return carried("IPv4-translated", low),
         // ::a.b.c.d, the deprecated IPv4-compatible form.
-        [0, 0, 0, 0, 0, 0, _, _] => return carried("IPv4-compatible", low).or(fixed("a reserved address")),
+        [0, 0, 0, 0, 0, 0, _, _] => {
+            return carried("IPv4-compatible", low).or(fixed("a reserved address"));
+        }
         // 64:ff9b::/96, well-known NAT64.
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => return carried("NAT64", low),
         [0x64, 0xff9b, 1, ..] => return fixed("a private (local-use NAT64) address"),
@@ -155,20 +151,23 @@ mod tests {
         for (ip, word) in [
             ("::", "unspecified"),
             ("::1", "loopback"),
-            ("::ffff:127.0.0.1", "loopback (IPv4-mapped 127.0.0.1)"),
+            (
+                "::ffff:127.0.0.1",
+                "loopback address (IPv4-mapped 127.0.0.1)",
+            ),
             ("::ffff:7f00:1", "loopback"),
             ("::ffff:169.254.169.254", "link-local"),
             ("::ffff:10.1.2.3", "private"),
             ("::ffff:0.0.0.0", "unspecified"),
             ("::ffff:0:127.0.0.1", "IPv4-translated"),
-            ("::127.0.0.1", "loopback (IPv4-compatible"),
+            ("::127.0.0.1", "loopback address (IPv4-compatible"),
             ("::10.0.0.1", "private"),
             ("::8.8.8.8", "reserved"),
-            ("64:ff9b::127.0.0.1", "loopback (NAT64"),
+            ("64:ff9b::127.0.0.1", "loopback address (NAT64"),
             ("64:ff9b::a9fe:a9fe", "link-local"),
             ("64:ff9b:1::1", "local-use NAT64"),
-            ("2002:7f00:1::1", "loopback (6to4 127.0.0.1)"),
-            ("2002:c0a8:101::", "private (6to4"),
+            ("2002:7f00:1::1", "loopback address (6to4 127.0.0.1)"),
+            ("2002:c0a8:101::", "private address (6to4"),
             ("2001::1", "Teredo"),
             ("2001:db8::1", "documentation"),
             ("3fff::1", "documentation"),

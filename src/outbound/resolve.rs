@@ -24,9 +24,8 @@ impl Resolve for Checked {
         let policy = self.policy.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             policy.check_resolved(&host, &addrs)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })

@@ -48,7 +48,11 @@ fn addresses_in_any_spelling_are_refused_by_name_of_the_range() {
         assert!(e.contains(word), "{text}: {e}");
     }
     // Names are left to the resolver; public addresses pass.
-    for text in ["http://localhost/", "https://oapi.dingtalk.com/robot/send", "http://8.8.8.8/"] {
+    for text in [
+        "http://localhost/",
+        "https://oapi.dingtalk.com/robot/send",
+        "http://8.8.8.8/",
+    ] {
         assert_eq!(strict.check_url(&url(text)), Ok(()), "{text}");
     }
 }
@@ -70,13 +74,19 @@ fn the_allow_list_lets_listed_addresses_networks_and_names_through() {
     assert_eq!(p.check_resolved("x.example", &at("10.1.1.1")), Ok(()));
     let mut mixed = at("93.184.216.34");
     mixed.extend(at("192.168.1.1"));
-    let e = p.check_resolved("x.example", &mixed).unwrap_err().to_string();
+    let e = p
+        .check_resolved("x.example", &mixed)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "host x.example resolves to 192.168.1.1, a private address; \
          add it to security.outbound_allow to allow it"
     );
-    assert_eq!(Policy::default().check_resolved("x.example", &at("93.184.216.34")), Ok(()));
+    assert_eq!(
+        Policy::default().check_resolved("x.example", &at("93.184.216.34")),
+        Ok(())
+    );
 }
 
 /// A listener on 127.0.0.1 that counts the connections it accepts.
@@ -88,7 +98,9 @@ async fn listener() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = l.accept().await {
             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            use tokio::io::AsyncWriteExt as _;
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let mut request = [0u8; 4096];
+            let _ = sock.read(&mut request).await;
             let _ = sock
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
                 .await;
