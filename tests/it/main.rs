@@ -38,6 +38,7 @@ mod safety_config;
 mod safety_export;
 mod safety_http;
 mod safety_limits;
+mod safety_outbound;
 mod safety_run;
 mod safety_secrets;
 mod safety_sql;
