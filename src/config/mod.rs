@@ -36,7 +36,7 @@ pub use feishu::FeishuSettings;
 pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 pub use logging::LoggingSettings;
-pub use outbound::{AllowEntry, OutboundAllow};
+pub use outbound::{AllowEntry, AllowError, OutboundAllow};
 pub use scheduler::SchedulerSettings;
 pub use security::{KeyError, SecuritySettings, read_key_file, sibling, write_key_file};
 pub use store::{StoreKind, SystemDatabase};

@@ -36,13 +36,26 @@ impl fmt::Display for AllowEntry {
     }
 }
 
+/// A bad entry of `security.outbound_allow`: the entry and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{entry}` {why}")]
+pub struct AllowError {
+    /// The entry as written.
+    pub entry: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
 impl std::str::FromStr for AllowEntry {
-    type Err = String;
+    type Err = AllowError;
 
     /// `host`, `address` or `address/prefix`; the error names the entry and says why.
-    fn from_str(entry: &str) -> Result<AllowEntry, String> {
+    fn from_str(entry: &str) -> Result<AllowEntry, AllowError> {
         let text = entry.trim();
-        let bad = |why: &str| format!("`{entry}` {why}");
+        let bad = |why: &str| AllowError {
+            entry: entry.to_string(),
+            why: why.to_string(),
+        };
         if text.is_empty() {
             return Err(bad("is empty: give a host name, an address or a CIDR"));
         }
@@ -102,7 +115,7 @@ impl OutboundAllow {
     ///
     /// # Errors
     /// The first bad entry, named, and why.
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<OutboundAllow, String> {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<OutboundAllow, AllowError> {
         entries
             .iter()
             .map(|e| e.as_ref().parse())
@@ -225,7 +238,9 @@ mod tests {
             ("*.example.com", "not a host name"),
             ("h .example", "not a host name"),
         ] {
-            let e = OutboundAllow::parse(&["127.0.0.1", entry]).unwrap_err();
+            let e = OutboundAllow::parse(&["127.0.0.1", entry])
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains(&format!("`{entry}`")) && e.contains(why),
                 "{entry}: {e}"

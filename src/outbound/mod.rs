@@ -80,12 +80,9 @@ impl Policy {
         }
     }
 
-    /// Whether `ip` may be reached, and why not.
-    fn check_addr(&self, ip: IpAddr) -> Result<(), String> {
-        match address::internal(ip) {
-            Some(why) if !self.allow.allows_addr(ip) => Err(why),
-            _ => Ok(()),
-        }
+    /// Why `ip` may not be reached, or `None` when it may.
+    fn refusal(&self, ip: IpAddr) -> Option<String> {
+        address::internal(ip).filter(|_| !self.allow.allows_addr(ip))
     }
 
     /// The URL's host when it is an address (never resolved, so checked here); a host name
@@ -99,10 +96,13 @@ impl Policy {
             Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
             Some(url::Host::Domain(_)) | None => return Ok(()),
         };
-        self.check_addr(ip).map_err(|why| Refused {
-            host: url.host_str().unwrap_or_default().to_string(),
-            why: format!("is {why}"),
-        })
+        match self.refusal(ip) {
+            Some(why) => Err(Refused {
+                host: url.host_str().unwrap_or_default().to_string(),
+                why: format!("is {why}"),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Every address `host` resolved to: all allowed when the name is listed, else each one
@@ -115,7 +115,7 @@ impl Policy {
             return Ok(());
         }
         for addr in addrs {
-            if let Err(why) = self.check_addr(addr.ip()) {
+            if let Some(why) = self.refusal(addr.ip()) {
                 return Err(Refused {
                     host: host.to_string(),
                     why: format!("resolves to {}, {why}", addr.ip()),

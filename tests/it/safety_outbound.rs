@@ -367,3 +367,26 @@ async fn allowed_callbacks_and_test_messages_arrive_but_answers_stay_out() {
     );
     assert_eq!(trap.hits(), 3, "the callback, the robot, the webhook");
 }
+
+#[test]
+fn a_bad_allow_entry_is_refused_at_load_named() {
+    for (entry, why) in [
+        ("10.0.0.1/8", "write 10.0.0.0/8"),
+        (
+            "http://hooks.corp/x",
+            "not a host name, an address or a CIDR",
+        ),
+        ("*.corp", "not a host name, an address or a CIDR"),
+    ] {
+        let config =
+            format!("{DEMO_SOURCE}security:\n  outbound_allow: [127.0.0.1, \"{entry}\"]\n");
+        let w = Workdir::new(Backend::Sqlite, &config);
+        let err = w.fails(&["check", "--no-connect"], 1);
+        assert!(
+            err.contains("security.outbound_allow")
+                && err.contains(&format!("`{entry}`"))
+                && err.contains(why),
+            "{entry}: {err}"
+        );
+    }
+}
