@@ -390,3 +390,29 @@ fn a_bad_allow_entry_is_refused_at_load_named() {
         );
     }
 }
+
+#[test]
+fn a_proxy_from_the_environment_does_not_carry_task_urls() {
+    // The proxy would connect for us, past the check: a task's URL never goes through it.
+    let proxy = Trap::on("127.0.0.1:0").unwrap();
+    let config = format!(
+        "{DEMO_SOURCE}security:\n  outbound_allow: []\nwebhook:\n  timeout: 2\n  retry_delay: 0\n  max_attempts: 1\n"
+    );
+    let w = Workdir::new(Backend::Sqlite, &config);
+    w.write(
+        "t.yaml",
+        "tasks:\n  - name: public\n    data_source: demo\n    cron: \"0 9 * * *\"\n    sql: SELECT 1 AS x\n    notify:\n      webhook: { url: \"http://93.184.216.34/hook\" }\n",
+    );
+    w.ok(&["task", "apply", "-f", "t.yaml"]);
+    let url = format!("http://127.0.0.1:{}", proxy.port);
+    let _ = w
+        .cmd(&["task", "run", "public"])
+        .env("HTTP_PROXY", &url)
+        .env("http_proxy", &url)
+        .env("ALL_PROXY", &url)
+        .output()
+        .unwrap();
+    let run = last_run(&w, "public");
+    assert_eq!(run["notifications"][0]["ok"], false, "{run:#}");
+    assert_eq!(proxy.hits(), 0, "{:?}", proxy.paths.lock().unwrap());
+}
