@@ -22,6 +22,8 @@
 //! - [`export`]: streaming rows into xlsx/csv files: writers, names, temp files, placement.
 //! - [`notify`]: one folder per channel (`dingtalk/`, `email/`), the notifier that picks
 //!   them, templates and download links, and `retry`, the one retry policy of the crate.
+//! - [`outbound`]: the one network policy of URLs given by tasks, jobs and test messages:
+//!   internal addresses refused when connecting unless `security.outbound_allow` lists them.
 //! - [`accounts`]: console and API users on the store: argon2id passwords (bounded), logins
 //!   and API tokens (stored hashed), login throttling.
 //! - [`run`]: THE pipeline: `Executor::run(task, RunContext)`, the only way a task runs
@@ -59,6 +61,7 @@ pub mod memory;
 pub(crate) mod metrics;
 pub mod model;
 pub mod notify;
+pub mod outbound;
 pub mod panics;
 pub mod private;
 pub(crate) mod retention;

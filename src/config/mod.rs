@@ -13,6 +13,7 @@ mod feishu;
 mod http;
 mod limits;
 mod logging;
+mod outbound;
 mod scheduler;
 mod security;
 mod store;
@@ -35,6 +36,7 @@ pub use feishu::FeishuSettings;
 pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
 pub use logging::LoggingSettings;
+pub use outbound::{AllowEntry, AllowError, OutboundAllow};
 pub use scheduler::SchedulerSettings;
 pub use security::{
     KeyError, ReadOnlyAccounts, SecuritySettings, read_key_file, sibling, write_key_file,

@@ -7,6 +7,7 @@
 //!   session_ttl: 86400                    # seconds; flask.jwt_access_token_expires_hours wins
 //!   read_only_accounts: warn              # warn | require: a data source account that can do
 //!                                         # more than read is reported, or refused
+//!   outbound_allow: [10.20.0.7]           # internal hosts tasks' URLs may reach (outbound.rs)
 //! ```
 //!
 //! [`SecuritySettings::key`] loads (or first creates) the key; [`write_key_file`] replaces a
@@ -41,6 +42,10 @@ pub struct SecuritySettings {
     /// `check` and the connection tests say so) or `require` (the source is refused for
     /// runs, previews and jobs, and `check` fails).
     pub read_only_accounts: ReadOnlyAccounts,
+    /// Hosts, addresses and CIDR networks that URLs given by tasks, export jobs and test
+    /// messages may reach although they are loopback, private, link-local or otherwise
+    /// internal (default none). Config file only.
+    pub outbound_allow: super::OutboundAllow,
 }
 
 /// `security.read_only_accounts`.
@@ -62,6 +67,7 @@ impl Default for SecuritySettings {
             session_ttl: 86_400,
             task_env_prefix: crate::model::env::TASK_ENV_PREFIX.to_string(),
             read_only_accounts: ReadOnlyAccounts::Warn,
+            outbound_allow: super::OutboundAllow::default(),
         }
     }
 }

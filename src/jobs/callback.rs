@@ -12,6 +12,7 @@ use crate::model::execution::Execution;
 use crate::model::job::Job;
 use crate::notify::event::{EventFile, EventTask};
 use crate::notify::links::LinkSigner;
+use crate::outbound::Policy;
 use crate::store::Store;
 
 /// The event of a finished job.
@@ -81,9 +82,10 @@ pub async fn send(settings: &Settings, store: &Store, links: Option<&LinkSigner>
         }
     };
     let delivery = format!("job-{}-{EVENT}", job.id);
+    let outbound = std::sync::Arc::new(Policy::new(&settings.security.outbound_allow));
     let sent = settings
         .webhook
-        .client()
+        .client(&outbound)
         .post(&target, &delivery, &bytes)
         .await;
     match sent.result {

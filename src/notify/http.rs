@@ -2,9 +2,12 @@
 //! checking a webhook URL, one POST and its answer, and keeping a URL's token and a signing
 //! secret out of errors, logs and `Debug` output.
 
+use std::sync::Arc;
+
 use reqwest::Url;
 
 use super::text::{excerpt, one_line};
+use crate::outbound::{self, Origin, Policy, Refused};
 
 /// Most bytes of an answer that are read.
 const MAX_ANSWER_BYTES: usize = 64 << 10;
@@ -18,17 +21,62 @@ pub(crate) const USER_AGENT: &str = concat!("reportd/", env!("CARGO_PKG_VERSION"
 #[error("{0}")]
 pub(crate) struct Reason(pub(crate) String);
 
-/// An HTTP client whose every request (connect and answer) is bounded by `timeout`, or why
-/// it could not be built.
-pub(crate) fn client(timeout: std::time::Duration) -> Result<reqwest::Client, Reason> {
-    reqwest::Client::builder()
+/// An HTTP client whose every request (connect and answer) is bounded by `timeout`, checked
+/// by `policy` when given ([`outbound::Client`]), or why it could not be built.
+pub(crate) fn client(
+    timeout: std::time::Duration,
+    policy: Option<Arc<Policy>>,
+) -> Result<outbound::Client, Reason> {
+    let builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(USER_AGENT)
         // A webhook that redirects is refused, not followed (a POST would become a GET).
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Reason(error_chain(&e.without_url())))
+        .redirect(reqwest::redirect::Policy::none());
+    outbound::Client::build(builder, policy).map_err(|e| Reason(error_chain(&e.without_url())))
+}
+
+/// A channel's two clients: one for the config's own robots (trusted), one under the
+/// outbound policy for URLs from tasks, jobs and test messages. Separate connection pools,
+/// so a task's request never rides a trusted connection.
+#[derive(Clone)]
+pub(crate) struct Clients<E> {
+    trusted: Result<outbound::Client, E>,
+    checked: Result<outbound::Client, E>,
+}
+
+impl<E: Clone> Clients<E> {
+    /// Both clients bounded by `timeout`; `error` names one that cannot be built.
+    pub(crate) fn new(
+        timeout: std::time::Duration,
+        policy: Arc<Policy>,
+        error: impl Fn(String) -> E,
+    ) -> Clients<E> {
+        Clients {
+            trusted: client(timeout, None).map_err(|r| error(r.0)),
+            checked: client(timeout, Some(policy)).map_err(|r| error(r.0)),
+        }
+    }
+
+    /// The first error of building the clients, if any.
+    pub(crate) fn error(&self) -> Option<&E> {
+        self.trusted.as_ref().err().or(self.checked.as_ref().err())
+    }
+
+    /// The client for a URL from `origin`, checked against `url` (an address host is never
+    /// resolved, so it is checked here; a name is checked when the request resolves it).
+    pub(crate) fn for_url(&self, origin: Origin, url: &Url) -> Result<&outbound::Client, E>
+    where
+        E: From<Refused>,
+    {
+        let client = match origin {
+            Origin::Config => &self.trusted,
+            Origin::User => &self.checked,
+        };
+        let client = client.as_ref().map_err(Clone::clone)?;
+        client.check(url)?;
+        Ok(client)
+    }
 }
 
 /// `url` parsed, checked to be `http(s)://` with a host, without its fragment. The error
@@ -64,12 +112,16 @@ pub(crate) enum Failure {
     },
     /// A 2xx answer that is not JSON.
     BadAnswer(String),
+    /// The outbound policy refused the host when connecting ([`Refused`], one line).
+    Refused(String),
 }
 
 /// Sends `request`: its status and whole answer text, whatever the status.
 pub(crate) async fn exchange(request: reqwest::RequestBuilder) -> Result<(u16, String), Failure> {
     let transport = |e: reqwest::Error| {
-        if e.is_timeout() {
+        if let Some(refused) = Refused::find(&e) {
+            Failure::Refused(refused.to_string())
+        } else if e.is_timeout() {
             Failure::Timeout
         } else {
             Failure::Http(error_chain(&e.without_url()))
@@ -117,6 +169,9 @@ pub(crate) fn service_code(
     let msg = answer.get(msg_field).and_then(|m| m.as_str()).unwrap_or("");
     Some((code, excerpt(msg)))
 }
+
+/// What a receiver's answer is replaced by where it must not be shown.
+pub(crate) const NOT_SHOWN: &str = "(answer not shown)";
 
 /// An error and its sources, `: `-separated, on one line.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {

@@ -19,6 +19,7 @@ use super::wecom::WeCom;
 use crate::config::Settings;
 use crate::model::execution::NotificationOutcome;
 use crate::model::task::{DingTalkNotify, NotifyOn, TaskSpec};
+use crate::outbound::Policy;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 
@@ -78,11 +79,12 @@ impl Notifier {
             .smtp_server
             .as_ref()
             .map(|_| settings.email.mailer());
+        let outbound = Arc::new(Policy::new(&settings.security.outbound_allow));
         Notifier {
-            dingtalk: settings.dingtalk.client(),
-            wecom: settings.wecom.client(),
-            feishu: settings.feishu.client(),
-            webhook: settings.webhook.client(),
+            dingtalk: settings.dingtalk.client(&outbound),
+            wecom: settings.wecom.client(&outbound),
+            feishu: settings.feishu.client(&outbound),
+            webhook: settings.webhook.client(&outbound),
             mailer,
             links,
             settings,

@@ -9,11 +9,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::http;
+use reqwest::Url;
+
+use super::http::Clients;
 use super::limiter::Limiter;
 use super::retry::{Attempted, RetryLogic, RetryPolicy};
 use crate::model::env::{self, EnvError};
 use crate::model::secret::Secret;
+use crate::outbound::{self, Origin, Policy, Refused};
 use crate::shutdown::Shutdown;
 
 /// Default number of HTTP attempts when a service answers "too fast".
@@ -25,8 +28,9 @@ const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// limiter.
 #[derive(Clone)]
 pub(crate) struct RobotClient<E> {
-    /// The HTTP client, or why it could not be built (reported by every send).
-    client: Result<reqwest::Client, E>,
+    /// The HTTP clients (trusted, checked), or why they could not be built (reported by
+    /// every send).
+    clients: Clients<E>,
     pub(crate) timeout: Duration,
     limiter: Arc<Limiter>,
     max_attempts: u32,
@@ -35,22 +39,24 @@ pub(crate) struct RobotClient<E> {
     shutdown: Shutdown,
 }
 
-impl<E: Clone + fmt::Display> RobotClient<E> {
+impl<E: Clone + fmt::Display + From<Refused>> RobotClient<E> {
     /// Every request bounded by `timeout`, sends paced by `limits` per robot, up to 3
-    /// attempts 60 s apart on a "too fast" answer. `http_error` names a client that cannot
-    /// be built (logged now, reported by every send).
+    /// attempts 60 s apart on a "too fast" answer; a robot a task gave is reached under
+    /// `policy`. `http_error` names a client that cannot be built (logged now, reported by
+    /// every send).
     pub(crate) fn new(
         channel: &str,
         timeout: Duration,
         limits: &[(usize, Duration)],
-        http_error: impl FnOnce(String) -> E,
+        http_error: impl Fn(String) -> E,
+        policy: Arc<Policy>,
     ) -> RobotClient<E> {
-        let client = http::client(timeout).map_err(|r| http_error(r.0));
-        if let Err(e) = &client {
+        let clients = Clients::new(timeout, policy, http_error);
+        if let Some(e) = clients.error() {
             tracing::error!(channel, error = %e, "cannot build the HTTP client");
         }
         RobotClient {
-            client,
+            clients,
             timeout,
             limiter: Arc::new(Limiter::new(limits)),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -59,9 +65,10 @@ impl<E: Clone + fmt::Display> RobotClient<E> {
         }
     }
 
-    /// The HTTP client, or why there is none.
-    pub(crate) fn http(&self) -> Result<&reqwest::Client, E> {
-        self.client.as_ref().map_err(Clone::clone)
+    /// The HTTP client for a robot from `origin` at `url`, or why there is none (no client,
+    /// or the policy refuses the URL's address).
+    pub(crate) fn http(&self, origin: Origin, url: &Url) -> Result<&outbound::Client, E> {
+        self.clients.for_url(origin, url)
     }
 
     /// Replaces the limiter (and its history).
@@ -123,8 +130,10 @@ pub(crate) fn refused<T, E>(error: E) -> Attempted<T, E> {
     }
 }
 
-/// The webhook and signing secret a task posts with: its own webhook with its own secret (the
-/// config's secret signs only the config's robot), else the config's `webhook` and `secret`.
+/// The webhook, signing secret and origin a task posts with: its own webhook with its own
+/// secret (the config's secret signs only the config's robot), checked by the outbound policy
+/// ([`Origin::User`]), else the config's `webhook` and `secret`, trusted ([`Origin::Config`],
+/// even with the task's own secret: the URL is the operator's).
 /// A task's values may be one whole `${ENV}` reference to a variable starting with `prefix`
 /// ([`env::expand_task`]); the config's
 /// were expanded when it was loaded. The webhook is empty when neither names one.
@@ -137,18 +146,23 @@ pub(crate) fn pick(
     webhook: &Secret,
     secret: &Secret,
     prefix: &str,
-) -> Result<(String, Option<String>), EnvError> {
+) -> Result<(String, Option<String>, Origin), EnvError> {
     let own = |v: Option<&Secret>| {
         v.filter(|s| !s.is_empty())
             .map(|s| env::expand_task(s.expose(), prefix))
             .transpose()
     };
-    let (webhook, secret) = match own(own_webhook)? {
-        Some(w) => (w, own(own_secret)?.unwrap_or_default()),
+    let (webhook, secret, origin) = match own(own_webhook)? {
+        Some(w) => (w, own(own_secret)?.unwrap_or_default(), Origin::User),
         None => (
             webhook.expose().to_string(),
             own(own_secret)?.unwrap_or_else(|| secret.expose().to_string()),
+            Origin::Config,
         ),
     };
-    Ok((webhook, (!secret.trim().is_empty()).then_some(secret)))
+    Ok((
+        webhook,
+        (!secret.trim().is_empty()).then_some(secret),
+        origin,
+    ))
 }

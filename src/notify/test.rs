@@ -1,6 +1,9 @@
 //! The test message of each channel (`reportd notify test`, `POST /api/notify/test`): one
 //! message through the configured robot or mail account, or a task's (a webhook is always a
-//! task's), and the service's answer as one line.
+//! task's), and the outcome as one line: the HTTP status and the service's error code, never
+//! the receiver's answer (a task's URL could point anywhere the policy allows, and the answer
+//! would come back to whoever asked). A task's robot or webhook is reached under the outbound
+//! policy, the config's own robots are not.
 
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -105,7 +108,11 @@ pub async fn send_test(
                 at_all: own.is_some_and(|d| d.at_all),
             };
             let sent = notifier.dingtalk().send(&robot, &msg).await;
-            (sent.attempts, sent.result.map_err(|e| e.to_string()))
+            let answer = sent.result.map(|_| "errcode 0".to_string());
+            (
+                sent.attempts,
+                answer.map_err(|e| e.redacted(false).to_string()),
+            )
         }
         Channel::Email => {
             let mailer = notifier.mailer().map_err(anyhow::Error::msg)?;
@@ -152,7 +159,11 @@ pub async fn send_test(
                 mentioned_mobiles: own.map(|w| w.mentioned_mobiles.clone()).unwrap_or_default(),
             };
             let sent = notifier.wecom().send_markdown(&robot, &msg).await;
-            (sent.attempts, sent.result.map_err(|e| e.to_string()))
+            let answer = sent.result.map(|_| "errcode 0".to_string());
+            (
+                sent.attempts,
+                answer.map_err(|e| e.redacted(false).to_string()),
+            )
         }
         Channel::Feishu => {
             let own = record.and_then(|r| r.spec.notify.feishu.as_ref());
@@ -167,7 +178,11 @@ pub async fn send_test(
                 button: None,
             };
             let sent = notifier.feishu().send(&bot, &card).await;
-            (sent.attempts, sent.result.map_err(|e| e.to_string()))
+            let answer = sent.result.map(|_| "code 0".to_string());
+            (
+                sent.attempts,
+                answer.map_err(|e| e.redacted(false).to_string()),
+            )
         }
         Channel::Webhook => {
             let (r, hook) = record

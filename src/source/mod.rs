@@ -14,8 +14,8 @@ pub mod classify;
 pub mod demo;
 pub mod estimate;
 pub mod query;
-pub mod slots;
 pub mod rights;
+pub mod slots;
 mod sqllex;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, DEMO_SOURCE, FAST_CRON, ScratchStore, free_port};
+use crate::helpers::{Backend, DEMO_SOURCE, FAST_CRON, ScratchStore, allow_loopback, free_port};
 
 pub const TOKEN: &str = "t0k3n";
 
@@ -58,8 +58,9 @@ impl Daemon {
         std::fs::write(
             dir.path().join("config.yaml"),
             format!(
-                "{}{DEMO_SOURCE}{extra}http:\n{http}  bind: 127.0.0.1:{port}\n  token: {TOKEN}\n  file_server_url: http://127.0.0.1:{port}\nexport:\n  output_dir: ./exports\n{export}scheduler:\n  timezone: UTC\n{scheduler}daemon:\n  shutdown_timeout: 2\n  pid_file: ./reportd.pid\n",
-                store.yaml()
+                "{}{DEMO_SOURCE}{}http:\n{http}  bind: 127.0.0.1:{port}\n  token: {TOKEN}\n  file_server_url: http://127.0.0.1:{port}\nexport:\n  output_dir: ./exports\n{export}scheduler:\n  timezone: UTC\n{scheduler}daemon:\n  shutdown_timeout: 2\n  pid_file: ./reportd.pid\n",
+                store.yaml(),
+                allow_loopback(extra)
             ),
         )
         .unwrap();

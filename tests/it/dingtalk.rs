@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reportd::notify::dingtalk::{DingTalk, DingTalkError, Message, Robot};
+use reportd::outbound::Origin;
 use reportd::shutdown::Shutdown;
 use serde_json::Value;
 
@@ -26,6 +27,7 @@ impl StandIn {
                 self.port
             ),
             secret: secret.map(String::from),
+            origin: Origin::Config,
         }
     }
 }
@@ -369,6 +371,7 @@ async fn dingtalk_transport_and_answer_errors_hide_secrets() {
     let robot = Robot {
         webhook: format!("http://127.0.0.1:{port}/robot/send?access_token={token}"),
         secret: Some(SECRET.into()),
+        origin: Origin::Config,
     };
     let sent = dt.send(&robot, &message("x")).await;
     assert_eq!(sent.attempts, 1);
@@ -380,6 +383,7 @@ async fn dingtalk_transport_and_answer_errors_hide_secrets() {
     let robot = Robot {
         webhook: "oapi.dingtalk.com/robot/send?access_token=ok_badurl_99".into(),
         secret: Some(SECRET.into()),
+        origin: Origin::Config,
     };
     let sent = dt.send(&robot, &message("x")).await;
     assert_eq!(sent.attempts, 0);

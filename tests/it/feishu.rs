@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reportd::notify::feishu::{CardColor, Feishu, FeishuBot, FeishuCard, FeishuError};
+use reportd::outbound::Origin;
 
 use crate::stand_in::{StandIn, assert_clean as clean};
 
@@ -20,6 +21,7 @@ fn bot(s: &StandIn, token: &str, secret: Option<&str>) -> FeishuBot {
     FeishuBot {
         webhook: format!("http://127.0.0.1:{}/open-apis/bot/v2/hook/{token}", s.port),
         secret: secret.map(String::from),
+        origin: Origin::Config,
     }
 }
 

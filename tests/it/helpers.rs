@@ -223,7 +223,7 @@ impl Workdir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("config.yaml"),
-            format!("{}{}", store.yaml(), any_port(body)),
+            format!("{}{}", store.yaml(), allow_loopback(&any_port(body))),
         )
         .unwrap();
         let templates = dir.path().join("templates");
@@ -299,6 +299,20 @@ fn any_port(body: &str) -> String {
         body.replacen("http:\n", &format!("http:\n{any}"), 1)
     } else {
         format!("{body}http:\n{any}")
+    }
+}
+
+/// `body` with `security.outbound_allow: [127.0.0.1]` unless it sets `outbound_allow`: the
+/// stand-ins that tasks, jobs and test messages reach listen on loopback, which the outbound
+/// policy refuses unless allowed (tests of the policy itself set their own list).
+pub fn allow_loopback(body: &str) -> String {
+    let allow = "  outbound_allow: [127.0.0.1]\n";
+    if body.contains("outbound_allow:") {
+        body.to_string()
+    } else if body.starts_with("security:\n") || body.contains("\nsecurity:\n") {
+        body.replacen("security:\n", &format!("security:\n{allow}"), 1)
+    } else {
+        format!("{body}security:\n{allow}")
     }
 }
 

@@ -203,11 +203,8 @@ fn notify_test_prints_the_services_answer() {
     let ding = StandIn::start();
     let w = setup(&ding, &smtp, &pki);
     let out = w.ok(&["notify", "test", "dingtalk", "--task", "订单明细"]);
-    assert!(out.starts_with("dingtalk: sent (attempts 1): {"), "{out}");
-    assert!(
-        out.contains("\"errcode\"") && out.contains("\"ok\""),
-        "{out}"
-    );
+    // The status and the service's code, never the receiver's answer.
+    assert_eq!(out.trim(), "dingtalk: sent (attempts 1): errcode 0");
     assert_eq!(ding.requests()[0]["sign_ok"], true);
     assert_eq!(
         ding.requests()[0]["body"]["at"]["atMobiles"],

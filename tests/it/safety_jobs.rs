@@ -177,6 +177,7 @@ fn new_job(by: &str, lane: Lane) -> NewJob {
         estimate: None,
         callback: None,
         created_by: by.into(),
+        created_by_id: None,
     }
 }
 

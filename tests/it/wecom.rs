@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reportd::notify::wecom::{WeCom, WeComError, WeComMessage, WeComRobot};
+use reportd::outbound::Origin;
 use sha2::{Digest, Sha256};
 
 use crate::stand_in::{StandIn, assert_clean as clean};
@@ -17,6 +18,7 @@ fn stand_in() -> StandIn {
 fn robot(s: &StandIn, key: &str) -> WeComRobot {
     WeComRobot {
         webhook: format!("http://127.0.0.1:{}/cgi-bin/webhook/send?key={key}", s.port),
+        origin: Origin::Config,
     }
 }
 

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::notify::http::{Failure, scrub};
+use crate::notify::http::{Failure, NOT_SHOWN, scrub};
+use crate::outbound::Refused;
 /// Why a DingTalk send failed. Messages are one line and never contain the webhook's
 /// access token or the signing secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +37,15 @@ pub enum DingTalkError {
         /// DingTalk's error message.
         errmsg: String,
     },
+    /// The outbound policy refused the robot's host (a task's robot at an internal address).
+    #[error("DingTalk {0}")]
+    Refused(String),
+}
+
+impl From<Refused> for DingTalkError {
+    fn from(r: Refused) -> Self {
+        DingTalkError::Refused(r.to_string())
+    }
 }
 
 impl DingTalkError {
@@ -56,6 +66,24 @@ impl DingTalkError {
                 errcode,
                 errmsg: s(errmsg),
             },
+            DingTalkError::Refused(m) => DingTalkError::Refused(s(m)),
+        }
+    }
+
+    /// Without the receiver's answer: the status and the `errcode` stay, the body goes (and
+    /// the `errmsg` too unless `keep_errmsg`). For robots a user gave, and test messages.
+    pub fn redacted(self, keep_errmsg: bool) -> Self {
+        match self {
+            DingTalkError::Status { status, .. } => DingTalkError::Status {
+                status,
+                body: NOT_SHOWN.into(),
+            },
+            DingTalkError::BadAnswer(_) => DingTalkError::BadAnswer(NOT_SHOWN.into()),
+            DingTalkError::Api { errcode, .. } if !keep_errmsg => DingTalkError::Api {
+                errcode,
+                errmsg: NOT_SHOWN.into(),
+            },
+            other => other,
         }
     }
 }
@@ -68,6 +96,7 @@ impl DingTalkError {
             Failure::Http(m) => DingTalkError::Http(m),
             Failure::Status { status, body } => DingTalkError::Status { status, body },
             Failure::BadAnswer(m) => DingTalkError::BadAnswer(m),
+            Failure::Refused(m) => DingTalkError::Refused(m),
         }
     }
 }

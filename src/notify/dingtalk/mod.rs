@@ -30,6 +30,7 @@ mod robot;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -46,6 +47,7 @@ use super::robots::{self, RobotClient};
 use super::text::excerpt;
 use crate::config::DingTalkSettings;
 use crate::model::task::DingTalkNotify;
+use crate::outbound::{self, Origin, Policy};
 use crate::shutdown::Shutdown;
 
 /// DingTalk's `errcode` for "send too fast, exceed 20 times per minute".
@@ -94,11 +96,17 @@ fn is_rate_limited(error: &DingTalkError) -> bool {
 
 impl DingTalk {
     /// A client whose every request (connect and answer) is bounded by `timeout`, limited
-    /// to 20 messages per 60 s per robot, making up to 3 attempts 60 s apart on 130101.
+    /// to 20 messages per 60 s per robot, making up to 3 attempts 60 s apart on 130101. A
+    /// task's robot ([`Origin::User`]) is reached only at public addresses.
     pub fn new(timeout: Duration) -> DingTalk {
+        DingTalk::with_policy(timeout, Arc::default())
+    }
+
+    /// As [`DingTalk::new`], a task's robot reached under `policy`.
+    pub fn with_policy(timeout: Duration, policy: Arc<Policy>) -> DingTalk {
         let limits = [(DEFAULT_RATE_MAX, DEFAULT_RATE_WINDOW)];
         DingTalk {
-            core: RobotClient::new("DingTalk", timeout, &limits, DingTalkError::Http),
+            core: RobotClient::new("DingTalk", timeout, &limits, DingTalkError::Http, policy),
         }
     }
 
@@ -139,7 +147,7 @@ impl DingTalk {
             Ok(url) => url,
             Err(e) => return refused(e),
         };
-        let client = match self.core.http() {
+        let client = match self.core.http(robot.origin, &base) {
             Ok(c) => c,
             Err(e) => return refused(e),
         };
@@ -171,24 +179,26 @@ impl DingTalk {
                 tracing::warn!(title = %msg.title, attempts, error = %e, "DingTalk message failed")
             }
         }
+        if robot.origin == Origin::User {
+            // A task's robot: the log has its answer, the task's record does not.
+            sent.result = sent.result.map_err(|e| e.redacted(true));
+        }
         sent
     }
 
     /// One HTTP attempt: sign (fresh timestamp), post, read and judge the answer.
     async fn post_once(
         &self,
-        client: &reqwest::Client,
+        client: &outbound::Client,
         base: &Url,
         secret: Option<&str>,
         body: &serde_json::Value,
     ) -> Result<String, DingTalkError> {
         let url = match secret {
-            Some(secret) => {
-                sign_url(base.clone(), secret, chrono::Utc::now().timestamp_millis()).to_string()
-            }
-            None => base.to_string(),
+            Some(secret) => sign_url(base.clone(), secret, chrono::Utc::now().timestamp_millis()),
+            None => base.clone(),
         };
-        let (text, answer) = exchange_json(client.post(url).json(body))
+        let (text, answer) = exchange_json(client.post(&url)?.json(body))
             .await
             .map_err(|f| DingTalkError::from_failure(f, self.core.timeout))?;
         match service_code(&answer, "errcode", "errmsg") {
@@ -203,9 +213,10 @@ impl DingTalk {
 }
 
 impl DingTalkSettings {
-    /// The process's DingTalk client, each request bounded by `dingtalk.timeout`.
-    pub fn client(&self) -> DingTalk {
-        DingTalk::new(Duration::from_secs(self.timeout))
+    /// The process's DingTalk client, each request bounded by `dingtalk.timeout`, a task's
+    /// robot reached under `policy`.
+    pub fn client(&self, policy: &Arc<Policy>) -> DingTalk {
+        DingTalk::with_policy(Duration::from_secs(self.timeout), policy.clone())
     }
 
     /// The robot a task posts to: its own webhook (with its own secret, if any), else these
@@ -215,7 +226,7 @@ impl DingTalkSettings {
     /// No webhook anywhere, or an `${ENV}` reference that is not set or does not start
     /// with `prefix` (`security.task_env_prefix`).
     pub fn robot(&self, task: Option<&DingTalkNotify>, prefix: &str) -> Result<Robot, RobotError> {
-        let (webhook, secret) = super::robots::pick(
+        let (webhook, secret, origin) = super::robots::pick(
             task.and_then(|d| d.webhook.as_ref()),
             task.and_then(|d| d.secret.as_ref()),
             &self.webhook_url,
@@ -225,7 +236,11 @@ impl DingTalkSettings {
         if webhook.trim().is_empty() {
             return Err(RobotError::NoWebhook);
         }
-        Ok(Robot { webhook, secret })
+        Ok(Robot {
+            webhook,
+            secret,
+            origin,
+        })
     }
 }
 

@@ -11,6 +11,7 @@ use sha2::Sha256;
 
 use super::error::DingTalkError;
 use crate::notify::http::{Token, checked_url, masked_url};
+use crate::outbound::Origin;
 
 /// A robot to post to: webhook URL (with its access_token) and optional signing secret.
 ///
@@ -21,6 +22,9 @@ pub struct Robot {
     pub webhook: String,
     /// Signing secret (`SEC…`), when the robot has "additional signature" security.
     pub secret: Option<String>,
+    /// Who gave the webhook: the config's robot is trusted, a task's is checked by the
+    /// outbound policy.
+    pub origin: Origin,
 }
 
 impl fmt::Debug for Robot {
@@ -28,6 +32,7 @@ impl fmt::Debug for Robot {
         f.debug_struct("Robot")
             .field("webhook", &masked_url(&self.webhook, Token::InQuery))
             .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("origin", &self.origin)
             .finish()
     }
 }

@@ -112,6 +112,7 @@ fn send_future_is_send() {
     let robot = Robot {
         webhook: WEBHOOK.into(),
         secret: None,
+        origin: crate::outbound::Origin::Config,
     };
     assert_send(dt.send(&robot, &Message::default()));
 }
@@ -121,6 +122,7 @@ fn errors_are_scrubbed_and_one_line() {
     let robot = Robot {
         webhook: WEBHOOK.into(),
         secret: Some("SECsecret".into()),
+        origin: crate::outbound::Origin::Config,
     };
     let err = DingTalkError::Api {
         errcode: 400,

@@ -11,6 +11,7 @@ use super::error::FeishuError;
 use crate::config::FeishuSettings;
 use crate::model::task::FeishuNotify;
 use crate::notify::http::{Token, masked_url, sensitive_strings};
+use crate::outbound::{Origin, Policy};
 
 /// A bot to post to: webhook URL (its last path segment is the token) and optional signing
 /// secret. `Debug` shows neither the token nor the secret. An empty secret means unsigned.
@@ -20,6 +21,9 @@ pub struct FeishuBot {
     pub webhook: String,
     /// Signing secret, when the bot has "signature verification" on.
     pub secret: Option<String>,
+    /// Who gave the webhook: the config's bot is trusted, a task's is checked by the
+    /// outbound policy.
+    pub origin: Origin,
 }
 
 impl fmt::Debug for FeishuBot {
@@ -27,6 +31,7 @@ impl fmt::Debug for FeishuBot {
         f.debug_struct("FeishuBot")
             .field("webhook", &masked_url(&self.webhook, Token::InLastSegment))
             .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("origin", &self.origin)
             .finish()
     }
 }
@@ -49,9 +54,10 @@ pub fn sign(secret: &str, timestamp: i64) -> String {
 }
 
 impl FeishuSettings {
-    /// The process's Feishu client, each request bounded by `feishu.timeout`.
-    pub fn client(&self) -> super::Feishu {
-        super::Feishu::new(std::time::Duration::from_secs(self.timeout))
+    /// The process's Feishu client, each request bounded by `feishu.timeout`, a task's bot
+    /// reached under `policy`.
+    pub fn client(&self, policy: &std::sync::Arc<Policy>) -> super::Feishu {
+        super::Feishu::with_policy(std::time::Duration::from_secs(self.timeout), policy.clone())
     }
 
     /// The bot a task posts to: its own webhook (with its own secret, if any), else these
@@ -61,7 +67,7 @@ impl FeishuSettings {
     /// No webhook anywhere, or an `${ENV}` reference that is not set or does not start
     /// with `prefix` (`security.task_env_prefix`).
     pub fn bot(&self, task: Option<&FeishuNotify>, prefix: &str) -> Result<FeishuBot, FeishuError> {
-        let (webhook, secret) = crate::notify::robots::pick(
+        let (webhook, secret, origin) = crate::notify::robots::pick(
             task.and_then(|t| t.webhook.as_ref()),
             task.and_then(|t| t.secret.as_ref()),
             &self.webhook_url,
@@ -71,6 +77,10 @@ impl FeishuSettings {
         if webhook.trim().is_empty() {
             return Err(FeishuError::NoWebhook);
         }
-        Ok(FeishuBot { webhook, secret })
+        Ok(FeishuBot {
+            webhook,
+            secret,
+            origin,
+        })
     }
 }

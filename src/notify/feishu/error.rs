@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::notify::http::{Failure, scrub};
+use crate::notify::http::{Failure, NOT_SHOWN, scrub};
+use crate::outbound::Refused;
 
 /// Feishu's `code` for "frequency limited" (over 100 a minute or 5 a second).
 pub const CODE_RATE_LIMITED: i64 = 11_232;
@@ -46,6 +47,15 @@ pub enum FeishuError {
     /// An `${ENV}` reference in the webhook or the secret is not set.
     #[error(transparent)]
     Env(#[from] crate::model::env::EnvError),
+    /// The outbound policy refused the bot's host (a task's bot at an internal address).
+    #[error("Feishu {0}")]
+    Refused(String),
+}
+
+impl From<Refused> for FeishuError {
+    fn from(r: Refused) -> Self {
+        FeishuError::Refused(r.to_string())
+    }
 }
 
 /// What a well-known `code` means, as ` (…)`, or nothing.
@@ -68,6 +78,7 @@ impl FeishuError {
             Failure::Http(m) => FeishuError::Http(m),
             Failure::Status { status, body } => FeishuError::Status { status, body },
             Failure::BadAnswer(m) => FeishuError::BadAnswer(m),
+            Failure::Refused(m) => FeishuError::Refused(m),
         }
     }
 
@@ -83,6 +94,24 @@ impl FeishuError {
             },
             FeishuError::BadAnswer(m) => FeishuError::BadAnswer(s(m)),
             FeishuError::Api { code, msg } => FeishuError::Api { code, msg: s(msg) },
+            FeishuError::Refused(m) => FeishuError::Refused(s(m)),
+            other => other,
+        }
+    }
+
+    /// Without the receiver's answer: the status and the `code` stay, the body goes (and the
+    /// `msg` too unless `keep_msg`). For bots a user gave, and test messages.
+    pub fn redacted(self, keep_msg: bool) -> Self {
+        match self {
+            FeishuError::Status { status, .. } => FeishuError::Status {
+                status,
+                body: NOT_SHOWN.into(),
+            },
+            FeishuError::BadAnswer(_) => FeishuError::BadAnswer(NOT_SHOWN.into()),
+            FeishuError::Api { code, .. } if !keep_msg => FeishuError::Api {
+                code,
+                msg: NOT_SHOWN.into(),
+            },
             other => other,
         }
     }

@@ -26,6 +26,7 @@ mod error;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -39,6 +40,7 @@ use super::http::{checked_url, exchange, service_code};
 use super::retry::{Attempted, RetryAction, RetryLogic};
 use super::robots::{self, RobotClient};
 use super::text::excerpt;
+use crate::outbound::{self, Origin, Policy};
 use crate::shutdown::Shutdown;
 
 /// Default rate limits per bot, as Feishu allows: 100 a minute and 5 a second.
@@ -78,9 +80,16 @@ impl RetryLogic for RateLimitedOnly {
 impl Feishu {
     /// A client whose every request is bounded by `timeout`, limited to 100 cards a minute
     /// and 5 a second per bot, making up to 3 attempts 60 s apart on 11232.
+    /// A task's bot ([`Origin::User`]) is reached only at public addresses.
     pub fn new(timeout: Duration) -> Feishu {
+        Feishu::with_policy(timeout, Arc::default())
+    }
+
+    /// As [`Feishu::new`], a task's bot reached under `policy`.
+    pub fn with_policy(timeout: Duration, policy: Arc<Policy>) -> Feishu {
+        let limits = DEFAULT_RATE_LIMITS;
         Feishu {
-            core: RobotClient::new("Feishu", timeout, &DEFAULT_RATE_LIMITS, FeishuError::Http),
+            core: RobotClient::new("Feishu", timeout, &limits, FeishuError::Http, policy),
         }
     }
 
@@ -113,7 +122,10 @@ impl Feishu {
         let sensitive = bot.sensitive();
         let ready = checked_url(&bot.webhook)
             .map_err(|r| FeishuError::BadWebhook(r.0))
-            .and_then(|url| Ok((url, self.core.http()?)));
+            .and_then(|url| {
+                let client = self.core.http(bot.origin, &url)?;
+                Ok((url, client))
+            });
         let (url, client) = match ready {
             Ok(ready) => ready,
             Err(e) => {
@@ -148,13 +160,17 @@ impl Feishu {
                 tracing::warn!(title = %card.title, attempts, error = %e, "Feishu card failed")
             }
         }
+        if bot.origin == Origin::User {
+            // A task's bot: the log has its answer, the task's record does not.
+            sent.result = sent.result.map_err(|e| e.redacted(true));
+        }
         sent
     }
 
     /// One HTTP attempt: sign (fresh timestamp), post, read and judge the answer.
     async fn post_once(
         &self,
-        client: &reqwest::Client,
+        client: &outbound::Client,
         url: &Url,
         secret: Option<&str>,
         card: &serde_json::Value,
@@ -163,7 +179,7 @@ impl Feishu {
             let now = chrono::Utc::now().timestamp();
             (now, sign(s, now))
         });
-        let request = client.post(url.clone()).json(&message_body(card, signed));
+        let request = client.post(url)?.json(&message_body(card, signed));
         let (status, text) = exchange(request)
             .await
             .map_err(|f| FeishuError::from_failure(f, self.core.timeout))?;

@@ -134,6 +134,7 @@ fn token_and_secret_never_show() {
     let bot = FeishuBot {
         webhook: WEBHOOK.into(),
         secret: Some("SECfeishu-secret".into()),
+        origin: crate::outbound::Origin::Config,
     };
     let err = FeishuError::Api {
         code: 19021,
@@ -218,6 +219,7 @@ fn send_future_is_send() {
     let bot = FeishuBot {
         webhook: WEBHOOK.into(),
         secret: None,
+        origin: crate::outbound::Origin::Config,
     };
     assert_send(feishu.send(&bot, &FeishuCard::default()));
 }

@@ -11,12 +11,16 @@
 //!   refused the delivery: it would refuse it again). The receiver dedupes by delivery id.
 //! - **Secrets.** The URL's query values and the secret never appear in errors, logs or
 //!   `Debug` output.
+//! - **Outbound policy.** A webhook's URL is always a user's (a task's or a job's), so it is
+//!   reached under [`crate::outbound`]'s policy, and a failure names the status but not the
+//!   receiver's answer (the log has it).
 
 mod target;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -24,11 +28,12 @@ use reqwest::header::CONTENT_TYPE;
 
 pub use target::{WebhookTarget, signature};
 
-use super::http::{self, Failure, checked_url, exchange, scrub};
+use super::http::{self, Failure, NOT_SHOWN, checked_url, exchange, scrub};
 use super::retry::{Attempted, RetryAction, RetryLogic, RetryPolicy, retry};
 use super::text::excerpt;
 use crate::clock::Clock;
 use crate::config::WebhookSettings;
+use crate::outbound::{self, Policy, Refused};
 use crate::shutdown::Shutdown;
 
 /// Why a webhook delivery failed. Messages are one line and never contain the URL's query
@@ -55,6 +60,15 @@ pub enum WebhookError {
     /// An `${ENV}` reference in the URL or the secret is not set.
     #[error(transparent)]
     Env(#[from] crate::model::env::EnvError),
+    /// The outbound policy refused the receiver's host (an internal address).
+    #[error("webhook {0}")]
+    Refused(String),
+}
+
+impl From<Refused> for WebhookError {
+    fn from(r: Refused) -> Self {
+        WebhookError::Refused(r.to_string())
+    }
 }
 
 impl WebhookError {
@@ -66,6 +80,18 @@ impl WebhookError {
             WebhookError::Status { status, body } => WebhookError::Status {
                 status,
                 body: s(body),
+            },
+            WebhookError::Refused(m) => WebhookError::Refused(s(m)),
+            other => other,
+        }
+    }
+
+    /// Without the receiver's answer: the status stays, the body goes.
+    pub fn redacted(self) -> Self {
+        match self {
+            WebhookError::Status { status, .. } => WebhookError::Status {
+                status,
+                body: NOT_SHOWN.into(),
             },
             other => other,
         }
@@ -92,8 +118,9 @@ impl RetryLogic for Transient {
 /// One client for the whole process (reqwest::Client reused).
 #[derive(Clone)]
 pub struct Webhook {
-    /// The HTTP client, or why it could not be built (reported by every post).
-    client: Result<reqwest::Client, WebhookError>,
+    /// The HTTP client under the outbound policy, or why it could not be built (reported by
+    /// every post).
+    client: Result<outbound::Client, WebhookError>,
     timeout: Duration,
     policy: RetryPolicy,
     /// Ends a back-off early (never triggered unless [`Webhook::with_shutdown`]).
@@ -110,9 +137,10 @@ impl fmt::Debug for Webhook {
 }
 
 impl Webhook {
-    /// A client whose every request is bounded by `timeout`, retrying as `policy` says.
-    pub fn new(timeout: Duration, policy: RetryPolicy) -> Webhook {
-        let client = http::client(timeout).map_err(|r| WebhookError::Http(r.0));
+    /// A client whose every request is bounded by `timeout`, retrying as `policy` says,
+    /// reaching receivers under `outbound`.
+    pub fn new(timeout: Duration, policy: RetryPolicy, outbound: Arc<Policy>) -> Webhook {
+        let client = http::client(timeout, Some(outbound)).map_err(|r| WebhookError::Http(r.0));
         if let Err(e) = &client {
             tracing::error!(error = %e, "cannot build the webhook HTTP client");
         }
@@ -143,7 +171,11 @@ impl Webhook {
         let sensitive = target.sensitive();
         let ready = checked_url(&target.url)
             .map_err(|r| WebhookError::BadUrl(r.0))
-            .and_then(|url| Ok((url, self.client.as_ref().map_err(Clone::clone)?)));
+            .and_then(|url| {
+                let client = self.client.as_ref().map_err(Clone::clone)?;
+                client.check(&url)?;
+                Ok((url, client))
+            });
         let (url, client) = match ready {
             Ok(ready) => ready,
             Err(e) => {
@@ -183,13 +215,15 @@ impl Webhook {
             Ok(status) => tracing::info!(delivery_id, attempts, status, "webhook posted"),
             Err(e) => tracing::warn!(delivery_id, attempts, error = %e, "webhook failed"),
         }
+        // The log has the receiver's answer; whoever set the URL does not.
+        sent.result = sent.result.map_err(WebhookError::redacted);
         sent
     }
 
     /// One attempt: a fresh timestamp (and signature), post, judge the status.
     async fn post_once(
         &self,
-        client: &reqwest::Client,
+        client: &outbound::Client,
         url: &Url,
         secret: Option<&str>,
         delivery_id: &str,
@@ -197,7 +231,7 @@ impl Webhook {
     ) -> Result<u16, WebhookError> {
         let timestamp = chrono::Utc::now().timestamp();
         let mut request = client
-            .post(url.clone())
+            .post(url)?
             .header(CONTENT_TYPE, "application/json")
             .header("X-Reportd-Timestamp", timestamp.to_string())
             .header("X-Reportd-Delivery", delivery_id)
@@ -209,6 +243,7 @@ impl Webhook {
             Failure::Timeout => WebhookError::Timeout(self.timeout),
             Failure::Http(m) | Failure::BadAnswer(m) => WebhookError::Http(m),
             Failure::Status { status, body } => WebhookError::Status { status, body },
+            Failure::Refused(m) => WebhookError::Refused(m),
         })?;
         if (200..300).contains(&status) {
             Ok(status)
@@ -223,14 +258,16 @@ impl Webhook {
 
 impl WebhookSettings {
     /// The process's webhook client: each request bounded by `webhook.timeout`, up to
-    /// `webhook.max_attempts` attempts, waits of `retry_delay` s doubling after each.
-    pub fn client(&self) -> Webhook {
+    /// `webhook.max_attempts` attempts, waits of `retry_delay` s doubling after each,
+    /// receivers reached under `outbound`.
+    pub fn client(&self, outbound: &Arc<Policy>) -> Webhook {
         Webhook::new(
             Duration::from_secs(self.timeout),
             RetryPolicy::exponential(
                 self.max_attempts.max(1),
                 Duration::from_secs(self.retry_delay),
             ),
+            outbound.clone(),
         )
     }
 }

@@ -70,7 +70,7 @@ fn target_expands_and_hides_its_secrets() {
 #[test]
 fn settings_make_an_exponential_policy() {
     let settings = crate::config::WebhookSettings::default();
-    let hook = settings.client();
+    let hook = settings.client(&std::sync::Arc::default());
     assert_eq!(
         hook.policy,
         RetryPolicy::exponential(3, Duration::from_secs(5))

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::notify::http::{Failure, scrub};
+use crate::notify::http::{Failure, NOT_SHOWN, scrub};
+use crate::outbound::Refused;
 
 /// WeCom's `errcode` for "api freq out of limit" (more than 20 messages a minute).
 pub const ERRCODE_RATE_LIMITED: i64 = 45_009;
@@ -53,6 +54,15 @@ pub enum WeComError {
     /// An `${ENV}` reference in the webhook is not set.
     #[error(transparent)]
     Env(#[from] crate::model::env::EnvError),
+    /// The outbound policy refused the robot's host (a task's robot at an internal address).
+    #[error("WeCom {0}")]
+    Refused(String),
+}
+
+impl From<Refused> for WeComError {
+    fn from(r: Refused) -> Self {
+        WeComError::Refused(r.to_string())
+    }
 }
 
 /// What a well-known `errcode` means, as ` (…)`, or nothing.
@@ -75,6 +85,7 @@ impl WeComError {
             Failure::Http(m) => WeComError::Http(m),
             Failure::Status { status, body } => WeComError::Status { status, body },
             Failure::BadAnswer(m) => WeComError::BadAnswer(m),
+            Failure::Refused(m) => WeComError::Refused(m),
         }
     }
 
@@ -94,6 +105,24 @@ impl WeComError {
                 errmsg: s(errmsg),
             },
             WeComError::File(m) => WeComError::File(s(m)),
+            WeComError::Refused(m) => WeComError::Refused(s(m)),
+            other => other,
+        }
+    }
+
+    /// Without the receiver's answer: the status and the `errcode` stay, the body goes (and
+    /// the `errmsg` too unless `keep_errmsg`). For robots a user gave, and test messages.
+    pub fn redacted(self, keep_errmsg: bool) -> Self {
+        match self {
+            WeComError::Status { status, .. } => WeComError::Status {
+                status,
+                body: NOT_SHOWN.into(),
+            },
+            WeComError::BadAnswer(_) => WeComError::BadAnswer(NOT_SHOWN.into()),
+            WeComError::Api { errcode, .. } if !keep_errmsg => WeComError::Api {
+                errcode,
+                errmsg: NOT_SHOWN.into(),
+            },
             other => other,
         }
     }

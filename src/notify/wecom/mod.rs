@@ -32,6 +32,7 @@ mod upload;
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -48,6 +49,7 @@ use super::http::{exchange_json, service_code};
 use super::retry::{Attempted, RetryAction, RetryLogic};
 use super::robots::{self, RobotClient};
 use super::text::excerpt;
+use crate::outbound::{self, Origin, Policy};
 use crate::shutdown::Shutdown;
 
 /// Default rate limit: messages per window per robot, as WeCom allows.
@@ -90,10 +92,16 @@ impl WeCom {
     /// A client whose every request is bounded by `timeout` (an upload gets a second per MB
     /// on top), limited to 20 messages per 60 s per robot, making up to 3 attempts 60 s
     /// apart on 45009.
+    /// A task's robot ([`Origin::User`]) is reached only at public addresses.
     pub fn new(timeout: Duration) -> WeCom {
+        WeCom::with_policy(timeout, Arc::default())
+    }
+
+    /// As [`WeCom::new`], a task's robot reached under `policy`.
+    pub fn with_policy(timeout: Duration, policy: Arc<Policy>) -> WeCom {
         let limits = [(DEFAULT_RATE_MAX, DEFAULT_RATE_WINDOW)];
         WeCom {
-            core: RobotClient::new("WeCom", timeout, &limits, WeComError::Http),
+            core: RobotClient::new("WeCom", timeout, &limits, WeComError::Http, policy),
         }
     }
 
@@ -137,7 +145,7 @@ impl WeCom {
         {
             sent = then(sent.attempts, self.post(client, &url, &mention).await);
         }
-        finish(sent, &sensitive, "markdown")
+        finish(sent, robot, &sensitive, "markdown")
     }
 
     /// Uploads `file` to `robot` and sends it as a file message. A file over
@@ -175,13 +183,13 @@ impl WeCom {
                 stopped: uploaded.stopped,
             },
         };
-        finish(sent, &sensitive, "file")
+        finish(sent, robot, &sensitive, "file")
     }
 
     /// The client and the checked send URL, or why there is nothing to send with.
-    fn ready(&self, robot: &WeComRobot) -> Result<(&reqwest::Client, Url), WeComError> {
+    fn ready(&self, robot: &WeComRobot) -> Result<(&outbound::Client, Url), WeComError> {
         let url = robot.send_url()?;
-        let client = self.core.http()?;
+        let client = self.core.http(robot.origin, &url)?;
         Ok((client, url))
     }
 
@@ -207,12 +215,12 @@ impl WeCom {
     /// A JSON message to the send URL, paced and retried on 45009.
     async fn post(
         &self,
-        client: &reqwest::Client,
+        client: &outbound::Client,
         url: &Url,
         body: &serde_json::Value,
     ) -> Attempted<String, WeComError> {
         self.paced(url.as_str(), || async move {
-            let request = client.post(url.clone()).json(body);
+            let request = client.post(url)?.json(body);
             self.judge(request, self.core.timeout)
                 .await
                 .map(|(text, _)| text)
@@ -223,14 +231,14 @@ impl WeCom {
     /// One upload attempt: the file streamed afresh, the `media_id` of the answer.
     async fn upload_once(
         &self,
-        client: &reqwest::Client,
+        client: &outbound::Client,
         url: &Url,
         file: &Path,
         upload: &Upload,
     ) -> Result<String, WeComError> {
         let timeout = upload.timeout(self.core.timeout);
         let request = client
-            .post(url.clone())
+            .post(url)?
             .timeout(timeout)
             .multipart(upload.form(file).await?);
         let (text, answer) = self.judge(request, timeout).await?;
@@ -277,9 +285,10 @@ fn refused(error: WeComError, what: &str) -> Attempted<String, WeComError> {
     robots::refused(error)
 }
 
-/// The outcome scrubbed of the key, logged.
+/// The outcome scrubbed of the key, logged; without the answer for a task's robot.
 fn finish(
     mut sent: Attempted<String, WeComError>,
+    robot: &WeComRobot,
     sensitive: &[String],
     what: &str,
 ) -> Attempted<String, WeComError> {
@@ -288,6 +297,10 @@ fn finish(
     match &sent.result {
         Ok(_) => tracing::info!(what, attempts, "WeCom message sent"),
         Err(e) => tracing::warn!(what, attempts, error = %e, "WeCom message failed"),
+    }
+    if robot.origin == Origin::User {
+        // A task's robot: the log has its answer, the task's record does not.
+        sent.result = sent.result.map_err(|e| e.redacted(true));
     }
     sent
 }

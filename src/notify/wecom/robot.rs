@@ -10,18 +10,23 @@ use crate::config::WeComSettings;
 use crate::model::secret::Secret;
 use crate::model::task::WeComNotify;
 use crate::notify::http::{Token, checked_url, masked_url, sensitive_strings};
+use crate::outbound::{Origin, Policy};
 
 /// A robot to post to. `Debug` does not show the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WeComRobot {
     /// Webhook URL, e.g. `https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`.
     pub webhook: String,
+    /// Who gave the webhook: the config's robot is trusted, a task's is checked by the
+    /// outbound policy.
+    pub origin: Origin,
 }
 
 impl fmt::Debug for WeComRobot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WeComRobot")
             .field("webhook", &masked_url(&self.webhook, Token::InQuery))
+            .field("origin", &self.origin)
             .finish()
     }
 }
@@ -66,9 +71,10 @@ pub(super) fn upload_url(send: &Url) -> Url {
 }
 
 impl WeComSettings {
-    /// The process's WeCom client, each request bounded by `wecom.timeout`.
-    pub fn client(&self) -> super::WeCom {
-        super::WeCom::new(std::time::Duration::from_secs(self.timeout))
+    /// The process's WeCom client, each request bounded by `wecom.timeout`, a task's robot
+    /// reached under `policy`.
+    pub fn client(&self, policy: &std::sync::Arc<Policy>) -> super::WeCom {
+        super::WeCom::with_policy(std::time::Duration::from_secs(self.timeout), policy.clone())
     }
 
     /// The robot a task posts to: its own webhook, else these settings'.
@@ -81,7 +87,7 @@ impl WeComSettings {
         task: Option<&WeComNotify>,
         prefix: &str,
     ) -> Result<WeComRobot, WeComError> {
-        let (webhook, _) = crate::notify::robots::pick(
+        let (webhook, _, origin) = crate::notify::robots::pick(
             task.and_then(|t| t.webhook.as_ref()),
             None,
             &self.webhook_url,
@@ -91,6 +97,6 @@ impl WeComSettings {
         if webhook.trim().is_empty() {
             return Err(WeComError::NoWebhook);
         }
-        Ok(WeComRobot { webhook })
+        Ok(WeComRobot { webhook, origin })
     }
 }

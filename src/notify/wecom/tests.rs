@@ -17,6 +17,7 @@ const WEBHOOK: &str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k3y-
 fn robot() -> WeComRobot {
     WeComRobot {
         webhook: WEBHOOK.into(),
+        origin: crate::outbound::Origin::Config,
     }
 }
 
@@ -86,6 +87,7 @@ fn bad_webhooks_are_refused_without_echoing_the_key() {
     ] {
         let r = WeComRobot {
             webhook: bad.into(),
+            origin: crate::outbound::Origin::Config,
         };
         let err = r.send_url().unwrap_err();
         assert!(matches!(err, WeComError::BadWebhook(_)), "{err:?}");
