@@ -410,7 +410,7 @@ async fn fires_folded_while_the_store_held_the_scheduler_up_are_each_recorded() 
     use sqlx::{Connection, Executor};
     let w = Workdir::new(
         Backend::Postgres,
-        &format!("{DEMO_SOURCE}scheduler:\n  lease_time: 3\n"),
+        &format!("{DEMO_SOURCE}scheduler:\n  lease_time: 3\n  min_interval: 1\n"),
     );
     w.write("t.yaml", EVERY_SECOND);
     w.ok(&["task", "apply", "-f", "t.yaml"]);
@@ -457,7 +457,10 @@ async fn fires_folded_while_the_store_held_the_scheduler_up_are_each_recorded() 
 
 #[test]
 fn fires_missed_while_no_daemon_ran_are_each_recorded_folded_into_the_catch_up() {
-    let w = Workdir::new(Backend::Mysql, DEMO_SOURCE);
+    let w = Workdir::new(
+        Backend::Mysql,
+        &format!("{DEMO_SOURCE}scheduler:\n  min_interval: 1\n"),
+    );
     w.write("t.yaml", EVERY_SECOND);
     w.ok(&["task", "apply", "-f", "t.yaml"]);
     let daemon = start(&w);
