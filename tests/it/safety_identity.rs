@@ -119,7 +119,8 @@ async fn last_admin_stays(backend: Backend) {
                     Some(json!({"role": "admin"})),
                 )
                 .await;
-            assert_eq!(s, 204, "{b}");
+            // 422: already an admin (an empty change).
+            assert!(matches!(s, 204 | 422), "{s} {b}");
         }
         let mut calls = Vec::new();
         for i in 0..8 {
@@ -140,7 +141,8 @@ async fn last_admin_stays(backend: Backend) {
                 let (s, b) = d
                     .call_as(&token, "PUT", &path, Some(json!({"role": "editor"})))
                     .await;
-                assert!(matches!(s, 204 | 403 | 409), "{s} {b}");
+                // 422: already demoted by another call (an empty change).
+                assert!(matches!(s, 204 | 403 | 409 | 422), "{s} {b}");
             });
         }
         futures_util::future::join_all(calls).await;
