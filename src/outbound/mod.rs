@@ -47,7 +47,8 @@ pub enum Origin {
 pub struct Refused {
     /// The URL's host as written in the URL (an IPv6 address in brackets).
     pub host: String,
-    /// `is a loopback address`, `resolves to 10.0.0.1, a private address`.
+    /// `is a loopback address`, `resolves to a private address` (the address itself is not
+    /// named: an editor must not map internal names through refusals).
     pub why: String,
 }
 
@@ -118,7 +119,7 @@ impl Policy {
             if let Some(why) = self.refusal(addr.ip()) {
                 return Err(Refused {
                     host: host.to_string(),
-                    why: format!("resolves to {}, {why}", addr.ip()),
+                    why: format!("resolves to {why}"),
                 });
             }
         }
