@@ -260,8 +260,9 @@ impl Query<'_> {
         }
     }
 
-    /// After EXPLAIN/DESCRIBE/DESC: options, then a read query, `FOR CONNECTION n`, or a
-    /// table name with an optional column.
+    /// After EXPLAIN/DESCRIBE/DESC: options, then a read query, `FOR CONNECTION n` (a read,
+    /// but [`deny`] refuses it: it shows another session's SQL), or a table name with an
+    /// optional column.
     fn explain(&self, verb: &str, t: &[Token]) -> Result<(), Refusal> {
         let mut i = 0;
         while let Some(tok) = t.get(i) {

@@ -29,6 +29,7 @@ const BURNS: &str = "keeps the server busy on purpose";
 const WAITS: &str = "waits on replication";
 const WRITES_SEQUENCE: &str = "changes a sequence";
 const SECRETS: &str = "reads the server's secrets";
+const READS_PAGES: &str = "reads raw data pages, past row and column rights";
 
 /// MySQL, MariaDB and AnalyticDB. `SLEEP` stays allowed: the run's timeout stops the query
 /// on the server (`max_statement_time` / `KILL QUERY`), and the cancel and timeout tests
@@ -109,6 +110,47 @@ const PG_FUNCTIONS: &[Rule] = &[
     ("query_export_to_s3", false, REACHES_SERVERS),
     ("table_import_from_s3", false, REACHES_SERVERS),
     ("pg_background_", true, RUNS_TEXT),
+    // tablefunc: the query is text (`crosstab2`..`crosstab4` and `crosstab_hash` are called
+    // only, below, so a `r.crosstab_report` column stays a column).
+    ("crosstab", false, RUNS_TEXT),
+    ("crosstab2", false, RUNS_TEXT),
+    ("crosstab3", false, RUNS_TEXT),
+    ("crosstab4", false, RUNS_TEXT),
+    ("connectby", false, RUNS_TEXT),
+    // pgRouting: every function takes its edges as SQL text.
+    ("pgr_", true, RUNS_TEXT),
+    // pgsql-http: the one-argument forms, callable as `('url'::text).http_get` too.
+    ("http", false, REACHES_SERVERS),
+    ("http_get", false, REACHES_SERVERS),
+    ("http_head", false, REACHES_SERVERS),
+    ("http_delete", false, REACHES_SERVERS),
+    // pageinspect.
+    ("get_raw_page", false, READS_PAGES),
+    ("page_header", false, READS_PAGES),
+    ("page_checksum", false, READS_PAGES),
+    ("fsm_page_contents", false, READS_PAGES),
+    ("heap_page_items", false, READS_PAGES),
+    ("heap_page_item_attrs", false, READS_PAGES),
+    ("tuple_data_split", false, READS_PAGES),
+    ("bt_metap", false, READS_PAGES),
+    ("bt_page_stats", false, READS_PAGES),
+    ("bt_multi_page_stats", false, READS_PAGES),
+    ("bt_page_items", false, READS_PAGES),
+    ("brin_page_type", false, READS_PAGES),
+    ("brin_metapage_info", false, READS_PAGES),
+    ("brin_revmap_data", false, READS_PAGES),
+    ("brin_page_items", false, READS_PAGES),
+    ("gin_metapage_info", false, READS_PAGES),
+    ("gin_page_opaque_info", false, READS_PAGES),
+    ("gin_leafpage_items", false, READS_PAGES),
+    ("gist_page_opaque_info", false, READS_PAGES),
+    ("gist_page_items", false, READS_PAGES),
+    ("gist_page_items_bytea", false, READS_PAGES),
+    ("hash_page_type", false, READS_PAGES),
+    ("hash_page_stats", false, READS_PAGES),
+    ("hash_page_items", false, READS_PAGES),
+    ("hash_bitmap_info", false, READS_PAGES),
+    ("hash_metapage_info", false, READS_PAGES),
     ("pg_terminate_backend", false, SIGNALS),
     ("pg_cancel_backend", false, SIGNALS),
     ("pg_notify", false, SIGNALS),
@@ -144,10 +186,20 @@ const PG_FUNCTIONS: &[Rule] = &[
     ("nextval", false, WRITES_SEQUENCE),
 ];
 
+/// PostgreSQL prefixes refused only where `(` follows: as words they begin ordinary column
+/// names (`t.http_status`, `r.crosstab_report`), which PostgreSQL reads before any function.
+const PG_CALLED_PREFIXES: &[Rule] = &[
+    ("crosstab", true, RUNS_TEXT),
+    ("http_", true, REACHES_SERVERS),
+];
+
 /// Schemas whose every function is refused on PostgreSQL: pg_cron's `cron.schedule` runs
-/// SQL outside this transaction later; RDS's `aws_s3`/`aws_lambda` reach other servers.
+/// SQL outside this transaction later; RDS's `aws_s3`/`aws_lambda` and pg_net's `net` reach
+/// other servers; orafce's `utl_file` reads and writes server files.
 const PG_SCHEMAS: &[(&str, &str)] = &[
     ("cron", RUNS_TEXT),
+    ("net", REACHES_SERVERS),
+    ("utl_file", WRITES_FILES),
     ("aws_s3", REACHES_SERVERS),
     ("aws_lambda", REACHES_SERVERS),
     ("aws_commons", REACHES_SERVERS),
@@ -193,9 +245,7 @@ const PG_TABLES: &[(&str, &str)] = &[
 /// # Errors
 /// [`Refusal::Function`] or [`Refusal::Table`] naming the first one found.
 pub fn scan(sql: &str, t: &[Token], dialect: Dialect) -> Result<(), Refusal> {
-    if dialect == Dialect::MySql {
-        show_of_secrets(sql, t)?;
-    }
+    show_of_secrets(sql, t)?;
     let mut i = 0;
     while i < t.len() {
         let Some((name, next)) = name_at(sql, t, i, dialect) else {
@@ -205,12 +255,12 @@ pub fn scan(sql: &str, t: &[Token], dialect: Dialect) -> Result<(), Refusal> {
         let called = t.get(next).is_some_and(|n| n.kind == Kind::Punct(b'('));
         let qualifier = qualifier_of(sql, t, i, dialect);
         if called {
-            function(&name, qualifier.as_deref(), dialect)?;
+            function(&name, qualifier.as_deref(), dialect, true)?;
         } else {
             // PostgreSQL reads `(expr).f` and `t.col.f` as `f(expr)`: a dotted name may be a
             // call of a one-argument function.
             if dialect == Dialect::Postgres && after_dot(t, i) {
-                function(&name, None, dialect)?;
+                function(&name, None, dialect, false)?;
             }
             table(&name, qualifier.as_deref(), dialect)?;
         }
@@ -219,15 +269,22 @@ pub fn scan(sql: &str, t: &[Token], dialect: Dialect) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// A refused call of `name` (as written, unquoted), if it is one.
-fn function(name: &str, qualifier: Option<&str>, dialect: Dialect) -> Result<(), Refusal> {
-    let rules = match dialect {
-        Dialect::MySql => MYSQL_FUNCTIONS,
-        Dialect::Postgres => PG_FUNCTIONS,
-        Dialect::Sqlite => SQLITE_FUNCTIONS,
+/// A refused call of `name` (as written, unquoted), if it is one; `called` when `(` follows
+/// (not a PostgreSQL attribute-notation call).
+fn function(
+    name: &str,
+    qualifier: Option<&str>,
+    dialect: Dialect,
+    called: bool,
+) -> Result<(), Refusal> {
+    let (rules, called_only) = match dialect {
+        Dialect::MySql => (MYSQL_FUNCTIONS, &[][..]),
+        Dialect::Postgres => (PG_FUNCTIONS, PG_CALLED_PREFIXES),
+        Dialect::Sqlite => (SQLITE_FUNCTIONS, &[][..]),
     };
+    let called_only = if called { called_only } else { &[][..] };
     let lower = name.to_ascii_lowercase();
-    let hit = rules.iter().find(|(rule, prefix, _)| {
+    let hit = rules.iter().chain(called_only).find(|(rule, prefix, _)| {
         if *prefix {
             lower.starts_with(rule)
         } else {
@@ -277,26 +334,70 @@ fn table(name: &str, qualifier: Option<&str>, dialect: Dialect) -> Result<(), Re
     }
 }
 
-/// MariaDB's `SHOW GRANTS` and `SHOW CREATE USER` print password hashes.
+/// MySQL and MariaDB statements that show more than this database's rows: password hashes
+/// (`SHOW GRANTS`, `SHOW CREATE USER`, and the binary log, which records `CREATE USER` and
+/// `SET PASSWORD`), other sessions' SQL (`SHOW PROCESSLIST`, `SHOW ENGINE … STATUS`,
+/// `EXPLAIN FOR CONNECTION`, MariaDB's `SHOW EXPLAIN|ANALYZE FOR`), and replication state
+/// with the accounts it uses. Other families have none of these statements.
 fn show_of_secrets(sql: &str, t: &[Token]) -> Result<(), Refusal> {
+    const HASHES_SHOWN: &str = "shows password hashes";
+    const LOG_SHOWN: &str = "shows logged statements, password changes among them";
+    const SQL_SHOWN: &str = "shows other sessions' SQL";
+    const REPLICATION_SHOWN: &str = "shows replication state and the accounts it uses";
     let word = |i: usize, kw: &str| {
         t.get(i).is_some_and(|tok| {
             tok.kind == Kind::Word && sql[tok.start..tok.end].eq_ignore_ascii_case(kw)
         })
     };
+    let explain = ["EXPLAIN", "DESCRIBE", "DESC"]
+        .into_iter()
+        .any(|w| word(0, w));
+    if explain && (1..t.len()).any(|i| word(i, "FOR") && word(i + 1, "CONNECTION")) {
+        return Err(Refusal::Table {
+            name: "EXPLAIN FOR CONNECTION".into(),
+            why: SQL_SHOWN,
+        });
+    }
     if !word(0, "SHOW") {
         return Ok(());
     }
-    let name = if word(1, "GRANTS") {
-        "SHOW GRANTS"
+    let full = usize::from(word(1, "FULL"));
+    let (name, why) = if word(1, "GRANTS") {
+        ("SHOW GRANTS", HASHES_SHOWN)
     } else if word(1, "CREATE") && word(2, "USER") {
-        "SHOW CREATE USER"
+        ("SHOW CREATE USER", HASHES_SHOWN)
+    } else if word(1, "BINLOG") && word(2, "EVENTS") {
+        ("SHOW BINLOG EVENTS", LOG_SHOWN)
+    } else if word(1, "RELAYLOG") {
+        ("SHOW RELAYLOG EVENTS", LOG_SHOWN)
+    } else if word(1 + full, "PROCESSLIST") {
+        ("SHOW PROCESSLIST", SQL_SHOWN)
+    } else if word(1, "ENGINE") {
+        ("SHOW ENGINE ... STATUS", SQL_SHOWN)
+    } else if word(1, "EXPLAIN") || word(1, "ANALYZE") {
+        ("SHOW EXPLAIN FOR", SQL_SHOWN)
+    } else if let Some(w) = ["SLAVE", "REPLICA", "REPLICAS", "MASTER", "BINARY", "BINLOG"]
+        .into_iter()
+        .find(|w| word(1, w))
+        .or_else(|| (word(1, "ALL") && (word(2, "SLAVES") || word(2, "REPLICAS"))).then_some("ALL"))
+    {
+        // SLAVE|REPLICA [STATUS|HOSTS], REPLICAS, MASTER|BINLOG STATUS, BINARY LOG STATUS,
+        // MASTER|BINARY LOGS, MariaDB's ALL SLAVES|REPLICAS STATUS.
+        let name = match w {
+            "SLAVE" => "SHOW SLAVE ...",
+            "REPLICA" | "REPLICAS" => "SHOW REPLICA ...",
+            "MASTER" => "SHOW MASTER ...",
+            "BINARY" => "SHOW BINARY LOG ...",
+            "BINLOG" => "SHOW BINLOG STATUS",
+            _ => "SHOW ALL SLAVES STATUS",
+        };
+        (name, REPLICATION_SHOWN)
     } else {
         return Ok(());
     };
     Err(Refusal::Table {
         name: name.into(),
-        why: "shows password hashes",
+        why,
     })
 }
 
@@ -404,13 +505,24 @@ fn after_dot(t: &[Token], i: usize) -> bool {
     before >= 1 && t[before - 1].kind == Kind::Punct(b'.')
 }
 
-/// The schema before the name at `i` (`schema.name`, `db.schema.name`), if any.
+/// The schema before the name at `i` (`schema.name`, `db.schema.name`), if any. The name
+/// at `i` may be the quoted token of a `U&"name"` (its `U&` is skipped); the schema may be
+/// a `U&"schema"`, with a `UESCAPE 'c'` clause too.
 fn qualifier_of(sql: &str, t: &[Token], i: usize, dialect: Dialect) -> Option<String> {
-    if i < 2 || t[i - 1].kind != Kind::Punct(b'.') {
+    let unicode = |at: usize| dialect == Dialect::Postgres && unicode_prefix(sql, t, at);
+    let start = if i >= 2 && unicode(i - 2) { i - 2 } else { i };
+    if start < 2 || t[start - 1].kind != Kind::Punct(b'.') {
         return None;
     }
-    // `U&"schema"` before the dot: its quoted token is at i - 2.
-    name_at(sql, t, i - 2, dialect).map(|(n, _)| n)
+    let before = start - 2;
+    // `U&"schema" UESCAPE 'c' .`: the quoted schema is three tokens before the dot.
+    let escaped = before >= 4
+        && t[before].kind == Kind::Quoted
+        && t[before - 1].kind == Kind::Word
+        && sql[t[before - 1].start..t[before - 1].end].eq_ignore_ascii_case("uescape")
+        && unicode(before - 4);
+    let at = if escaped { before - 2 } else { before };
+    name_at(sql, t, at, dialect).map(|(n, _)| n)
 }
 
 /// A name as shown in a refusal: at most 64 characters.

@@ -69,7 +69,6 @@ fn dialect_specific_reads_pass() {
     ok_on(Dialect::MySql, "SELECT /*+ MAX_EXECUTION_TIME(1000) */ 1");
     ok_on(Dialect::MySql, "EXPLAIN FORMAT=JSON SELECT 1");
     ok_on(Dialect::MySql, "EXPLAIN ANALYZE SELECT 1");
-    ok_on(Dialect::MySql, "EXPLAIN FOR CONNECTION 7");
     ok_on(Dialect::MySql, "EXPLAIN FORMAT = 'TREE' SELECT 1");
     ok_on(Dialect::MySql, "EXPLAIN ANALYZE FORMAT=TREE SELECT 1");
     ok("DESC text");
@@ -831,4 +830,210 @@ fn ordinary_reads_and_look_alikes_pass() {
     ok_on(Dialect::MySql, "SELECT pg_read_file('x')");
     ok_on(Dialect::Postgres, "SELECT load_file('x')");
     ok_on(Dialect::Sqlite, "SELECT * FROM mysql.user");
+}
+
+#[test]
+fn unicode_names_keep_their_schema() {
+    for (sql, want) in [
+        (
+            "SELECT aws_lambda.U&\"invoke\"('arn', '{}'::json)",
+            "refused: invoke() reaches other servers",
+        ),
+        (
+            "SELECT cron.U&\"schedule\"('x','y')",
+            "refused: schedule() runs SQL given as text",
+        ),
+        (
+            "SELECT cron . u&\"sch!0065dule\" UESCAPE '!' ('x','y')",
+            "schedule() runs SQL",
+        ),
+        (
+            "SELECT U&\"cr!006fn\" UESCAPE '!' . U&\"schedule\"('x','y')",
+            "schedule() runs SQL",
+        ),
+        (
+            "SELECT U&\"aws\\005flambda\".\"invoke\"('arn', '{}')",
+            "invoke() reaches other servers",
+        ),
+        (
+            "SELECT net.http_post('http://x', '{}'::jsonb)",
+            "reaches other servers",
+        ),
+        (
+            "SELECT net.U&\"collect_response\"(1)",
+            "collect_response() reaches other servers",
+        ),
+        (
+            "SELECT utl_file.fopen('/tmp', 'x', 'w')",
+            "fopen() writes server files",
+        ),
+    ] {
+        let msg = refused_on(Dialect::Postgres, sql);
+        assert!(msg.contains(want), "{sql:?}: {msg}");
+    }
+    // Other schemas' functions of those names stay fine.
+    ok_on(Dialect::Postgres, "SELECT app.U&\"schedule\"('x','y')");
+    ok_on(Dialect::Postgres, "SELECT U&\"app\".U&\"invoke\"('x')");
+}
+
+#[test]
+fn extension_functions_that_run_text_or_reach_out_are_refused() {
+    for (sql, want) in [
+        (
+            "SELECT * FROM crosstab($$SELECT 'a'::text,'b'::text,pg_read_file('/etc/passwd')$$) \
+             AS t(r text, b text)",
+            "refused: crosstab() runs SQL given as text",
+        ),
+        (
+            "SELECT * FROM CROSSTAB3('select 1') AS t(a text)",
+            "CROSSTAB3()",
+        ),
+        (
+            "SELECT * FROM public.crosstab_hash('a', 'b') AS t(a text)",
+            "crosstab_hash()",
+        ),
+        (
+            "SELECT ($$SELECT 'a'::text, 'b'::text, 'c'::text$$::text).crosstab",
+            "crosstab()",
+        ),
+        (
+            "SELECT * FROM connectby('t', 'id', 'parent', '1', 0) AS c(a int, b int, l int)",
+            "connectby()",
+        ),
+        (
+            "SELECT * FROM pgr_dijkstra('SELECT id, source, target, cost FROM e', 1, 2)",
+            "pgr_dijkstra() runs SQL given as text",
+        ),
+        (
+            "SELECT ('SELECT id, source, target, cost FROM e'::text).pgr_bridges",
+            "pgr_bridges()",
+        ),
+        (
+            "SELECT http_get('http://169.254.169.254/')",
+            "refused: http_get() reaches other servers",
+        ),
+        (
+            "SELECT content FROM http(('GET', 'http://x', NULL, NULL, NULL)::http_request)",
+            "http()",
+        ),
+        (
+            "SELECT http_post('http://x', 'a', 'text/plain')",
+            "http_post()",
+        ),
+        (
+            "SELECT http_put('http://x', 'a', 'text/plain')",
+            "http_put()",
+        ),
+        (
+            "SELECT http_patch('http://x', 'a', 'text/plain')",
+            "http_patch()",
+        ),
+        ("SELECT http_delete('http://x')", "http_delete()"),
+        ("SELECT http_head('http://x')", "http_head()"),
+        (
+            "SELECT http_set_curlopt('CURLOPT_PROXY', 'x')",
+            "http_set_curlopt()",
+        ),
+        ("SELECT ('http://x'::text).http_get", "http_get()"),
+        (
+            "SELECT get_raw_page('pg_authid', 0)",
+            "refused: get_raw_page() reads raw data pages",
+        ),
+        (
+            "SELECT * FROM heap_page_items(get_raw_page('t', 0))",
+            "heap_page_items()",
+        ),
+        (
+            "SELECT * FROM bt_page_items('t_pkey', 1)",
+            "bt_page_items()",
+        ),
+        (
+            "SELECT pg_background_launch('DELETE FROM t')",
+            "pg_background_launch() runs SQL given as text",
+        ),
+        ("SELECT pg_background_result(1)", "pg_background_result()"),
+    ] {
+        let msg = refused_on(Dialect::Postgres, sql);
+        assert!(msg.contains(want), "{sql:?}: {msg}");
+    }
+    for sql in [
+        "SELECT http_status, http_code FROM t",
+        "SELECT r.http_status, r.http_code FROM requests r",
+        "SELECT * FROM crosstab_report",
+        "SELECT * FROM reports.crosstab_report c WHERE c.crosstab_total > 0",
+        "SELECT page_no, connect_by FROM t",
+        "SELECT * FROM net_sales n JOIN utl_files u ON u.id = n.id",
+        "SELECT net.total FROM sales net",
+    ] {
+        ok_on(Dialect::Postgres, sql);
+    }
+}
+
+#[test]
+fn show_forms_with_secrets_or_other_sessions_are_refused() {
+    for (sql, want) in [
+        (
+            "SHOW BINLOG EVENTS",
+            "refused: SHOW BINLOG EVENTS shows logged statements",
+        ),
+        (
+            "show binlog events in 'mysql-bin.000001' from 4 limit 10",
+            "SHOW BINLOG EVENTS",
+        ),
+        ("SHOW RELAYLOG EVENTS", "SHOW RELAYLOG EVENTS"),
+        (
+            "SHOW PROCESSLIST",
+            "refused: SHOW PROCESSLIST shows other sessions' SQL",
+        ),
+        ("show full processlist", "SHOW PROCESSLIST"),
+        ("SHOW ENGINE INNODB STATUS", "SHOW ENGINE ... STATUS shows"),
+        ("SHOW ENGINE innodb MUTEX", "SHOW ENGINE"),
+        (
+            "SHOW SLAVE STATUS",
+            "refused: SHOW SLAVE ... shows replication state",
+        ),
+        ("SHOW SLAVE HOSTS", "SHOW SLAVE"),
+        ("SHOW SLAVE 'conn' STATUS", "SHOW SLAVE"),
+        ("SHOW REPLICA STATUS", "SHOW REPLICA"),
+        ("SHOW REPLICAS", "SHOW REPLICA"),
+        ("SHOW ALL SLAVES STATUS", "SHOW ALL SLAVES STATUS"),
+        ("SHOW MASTER STATUS", "SHOW MASTER"),
+        ("SHOW BINARY LOG STATUS", "SHOW BINARY LOG"),
+        ("SHOW BINLOG STATUS", "SHOW BINLOG STATUS"),
+        (
+            "EXPLAIN FOR CONNECTION 5",
+            "refused: EXPLAIN FOR CONNECTION shows other sessions' SQL",
+        ),
+        (
+            "explain format=json for connection 5",
+            "EXPLAIN FOR CONNECTION",
+        ),
+        ("DESC FOR CONNECTION 5", "EXPLAIN FOR CONNECTION"),
+        ("SHOW EXPLAIN FOR 5", "SHOW EXPLAIN FOR"),
+        ("SHOW ANALYZE FORMAT=JSON FOR 5", "SHOW EXPLAIN FOR"),
+    ] {
+        let msg = refused_on(Dialect::MySql, sql);
+        assert!(msg.contains(want), "{sql:?}: {msg}");
+        assert!(check_any(sql).is_err(), "check_any accepted {sql:?}");
+    }
+    for sql in [
+        "SHOW TABLES",
+        "SHOW FULL TABLES FROM db",
+        "SHOW COLUMNS FROM t",
+        "SHOW FULL COLUMNS FROM t",
+        "SHOW CREATE TABLE t",
+        "SHOW CREATE VIEW v",
+        "SHOW VARIABLES LIKE 'max%'",
+        "SHOW STATUS",
+        "SHOW GLOBAL STATUS LIKE 'Threads%'",
+        "SHOW INDEX FROM t",
+        "SHOW DATABASES",
+        "SHOW ENGINES",
+        "EXPLAIN SELECT * FROM t",
+        "DESC t",
+    ] {
+        ok_on(Dialect::MySql, sql);
+    }
+    ok_on(Dialect::Postgres, "SHOW ALL");
+    ok_on(Dialect::Postgres, "SHOW server_version");
 }

@@ -13,13 +13,21 @@ const PG_ROLES: [&str; 8] = [
     "pg_create_subscription",
     "pg_maintain",
 ];
-/// Extensions whose functions reach other servers, files or run SQL from text.
-const PG_FUNCTION_EXTENSIONS: [&str; 5] = [
+/// Extensions whose functions reach other servers, files or raw pages, or run SQL from text
+/// (the ones `classify` refuses by name, for views and functions that text cannot see into).
+const PG_FUNCTION_EXTENSIONS: [&str; 12] = [
     "dblink",
     "adminpack",
     "pg_background",
     "aws_s3",
     "aws_lambda",
+    "tablefunc",
+    "http",
+    "pg_net",
+    "orafce",
+    "pgrouting",
+    "pageinspect",
+    "pg_cron",
 ];
 /// Foreign data wrappers: usable through the wrapper or one of its servers.
 const PG_WRAPPERS: [&str; 6] = [
