@@ -2,7 +2,8 @@
 //! driven through the daemon's API and the CLI against real MariaDB:
 //! - a preview stops at `http.preview_max_bytes` (marked `truncated`) and the daemon's memory
 //!   stays bounded; previews hold at most the source's `max_connections` connections at once
-//!   whatever their number, and more than `http.max_previews(_per_user)` get 429;
+//!   whatever their number, and more than `http.max_previews(_per_user)` get 429; a preview
+//!   whose client went away stops its query on the server before freeing its slot;
 //! - a task's `${VAR}` names only `security.task_env_prefix` variables: a forbidden one and an
 //!   unset one get the same refusal, an allowed one is expanded when the task sends;
 //!   `config.yaml` still takes any variable;
@@ -202,6 +203,98 @@ async fn previews_are_capped_per_user_and_in_all() {
     assert_eq!(third.await.unwrap().0, 200);
     // Finished previews free their places.
     assert_eq!(sleep(ed).await.unwrap().0, 200);
+}
+
+/// Queries on database `db` whose text holds `marker` now (this one's aside).
+async fn queries_on(db: &str, marker: &str) -> i64 {
+    use sqlx::Connection;
+    let mut c = sqlx::MySqlConnection::connect(&mysql_url()).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE DB = ? AND ID <> CONNECTION_ID() AND INFO LIKE CONCAT('%', ?, '%')",
+    )
+    .bind(db)
+    .bind(marker)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    n
+}
+
+/// Sends `POST /api/preview` of `sql` on a raw connection to the daemon at `base` and closes
+/// it after `after`, without reading the answer.
+fn abandoned_preview(base: &str, sql: &str, after: Duration) {
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let body = json!({"data_source": "wh", "sql": sql}).to_string();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /api/preview HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        crate::api_daemon::TOKEN,
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(after);
+    drop(s);
+}
+
+#[tokio::test]
+async fn an_abandoned_preview_stops_its_query() {
+    let d = Daemon::start_with(
+        Backend::Sqlite,
+        "",
+        "  max_previews: 20\n  max_previews_per_user: 20\n",
+    )
+    .await;
+    let db = ScratchStore::new(Backend::Mysql);
+    let name = mariadb_source(&d, &db, 2).await;
+    // Two waves of four previews of a long query, each client gone after 300 ms: a dropped
+    // preview stops its query on the server before its slot is taken again.
+    let sql = "SELECT SLEEP(20) AS bounds_abandoned";
+    let mut most = 0;
+    for _ in 0..2 {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let base = d.base.clone();
+                std::thread::spawn(move || {
+                    abandoned_preview(&base, sql, Duration::from_millis(300))
+                })
+            })
+            .collect();
+        let until = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < until {
+            most = most.max(queries_on(&name, "bounds_abandoned").await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for c in clients {
+            c.join().unwrap();
+        }
+    }
+    assert!((1..=2).contains(&most), "{most} queries at once");
+    // The last ones are gone from the server soon after their clients.
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut left = queries_on(&name, "bounds_abandoned").await;
+    while left > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = queries_on(&name, "bounds_abandoned").await;
+    }
+    assert_eq!(left, 0, "queries still running after their clients left");
+    // Their slots are free: a new preview runs at once.
+    let started = Instant::now();
+    let (s, b) = d
+        .call(
+            "POST",
+            "/api/preview",
+            Some(json!({"data_source": "wh", "sql": "SELECT 1 AS one"})),
+        )
+        .await;
+    assert_eq!((s, &b["rows"]), (200, &json!([[1]])), "{b}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A task over the API whose webhook signs with `secret`.

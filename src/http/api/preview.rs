@@ -14,6 +14,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,10 +22,12 @@ use super::auth::{Editor, Viewer};
 use super::error::{ApiError, ApiJson, ErrorBody};
 use crate::export::naming::render_sql;
 use crate::http::AppState;
+use crate::http::previews::Ticket;
 use crate::model::cron::Schedule;
 use crate::model::units::TimeZone;
 use crate::source::cell::Cell;
 use crate::source::query::{Chunk, QueryHandle, QueryOptions};
+use crate::source::slots::Slot;
 use crate::source::{Source, SourceError, classify};
 use crate::store::catalog;
 
@@ -172,7 +175,7 @@ pub async fn preview(
     classify::check(&sql, entry.spec.kind.dialect())
         .map_err(|r| ApiError::invalid("sql", format!("data source {name}: {r}")))?;
     let spec = entry.connect_spec().map_err(query_error)?;
-    let _ticket = state
+    let ticket = state
         .previews
         .start(&caller.name, &state.settings.http)
         .map_err(|e| ApiError::too_many(e.to_string(), 1))?;
@@ -182,21 +185,23 @@ pub async fn preview(
             .saturating_sub(Duration::from_secs(1))
             .max(Duration::from_secs(1)),
     );
-    let _slot = state
+    let slot = state
         .previews
         .sources
         .take(&name, &spec, SLOT_WAIT.min(timeout))
         .await
         .map_err(|e| ApiError::too_many(e.to_string(), 1))?;
-    // The slot stands for the query's connection (a query that runs too long is stopped from
-    // one more, for a moment).
+    // The slot stands for the query's connection; both are held until the query is over on
+    // the server, should this handler be dropped before (see [`Query`]).
+    let hold = (ticket, slot);
     let accounts = state.settings.security.read_only_accounts;
     let source = Source::open(&name, &spec, accounts)
         .await
         .map_err(query_error)?;
     let max_bytes = usize::try_from(state.settings.http.preview_max_bytes.0).unwrap_or(usize::MAX);
-    let result = run(
-        &source,
+    run(
+        source,
+        hold,
         &name,
         &sql,
         Bounds {
@@ -206,9 +211,77 @@ pub async fn preview(
         },
         tz,
     )
-    .await;
-    source.close().await;
-    result.map(Json)
+    .await
+    .map(Json)
+}
+
+/// What a preview holds while its query runs: its place among `http.max_previews` and one of
+/// its data source's `max_connections` slots.
+type Hold = (Ticket, Slot);
+
+/// A preview's query, read by a task of its own. However the preview ends (answered, cut,
+/// out of time, or its handler dropped because the client went away), the reader is stopped,
+/// the server is told to stop the query, and only then are the preview's ticket and slot
+/// freed: a client giving up on previews leaves no query running beyond `http.max_previews`
+/// and `max_connections`.
+struct Query {
+    source: Source,
+    handle: QueryHandle,
+    /// The reader, until it ended by itself.
+    reader: Option<JoinHandle<Result<u64, SourceError>>>,
+    /// Freed once the query is over.
+    hold: Option<Hold>,
+}
+
+impl Query {
+    /// Waits for the reader to end by itself.
+    async fn finish(&mut self) -> Option<Result<Result<u64, SourceError>, JoinError>> {
+        let ended = self.reader.as_mut()?.await;
+        self.reader = None;
+        Some(ended)
+    }
+
+    /// Ends the query (see [`Query::stop`]) and waits for that.
+    async fn end(mut self, rows_in: bool) {
+        if let Some(stopping) = self.stop(rows_in) {
+            let _ = stopping.await;
+        }
+    }
+
+    /// Stops the reader if it still runs and the query on the server, closes the source, then
+    /// frees the hold, in a task of its own (that goes on should the caller be dropped).
+    /// `rows_in`: the query sent its rows, so the reader still holds its connection and the
+    /// server is asked first; otherwise the reader is dropped first, so that the query's
+    /// server-side id is known for good when the server is asked.
+    fn stop(&mut self, rows_in: bool) -> Option<JoinHandle<()>> {
+        let hold = self.hold.take()?;
+        let (source, handle, reader) =
+            (self.source.clone(), self.handle.clone(), self.reader.take());
+        Some(tokio::spawn(async move {
+            if let Some(reader) = reader {
+                if rows_in {
+                    source.cancel(&handle).await;
+                }
+                reader.abort();
+                let _ = reader.await;
+                if !rows_in {
+                    source.cancel(&handle).await;
+                }
+            }
+            source.close().await;
+            drop(hold);
+        }))
+    }
+}
+
+impl Drop for Query {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.stop(false);
+        } else if let Some(reader) = &self.reader {
+            reader.abort();
+        }
+    }
 }
 
 /// How much of a query a preview takes.
@@ -237,7 +310,8 @@ fn cell_bytes(v: &serde_json::Value) -> usize {
 /// (then stops the query), or it ends. Rows come one at a time, so that what is held besides
 /// the answer is a few rows, however wide.
 async fn run(
-    source: &Source,
+    source: Source,
+    hold: Hold,
     name: &str,
     sql: &str,
     bounds: Bounds,
@@ -266,6 +340,12 @@ async fn run(
             handle.clone(),
         );
         tokio::spawn(async move { source.stream(&name, &sql, &opts, &tx, &handle).await })
+    };
+    let mut query = Query {
+        source,
+        handle,
+        reader: Some(reader),
+        hold: Some(hold),
     };
     let collect = async {
         let mut columns: Vec<String> = Vec::new();
@@ -304,30 +384,30 @@ async fn run(
         (columns, rows, false)
     };
     let collected = tokio::time::timeout(timeout, collect).await;
-    match &collected {
-        // Enough rows: the rest is not read (the connection closes under the query).
-        Ok((_, _, true)) => reader.abort(),
-        // Out of time: the server is told to stop the query as well.
+    let (columns, rows, truncated) = match collected {
+        Ok(done) => done,
         Err(_) => {
-            reader.abort();
-            source.cancel(&handle).await;
+            // Out of time: the reader is stopped and the server told to stop the query.
+            query.end(false).await;
+            return Err(ApiError::invalid(
+                "sql",
+                format!(
+                    "data source {name}: the query ran longer than {} s (the preview's limit)",
+                    timeout.as_secs()
+                ),
+            ));
         }
-        Ok((_, _, false)) => {}
-    }
-    let (columns, rows, truncated) = collected.map_err(|_| {
-        ApiError::invalid(
-            "sql",
-            format!(
-                "data source {name}: the query ran longer than {} s (the preview's limit)",
-                timeout.as_secs()
-            ),
-        )
-    })?;
-    if !truncated {
-        match reader.await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(query_error(e)),
-            Err(_) => {
+    };
+    if truncated {
+        // Enough rows: the rest is not read, and the server stops the query.
+        query.end(true).await;
+    } else {
+        let ended = query.finish().await;
+        query.end(false).await;
+        match ended {
+            Some(Ok(Ok(_))) => {}
+            Some(Ok(Err(e))) => return Err(query_error(e)),
+            _ => {
                 return Err(ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     format!("data source {name}: the query stopped unexpectedly"),
