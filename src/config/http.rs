@@ -50,7 +50,9 @@ pub struct HttpSettings {
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
     /// Whether `/status` and `/metrics` answer without a login or `http.token` (default: true
-    /// when `bind` is a loopback address, else false). `/health` is always open.
+    /// when `bind` is a loopback address and `trusted_proxies` is empty, else false: behind a
+    /// reverse proxy on the same host every client reaches a loopback bind). `/health` is
+    /// always open.
     pub public_status: Option<bool>,
     /// Host names (besides `localhost`, IP addresses and the host of `file_server_url`) that
     /// requests may name in `Host`; others get 421 (DNS rebinding). Kept in lower case.
@@ -92,10 +94,10 @@ fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::
 
 impl HttpSettings {
     /// Whether `/status` and `/metrics` are open: `public_status`, or by default whether the
-    /// server listens on loopback only.
+    /// server listens on loopback only and no proxy forwards to it.
     pub fn status_is_public(&self) -> bool {
         self.public_status
-            .unwrap_or_else(|| self.bind.ip().is_loopback())
+            .unwrap_or_else(|| self.bind.ip().is_loopback() && self.trusted_proxies.is_empty())
     }
 
     /// True when `peer` is one of `trusted_proxies`.
@@ -147,4 +149,27 @@ fn host_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(yaml: &str) -> HttpSettings {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn status_is_public_by_default_only_on_loopback_without_proxies() {
+        assert!(settings("bind: 127.0.0.1:5002").status_is_public());
+        assert!(settings("bind: '[::1]:5002'").status_is_public());
+        assert!(!settings("bind: 0.0.0.0:5002").status_is_public());
+        // A reverse proxy on the same host forwards every client to the loopback bind.
+        let proxied = settings("bind: 127.0.0.1:5002\ntrusted_proxies: [127.0.0.1]");
+        assert!(!proxied.status_is_public());
+        let opened = "bind: 127.0.0.1:5002\ntrusted_proxies: [127.0.0.1]\npublic_status: true";
+        assert!(settings(opened).status_is_public());
+        let closed = "bind: 127.0.0.1:5002\npublic_status: false";
+        assert!(!settings(closed).status_is_public());
+    }
 }

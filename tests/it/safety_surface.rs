@@ -586,3 +586,40 @@ fn the_new_http_keys_are_checked_at_load() {
     );
     w.ok(&["check", "--no-connect"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_for_line_with_non_utf8_bytes_is_never_the_proxy() {
+    let d = Daemon::start("  trusted_proxies: [127.0.0.1/32]\n").await;
+    let proxy = d.from("127.0.0.1");
+    let login = |password: &'static str, xff: &'static [u8]| {
+        proxy
+            .post(d.url("/api/auth/login"))
+            .header(
+                "x-forwarded-for",
+                reqwest::header::HeaderValue::from_bytes(xff).unwrap(),
+            )
+            .json(&json!({ "username": "ann", "password": password }))
+            .send()
+    };
+    // The proxy merged the client's unreadable line with its own entry: that entry counts.
+    for _ in 0..5 {
+        let s = login("wrong-pw", b"\xff\xfe, 10.0.0.1").await.unwrap();
+        assert_eq!(s.status(), 401);
+    }
+    assert_eq!(
+        d.login(&proxy, "ann", PASSWORD, Some("10.0.0.1")).await,
+        429
+    );
+    // An entry that cannot be read at all: one shared bucket, not the proxy's address.
+    for _ in 0..5 {
+        let s = login("wrong-pw", b"\xc3\xa9").await.unwrap();
+        assert_eq!(s.status(), 401);
+    }
+    let s = login(PASSWORD, b"1.2.3.4, \xff").await.unwrap();
+    assert_eq!(s.status(), 429);
+    assert_eq!(d.login(&proxy, "ann", PASSWORD, None).await, 200);
+    assert_eq!(
+        d.login(&proxy, "ann", PASSWORD, Some("10.0.0.2")).await,
+        200
+    );
+}
