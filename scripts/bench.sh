@@ -870,6 +870,10 @@ daemon:
 http:
   bind: 127.0.0.1:$API_PORT
   token: $API_TOKEN
+  # The load generator is one address opening BENCH_API_WORKERS connections (and login bursts
+  # of BENCH_API_BURST): it stands for many clients, so the per-address cap (default 32) must
+  # not cut it short.
+  max_connections_per_address: 1024
 security:
   secret_key_file: $dir/secret.key
 YAML
