@@ -114,6 +114,15 @@ pub enum StoreError {
     Conflict(String),
 }
 
+/// True for a lock conflict the database resolved by failing this transaction (deadlock,
+/// serialization failure: SQLSTATE 40001 on MySQL, 40P01 or 40001 on PostgreSQL): what it
+/// tried simply did not happen.
+pub(crate) fn lost_lock(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40001" || c == "40P01")
+}
+
 /// `map_err` helper: wraps a driver error with the action being done.
 pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |cause| StoreError::Database { action, cause }

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{StoreError, db, dispatch, is_unique_violation, now};
+use super::{StoreError, db, dispatch, is_unique_violation, lost_lock, now};
 use crate::model::plain::user_key;
 use crate::model::role::Role;
 
@@ -277,6 +277,25 @@ impl super::Store {
         let Some(user) = self.user(name).await? else {
             return Ok(AdminGuard::NoSuchUser);
         };
+        // Concurrent changes can deadlock on the admins' rows (PostgreSQL and MySQL break it
+        // by failing one transaction): the loser tries again from the start.
+        let mut attempt = 1;
+        loop {
+            match self.change_once(user.id, role).await {
+                Err(StoreError::Database { cause, .. }) if attempt < 5 && lost_lock(&cause) => {
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One try of [`Store::change_keeping_an_admin`] for the user with id `user_id`.
+    async fn change_once(
+        &self,
+        user_id: i64,
+        role: Option<Role>,
+    ) -> Result<AdminGuard, StoreError> {
         let t = now();
         let admin = Role::Admin.as_str();
         dispatch!(self, |pool, sql| {
@@ -285,18 +304,18 @@ impl super::Store {
                 "UPDATE users SET updated_at = updated_at WHERE role = ? OR id = ?",
             ))
             .bind(admin)
-            .bind(user.id)
+            .bind(user_id)
             .execute(&mut *tx)
             .await
             .map_err(db("locking the admins"))?;
             let rows: Vec<(i64, String)> =
                 sqlx::query_as(sql("SELECT id, role FROM users WHERE role = ? OR id = ?"))
                     .bind(admin)
-                    .bind(user.id)
+                    .bind(user_id)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db("counting the admins"))?;
-            let Some((_, current)) = rows.iter().find(|(id, _)| *id == user.id) else {
+            let Some((_, current)) = rows.iter().find(|(id, _)| *id == user_id) else {
                 return Ok(AdminGuard::NoSuchUser);
             };
             let admins = rows.iter().filter(|(_, r)| r == admin).count();
@@ -311,19 +330,19 @@ impl super::Store {
                     ))
                     .bind(role.as_str())
                     .bind(t)
-                    .bind(user.id)
+                    .bind(user_id)
                     .execute(&mut *tx)
                     .await
                     .map_err(db("changing a role"))?;
                 }
                 None => {
                     sqlx::query(sql("DELETE FROM sessions WHERE user_id = ?"))
-                        .bind(user.id)
+                        .bind(user_id)
                         .execute(&mut *tx)
                         .await
                         .map_err(db("ending a user's logins"))?;
                     sqlx::query(sql("DELETE FROM users WHERE id = ?"))
-                        .bind(user.id)
+                        .bind(user_id)
                         .execute(&mut *tx)
                         .await
                         .map_err(db("removing a user"))?;

@@ -11,7 +11,7 @@
 //! first.
 
 use crate::model::job::{Job, Lane};
-use crate::store::{Pool, StoreError, db, dispatch, now, numbered, qmark};
+use crate::store::{Pool, StoreError, db, dispatch, lost_lock, now, numbered, qmark};
 
 /// The column that names a job's owner: the one place the claim says whose a job is.
 macro_rules! owner {
@@ -79,14 +79,6 @@ enum Claimed {
     /// The database broke a lock conflict by failing this claim: read the queue again (so the
     /// oldest job is still tried first).
     Conflict,
-}
-
-/// True for a lock conflict the database resolved by failing this transaction (deadlock,
-/// serialization failure): the claim simply did not happen.
-fn lost_lock(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "40001" || c == "40P01")
 }
 
 impl crate::store::Store {
