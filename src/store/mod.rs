@@ -123,6 +123,38 @@ pub(crate) fn lost_lock(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "40001" || c == "40P01")
 }
 
+/// Begins a transaction that writes. SQLite takes its write lock at once (`BEGIN IMMEDIATE`),
+/// so a transaction that reads and then writes waits out `busy_timeout` behind another writer
+/// instead of failing with `database is locked` (SQLITE_BUSY_SNAPSHOT, code 517) when its
+/// snapshot went stale; MySQL and PostgreSQL begin as usual.
+pub(crate) trait BeginWrite {
+    /// The pool's database.
+    type Db: sqlx::Database;
+    /// Begins the transaction.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for MySqlPool {
+    type Db = sqlx::MySql;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// `map_err` helper: wraps a driver error with the action being done.
 pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |cause| StoreError::Database { action, cause }

@@ -10,6 +10,7 @@
 //! The download-link signing key in `meta` is sealed too (`link_key`), sealed at start when an
 //! older version left it plain, and re-sealed by a rotation.
 
+use crate::store::BeginWrite;
 use serde_json::Value;
 
 use super::{Store, StoreError, db, dispatch};
@@ -358,7 +359,10 @@ impl Store {
         let old = self.key_or_refuse("rotating the secret key")?;
         let mode = Mode::Rotate { old, new };
         dispatch!(self, |pool, sql| {
-            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            let mut tx = pool
+                .begin_write()
+                .await
+                .map_err(db("starting a transaction"))?;
             let mut written = 0;
             for column in ALL {
                 let rows: Vec<(i64, String, String)> = sqlx::query_as(sql(column.select))

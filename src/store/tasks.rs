@@ -2,6 +2,7 @@
 //! enable, disable, remove. Sheets, output and notify settings are JSON columns; the notify
 //! column's webhooks and secrets are sealed (see `store::secrets`).
 
+use crate::store::BeginWrite;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -287,7 +288,10 @@ impl super::Store {
     ) -> Result<Vec<(String, Change)>, StoreError> {
         let t = now();
         dispatch!(self, |pool, sql| {
-            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            let mut tx = pool
+                .begin_write()
+                .await
+                .map_err(db("starting a transaction"))?;
             let mut changes = Vec::with_capacity(specs.len());
             for spec in specs {
                 let plain = Columns::from_spec(spec);
@@ -397,7 +401,10 @@ impl super::Store {
     /// Database errors.
     pub async fn remove_task(&self, id: i64) -> Result<bool, StoreError> {
         dispatch!(self, |pool, sql| {
-            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            let mut tx = pool
+                .begin_write()
+                .await
+                .map_err(db("starting a transaction"))?;
             sqlx::query(sql("DELETE FROM fire_claims WHERE task_id = ?"))
                 .bind(id)
                 .execute(&mut *tx)

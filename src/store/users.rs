@@ -7,6 +7,7 @@
 //! two older accounts whose names share a key keep working by their exact names (the second
 //! gets no key, and a warning is logged).
 
+use crate::store::BeginWrite;
 use chrono::{DateTime, Utc};
 
 use super::{StoreError, db, dispatch, is_unique_violation, lost_lock, now};
@@ -299,7 +300,10 @@ impl super::Store {
         let t = now();
         let admin = Role::Admin.as_str();
         dispatch!(self, |pool, sql| {
-            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            let mut tx = pool
+                .begin_write()
+                .await
+                .map_err(db("starting a transaction"))?;
             sqlx::query(sql(
                 "UPDATE users SET updated_at = updated_at WHERE role = ? OR id = ?",
             ))

@@ -11,6 +11,7 @@
 //! first.
 
 use crate::model::job::{Job, Lane};
+use crate::store::BeginWrite;
 use crate::store::{Pool, StoreError, db, dispatch, lost_lock, now, numbered, qmark};
 
 /// The column that names a job's owner: the one place the claim says whose a job is.
@@ -125,7 +126,7 @@ impl crate::store::Store {
         macro_rules! locked {
             ($pool:expr, $sql:expr) => {
                 async {
-                    let mut tx = $pool.begin().await?;
+                    let mut tx = $pool.begin_write().await?;
                     sqlx::query($sql(LOCK_OWNER))
                         .bind(id)
                         .fetch_all(&mut *tx)

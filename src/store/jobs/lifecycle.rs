@@ -3,6 +3,7 @@
 //! it stopped, expired when its files go. Every change of state is an
 //! `UPDATE ... WHERE id = ? AND status = ...`: of two processes changing one job, one wins.
 
+use crate::store::BeginWrite;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
@@ -67,7 +68,10 @@ impl crate::store::Store {
     ) -> Result<bool, StoreError> {
         let t = now();
         dispatch!(self, |pool, sql| {
-            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            let mut tx = pool
+                .begin_write()
+                .await
+                .map_err(db("starting a transaction"))?;
             let affected = sqlx::query(sql(
                 "UPDATE export_jobs SET status = ?, rows_count = ?, bytes = ?, error = ?, finished_at = ?, expires_at = ? WHERE id = ? AND status = 'running' AND instance = ?",
             ))

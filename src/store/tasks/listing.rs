@@ -2,6 +2,7 @@
 //! one query ([`Store::task_page`]), one task the same way,
 //! and a full replacement by id that may rename.
 
+use crate::store::BeginWrite;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -201,7 +202,10 @@ impl Store {
         let new = plain.clone().sealed(self.sealing_key()?)?;
         let duplicate = || StoreError::Duplicate(format!("task {:?}", spec.name));
         dispatch!(self, |pool, sql| {
-            let mut tx = pool.begin().await.map_err(db("starting a transaction"))?;
+            let mut tx = pool
+                .begin_write()
+                .await
+                .map_err(db("starting a transaction"))?;
             let existing: Option<Row> = sqlx::query_as(sql(select_tasks!(" WHERE id = ?")))
                 .bind(id)
                 .fetch_optional(&mut *tx)
