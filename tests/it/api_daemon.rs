@@ -186,6 +186,24 @@ impl Daemon {
         b["token"].as_str().unwrap().to_string()
     }
 
+    /// GETs `path` until its `status` is none of `passing`, within `within`: the last body.
+    pub async fn until_not(&self, path: &str, passing: &[&str], within: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let (s, body) = self.call("GET", path, None).await;
+            assert_eq!(s, 200, "{path}: {body}");
+            if !passing.contains(&body["status"].as_str().unwrap_or_default()) {
+                return body;
+            }
+            assert!(
+                started.elapsed() < within,
+                "{path} still {}: {body:#}",
+                body["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The store as a URL for [`exec`].
     pub fn store_url(&self) -> String {
         match self.store.backend {

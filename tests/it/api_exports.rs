@@ -16,20 +16,8 @@ const HOOK_SECRET: &str = "job-callback-secret";
 
 /// Polls job `id` until its status is not one of `passing` (at most `within`).
 pub(crate) async fn until_not(d: &Daemon, id: i64, passing: &[&str], within: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let (s, job) = d.call("GET", &format!("/api/exports/{id}"), None).await;
-        assert_eq!(s, 200, "{job}");
-        if !passing.contains(&job["status"].as_str().unwrap()) {
-            return job;
-        }
-        assert!(
-            started.elapsed() < within,
-            "job {id} still {}: {job:#}",
-            job["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    d.until_not(&format!("/api/exports/{id}"), passing, within)
+        .await
 }
 
 /// GET `url` (a full URL or a path) with an optional bearer token: status and body.

@@ -966,15 +966,13 @@ async fn a_running_execution_is_cancelled_over_the_api() {
     let (s, b) = d.call("POST", &path, None).await;
     assert_eq!(s, 202, "{b}");
     assert_eq!(b["status"], "running");
-    let asked = Instant::now();
-    let run = loop {
-        let (_, run) = d.call("GET", &format!("/api/logs/{id}"), None).await;
-        if run["status"] != "running" {
-            break run;
-        }
-        assert!(asked.elapsed() < Duration::from_secs(5), "{run:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let run = d
+        .until_not(
+            &format!("/api/logs/{id}"),
+            &["running"],
+            Duration::from_secs(5),
+        )
+        .await;
     assert_eq!(run["status"], "cancelled", "{run:#}");
     assert!(
         run["error"].as_str().unwrap().contains("asked by"),

@@ -9,9 +9,10 @@
 
 use serde_json::{Value, json};
 use sqlx::Connection;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::api_daemon::Daemon;
+use crate::api_exports::until_not;
 use crate::browser::Browser;
 use crate::helpers::{Backend, ScratchStore, Workdir, exec, mysql_url, pg_url};
 
@@ -61,34 +62,6 @@ fn sources(list: &[(&str, &str, &str)]) -> String {
 }
 
 const REQUIRE: &str = "security:\n  read_only_accounts: require\n";
-
-/// Polls `/api/logs/{id}` until the execution has ended.
-async fn ended(d: &Daemon, id: &Value) -> Value {
-    let started = Instant::now();
-    loop {
-        let (s, run) = d.call("GET", &format!("/api/logs/{id}"), None).await;
-        assert_eq!(s, 200, "{run}");
-        if !["running", "queued"].contains(&run["status"].as_str().unwrap_or_default()) {
-            return run;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{run:#}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-/// Polls `/api/exports/{id}` until the job has ended.
-async fn job_ended(d: &Daemon, id: &Value) -> Value {
-    let started = Instant::now();
-    loop {
-        let (s, job) = d.call("GET", &format!("/api/exports/{id}"), None).await;
-        assert_eq!(s, 200, "{job}");
-        if !["running", "queued"].contains(&job["status"].as_str().unwrap_or_default()) {
-            return job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{job:#}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
 
 #[tokio::test]
 async fn dangerous_functions_are_refused_everywhere_and_nothing_runs() {
@@ -233,7 +206,13 @@ async fn dangerous_functions_are_refused_everywhere_and_nothing_runs() {
         )
         .await;
     assert_eq!(s, 202, "{ran}");
-    let run = ended(&d, &ran["execution_id"]).await;
+    let run = d
+        .until_not(
+            &format!("/api/logs/{}", ran["execution_id"]),
+            &["queued", "running"],
+            Duration::from_secs(30),
+        )
+        .await;
     assert_eq!(run["status"], "failed", "{run:#}");
     assert!(
         run["error"]
@@ -611,7 +590,13 @@ async fn require_refuses_powerful_accounts_and_least_privilege_works() {
         )
         .await;
     assert_eq!(s, 202, "{job}");
-    let job = job_ended(&d, &job["id"]).await;
+    let job = until_not(
+        &d,
+        job["id"].as_i64().unwrap(),
+        &["queued", "running"],
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(job["status"], "failed", "{job:#}");
     assert!(
         job["error"]

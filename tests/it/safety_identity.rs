@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::api_daemon::Daemon;
+use crate::api_exports::until_not;
 use crate::helpers::{Backend, DEMO_SOURCE, ScratchStore, free_port};
 
 /// One value of the store, by SQL (`SELECT value ...`), on any backend.
@@ -345,18 +346,6 @@ async fn ids_resolve_first_and_digit_names_are_refused() {
     assert_eq!(s, 200, "{b}");
 }
 
-async fn until_done(d: &Daemon, id: i64) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, job) = d.call("GET", &format!("/api/exports/{id}"), None).await;
-        if !matches!(job["status"].as_str(), Some("queued" | "running")) {
-            return job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recreated_user_does_not_own_the_old_ones_jobs() {
     let d = Daemon::start(Backend::Sqlite, "").await;
@@ -371,7 +360,7 @@ async fn a_recreated_user_does_not_own_the_old_ones_jobs() {
         .await;
     assert_eq!(s, 202, "{b}");
     let id = b["id"].as_i64().unwrap();
-    let job = until_done(&d, id).await;
+    let job = until_not(&d, id, &["queued", "running"], Duration::from_secs(30)).await;
     assert_eq!(job["status"], "done", "{job}");
     let (_, mine) = d.call_as(&old, "GET", "/api/exports?mine=true", None).await;
     assert_eq!(mine["total"], 1, "the owner sees it as theirs");
