@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{task}/run", post(routes::run_task))
         .layer(RequestBodyLimitLayer::new(max_body));
     let (api, doc) = api::router();
-    let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    let doc = Arc::new(doc.to_string());
     let docs = Router::new()
         .route("/api/openapi.json", get(api::openapi))
         .layer(api_headers.clone())

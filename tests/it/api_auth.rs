@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, DEMO_SOURCE, Workdir, free_port};
 
-const PASSWORD: &str = "correct-horse-9";
+pub(crate) const PASSWORD: &str = "correct-horse-9";
 
 /// A daemon with an admin, an editor and a viewer, stopped at the end.
-struct Api {
-    w: Workdir,
+pub(crate) struct Api {
+    pub(crate) w: Workdir,
     daemon: Child,
-    base: String,
-    http: Client,
+    pub(crate) base: String,
+    pub(crate) http: Client,
 }
 
 impl Drop for Api {
@@ -40,7 +40,7 @@ fn add_user(w: &Workdir, name: &str, role: &str) {
 }
 
 impl Api {
-    async fn start(backend: Backend, extra: &str) -> Api {
+    pub(crate) async fn start(backend: Backend, extra: &str) -> Api {
         let port = free_port();
         let w = Workdir::new(
             backend,
@@ -74,7 +74,7 @@ impl Api {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -90,7 +90,7 @@ impl Api {
         r.json().await.unwrap()
     }
 
-    async fn token(&self, name: &str) -> String {
+    pub(crate) async fn token(&self, name: &str) -> String {
         self.login(name).await["token"]
             .as_str()
             .unwrap()

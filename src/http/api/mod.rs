@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`contract`]: the document's operation table and completion (ids, roles, statuses);
 //! - [`error`]: [`ApiError`], the strict JSON body and query extractors;
 //! - [`auth`]: credentials, roles ([`auth::Viewer`], [`auth::Editor`], [`auth::Admin`]),
 //!   CSRF and same-origin checks; login, logout, me;
@@ -15,6 +16,7 @@
 pub mod assist;
 pub mod audit;
 pub mod auth;
+pub mod contract;
 pub mod datasources;
 pub mod error;
 pub mod exports;
@@ -46,25 +48,11 @@ pub const MAX_LIMIT: u32 = 1000;
 
 /// The document's frame; the paths come from the routers.
 #[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "reportd API", description = "Scheduled SQL reports: tasks, data sources, executions, accounts."),
-    modifiers(&BearerAuth),
-    security(("bearer" = []))
-)]
+#[openapi(info(
+    title = "reportd API",
+    description = "Scheduled SQL reports: tasks, data sources, executions, accounts."
+))]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// A page of a list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -133,7 +121,7 @@ pub async fn audit(
 }
 
 /// The API's routes (without state) and their OpenAPI document.
-pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn router() -> (Router<AppState>, serde_json::Value) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -148,38 +136,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::routes())
         .merge(exports::routes())
         .split_for_parts();
-    (router, with_misdirected(doc))
-}
-
-/// `doc` with 421 (the `Host` header names another server; see `crate::http`'s guard) on
-/// every operation: the check stands in front of the whole API.
-fn with_misdirected(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-    let response = ResponseBuilder::new()
-        .description("The Host header names a server other than this one (DNS rebinding)")
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                .build(),
-        )
-        .build();
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten() {
-            op.responses
-                .responses
-                .entry("421".into())
-                .or_insert_with(|| RefOr::T(response.clone()));
-        }
-    }
-    doc
+    (router, contract::finish(doc))
 }
 
 /// The daemon's status, as `GET /status`.
