@@ -288,6 +288,9 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
             "description": "The csrf_token given at login; required with the session cookie on every request that changes something"
         }
     });
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        merge_flattened(schemas);
+    }
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
         let item = item.as_object_mut().expect("path item");
@@ -299,6 +302,48 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
         }
     }
     doc
+}
+
+/// Each schema utoipa writes for a `#[serde(flatten)]` struct (`allOf` of the flattened
+/// type's `$ref` and the outer fields) as one object holding both's properties: the flattened
+/// type refuses unknown keys (`additionalProperties: false`), which in an `allOf` would refuse
+/// the outer fields too.
+fn merge_flattened(schemas: &mut Map<String, Value>) {
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    for name in names {
+        let Some(parts) = schemas[&name]["allOf"].as_array().cloned() else {
+            continue;
+        };
+        let mut properties = Map::new();
+        let mut required: Vec<Value> = Vec::new();
+        for part in &parts {
+            let part = match part["$ref"].as_str() {
+                Some(r) => {
+                    let target = r.trim_start_matches("#/components/schemas/");
+                    schemas.get(target).cloned().unwrap_or(Value::Null)
+                }
+                None => part.clone(),
+            };
+            if let Some(p) = part["properties"].as_object() {
+                properties.extend(p.clone());
+            }
+            for r in part["required"].as_array().into_iter().flatten() {
+                if !required.contains(r) {
+                    required.push(r.clone());
+                }
+            }
+        }
+        let description = schemas[&name]["description"].clone();
+        schemas.insert(
+            name,
+            json!({
+                "type": "object",
+                "description": description,
+                "properties": properties,
+                "required": required,
+            }),
+        );
+    }
 }
 
 /// Completes one operation object from its row.

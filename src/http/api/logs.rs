@@ -127,6 +127,7 @@ pub struct LogQuery {
     /// Started before: RFC 3339, or YYYY-MM-DD (that whole day included).
     pub to: Option<String>,
     /// Items per page (1-1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
     pub offset: Option<u64>,

@@ -76,6 +76,7 @@ impl<T> List<T> {
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Items per page (1-1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
     pub offset: Option<u64>,
@@ -141,7 +142,7 @@ pub fn router() -> (Router<AppState>, serde_json::Value) {
 
 /// The daemon's status, as `GET /status`.
 #[utoipa::path(get, path = "/api/status", tag = "status",
-    responses((status = 200, description = "Healthy", body = Object), (status = 503, description = "Not healthy", body = Object)))]
+    responses((status = 200, description = "Healthy", body = crate::http::status::StatusBody), (status = 503, description = "Not healthy", body = crate::http::status::StatusBody)))]
 pub async fn status(state: State<AppState>, _viewer: auth::Viewer) -> Response {
     crate::http::status::status(state).await.into_response()
 }

@@ -57,9 +57,9 @@ pub struct NewUser {
     /// Name: letters, digits, `. _ - @`.
     pub name: String,
     /// viewer, editor or admin.
-    #[schema(value_type = String, example = "viewer")]
     pub role: Role,
     /// At least 8 characters.
+    #[schema(min_length = 8, write_only)]
     pub password: String,
 }
 
@@ -68,11 +68,11 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     /// New role.
-    #[schema(value_type = Option<String>)]
     #[serde(default)]
     pub role: Option<Role>,
-    /// New password (ends the user's logins and API token).
+    /// New password (ends the user's logins and API token); at least 8 characters.
     #[serde(default)]
+    #[schema(min_length = 8, write_only)]
     pub password: Option<String>,
 }
 
