@@ -8,11 +8,13 @@
 #    REPORTD_TEST_MYSQL_URL / REPORTD_TEST_PG_URL (unless already set).
 # 3. Makes sure python3 can import aiosmtpd (the SMTP server of the e-mail
 #    tests, tests/stand_ins/smtp.py) and openapi-spec-validator (the API
-#    document's test): pip installs them if not. Installs Debian's
+#    document's test) and schemathesis (scripts/api_fuzz.sh): pip installs
+#    them if not. Installs Debian's
 #    systemd package when systemd-analyze is missing (tests/it/systemd.rs runs
 #    `systemd-analyze verify` on the unit; systemd need not be running).
 # 4. Runs cargo fmt --check, clippy -D warnings and the tests
-#    (nextest + doc tests if nextest is installed, cargo test otherwise).
+#    (nextest + doc tests if nextest is installed, cargo test otherwise),
+#    then scripts/api_fuzz.sh (Schemathesis against the API's document).
 #
 # Environment knobs:
 #   REPORTD_TEST_SERVICES_ONLY=1  stop after the service setup (no cargo).
@@ -379,6 +381,7 @@ ensure_mysql
 ensure_pg
 ensure_python_module aiosmtpd aiosmtpd
 ensure_python_module openapi_spec_validator openapi-spec-validator
+ensure_python_module schemathesis schemathesis
 
 # Scratch databases left by an interrupted earlier run (tests name theirs reportd_t_*).
 for db in $(mysql_tcp -N -e "SHOW DATABASES LIKE 'reportd\\_t\\_%'" 2>/dev/null); do
@@ -435,3 +438,7 @@ else
     step "cargo test"
     cargo test
 fi
+
+# The REST API fuzzed against its own document (about two minutes; the tests built the binary).
+step "scripts/api_fuzz.sh (Schemathesis)"
+bash scripts/api_fuzz.sh

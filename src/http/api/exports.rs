@@ -128,6 +128,7 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// queued, running, done, failed, cancelled or expired.
+    #[param(pattern = "^(|queued|running|done|failed|cancelled|expired)$")]
     pub status: Option<String>,
     /// `true`: only the caller's jobs.
     pub mine: Option<bool>,
@@ -135,6 +136,7 @@ pub struct JobQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 

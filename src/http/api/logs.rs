@@ -121,6 +121,7 @@ pub struct LogQuery {
     /// Task id or name.
     pub task: Option<String>,
     /// running, success, failed, timeout, interrupted or skipped.
+    #[param(pattern = "^(|running|success|failed|timeout|interrupted|skipped)$")]
     pub status: Option<String>,
     /// Started at or after: RFC 3339, or YYYY-MM-DD (midnight in `scheduler.timezone`).
     pub from: Option<String>,
@@ -130,6 +131,7 @@ pub struct LogQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -199,7 +201,7 @@ pub async fn list(
                 .with_field("limit"),
         );
     }
-    let offset = q.offset.unwrap_or(0);
+    let offset = super::checked_offset(q.offset)?;
     let tz = state.settings.scheduler.timezone.0;
     let mut filter = ExecutionFilter::default();
     if let Some(key) = q.task.as_deref().map(str::trim).filter(|k| !k.is_empty()) {

@@ -79,6 +79,7 @@ pub struct Page {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -95,8 +96,23 @@ impl Page {
             ))
             .with_field("limit"));
         }
-        Ok((limit, self.offset.unwrap_or(0)))
+        Ok((limit, checked_offset(self.offset)?))
     }
+}
+
+/// `offset` (default 0), checked: at most `i64::MAX`, as SQL takes it.
+///
+/// # Errors
+/// 400 naming `offset` when it is larger.
+pub fn checked_offset(offset: Option<u64>) -> Result<u64, ApiError> {
+    let offset = offset.unwrap_or(0);
+    if i64::try_from(offset).is_err() {
+        return Err(
+            ApiError::bad_request(format!("offset must be at most {}", i64::MAX))
+                .with_field("offset"),
+        );
+    }
+    Ok(offset)
 }
 
 /// Records a change made through the API; a failure to record is logged (the change stands).
