@@ -8,8 +8,8 @@
 #    REPORTD_TEST_MYSQL_URL / REPORTD_TEST_PG_URL (unless already set).
 # 3. Makes sure python3 can import aiosmtpd (the SMTP server of the e-mail
 #    tests, tests/stand_ins/smtp.py) and openapi-spec-validator (the API
-#    document's test) and schemathesis (scripts/api_fuzz.sh): pip installs
-#    them if not. Installs Debian's
+#    document's test), openapi-python-client (a client generated from it)
+#    and schemathesis (scripts/api_fuzz.sh): pip installs them if not. Installs Debian's
 #    systemd package when systemd-analyze is missing (tests/it/systemd.rs runs
 #    `systemd-analyze verify` on the unit; systemd need not be running).
 # 4. Runs cargo fmt --check, clippy -D warnings and the tests
@@ -382,6 +382,7 @@ ensure_pg
 ensure_python_module aiosmtpd aiosmtpd
 ensure_python_module openapi_spec_validator openapi-spec-validator
 ensure_python_module schemathesis schemathesis
+ensure_python_module openapi_python_client openapi-python-client
 
 # Scratch databases left by an interrupted earlier run (tests name theirs reportd_t_*).
 for db in $(mysql_tcp -N -e "SHOW DATABASES LIKE 'reportd\\_t\\_%'" 2>/dev/null); do

@@ -504,6 +504,18 @@ async fn changes_by_api_and_cli_are_audited_without_secrets() {
             )
             .await;
         assert_eq!(s, 204);
+        // The CLI's actor is the OS user of its uid, also without $USER (cron, a unit).
+        let out = api
+            .w
+            .cmd(&["user", "add", "nor", "--role", "viewer", "--password-stdin"])
+            .env_remove("USER")
+            .env_remove("SUDO_USER")
+            .write_stdin(format!("{PASSWORD}\n"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let os_user = Command::new("id").arg("-un").output().unwrap().stdout;
+        let os_user = String::from_utf8(os_user).unwrap().trim().to_string();
         let (s, audit) = api
             .call(Method::GET, "/api/audit?limit=100", &admin, None)
             .await;
@@ -525,7 +537,14 @@ async fn changes_by_api_and_cli_are_audited_without_secrets() {
         assert_eq!(by_api["object"], "user zoe");
         assert_eq!(by_api["address"], "127.0.0.1");
         assert_eq!(find("user.update", "api")["detail"]["password"], "***");
-        assert_eq!(find("user.add", "cli")["object"], "user vic");
+        let by_cli = |object: &str| {
+            items
+                .iter()
+                .find(|e| e["action"] == "user.add" && e["via"] == "cli" && e["object"] == object)
+                .unwrap_or_else(|| panic!("no user.add of {object} by cli in {text}"))
+        };
+        by_cli("user vic");
+        assert_eq!(by_cli("user nor")["actor"], os_user.as_str(), "{text}");
         assert_eq!(audit["total"].as_u64().unwrap() as usize, items.len());
         let viewer = api.token("vic").await;
         assert_eq!(

@@ -184,3 +184,61 @@ async fn every_answer_is_in_the_document() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Runs `program args` (a Python tool); `None` when python3 itself is missing.
+fn python_tool(program: &str, args: &[&str], env: &[(&str, &str)]) -> Option<String> {
+    let out = match Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && program == "python3" => {
+            return None;
+        }
+        Err(e) => panic!("{program}: {e} (scripts/test.sh pip-installs openapi-python-client)"),
+    };
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?}:\n{said}");
+    Some(said)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_python_client_round_trips_a_task() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: python3 is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let api = Api::start(Backend::Sqlite, "").await;
+    let out = api.w.path().join("client");
+    python_tool(
+        "openapi-python-client",
+        &[
+            "generate",
+            "--url",
+            &api.url("/api/openapi.json"),
+            "--meta",
+            "none",
+            "--output-path",
+            out.join("reportd_client").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let script = crate::helpers::repo().join("tests/client/roundtrip.py");
+    let said = python_tool(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            &api.base,
+            "ed",
+            crate::api_auth::PASSWORD,
+        ],
+        &[("PYTHONPATH", out.to_str().unwrap())],
+    )
+    .unwrap();
+    assert!(said.starts_with("ok "), "{said}");
+}
