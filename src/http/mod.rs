@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(axum::middleware::map_response(api::timed_out_as_json))
         // Enforced by the body extractors, which answer 413 in the API's JSON shape.
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(

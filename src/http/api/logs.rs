@@ -150,7 +150,6 @@ pub struct Download {
 pub struct ExecutionDetail {
     /// The execution record.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub execution: Execution,
     /// One per file.
     pub downloads: Vec<Download>,
@@ -188,7 +187,7 @@ fn parse_time(
 
 /// The execution history, newest first.
 #[utoipa::path(get, path = "/api/logs", tag = "logs", params(LogQuery),
-    responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = inline(List<Execution>)), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     _viewer: Viewer,

@@ -180,7 +180,49 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// The request timeout's empty 503 in the API's shape (the document lists 503 with
+/// `ErrorBody` on every operation).
+pub async fn timed_out_as_json(response: Response) -> Response {
+    let empty = response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE);
+    if !empty {
+        return response;
+    }
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "the request took longer than http.request_timeout",
+    )
+    .into_response()
+}
+
 /// An unknown path under `/api`: 404 in the API's shape.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such API route (see /api/openapi.json)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{StatusCode, header};
+
+    #[tokio::test]
+    async fn a_timed_out_request_answers_the_error_shape() {
+        let mut empty = (StatusCode::SERVICE_UNAVAILABLE, "").into_response();
+        empty.headers_mut().remove(header::CONTENT_TYPE);
+        let answer = timed_out_as_json(empty).await;
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["error"].as_str().unwrap().contains("request_timeout"));
+        // A status body's 503 (`/api/status`) is left as it is.
+        let status = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(1)).into_response();
+        let kept = timed_out_as_json(status).await;
+        let body = axum::body::to_bytes(kept.into_body(), 64).await.unwrap();
+        assert_eq!(&body[..], b"1");
+    }
 }
