@@ -54,7 +54,8 @@ impl From<crate::store::users::UserRecord> for UserView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// Name: letters, digits, `. _ - @`.
+    /// Name: 1-64 letters, digits, `. _ - @`, not starting with `.` or `-`.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// viewer, editor or admin.
     pub role: Role,
