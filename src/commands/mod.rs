@@ -124,16 +124,18 @@ where
     }
 }
 
-/// Who runs the command: the user behind `sudo`, else the name of the process's user id (from
-/// the system's user database, so a cron job or a unit without `$USER` is named too), else
-/// `$USER`, else `uid N`.
+/// Who runs the command: the name of the process's user id (from the system's user database,
+/// so a cron job or a unit without `$USER` is named too, and `$USER` cannot name someone
+/// else); as root, the user behind `sudo` when there is one; `$USER`, else `uid N`, when the
+/// uid has no name.
 pub fn cli_user() -> String {
-    if let Ok(name) = std::env::var("SUDO_USER")
+    let uid = nix::unistd::getuid();
+    if uid.is_root()
+        && let Ok(name) = std::env::var("SUDO_USER")
         && !name.is_empty()
     {
         return name;
     }
-    let uid = nix::unistd::getuid();
     match nix::unistd::User::from_uid(uid) {
         Ok(Some(user)) => user.name,
         _ => std::env::var("USER")

@@ -514,8 +514,7 @@ async fn changes_by_api_and_cli_are_audited_without_secrets() {
             .output()
             .unwrap();
         assert!(out.status.success());
-        let os_user = Command::new("id").arg("-un").output().unwrap().stdout;
-        let os_user = String::from_utf8(os_user).unwrap().trim().to_string();
+        let os_user = crate::helpers::os_user();
         let (s, audit) = api
             .call(Method::GET, "/api/audit?limit=100", &admin, None)
             .await;
