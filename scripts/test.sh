@@ -7,11 +7,14 @@
 # 2. Creates the `test` database on both and exports
 #    REPORTD_TEST_MYSQL_URL / REPORTD_TEST_PG_URL (unless already set).
 # 3. Makes sure python3 can import aiosmtpd (the SMTP server of the e-mail
-#    tests, tests/stand_ins/smtp.py): pip installs it if not. Installs Debian's
+#    tests, tests/stand_ins/smtp.py) and openapi-spec-validator (the API
+#    document's test), openapi-python-client (a client generated from it)
+#    and schemathesis (scripts/api_fuzz.sh): pip installs them if not. Installs Debian's
 #    systemd package when systemd-analyze is missing (tests/it/systemd.rs runs
 #    `systemd-analyze verify` on the unit; systemd need not be running).
 # 4. Runs cargo fmt --check, clippy -D warnings and the tests
-#    (nextest + doc tests if nextest is installed, cargo test otherwise).
+#    (nextest + doc tests if nextest is installed, cargo test otherwise),
+#    then scripts/api_fuzz.sh (Schemathesis against the API's document).
 #
 # Environment knobs:
 #   REPORTD_TEST_SERVICES_ONLY=1  stop after the service setup (no cargo).
@@ -331,25 +334,28 @@ ensure_pg() {
 }
 
 # ---------------------------------------------------------------------------
-# aiosmtpd (Python): the real SMTP server the e-mail tests start
+# Python packages the tests use: aiosmtpd (the real SMTP server the e-mail tests start,
+# tests/stand_ins/smtp.py) and openapi-spec-validator (tests/it/api_contract.rs validates
+# /api/openapi.json with it)
 # ---------------------------------------------------------------------------
 
-aiosmtpd_ok() { python3 -c 'import aiosmtpd' >/dev/null 2>&1; }
-
-ensure_aiosmtpd() {
+# ensure_python_module MODULE PACKAGE: pip installs PACKAGE unless python3 imports MODULE.
+ensure_python_module() {
+    local module=$1 package=$2
     command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
-    if aiosmtpd_ok; then
-        echo "aiosmtpd: ok (installed)"
+    if python3 -c "import $module" >/dev/null 2>&1; then
+        echo "$package: ok (installed)"
         return 0
     fi
     local log="$LOG_DIR/reportd-pip.log"
     python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
     # A Debian-managed python3 refuses plain pip installs (PEP 668).
-    python3 -m pip install --quiet aiosmtpd >"$log" 2>&1 ||
-        python3 -m pip install --quiet --break-system-packages aiosmtpd >>"$log" 2>&1 ||
-        { tail -n 30 "$log" >&2; die "pip install aiosmtpd failed"; }
-    aiosmtpd_ok || die "python3 still cannot import aiosmtpd after pip install (log: $log)"
-    echo "aiosmtpd: ok (installed with pip)"
+    python3 -m pip install --quiet "$package" >"$log" 2>&1 ||
+        python3 -m pip install --quiet --break-system-packages "$package" >>"$log" 2>&1 ||
+        { tail -n 30 "$log" >&2; die "pip install $package failed"; }
+    python3 -c "import $module" >/dev/null 2>&1 ||
+        die "python3 still cannot import $module after pip install $package (log: $log)"
+    echo "$package: ok (installed with pip)"
 }
 
 # ---------------------------------------------------------------------------
@@ -373,7 +379,10 @@ fi
 
 ensure_mysql
 ensure_pg
-ensure_aiosmtpd
+ensure_python_module aiosmtpd aiosmtpd
+ensure_python_module openapi_spec_validator openapi-spec-validator
+ensure_python_module schemathesis schemathesis
+ensure_python_module openapi_python_client openapi-python-client
 
 # Scratch databases left by an interrupted earlier run (tests name theirs reportd_t_*).
 for db in $(mysql_tcp -N -e "SHOW DATABASES LIKE 'reportd\\_t\\_%'" 2>/dev/null); do
@@ -430,3 +439,7 @@ else
     step "cargo test"
     cargo test
 fi
+
+# The REST API fuzzed against its own document (about two minutes; the tests built the binary).
+step "scripts/api_fuzz.sh (Schemathesis)"
+bash scripts/api_fuzz.sh

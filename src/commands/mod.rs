@@ -76,7 +76,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 /// Records a change made on the command line in the audit log: the actor is the OS user
-/// (`$SUDO_USER`, else `$USER`), the address `cli`. A failure to record is a warning.
+/// ([`cli_user`]), the address `cli`. A failure to record is a warning.
 pub async fn audit(store: &Store, action: &str, object: &str, detail: Option<serde_json::Value>) {
     let actor = cli_user();
     let entry = crate::store::audit::NewAudit {
@@ -124,11 +124,25 @@ where
     }
 }
 
-/// Who runs the command: the user behind `sudo`, else the login user.
+/// Who runs the command: the name of the process's user id (from the system's user database,
+/// so a cron job or a unit without `$USER` is named too, and `$USER` cannot name someone
+/// else); as root, the user behind `sudo` when there is one; `$USER`, else `uid N`, when the
+/// uid has no name.
 pub fn cli_user() -> String {
-    std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
+    let uid = nix::unistd::getuid();
+    if uid.is_root()
+        && let Ok(name) = std::env::var("SUDO_USER")
+        && !name.is_empty()
+    {
+        return name;
+    }
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("uid {uid}")),
+    }
 }
 
 /// A borderless table with a header, for listings.

@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{task}/run", post(routes::run_task))
         .layer(RequestBodyLimitLayer::new(max_body));
     let (api, doc) = api::router();
-    let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    let doc = Arc::new(doc.to_string());
     let docs = Router::new()
         .route("/api/openapi.json", get(api::openapi))
         .layer(api_headers.clone())
@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(axum::middleware::map_response(api::timed_out_as_json))
         // Enforced by the body extractors, which answer 413 in the API's JSON shape.
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(

@@ -19,7 +19,7 @@ use crate::schedule::control::{self, Snapshot};
 const NEXT_FIRES_SHOWN: usize = 10;
 
 /// The body of `GET /health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthBody {
     /// The scheduler loop and the store answer.
     pub healthy: bool,
@@ -43,7 +43,7 @@ impl HealthBody {
 
 /// The body of `GET /status` (200 when healthy, else 503). A part the daemon could not
 /// learn (the loop or the store does not answer) is `null`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusBody {
     /// The scheduler loop and the store answer.
     pub healthy: bool,
@@ -76,7 +76,7 @@ pub struct StatusBody {
 }
 
 /// The scheduler loop's part of [`StatusBody`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SchedulerStatus {
     /// The loop answered.
     pub alive: bool,
@@ -85,7 +85,7 @@ pub struct SchedulerStatus {
 }
 
 /// The system store's part of [`StatusBody`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoreStatus {
     /// The store's description (backend and place, no secret).
     pub backend: String,
@@ -96,7 +96,7 @@ pub struct StoreStatus {
 }
 
 /// How many tasks there are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskCounts {
     /// All tasks.
     pub total: usize,
@@ -105,7 +105,7 @@ pub struct TaskCounts {
 }
 
 /// How the executions of a period ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SuccessRate {
     /// Executions that succeeded.
     pub success: i64,
@@ -139,7 +139,7 @@ impl SuccessRate {
 }
 
 /// An execution in progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunningExecution {
     /// Task id.
     pub task_id: i64,
@@ -163,7 +163,7 @@ impl From<&control::ActiveRun> for RunningExecution {
 }
 
 /// A task's next fire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NextFire {
     /// Task id.
     pub task_id: i64,

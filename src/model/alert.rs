@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The state an execution records for its task's alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     /// The condition does not hold.

@@ -27,7 +27,7 @@ pub enum Dialect {
 }
 
 /// The database family of a data source. `adb` (AnalyticDB for MySQL) speaks the MySQL protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// MySQL or MariaDB.

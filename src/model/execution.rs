@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::alert::AlertState;
 
 /// Life-cycle state of an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionStatus {
     /// Started, not finished.
@@ -27,7 +27,7 @@ pub enum ExecutionStatus {
 }
 
 /// What caused an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// The cron schedule.
@@ -92,7 +92,7 @@ text_enum!(ExecutionStatus {
 text_enum!(Trigger { Cron = "cron", Manual = "manual", Retry = "retry", CatchUp = "catch-up", Takeover = "takeover", Export = "export" });
 
 /// The outcome of one notification of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotificationOutcome {
     /// `dingtalk`, `email`, `wecom`, `feishu` or `webhook`.
     pub channel: String,
@@ -146,7 +146,7 @@ pub struct Finish {
 }
 
 /// A stored execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Execution {
     /// Row id.
     pub id: i64,

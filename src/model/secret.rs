@@ -59,6 +59,15 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// In the API document a secret is a string.
+impl utoipa::PartialSchema for Secret {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        String::schema()
+    }
+}
+
+impl utoipa::ToSchema for Secret {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::secret::Secret;
 
 /// One report task as written in a task file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// Unique name; `apply` upserts by it.
@@ -80,7 +80,7 @@ impl TaskSpec {
 }
 
 /// One query and the sheet it fills.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SheetSpec {
     /// Excel sheet name: at most 31 characters, none of `[ ] : * ? / \`.
@@ -90,7 +90,7 @@ pub struct SheetSpec {
 }
 
 /// File format of a report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Excel workbook.
@@ -114,7 +114,7 @@ impl Format {
 }
 
 /// `output:` of a task.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
     /// `xlsx` (default) or `csv`.
@@ -132,7 +132,7 @@ impl OutputSpec {
 }
 
 /// When a notification is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotifyOn {
     /// After a successful run.
@@ -142,7 +142,7 @@ pub enum NotifyOn {
 }
 
 /// `notify:` of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySpec {
     /// DingTalk robot message; `{}` uses the global robot.
@@ -229,7 +229,7 @@ impl NotifySpec {
 }
 
 /// `notify.dingtalk:`; anything left out comes from the `dingtalk` config section.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DingTalkNotify {
     /// Robot webhook URL (may be `${ENV}`, expanded when sending).
@@ -253,7 +253,7 @@ pub struct DingTalkNotify {
 }
 
 /// `notify.email:`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailNotify {
     /// Recipients.
@@ -276,7 +276,7 @@ pub struct EmailNotify {
 }
 
 /// `notify.wecom:`; anything left out comes from the `wecom` config section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeComNotify {
     /// Robot webhook URL with its `key` (may be `${ENV}`).
@@ -309,7 +309,7 @@ impl Default for WeComNotify {
 }
 
 /// `notify.feishu:`; anything left out comes from the `feishu` config section.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeishuNotify {
     /// Bot webhook URL (its path holds the token; may be `${ENV}`).
@@ -324,7 +324,7 @@ pub struct FeishuNotify {
 }
 
 /// `notify.webhook:` (DESIGN.md, Alerts and channels): a JSON POST of the execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookNotify {
     /// `http(s)://` URL (may be `${ENV}`; may carry a token).
@@ -335,7 +335,7 @@ pub struct WebhookNotify {
 }
 
 /// `alert:` of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSpec {
     /// `value OP N`, `rows OP N`, `value is null`, `value is not null`
@@ -350,7 +350,7 @@ pub struct AlertSpec {
 }
 
 /// `alert.repeat`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Repeat {
     /// Notify when it triggers, and once when it recovers.

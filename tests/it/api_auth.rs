@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, DEMO_SOURCE, Workdir, free_port};
 
-const PASSWORD: &str = "correct-horse-9";
+pub(crate) const PASSWORD: &str = "correct-horse-9";
 
 /// A daemon with an admin, an editor and a viewer, stopped at the end.
-struct Api {
-    w: Workdir,
+pub(crate) struct Api {
+    pub(crate) w: Workdir,
     daemon: Child,
-    base: String,
-    http: Client,
+    pub(crate) base: String,
+    pub(crate) http: Client,
 }
 
 impl Drop for Api {
@@ -40,7 +40,7 @@ fn add_user(w: &Workdir, name: &str, role: &str) {
 }
 
 impl Api {
-    async fn start(backend: Backend, extra: &str) -> Api {
+    pub(crate) async fn start(backend: Backend, extra: &str) -> Api {
         let port = free_port();
         let w = Workdir::new(
             backend,
@@ -74,7 +74,7 @@ impl Api {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -90,7 +90,7 @@ impl Api {
         r.json().await.unwrap()
     }
 
-    async fn token(&self, name: &str) -> String {
+    pub(crate) async fn token(&self, name: &str) -> String {
         self.login(name).await["token"]
             .as_str()
             .unwrap()
@@ -504,6 +504,17 @@ async fn changes_by_api_and_cli_are_audited_without_secrets() {
             )
             .await;
         assert_eq!(s, 204);
+        // The CLI's actor is the OS user of its uid, also without $USER (cron, a unit).
+        let out = api
+            .w
+            .cmd(&["user", "add", "nor", "--role", "viewer", "--password-stdin"])
+            .env_remove("USER")
+            .env_remove("SUDO_USER")
+            .write_stdin(format!("{PASSWORD}\n"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let os_user = crate::helpers::os_user();
         let (s, audit) = api
             .call(Method::GET, "/api/audit?limit=100", &admin, None)
             .await;
@@ -525,7 +536,14 @@ async fn changes_by_api_and_cli_are_audited_without_secrets() {
         assert_eq!(by_api["object"], "user zoe");
         assert_eq!(by_api["address"], "127.0.0.1");
         assert_eq!(find("user.update", "api")["detail"]["password"], "***");
-        assert_eq!(find("user.add", "cli")["object"], "user vic");
+        let by_cli = |object: &str| {
+            items
+                .iter()
+                .find(|e| e["action"] == "user.add" && e["via"] == "cli" && e["object"] == object)
+                .unwrap_or_else(|| panic!("no user.add of {object} by cli in {text}"))
+        };
+        by_cli("user vic");
+        assert_eq!(by_cli("user nor")["actor"], os_user.as_str(), "{text}");
         assert_eq!(audit["total"].as_u64().unwrap() as usize, items.len());
         let viewer = api.token("vic").await;
         assert_eq!(

@@ -323,6 +323,15 @@ pub fn reportd_cmd() -> Command {
     c
 }
 
+/// The name of the OS user running the tests (`id -un`): the CLI's audit actor.
+pub fn os_user() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -46,7 +46,7 @@ async fn submit(store: &Store, new: &NewJob) -> i64 {
     }
 }
 
-/// `reportd ARGS` as OS user `tester`.
+/// `reportd ARGS` with `$USER` saying `tester`: the audit names the OS user of the uid.
 fn run(w: &Workdir, args: &[&str]) -> Output {
     let mut cmd = w.cmd(args);
     cmd.env("USER", "tester").env_remove("SUDO_USER");
@@ -254,7 +254,8 @@ async fn jobs_list_show_and_cancel() {
     assert_eq!(out.trim(), format!("job {j2}: cancelled"));
     let job = store.job(j2).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Cancelled);
-    assert_eq!(job.error.as_deref(), Some("cancelled by tester (cli)"));
+    let by_cli = format!("cancelled by {} (cli)", crate::helpers::os_user());
+    assert_eq!(job.error.as_deref(), Some(by_cli.as_str()));
     let e = failure(&run(&w, &["jobs", "cancel", &j1.to_string()]));
     assert!(
         e.contains(&format!("job {j1} already finished (done)")),
@@ -277,7 +278,7 @@ async fn jobs_list_show_and_cancel() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    assert_eq!(asked, "tester (cli)");
+    assert_eq!(asked, format!("{} (cli)", crate::helpers::os_user()));
     let cancelled = JobFinish {
         status: JobStatus::Cancelled,
         rows: None,

@@ -7,6 +7,7 @@
 mod accounts;
 mod alerts;
 mod api_auth;
+mod api_contract;
 mod api_daemon;
 mod api_exports;
 mod api_resources;

@@ -44,7 +44,6 @@ pub struct FilenameRequest {
     pub timezone: Option<String>,
     /// `xlsx` (default), `csv` or `none`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
     pub format: Option<Format>,
 }
 
@@ -89,6 +88,7 @@ pub async fn filename_example(
 #[serde(deny_unknown_fields)]
 pub struct NotifyTestRequest {
     /// `dingtalk`, `email`, `wecom`, `feishu` or `webhook`.
+    #[schema(pattern = "^(dingtalk|email|wecom|feishu|webhook)$")]
     pub channel: String,
     /// A stored task (id or name) whose channel settings to use; else the config's (a
     /// webhook needs one).

@@ -235,7 +235,6 @@ pub struct Me {
     /// Account name.
     pub name: String,
     /// Role.
-    #[schema(value_type = String, example = "editor")]
     pub role: Role,
 }
 

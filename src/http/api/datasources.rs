@@ -107,13 +107,13 @@ pub struct DataSourceBody {
     pub name: Option<String>,
     /// mysql, adb, postgresql or sqlite.
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "mysql")]
     pub kind: SourceKind,
     /// Server host (or give `url`).
     #[serde(default)]
     pub host: Option<String>,
     /// Server port.
     #[serde(default)]
+    #[schema(maximum = 65535)]
     pub port: Option<u16>,
     /// Database name; for SQLite the file (relative to the config file's directory).
     #[serde(default)]
@@ -123,6 +123,7 @@ pub struct DataSourceBody {
     pub username: Option<String>,
     /// Login password; never shown again.
     #[serde(default)]
+    #[schema(write_only)]
     pub password: Option<String>,
     /// Character set (MySQL family; UTF-8 only).
     #[serde(default)]
@@ -133,6 +134,7 @@ pub struct DataSourceBody {
     pub url: Option<String>,
     /// Pool size limit (1 to 1000, default 4).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_connections: Option<u32>,
 }
 

@@ -128,12 +128,15 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// queued, running, done, failed, cancelled or expired.
+    #[param(pattern = "^(|queued|running|done|failed|cancelled|expired)$")]
     pub status: Option<String>,
     /// `true`: only the caller's jobs.
     pub mine: Option<bool>,
     /// Items per page (1-1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -229,9 +232,25 @@ pub async fn cancel(
 }
 
 /// Download file `index` (from 0) of a done job; counted.
+/// A downloaded file's bytes, in the document.
+struct FileBytes;
+
+impl utoipa::PartialSchema for FileBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FileBytes {}
+
 #[utoipa::path(get, path = "/api/exports/{id}/files/{index}", tag = "exports",
     params(("id" = i64, Path, description = "Job id"), ("index" = u32, Path, description = "File index, from 0")),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The file: an Excel workbook or a UTF-8 CSV (export jobs write these two)",
+        content((FileBytes = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (FileBytes = "text/csv; charset=utf-8"))),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Not done yet", body = ErrorBody),
         (status = 410, description = "Expired: the files are removed", body = ErrorBody)))]

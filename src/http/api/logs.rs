@@ -121,14 +121,17 @@ pub struct LogQuery {
     /// Task id or name.
     pub task: Option<String>,
     /// running, success, failed, timeout, interrupted or skipped.
+    #[param(pattern = "^(|running|success|failed|timeout|interrupted|skipped)$")]
     pub status: Option<String>,
     /// Started at or after: RFC 3339, or YYYY-MM-DD (midnight in `scheduler.timezone`).
     pub from: Option<String>,
     /// Started before: RFC 3339, or YYYY-MM-DD (that whole day included).
     pub to: Option<String>,
     /// Items per page (1-1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -147,7 +150,6 @@ pub struct Download {
 pub struct ExecutionDetail {
     /// The execution record.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub execution: Execution,
     /// One per file.
     pub downloads: Vec<Download>,
@@ -185,7 +187,7 @@ fn parse_time(
 
 /// The execution history, newest first.
 #[utoipa::path(get, path = "/api/logs", tag = "logs", params(LogQuery),
-    responses((status = 200, body = inline(List<Object>)), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = inline(List<Execution>)), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     _viewer: Viewer,
@@ -198,7 +200,7 @@ pub async fn list(
                 .with_field("limit"),
         );
     }
-    let offset = q.offset.unwrap_or(0);
+    let offset = super::checked_offset(q.offset)?;
     let tz = state.settings.scheduler.timezone.0;
     let mut filter = ExecutionFilter::default();
     if let Some(key) = q.task.as_deref().map(str::trim).filter(|k| !k.is_empty()) {

@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`contract`]: the document's operation table and completion (ids, roles, statuses);
 //! - [`error`]: [`ApiError`], the strict JSON body and query extractors;
 //! - [`auth`]: credentials, roles ([`auth::Viewer`], [`auth::Editor`], [`auth::Admin`]),
 //!   CSRF and same-origin checks; login, logout, me;
@@ -15,6 +16,7 @@
 pub mod assist;
 pub mod audit;
 pub mod auth;
+pub mod contract;
 pub mod datasources;
 pub mod error;
 pub mod exports;
@@ -46,25 +48,11 @@ pub const MAX_LIMIT: u32 = 1000;
 
 /// The document's frame; the paths come from the routers.
 #[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "reportd API", description = "Scheduled SQL reports: tasks, data sources, executions, accounts."),
-    modifiers(&BearerAuth),
-    security(("bearer" = []))
-)]
+#[openapi(info(
+    title = "reportd API",
+    description = "Scheduled SQL reports: tasks, data sources, executions, accounts."
+))]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// A page of a list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -88,8 +76,10 @@ impl<T> List<T> {
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Items per page (1-1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Items to skip.
+    #[param(maximum = 9223372036854775807_u64)]
     pub offset: Option<u64>,
 }
 
@@ -106,8 +96,23 @@ impl Page {
             ))
             .with_field("limit"));
         }
-        Ok((limit, self.offset.unwrap_or(0)))
+        Ok((limit, checked_offset(self.offset)?))
     }
+}
+
+/// `offset` (default 0), checked: at most `i64::MAX`, as SQL takes it.
+///
+/// # Errors
+/// 400 naming `offset` when it is larger.
+pub fn checked_offset(offset: Option<u64>) -> Result<u64, ApiError> {
+    let offset = offset.unwrap_or(0);
+    if i64::try_from(offset).is_err() {
+        return Err(
+            ApiError::bad_request(format!("offset must be at most {}", i64::MAX))
+                .with_field("offset"),
+        );
+    }
+    Ok(offset)
 }
 
 /// Records a change made through the API; a failure to record is logged (the change stands).
@@ -133,7 +138,7 @@ pub async fn audit(
 }
 
 /// The API's routes (without state) and their OpenAPI document.
-pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn router() -> (Router<AppState>, serde_json::Value) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -148,43 +153,12 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::routes())
         .merge(exports::routes())
         .split_for_parts();
-    (router, with_misdirected(doc))
-}
-
-/// `doc` with 421 (the `Host` header names another server; see `crate::http`'s guard) on
-/// every operation: the check stands in front of the whole API.
-fn with_misdirected(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-    let response = ResponseBuilder::new()
-        .description("The Host header names a server other than this one (DNS rebinding)")
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                .build(),
-        )
-        .build();
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten() {
-            op.responses
-                .responses
-                .entry("421".into())
-                .or_insert_with(|| RefOr::T(response.clone()));
-        }
-    }
-    doc
+    (router, contract::finish(doc))
 }
 
 /// The daemon's status, as `GET /status`.
 #[utoipa::path(get, path = "/api/status", tag = "status",
-    responses((status = 200, description = "Healthy", body = Object), (status = 503, description = "Not healthy", body = Object)))]
+    responses((status = 200, description = "Healthy", body = crate::http::status::StatusBody), (status = 503, description = "Not healthy", body = crate::http::status::StatusBody)))]
 pub async fn status(state: State<AppState>, _viewer: auth::Viewer) -> Response {
     crate::http::status::status(state).await.into_response()
 }
@@ -206,7 +180,49 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// The request timeout's empty 503 in the API's shape (the document lists 503 with
+/// `ErrorBody` on every operation).
+pub async fn timed_out_as_json(response: Response) -> Response {
+    let empty = response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE);
+    if !empty {
+        return response;
+    }
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "the request took longer than http.request_timeout",
+    )
+    .into_response()
+}
+
 /// An unknown path under `/api`: 404 in the API's shape.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such API route (see /api/openapi.json)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{StatusCode, header};
+
+    #[tokio::test]
+    async fn a_timed_out_request_answers_the_error_shape() {
+        let mut empty = (StatusCode::SERVICE_UNAVAILABLE, "").into_response();
+        empty.headers_mut().remove(header::CONTENT_TYPE);
+        let answer = timed_out_as_json(empty).await;
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["error"].as_str().unwrap().contains("request_timeout"));
+        // A status body's 503 (`/api/status`) is left as it is.
+        let status = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(1)).into_response();
+        let kept = timed_out_as_json(status).await;
+        let body = axum::body::to_bytes(kept.into_body(), 64).await.unwrap();
+        assert_eq!(&body[..], b"1");
+    }
 }

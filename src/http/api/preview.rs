@@ -62,6 +62,7 @@ pub struct PreviewRequest {
     pub sql: String,
     /// Rows to return (1-1000, default 100).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -91,6 +92,7 @@ pub struct CronRequest {
     pub timezone: Option<String>,
     /// Fire times to return (1-100, default 5).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub count: Option<i64>,
 }
 

@@ -60,7 +60,6 @@ pub struct TaskView {
     /// `reportd task export` writes them, with `enabled` always given and
     /// `notify.dingtalk.webhook`/`secret` shown as `"***"`.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub spec: TaskSpec,
     /// Whether it fires. (Written here, not by `spec`: `spec.enabled` is kept `true`, which a
     /// task file leaves out, so the key is written once, always.)
@@ -253,7 +252,7 @@ pub async fn show(
 /// The body is a task in the task-file schema as JSON (the keys of `reportd task export`),
 /// checked as `reportd task apply` checks it. `id`, `next_fire`, `last_run`, `created_at` and
 /// `updated_at` (of a task as shown) are ignored; any other unknown key is refused.
-#[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body(content = Object, description = "A task in the task-file schema"),
+#[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body(content = TaskSpec, description = "A task in the task-file schema (the keys of a shown task, `id`, `next_fire`, `last_run`, `created_at` and `updated_at`, are ignored)"),
     responses((status = 201, body = TaskView), (status = 409, description = "A task has that name", body = ErrorBody),
         (status = 422, description = "A field is wrong: `field` names the first", body = ErrorBody)))]
 pub async fn create(
@@ -299,7 +298,7 @@ pub async fn create(
 /// The body is the whole task, as for POST. A different `name` renames the task (409 when
 /// another task has it). `notify.dingtalk.webhook` or `secret` sent as `"***"` (as GET shows
 /// them) keep the stored value.
-#[utoipa::path(put, path = "/api/tasks/{id}", tag = "tasks", request_body(content = Object, description = "A task in the task-file schema"),
+#[utoipa::path(put, path = "/api/tasks/{id}", tag = "tasks", request_body(content = TaskSpec, description = "A task in the task-file schema (the keys of a shown task, `id`, `next_fire`, `last_run`, `created_at` and `updated_at`, are ignored)"),
     params(("id" = String, Path, description = "Task id, or its name")),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody),
         (status = 409, description = "Another task has the new name", body = ErrorBody),

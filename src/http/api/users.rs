@@ -54,12 +54,13 @@ impl From<crate::store::users::UserRecord> for UserView {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// Name: letters, digits, `. _ - @`.
+    /// Name: 1-64 letters, digits, `. _ - @`, not starting with `.` or `-`.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// viewer, editor or admin.
-    #[schema(value_type = String, example = "viewer")]
     pub role: Role,
     /// At least 8 characters.
+    #[schema(min_length = 8, write_only)]
     pub password: String,
 }
 
@@ -68,11 +69,11 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     /// New role.
-    #[schema(value_type = Option<String>)]
     #[serde(default)]
     pub role: Option<Role>,
-    /// New password (ends the user's logins and API token).
+    /// New password (ends the user's logins and API token); at least 8 characters.
     #[serde(default)]
+    #[schema(min_length = 8, write_only)]
     pub password: Option<String>,
 }
 
