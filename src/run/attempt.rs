@@ -323,7 +323,6 @@ impl Attempt<'_> {
                 }
             }
         };
-        source.close().await;
         result
     }
 
