@@ -312,7 +312,7 @@ impl Attempt<'_> {
         let source = open_source(self.settings, store, &spec.data_source).await?;
         let progress = self.ctx.progress.clone();
         let result = export(&source, &spec.data_source, &request, progress, stop()).await;
-        let result = match (result, &spec.alert) {
+        match (result, &spec.alert) {
             (Err(e), _) => Err(Failure::Export(e)),
             (Ok(outcome), None) => Ok((outcome, None)),
             (Ok(outcome), Some(a)) => {
@@ -343,8 +343,7 @@ impl Attempt<'_> {
                     }
                 }
             }
-        };
-        result
+        }
     }
 
     /// Sends the notifications of the finished attempt when due: a success (an alert's only
