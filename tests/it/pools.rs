@@ -312,3 +312,18 @@ async fn a_changed_password_gives_the_source_a_new_pool() {
     }
     exec(&mysql_url(), &format!("DROP USER '{user}'@'%'")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_the_server_closed_is_replaced_before_use() {
+    // As the server's wait_timeout would: the idle pooled connection is killed server-side.
+    let d = Daemon::start(Backend::Sqlite, "").await;
+    let my = ScratchStore::new(Backend::Mysql);
+    let url = my.create_source().await;
+    let body = json!({"type": "mysql", "url": url, "max_connections": 1});
+    let probe = source_and_task(&d, "gone", body, "who", "SELECT CONNECTION_ID() AS id").await;
+    let first = csv_row(&d, &ended(&d, start(&d, probe).await, Duration::from_secs(10)).await);
+    exec(&mysql_url(), &format!("KILL CONNECTION {}", first[0])).await;
+    let run = ended(&d, start(&d, probe).await, Duration::from_secs(10)).await;
+    let second = csv_row(&d, &run);
+    assert_ne!(first[0], second[0], "{run:#}");
+}
