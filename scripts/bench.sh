@@ -1126,6 +1126,7 @@ YAML
         [[ ${S[herd.runs]} == "$BENCH_HERD_TASKS" && ${S[herd.statuses]} != *running* ]] && break
         (($(date +%s) < deadline)) || { warn "the herd did not finish within 120 s"; break; }
     done
+    S[herd.cpu_s]=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$DAEMON_PID/stat")
     herd_py snapshot --url "http://127.0.0.1:$port/metrics" -o "$dir/metrics-before-warm.txt"
     while (($(date +%s) < warm_at + BENCH_HERD_WARM + 2)); do sleep 1; done
     out=$(herd_py metrics --url "http://127.0.0.1:$port/metrics" --before "$dir/metrics-before-warm.txt")
@@ -1133,7 +1134,8 @@ YAML
     stop_daemon
     echo
     echo "reportd herd benchmark: $(nproc) cores, $(date '+%Y-%m-%d %H:%M'); work dir $dir"
-    echo "  herd: ${S[herd.runs]} runs (${S[herd.statuses]}), all finished ${S[herd.all_done_s]} s after the fire"
+    echo "  herd: ${S[herd.runs]} runs (${S[herd.statuses]}), all finished ${S[herd.all_done_s]} s after the fire;" \
+        "daemon CPU ${S[herd.cpu_s]} s since its start"
     echo "  warm runs: fire -> first query p50 <= ${S[warm.start_p50_le_ms]} ms (${S[warm.start_n]} runs)," \
         "last row -> record p50 <= ${S[warm.finish_p50_le_ms]} ms"
     echo
