@@ -88,6 +88,7 @@
 # 0), read from the store. Then BENCH_HERD_WARM tasks fire one a second on the warm pools: the
 # p50 of their overhead (fire -> first query sent; last row -> record written) from the
 # daemon's /metrics histograms (the bound of the bucket holding the median; target <= 20 ms).
+# BENCH_HERD_STORE_CONNECTIONS sets system_database.max_connections (empty: the default).
 # Needs python3 (standard library; scripts/bench_herd.py). About 90 s.
 # E.g. BENCH_ONLY=herd BENCH_REPORTD=target/release/reportd scripts/bench.sh.
 #
@@ -1083,6 +1084,7 @@ herd_main() {
 system_database:
   type: sqlite
   sqlite_path: $dir/system.db
+${BENCH_HERD_STORE_CONNECTIONS:+  max_connections: $BENCH_HERD_STORE_CONNECTIONS}
 data_sources:
   herd_mysql:
     type: mysql
@@ -1107,6 +1109,7 @@ daemon:
 http:
   bind: 127.0.0.1:$port
 YAML
+    S[herd.load]=$(cut -d' ' -f1-3 /proc/loadavg)
     fire=$(($(date +%s) + BENCH_HERD_LEAD))
     warm_at=$((fire + 15))
     step "herd: $BENCH_HERD_TASKS tasks at $(date -u -d "@$fire" +%H:%M:%S) UTC, max_workers $BENCH_HERD_WORKERS; then $BENCH_HERD_WARM warm runs"
@@ -1134,6 +1137,7 @@ YAML
     stop_daemon
     echo
     echo "reportd herd benchmark: $(nproc) cores, $(date '+%Y-%m-%d %H:%M'); work dir $dir"
+    echo "load average before: ${S[herd.load]} (other work on the machine skews the figures)"
     echo "  herd: ${S[herd.runs]} runs (${S[herd.statuses]}), all finished ${S[herd.all_done_s]} s after the fire;" \
         "daemon CPU ${S[herd.cpu_s]} s since its start"
     echo "  warm runs: fire -> first query p50 <= ${S[warm.start_p50_le_ms]} ms (${S[warm.start_n]} runs)," \
