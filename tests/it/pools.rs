@@ -321,9 +321,87 @@ async fn a_pooled_connection_the_server_closed_is_replaced_before_use() {
     let url = my.create_source().await;
     let body = json!({"type": "mysql", "url": url, "max_connections": 1});
     let probe = source_and_task(&d, "gone", body, "who", "SELECT CONNECTION_ID() AS id").await;
-    let first = csv_row(&d, &ended(&d, start(&d, probe).await, Duration::from_secs(10)).await);
+    let first = csv_row(
+        &d,
+        &ended(&d, start(&d, probe).await, Duration::from_secs(10)).await,
+    );
     exec(&mysql_url(), &format!("KILL CONNECTION {}", first[0])).await;
     let run = ended(&d, start(&d, probe).await, Duration::from_secs(10)).await;
     let second = csv_row(&d, &run);
     assert_ne!(first[0], second[0], "{run:#}");
+}
+
+/// A TCP forwarder to MariaDB that can be cut (the source goes down: its listener and every
+/// forwarded connection close) and brought back on the same port.
+struct Cable {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Cable {
+    async fn up(port: u16) -> Cable {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                links.spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect("127.0.0.1:3306")
+                        .await
+                        .unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        Cable {
+            port,
+            task: Some(task),
+        }
+    }
+
+    /// Closes the listener and every forwarded connection.
+    async fn cut(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_goes_down_fails_runs_clearly_and_recovers() {
+    let d = Daemon::start(Backend::Sqlite, "").await;
+    let my = ScratchStore::new(Backend::Mysql);
+    let url = my.create_source().await;
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let mut cable = Cable::up(0).await;
+    let body = json!({
+        "type": "mysql", "url": format!("mysql://root@127.0.0.1:{}/{db}", cable.port),
+        "max_connections": 2
+    });
+    let probe = source_and_task(&d, "flaky", body, "who", "SELECT CONNECTION_ID() AS id").await;
+    csv_row(
+        &d,
+        &ended(&d, start(&d, probe).await, Duration::from_secs(10)).await,
+    );
+
+    // Down while the pool holds a connection: the run fails with the driver's error, well
+    // within its 20 s timeout.
+    cable.cut().await;
+    let t0 = Instant::now();
+    let run = ended(&d, start(&d, probe).await, Duration::from_secs(15)).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("data source flaky") && error.contains("refused"),
+        "{error}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+
+    // Back: the pool connects again.
+    let _cable = Cable::up(cable.port).await;
+    let run = ended(&d, start(&d, probe).await, Duration::from_secs(10)).await;
+    assert_eq!(run["status"], "success", "{run:#}");
 }
