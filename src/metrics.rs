@@ -1,6 +1,7 @@
 //! Prometheus metrics of this process (served at `GET /metrics`): executions by task and
 //! status, rows and bytes exported, run durations, notification failures, next fire time per
-//! task, and `reportd_up`. Counters count since the process started, as Prometheus expects.
+//! task, the per-run overhead (fire → first query sent, last row → record written), and
+//! `reportd_up`. Counters count since the process started, as Prometheus expects.
 
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -35,6 +36,11 @@ const DURATION_BUCKETS: [f64; 12] = [
     0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 7200.0,
 ];
 
+/// Per-run overhead, seconds: 1 ms to 30 s.
+const OVERHEAD_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 struct Metrics {
     registry: Registry,
     executions: Family<StatusLabels, Counter>,
@@ -45,6 +51,8 @@ struct Metrics {
     next_fire: Family<TaskLabel, Gauge<f64, AtomicU64>>,
     running: Gauge,
     scheduled: Gauge,
+    start_overhead: Histogram,
+    finish_overhead: Histogram,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -99,6 +107,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Enabled tasks with a timer in this process",
         scheduled.clone(),
     );
+    let start_overhead = Histogram::new(OVERHEAD_BUCKETS);
+    registry.register(
+        "run_start_overhead_seconds",
+        "Time from a run's fire (or API/CLI request) to its first query sent to the data source",
+        start_overhead.clone(),
+    );
+    let finish_overhead = Histogram::new(OVERHEAD_BUCKETS);
+    registry.register(
+        "run_finish_overhead_seconds",
+        "Time from a run's last row read to its execution record written",
+        finish_overhead.clone(),
+    );
     let up = Gauge::<i64>::default();
     up.set(1);
     registry.register("up", "1 while the daemon serves metrics", up);
@@ -112,8 +132,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         next_fire,
         running,
         scheduled,
+        start_overhead,
+        finish_overhead,
     }
 });
+
+/// Records one run's overhead: `start` from its fire to its first query sent (first attempts
+/// only), `finish` from its last row to its record written.
+pub fn run_overhead(start: Option<Duration>, finish: Option<Duration>) {
+    let m = &*METRICS;
+    if let Some(d) = start {
+        m.start_overhead.observe(d.as_secs_f64());
+    }
+    if let Some(d) = finish {
+        m.finish_overhead.observe(d.as_secs_f64());
+    }
+}
 
 /// Counts one finished (or skipped) execution of `task`.
 pub fn execution(task: &str, status: &str, rows: u64, bytes: u64, elapsed: Option<Duration>) {
@@ -197,6 +231,10 @@ mod tests {
         );
         execution("metrics-unit", "failed", 0, 0, None);
         notification_failed("metrics-unit", "email");
+        run_overhead(
+            Some(Duration::from_millis(4)),
+            Some(Duration::from_millis(2)),
+        );
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let text = render(Some(SchedulerGauges {
             running: 2,
@@ -212,6 +250,8 @@ mod tests {
             "reportd_notification_failures_total{task=\"metrics-unit\",channel=\"email\"} 1",
             "reportd_next_fire_timestamp_seconds{task=\"metrics-unit\"} 1800000000",
             "reportd_running_executions 2",
+            "reportd_run_start_overhead_seconds_bucket{le=\"0.005\"} 1",
+            "reportd_run_finish_overhead_seconds_bucket{le=\"0.0025\"} 1",
             "reportd_up 1",
         ] {
             assert!(text.lines().any(|l| l.starts_with(line)), "{line}\n{text}");

@@ -70,7 +70,6 @@ pub async fn dispatch(settings: &Settings, args: ExportArgs) -> anyhow::Result<E
     let progress = Progress::start(rows.clone());
     let result = export(&source, &args.source, &request, rows, interrupted()).await;
     progress.finish();
-    source.close().await;
     let outcome = result.with_context(|| format!("exporting to {}", args.output.display()))?;
     print_summary(&outcome);
     Ok(ExitCode::SUCCESS)

@@ -306,7 +306,6 @@ impl Jobs {
                 }
             }
         }
-        source.close().await;
         total
     }
 }

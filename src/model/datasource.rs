@@ -104,6 +104,9 @@ pub enum SpecError {
     /// `max_connections` outside 1..=[`MAX_CONNECTIONS`].
     #[error("max_connections: {0} is out of range; give 1 to {MAX_CONNECTIONS}")]
     MaxConnections(u32),
+    /// `idle_timeout` outside 1..=[`MAX_IDLE_TIMEOUT`] seconds.
+    #[error("idle_timeout: {0} is out of range; give 1 to {MAX_IDLE_TIMEOUT} seconds")]
+    IdleTimeout(u64),
     /// A character set other than UTF-8.
     #[error(
         "charset: {0:?} is not supported: reportd talks UTF-8 (utf8mb4) to the server, which converts the tables' own character set (gbk, latin1, ...) itself"
@@ -185,6 +188,9 @@ pub struct DataSourceSpec {
     /// Upper bound of the connection pool (default 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u32>,
+    /// Seconds a pooled connection may sit unused before it is closed (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<u64>,
     /// SQLite only: create and fill an `orders` table with sample rows on first use.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub demo_data: bool,
@@ -192,6 +198,12 @@ pub struct DataSourceSpec {
 
 /// Largest connection pool of a data source.
 pub const MAX_CONNECTIONS: u32 = 1000;
+/// A data source's `max_connections` when it gives none.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+/// A data source's `idle_timeout` (seconds) when it gives none.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 300;
+/// Longest `idle_timeout` (seconds): one day.
+pub const MAX_IDLE_TIMEOUT: u64 = 86_400;
 
 impl DataSourceSpec {
     /// True when `self` sends its login to the same server as `other`: the same type, host,
@@ -217,8 +229,23 @@ impl DataSourceSpec {
             charset: None,
             url: Secret::default(),
             max_connections: None,
+            idle_timeout: None,
             demo_data: false,
         }
+    }
+
+    /// The size of the data source's connection pool: `max_connections`, or
+    /// [`DEFAULT_MAX_CONNECTIONS`].
+    pub fn pool_size(&self) -> u32 {
+        self.max_connections
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+            .max(1)
+    }
+
+    /// How long a pooled connection may sit unused: `idle_timeout`, or
+    /// [`DEFAULT_IDLE_TIMEOUT`] seconds.
+    pub fn idle_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT))
     }
 
     /// Checks that the spec can describe a connection; the message names the missing field.
@@ -231,6 +258,11 @@ impl DataSourceSpec {
             && !(1..=MAX_CONNECTIONS).contains(&n)
         {
             return Err(SpecError::MaxConnections(n));
+        }
+        if let Some(n) = self.idle_timeout
+            && !(1..=MAX_IDLE_TIMEOUT).contains(&n)
+        {
+            return Err(SpecError::IdleTimeout(n));
         }
         if let Some(charset) = &self.charset
             && !UTF8_CHARSETS.contains(&charset.to_ascii_lowercase().as_str())
@@ -287,6 +319,7 @@ impl DataSourceSpec {
             charset: opt(&self.charset)?,
             url: Secret::new(env::expand(self.url.expose())?),
             max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
             demo_data: self.demo_data,
         })
     }

@@ -23,6 +23,7 @@ use crate::model::execution::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::notify::message::{AlertFacts, Facts};
 use crate::notify::notifier::Notifier;
 use crate::source::SourceError;
+use crate::source::query::Marks;
 use crate::store::TaskRecord;
 
 /// Debug builds only (tests): a run of the task named in this variable panics in its body
@@ -177,7 +178,8 @@ impl Attempt<'_> {
                 reason = self.ctx.stop.wait() => reason,
             }
         };
-        let result = self.execute(timeout, stop).await;
+        let marks = Marks::default();
+        let result = self.execute(timeout, stop, &marks).await;
 
         #[cfg(debug_assertions)]
         if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| *v == *format!("{}:finish", spec.name))
@@ -241,6 +243,7 @@ impl Attempt<'_> {
             .store
             .finish_execution(execution_id, &finish)
             .await?;
+        self.overhead(&marks);
         let mut report = self.report(execution_id, status, outcome, error, started_at);
         report.alert = alert;
         crate::metrics::execution(
@@ -269,38 +272,56 @@ impl Attempt<'_> {
         }
     }
 
+    /// Records the run's overhead in `/metrics` once its row is complete: from the fire to
+    /// the first query sent (first attempts only: a retry's fire is long past), and from the
+    /// last row to now.
+    fn overhead(&self, marks: &Marks) {
+        let start = marks.first_sent().filter(|_| self.number == 1).map(|sent| {
+            let sent_at =
+                Utc::now() - chrono::Duration::from_std(sent.elapsed()).unwrap_or_default();
+            (sent_at - self.ctx.scheduled_at)
+                .to_std()
+                .unwrap_or_default()
+        });
+        let finish = marks.last_row().map(|read| read.elapsed());
+        crate::metrics::run_overhead(start, finish);
+    }
+
     /// The body: source → export → the alert's query and condition, each query stopped
-    /// when a future made by `stop` resolves.
+    /// when a future made by `stop` resolves; `marks` learns when queries were sent and read.
     async fn execute<F: Future<Output = String>>(
         &self,
         timeout: std::time::Duration,
         stop: impl Fn() -> F,
+        marks: &Marks,
     ) -> Result<(ExportOutcome, Option<AlertFacts>), Failure> {
         let spec = &self.task.spec;
         #[cfg(debug_assertions)]
         if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == spec.name.as_str()) {
             panic!("injected by {DEBUG_PANIC_ENV} for task {}", spec.name);
         }
-        let request = export_request(
+        let mut request = export_request(
             self.settings,
             spec,
             self.ctx.scheduled_at,
             timeout,
             self.ctx.job,
         )?;
+        request.query.marks = marks.clone();
         let store = Some(&self.executor.store);
         let source = open_source(self.settings, store, &spec.data_source).await?;
         let progress = self.ctx.progress.clone();
         let result = export(&source, &spec.data_source, &request, progress, stop()).await;
-        let result = match (result, &spec.alert) {
+        match (result, &spec.alert) {
             (Err(e), _) => Err(Failure::Export(e)),
             (Ok(outcome), None) => Ok((outcome, None)),
             (Ok(outcome), Some(a)) => {
                 let seen = match &a.sql {
                     None => Ok(alert::observed(&outcome)),
                     Some(_) => {
-                        let request =
+                        let mut request =
                             alert_request(self.settings, spec, self.ctx.scheduled_at, timeout)?;
+                        request.query.marks = marks.clone();
                         let progress = Default::default();
                         export(&source, &spec.data_source, &request, progress, stop())
                             .await
@@ -322,9 +343,7 @@ impl Attempt<'_> {
                     }
                 }
             }
-        };
-        source.close().await;
-        result
+        }
     }
 
     /// Sends the notifications of the finished attempt when due: a success (an alert's only

@@ -37,6 +37,7 @@ impl ExportSettings {
                 timeout: Some(query_timeout),
                 tz,
                 recycle: Default::default(),
+                marks: Default::default(),
             },
             max_file_size: self.max_file_size.0,
             max_total_bytes: self.total_bytes_limit(),

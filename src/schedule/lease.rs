@@ -77,6 +77,9 @@ pub(super) async fn renew_leases(s: &Scheduler) {
             .await
         {
             Ok(true) => {}
+            // The fire may have ended and closed its claim since `running()` was read: only a
+            // claim that now names another instance is lost.
+            Ok(false) if !taken_by_another(s, task, at).await => {}
             Ok(false) => {
                 tracing::error!(task, scheduled = %at, "lease lost: another instance took this fire over; stopping it here");
                 if let Some(r) = s.running().get(&task).filter(|r| r.at == at) {
@@ -88,6 +91,19 @@ pub(super) async fn renew_leases(s: &Scheduler) {
     }
     if let Err(e) = s.store().heartbeat(&s.instance).await {
         tracing::error!(error = %e, "heartbeat failed");
+    }
+}
+
+/// True when the claim of the fire of `task` at `at` is held by another instance (or gone);
+/// false when it is still this one's (closed meanwhile) or the store cannot tell.
+async fn taken_by_another(s: &Scheduler, task: i64, at: DateTime<Utc>) -> bool {
+    match s.store().claim(task, at).await {
+        Ok(Some(c)) => c.instance != s.instance,
+        Ok(None) => true,
+        Err(e) => {
+            tracing::error!(task, error = %e, "reading a claim failed");
+            false
+        }
     }
 }
 

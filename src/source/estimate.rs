@@ -9,6 +9,7 @@
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 use std::time::Duration;
 
+use super::pools::lease;
 use super::sqllex::{Kind, tokens};
 use super::{Source, SourceError, classify};
 use crate::model::datasource::Dialect;
@@ -36,30 +37,36 @@ impl Source {
         let explain = async {
             match self {
                 Source::MySql(pool) => {
-                    let mut conn = pool.acquire().await?.detach();
+                    let mut conn = lease(pool).await?;
                     let seconds = ESTIMATE_TIMEOUT.as_secs();
-                    // One of the two is known (MariaDB, MySQL); the client timeout covers the rest.
-                    let _ = conn
-                        .execute(AssertSqlSafe(format!(
-                            "SET SESSION max_statement_time = {seconds}"
-                        )))
-                        .await;
-                    let _ = conn
-                        .execute(AssertSqlSafe(format!(
-                            "SET SESSION max_execution_time = {}",
-                            seconds * 1000
-                        )))
-                        .await;
+                    // One of the two is known (MariaDB, MySQL); the client timeout covers the
+                    // rest. What was set is reset before the connection goes back.
+                    let mut set = Vec::new();
+                    for (variable, value) in [
+                        ("max_statement_time", seconds),
+                        ("max_execution_time", seconds * 1000),
+                    ] {
+                        let statement = format!("SET SESSION {variable} = {value}");
+                        if conn.execute(AssertSqlSafe(statement)).await.is_ok() {
+                            set.push(variable);
+                        }
+                    }
                     let mut tx = conn.begin_with("START TRANSACTION READ ONLY").await?;
                     let plan = tx.fetch_all(AssertSqlSafe(format!("EXPLAIN {sql}"))).await;
                     tx.rollback().await?;
+                    for variable in set {
+                        let statement = format!("SET SESSION {variable} = DEFAULT");
+                        conn.execute(AssertSqlSafe(statement)).await?;
+                    }
+                    conn.give_back();
                     Ok(plan
                         .ok()
                         .and_then(|rows| rows.iter().filter_map(mysql_rows).max()))
                 }
                 Source::Postgres(pool) => {
-                    let mut conn = pool.acquire().await?.detach();
+                    let mut conn = lease(pool).await?;
                     let mut tx = conn.begin_with("BEGIN READ ONLY").await?;
+                    // SET LOCAL: the timeout ends with the transaction.
                     tx.execute(AssertSqlSafe(format!(
                         "SET LOCAL statement_timeout = {}",
                         ESTIMATE_TIMEOUT.as_millis()
@@ -69,6 +76,7 @@ impl Source {
                         .fetch_one(AssertSqlSafe(format!("EXPLAIN (FORMAT JSON) {sql}")))
                         .await;
                     tx.rollback().await?;
+                    conn.give_back();
                     Ok(plan.ok().and_then(|row| {
                         let plan: serde_json::Value = row.try_get(0).ok()?;
                         plan.pointer("/0/Plan/Plan Rows")?

@@ -1,11 +1,13 @@
 //! Data sources: the databases that reports read from. One enum over the concrete sqlx pools
 //! (MySQL/ADB, PostgreSQL, SQLite) because the `Any` driver cannot decode DECIMAL, DATE,
-//! DATETIME or TIMESTAMP(TZ). Pools are bounded and connect lazily.
+//! DATETIME or TIMESTAMP(TZ). Pools are bounded, connect lazily and live as long as the
+//! daemon: one per data source ([`pools`]).
 //!
 //! The connection settings themselves are [`crate::model::datasource::DataSourceSpec`].
 //! - [`classify`]: report SQL must be one read statement; everything else is refused.
 //! - [`demo`]: the sample `orders` table behind the shipped `demo` source.
 //! - [`estimate`]: the planner's row estimate of a query (`EXPLAIN`), without running it.
+//! - [`pools`]: the one pool per data source, and how a query borrows a connection.
 //! - [`slots`]: at most `max_connections` previews and tests on a source at once.
 //! - [`rights`]: what the account can do beyond reading; `security.read_only_accounts`.
 
@@ -13,15 +15,16 @@ pub mod cell;
 pub mod classify;
 pub mod demo;
 pub mod estimate;
+pub mod pools;
 pub mod query;
 pub mod rights;
 pub mod slots;
 mod sqllex;
 
+use sqlx::ConnectOptions;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -84,8 +87,6 @@ pub enum SourceError {
     },
 }
 
-/// A data source's `max_connections` when it gives none.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 /// What a connection test found.
 #[derive(Debug)]
 pub struct Tested {
@@ -193,10 +194,11 @@ impl Options {
 }
 
 impl Source {
-    /// Builds the bounded pool for `spec` (after `${ENV}` expansion). No connection is made
-    /// yet, except for a `demo_data` SQLite source, whose sample table is created on first use,
-    /// and under `accounts: require`, where the account's rights are read (cached, see
-    /// [`rights::enforce`]): this is where runs, previews and jobs open their sources.
+    /// The data source's shared pool ([`pools::shared`]) for `spec` (after `${ENV}`
+    /// expansion). No connection is made yet, except for a `demo_data` SQLite source, whose
+    /// sample table is created on first use, and under `accounts: require`, where the
+    /// account's rights are read (cached, see [`rights::enforce`]): this is where runs,
+    /// previews and jobs open their sources. The pool is the daemon's: callers do not close it.
     ///
     /// # Errors
     /// [`SourceError::Config`] for unusable settings, [`SourceError::Demo`] if the sample data
@@ -207,54 +209,56 @@ impl Source {
         spec: &DataSourceSpec,
         accounts: ReadOnlyAccounts,
     ) -> Result<Source, SourceError> {
-        let max = spec
-            .max_connections
-            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
-            .max(1);
-        let source = match Options::new(name, spec).await? {
-            Options::MySql(o) => {
-                Source::MySql(pool_options::<sqlx::MySql>(max).connect_lazy_with(o))
-            }
-            Options::Postgres(o) => {
-                Source::Postgres(pool_options::<sqlx::Postgres>(max).connect_lazy_with(o))
-            }
-            Options::Sqlite(o) => {
-                Source::Sqlite(pool_options::<sqlx::Sqlite>(max).connect_lazy_with(o))
-            }
-        };
-        if let Err(e) = rights::enforce(name, spec, &source, accounts).await {
-            source.close().await;
-            return Err(e);
-        }
+        let source = pools::shared(name, spec).await?;
+        rights::enforce(name, spec, &source, accounts).await?;
         Ok(source)
     }
 
-    /// Opens one connection (no pool, so the driver's own error comes back), runs `SELECT 1`,
-    /// then asks what the account can do beyond reading (see [`rights`]; the answer refreshes
-    /// the cache). Gives up after [`CONNECT_TIMEOUT`].
+    /// A new bounded pool for `spec`, with no connection yet (see [`pools::shared`], the one
+    /// caller). Connections are checked before they are lent and close after the source's
+    /// `idle_timeout` unused.
+    async fn pool(name: &str, spec: &DataSourceSpec) -> Result<Source, SourceError> {
+        let (max, idle) = (spec.pool_size(), spec.idle_after());
+        Ok(match Options::new(name, spec).await? {
+            Options::MySql(o) => {
+                Source::MySql(pool_options::<sqlx::MySql>(max, idle).connect_lazy_with(o))
+            }
+            Options::Postgres(o) => {
+                Source::Postgres(pool_options::<sqlx::Postgres>(max, idle).connect_lazy_with(o))
+            }
+            Options::Sqlite(o) => {
+                Source::Sqlite(pool_options::<sqlx::Sqlite>(max, idle).connect_lazy_with(o))
+            }
+        })
+    }
+
+    /// Borrows one connection of the data source's shared pool (so a test counts among its
+    /// `max_connections`; the driver's own error comes back when it cannot connect), runs
+    /// `SELECT 1`, then asks what the account can do beyond reading (see [`rights`]; the
+    /// answer refreshes the cache). Gives up after [`CONNECT_TIMEOUT`].
     ///
     /// # Errors
     /// Unusable settings, or the driver's error naming the data source. Failing to read the
     /// rights is not an error here: it is in [`Tested::rights`].
     pub async fn test(name: &str, spec: &DataSourceSpec) -> Result<Tested, SourceError> {
-        let options = Options::new(name, spec).await?;
+        let source = pools::shared(name, spec).await?;
         let started = Instant::now();
         macro_rules! probe {
-            ($opts:expr, $rights:expr) => {{
-                let mut conn = $opts.connect().await?;
-                sqlx::query("SELECT 1").execute(&mut conn).await?;
+            ($pool:expr, $rights:expr) => {{
+                let mut conn = pools::lease($pool).await?;
+                sqlx::query("SELECT 1").execute(&mut *conn).await?;
                 let latency = started.elapsed();
-                let rights = $rights(&mut conn).await;
-                conn.close().await?;
+                let rights = $rights(&mut *conn).await;
+                conn.give_back();
                 Ok::<_, sqlx::Error>((latency, rights))
             }};
         }
         let attempt = async {
-            match options {
-                Options::MySql(o) => probe!(o, rights::mysql),
-                Options::Postgres(o) => probe!(o, rights::postgres),
-                Options::Sqlite(o) => {
-                    probe!(o, |_: &mut sqlx::SqliteConnection| async {
+            match &source {
+                Source::MySql(p) => probe!(p, rights::mysql),
+                Source::Postgres(p) => probe!(p, rights::postgres),
+                Source::Sqlite(p) => {
+                    probe!(p, |_: &mut sqlx::SqliteConnection| async {
                         Ok::<_, sqlx::Error>(Vec::new())
                     })
                 }
@@ -286,15 +290,6 @@ impl Source {
             rights::remember(spec, r);
         }
         Ok(Tested { latency, rights })
-    }
-
-    /// Closes the pool's connections.
-    pub async fn close(&self) {
-        match self {
-            Source::MySql(p) => p.close().await,
-            Source::Postgres(p) => p.close().await,
-            Source::Sqlite(p) => p.close().await,
-        }
     }
 }
 
@@ -348,10 +343,11 @@ pub fn pg_options(spec: &DataSourceSpec) -> Result<PgConnectOptions, sqlx::Error
     Ok(o)
 }
 
-fn pool_options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
+fn pool_options<DB: sqlx::Database>(max: u32, idle: Duration) -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(max)
         .min_connections(0)
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .idle_timeout(Some(Duration::from_secs(300)))
+        .acquire_timeout(pools::ACQUIRE_PATIENCE)
+        .idle_timeout(Some(idle))
+        .test_before_acquire(true)
 }

@@ -7,11 +7,12 @@ use futures_util::TryStreamExt;
 use sqlx::{AssertSqlSafe, Column as _, Connection, Executor, Row, SqlSafeStr, Statement as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::Sender;
 
 use super::cell::{Cell, Decode, Kind};
 use super::classify::{self, Dialect};
+use super::pools::{aside, lease};
 use super::{Source, SourceError};
 
 /// A batch of rows, row-major: `cells.len() == rows * columns`.
@@ -45,6 +46,39 @@ pub struct QueryOptions {
     pub tz: Tz,
     /// Where the writer hands used batches back.
     pub recycle: Recycle,
+    /// When the first query went to the server and the last row came.
+    pub marks: Marks,
+}
+
+/// When a run's first query went to the server and when its last row came (its queries
+/// share one), for the run's overhead in `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Marks(Arc<std::sync::Mutex<(Option<Instant>, Option<Instant>)>>);
+
+impl Marks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, Option<Instant>)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A query is about to be sent: the first time counts.
+    fn sent(&self) {
+        self.lock().0.get_or_insert_with(Instant::now);
+    }
+
+    /// A query's last row came: the latest time counts.
+    fn read(&self) {
+        self.lock().1 = Some(Instant::now());
+    }
+
+    /// When the first query was sent.
+    pub fn first_sent(&self) -> Option<Instant> {
+        self.lock().0
+    }
+
+    /// When the last row of the last query came.
+    pub fn last_row(&self) -> Option<Instant> {
+        self.lock().1
+    }
 }
 
 /// Used batch buffers, handed back by the writer so that their cells are freed on the
@@ -200,12 +234,16 @@ impl Source {
         }
     }
 
-    /// Checks that `sql` is one read statement ([`classify`]), then runs it read-only and streams its columns and rows into `out`. The server-side id of
-    /// the query is put in `handle`, for [`Source::cancel`]. Returns the number of rows sent.
+    /// Checks that `sql` is one read statement ([`classify`]), then runs it read-only and
+    /// streams its columns and rows into `out`. The server-side id of the query is put in
+    /// `handle`, for [`Source::cancel`]. Returns the number of rows sent.
     ///
-    /// The connection is taken out of the pool for the query: if the export is cancelled and
-    /// this future dropped mid-stream, the socket closes at once instead of a pooled
-    /// connection's release check hanging on it (sqlx issue #4349).
+    /// The connection is borrowed from the source's pool as a [`Lease`](super::pools::Lease): the read-only
+    /// transaction and the statement timeout are this query's alone. It goes back to the pool
+    /// only after the transaction was rolled back and the session timeout reset; after an
+    /// error, or when the export is cancelled and this future dropped mid-stream, it is taken
+    /// out of the pool and its socket closed at once (so no pooled connection's release check
+    /// hangs on it either, sqlx issue #4349).
     ///
     /// # Errors
     /// [`SourceError::Refused`] for anything but one read statement (nothing is sent then);
@@ -231,25 +269,31 @@ impl Source {
         let sql = sql.to_string();
         let (rows, gone) = match self {
             Source::MySql(pool) => {
-                let mut conn = pool.acquire().await.map_err(db)?.detach();
+                let mut conn = lease(pool).await.map_err(db)?;
+                opts.marks.sent();
                 let (id, version): (u64, String) =
                     sqlx::query_as("SELECT CONNECTION_ID(), VERSION()")
-                        .fetch_one(&mut conn)
+                        .fetch_one(&mut *conn)
                         .await
                         .map_err(db)?;
                 handle.set(id);
                 let millis = opts.timeout.map_or(0, |t| t.as_millis().max(1));
-                let set_timeout = if version.to_ascii_lowercase().contains("mariadb") {
-                    format!(
-                        "SET SESSION max_statement_time = {}",
-                        millis as f64 / 1000.0
-                    )
+                let variable = if version.to_ascii_lowercase().contains("mariadb") {
+                    "max_statement_time"
                 } else {
-                    format!("SET SESSION max_execution_time = {millis}")
+                    "max_execution_time"
+                };
+                let value = if variable == "max_statement_time" {
+                    format!("{}", millis as f64 / 1000.0)
+                } else {
+                    millis.to_string()
                 };
                 // AnalyticDB and older servers may not know the variable: the client-side
                 // timeout still applies, so a refusal here is not fatal.
-                if let Err(e) = conn.execute(AssertSqlSafe(set_timeout)).await {
+                let set = conn
+                    .execute(AssertSqlSafe(format!("SET SESSION {variable} = {value}")))
+                    .await;
+                if let Err(e) = &set {
                     tracing::debug!(source = name, error = %e, "server statement timeout not set");
                 }
                 let mut tx = conn
@@ -258,15 +302,23 @@ impl Source {
                     .map_err(db)?;
                 let result = pump!(&mut *tx, sql.clone(), opts, out).map_err(db)?;
                 tx.rollback().await.map_err(db)?;
+                if set.is_ok() {
+                    conn.execute(AssertSqlSafe(format!("SET SESSION {variable} = DEFAULT")))
+                        .await
+                        .map_err(db)?;
+                }
+                conn.give_back();
                 result
             }
             Source::Postgres(pool) => {
-                let mut conn = pool.acquire().await.map_err(db)?.detach();
+                let mut conn = lease(pool).await.map_err(db)?;
+                opts.marks.sent();
                 let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
-                    .fetch_one(&mut conn)
+                    .fetch_one(&mut *conn)
                     .await
                     .map_err(db)?;
                 handle.set(pid as u64);
+                // SET LOCAL: the timeout ends with the transaction.
                 let mut tx = conn.begin_with("BEGIN READ ONLY").await.map_err(db)?;
                 // statement_timeout stops at INT_MAX milliseconds (24.8 days).
                 let millis = opts
@@ -279,14 +331,19 @@ impl Source {
                 .map_err(db)?;
                 let result = pump!(&mut *tx, sql.clone(), opts, out).map_err(db)?;
                 tx.rollback().await.map_err(db)?;
+                conn.give_back();
                 result
             }
             Source::Sqlite(pool) => {
                 // The pool's connections are opened read-only.
-                let mut conn = pool.acquire().await.map_err(db)?.detach();
-                pump!(&mut conn, sql.clone(), opts, out).map_err(db)?
+                let mut conn = lease(pool).await.map_err(db)?;
+                opts.marks.sent();
+                let result = pump!(&mut *conn, sql.clone(), opts, out).map_err(db)?;
+                conn.give_back();
+                result
             }
         };
+        opts.marks.read();
         if gone {
             return Err(SourceError::Stopped {
                 name: name.to_string(),
@@ -296,19 +353,33 @@ impl Source {
     }
 
     /// Asks the server to stop the query behind `handle` (MySQL `KILL QUERY`, PostgreSQL
-    /// `pg_cancel_backend`); best effort, from another connection of the pool.
+    /// `pg_cancel_backend`); best effort, from a connection of its own outside the pool (whose
+    /// connections may all be busy), closed at once. The query's own connection is not
+    /// given back to the pool afterwards: its [`Lease`](super::pools::Lease) is dropped with the query.
     pub async fn cancel(&self, handle: &QueryHandle) {
         let Some(id) = handle.get() else { return };
         let result = match self {
-            Source::MySql(pool) => pool
-                .execute(AssertSqlSafe(format!("KILL QUERY {id}")))
-                .await
-                .map(drop),
-            Source::Postgres(pool) => sqlx::query("SELECT pg_cancel_backend($1)")
-                .bind(id as i32)
-                .execute(pool)
-                .await
-                .map(drop),
+            Source::MySql(pool) => match aside(pool).await {
+                Ok(mut conn) => {
+                    let r = conn
+                        .execute(AssertSqlSafe(format!("KILL QUERY {id}")))
+                        .await;
+                    let _ = conn.close().await;
+                    r.map(drop)
+                }
+                Err(e) => Err(e),
+            },
+            Source::Postgres(pool) => match aside(pool).await {
+                Ok(mut conn) => {
+                    let r = sqlx::query("SELECT pg_cancel_backend($1)")
+                        .bind(id as i32)
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                    r.map(drop)
+                }
+                Err(e) => Err(e),
+            },
             Source::Sqlite(_) => Ok(()),
         };
         if let Err(e) = result {

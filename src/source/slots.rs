@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::DEFAULT_MAX_CONNECTIONS;
 use crate::model::datasource::DataSourceSpec;
 
 /// The slots of every data source in use.
@@ -45,10 +44,7 @@ impl SourceSlots {
         spec: &DataSourceSpec,
         wait: Duration,
     ) -> Result<Slot, SlotsBusy> {
-        let max = spec
-            .max_connections
-            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
-            .max(1);
+        let max = spec.pool_size();
         let semaphore = {
             let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
             // Sources nobody holds or waits for are forgotten.

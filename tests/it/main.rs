@@ -35,6 +35,7 @@ mod jobs_cli;
 mod layout;
 mod logging;
 mod notify;
+mod pools;
 mod safety_accounts;
 mod safety_bounds;
 mod safety_config;

@@ -63,6 +63,7 @@ fn request(who: &str, dir: &Path, temp: &Path) -> ExportRequest {
             timeout: None,
             tz: chrono_tz::UTC,
             recycle: Default::default(),
+            marks: Default::default(),
         },
         // One row per file: every export has 12 parts, all to be named under one suffix.
         max_file_size: 1,
@@ -154,7 +155,6 @@ async fn concurrent_exports_to_one_name_never_share_or_swap_files() {
             "no temp directory left"
         );
     }
-    source.close().await;
 }
 
 #[tokio::test]

@@ -60,6 +60,8 @@ pub struct DataSourceView {
     pub url: Option<String>,
     /// Pool size limit.
     pub max_connections: Option<u32>,
+    /// Seconds an unused pooled connection stays open (default 300).
+    pub idle_timeout: Option<u64>,
     /// `config` (read-only through the API) or `store`.
     #[schema(value_type = String, example = "store")]
     pub origin: Origin,
@@ -89,6 +91,7 @@ impl DataSourceView {
             charset: spec.charset.clone(),
             url,
             max_connections: spec.max_connections,
+            idle_timeout: spec.idle_timeout,
             origin: e.origin,
             shadowed: e.shadowed,
             location: spec.location(),
@@ -136,6 +139,9 @@ pub struct DataSourceBody {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000)]
     pub max_connections: Option<u32>,
+    /// Seconds an unused pooled connection stays open (1 to 86400, default 300).
+    #[serde(default)]
+    pub idle_timeout: Option<u64>,
 }
 
 /// The result of a connection test.
@@ -188,6 +194,7 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
 fn spec_field(e: &SpecError) -> &'static str {
     match e {
         SpecError::MaxConnections(_) => "max_connections",
+        SpecError::IdleTimeout(_) => "idle_timeout",
         SpecError::Charset(_) => "charset",
         SpecError::UrlAndHost => "url",
         SpecError::NoSqliteDatabase => "database",
@@ -221,6 +228,7 @@ fn build_spec(
     spec.username = none_if_empty(body.username);
     spec.charset = none_if_empty(body.charset);
     spec.max_connections = body.max_connections;
+    spec.idle_timeout = body.idle_timeout;
     spec.url = match (body.url, old) {
         // The masked URL a GET showed comes back unchanged: keep the real one (and the
         // password in it) for the same type of server only.

@@ -270,7 +270,6 @@ impl Query {
                     source.cancel(&handle).await;
                 }
             }
-            source.close().await;
             drop(hold);
         }))
     }
@@ -331,6 +330,7 @@ async fn run(
         timeout: Some(timeout + Duration::from_secs(1)),
         tz,
         recycle: Default::default(),
+        marks: Default::default(),
     };
     let handle = QueryHandle::default();
     let (tx, mut rx) = mpsc::channel::<Chunk>(2);
