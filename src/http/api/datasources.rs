@@ -141,6 +141,7 @@ pub struct DataSourceBody {
     pub max_connections: Option<u32>,
     /// Seconds an unused pooled connection stays open (1 to 86400, default 300).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86400)]
     pub idle_timeout: Option<u64>,
 }
 
