@@ -196,14 +196,17 @@ impl XlsxSink {
     fn save_part(&mut self, last: bool) -> Result<(), WriteError> {
         let n = self.parts.len() + 1;
         let temp = self.temps.create("xlsx");
+        let saving = std::time::Instant::now();
         self.workbook.save(&temp).map_err(err)?;
         let bytes = std::fs::metadata(&temp)
             .map_err(|e| WriteError::io(format!("reading {}", temp.display()), e))?
             .len();
-        eprintln!(
-            "GAUGE part {n}: real {bytes} est {} rows-est {}",
-            self.part_bytes(),
-            self.gauge.bytes()
+        tracing::debug!(
+            part = n,
+            bytes,
+            estimated = self.part_bytes(),
+            save_ms = saving.elapsed().as_millis() as u64,
+            "xlsx part saved (deflated)"
         );
         if bytes > self.max_file_size {
             // The gauge was wrong by more than its margin: no file past the limit is kept.
