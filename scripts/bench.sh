@@ -101,7 +101,7 @@
 #   BENCH_SKIP_PYTHON=1    skip the Python reference (it takes minutes)
 #   BENCH_MAX_FILE_SIZE=4GB   export.max_file_size in the generated config: one file per
 #                          export, like the floor (with 100MB, the default, an export splits
-#                          only where its compressed size passes 98 MB; from 512MB up, xlsx
+#                          only where its compressed size passes 97 MB; from 512MB up, xlsx
 #                          parts carry ZIP64 records)
 #   BENCH_REBUILD=1        rebuild the tables even when they are up to date
 #   BENCH_ZIP_LEVEL=3      deflate level (1-9) of the floor and reportd's export.compression_level
@@ -466,8 +466,8 @@ output_mb() {
     local files=()
     [[ -f $1 ]] && files+=("$1")
     mapfile -t -O "${#files[@]}" files < <(compgen -G "${1%.*}_part*.${1##*.}" || true)
-    ((${#files[@]})) || { echo "?"; return; }
-    du -cb --apparent-size "${files[@]}" | awk -v n="${#files[@]}" 'END { printf "%.1f %d", $1 / 1048576, n }'
+    ((${#files[@]})) || { echo "? ?"; return; }
+    du -cb --apparent-size "${files[@]}" | awk -v n="${#files[@]}" 'END { printf "%.1f %d\n", $1 / 1048576, n }'
 }
 
 # time_case CASE ROWS OUTPUT -- COMMAND...

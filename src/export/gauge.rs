@@ -153,23 +153,24 @@ fn render_row(out: &mut Vec<u8>, r: u32, row: &[Cell]) {
         let _ = match cell {
             Cell::Null => Ok(()),
             Cell::Bool(b) => write!(out, r#"<c r="{col}{r}" t="b"><v>{}</v></c>"#, u8::from(*b)),
-            Cell::Int(i) => write!(out, r#"<c r="{col}{r}"><v>{i}</v></c>"#),
-            Cell::Number(n) => write!(out, r#"<c r="{col}{r}"><v>{n}</v></c>"#),
-            Cell::Decimal(n, _) => write!(out, r#"<c r="{col}{r}" s="5"><v>{n}</v></c>"#),
+            // Numbers as rust_xlsxwriter writes them (shortest round trip, `24.0`).
+            Cell::Int(i) => write!(out, r#"<c r="{col}{r}"><v>{i}.0</v></c>"#),
+            Cell::Number(n) => write!(out, r#"<c r="{col}{r}"><v>{n:?}</v></c>"#),
+            Cell::Decimal(n, _) => write!(out, r#"<c r="{col}{r}" s="5"><v>{n:?}</v></c>"#),
             Cell::Text(s) => {
                 let _ = write!(out, r#"<c r="{col}{r}" t="inlineStr"><is><t>"#);
                 escape(out, s);
                 out.write_all(b"</t></is></c>")
             }
-            Cell::Date(d) => write!(out, r#"<c r="{col}{r}" s="2"><v>{}</v></c>"#, serial(*d)),
+            Cell::Date(d) => write!(out, r#"<c r="{col}{r}" s="2"><v>{:?}</v></c>"#, serial(*d)),
             Cell::DateTime(dt) => write!(
                 out,
-                r#"<c r="{col}{r}" s="3"><v>{}</v></c>"#,
+                r#"<c r="{col}{r}" s="3"><v>{:?}</v></c>"#,
                 serial(dt.date()) + day_fraction(dt.time())
             ),
             Cell::Time(t) => write!(
                 out,
-                r#"<c r="{col}{r}" s="4"><v>{}</v></c>"#,
+                r#"<c r="{col}{r}" s="4"><v>{:?}</v></c>"#,
                 day_fraction(*t)
             ),
         };

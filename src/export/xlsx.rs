@@ -29,9 +29,10 @@ const ZIP64_FROM: u64 = 512 << 20;
 /// records), and of each worksheet's head and tail: measured 5.5 KB and 0.6 KB, with room.
 const BASE_BYTES: u64 = 8 << 10;
 const SHEET_BYTES: u64 = 1 << 10;
-/// Share of `max_file_size` kept free for the gauge's error (a part is cut at 98 % of the
-/// limit by the gauge; the saved file is checked against the whole limit).
-const MARGIN: f64 = 0.02;
+/// Share of `max_file_size` kept free for the gauge's error (a part is cut at 97 % of the
+/// limit by the gauge; the saved file is checked against the whole limit). Measured on the
+/// bench's 1M rows: the gauge within 1 % of the real size.
+const MARGIN: f64 = 0.03;
 
 struct Formats {
     header: Format,
