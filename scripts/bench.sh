@@ -6,13 +6,17 @@
 # `reportd_bench`), then times, each under /usr/bin/time -v (wall clock and peak RSS):
 #   reportd-mysql   reportd export of SELECT * FROM orders from MariaDB
 #   reportd-pg      the same from PostgreSQL
+#   db-read         the database's own read of the same rows: `mariadb --quick --batch` into a
+#                   file (what an export cannot beat: the server, the wire and the parsing)
+#   reportd-csv     reportd export of SELECT * FROM orders from MariaDB to CSV
 #   floor           benches/xlsx_floor.rs: the same rows from memory, rust_xlsxwriter alone
 #   python          scripts/bench_reference.py: pymysql server-side cursor -> XlsxWriter
 #   reportd-big     reportd export of ROWS_BIG rows from MariaDB (table orders_big)
 # and prints a table and the targets of issue 3 (PASS/FAIL).
 #
-# reportd-mysql and floor run side by side (interleaved), BENCH_REPEAT times each; the best
-# wall time of each is kept, and the highest peak RSS.
+# db-read, reportd-mysql, reportd-csv and floor run side by side (interleaved), BENCH_REPEAT
+# times each; the best wall time of each is kept, and the highest peak RSS. The file column
+# counts the parts (`_partN`) an export came out in.
 #
 # Scheduler (issue 4). Needs no database server: a SQLite store and a SQLite `demo` source
 # (demo_data) under $BENCH_DIR/sched, one fresh store per case; python3 (standard library)
@@ -107,11 +111,13 @@
 #                          binary has no `export` command yet)
 #   BENCH_SKIP_PYTHON=1    skip the Python reference (it takes minutes)
 #   BENCH_MAX_FILE_SIZE=4GB   export.max_file_size in the generated config: one file per
-#                          export, like the floor (reportd's default, 100MB, would split)
+#                          export, like the floor (with 100MB, the default, an export splits
+#                          only where its compressed size passes 97 MB; from 512MB up, xlsx
+#                          parts carry ZIP64 records)
 #   BENCH_REBUILD=1        rebuild the tables even when they are up to date
-#   BENCH_ZIP_LEVEL=3      deflate level (1-9) for the floor; keep it equal to reportd's export.compression_level (default 3)
-#                          (6). Set it to the level reportd uses if reportd sets one: deflate
-#                          is most of the floor's time, so the floor must compress alike.
+#   BENCH_ZIP_LEVEL=3      deflate level (1-9) of the floor and reportd's export.compression_level
+#                          (one setting: deflate is most of the floor's time, so both must
+#                          compress alike)
 # Scheduler part:
 #   BENCH_SCHED_TASKS=1000     tasks of the delay case (0: skip the case)
 #   BENCH_SCHED_SECONDS=130    how long the daemon runs in the delay case
@@ -180,6 +186,8 @@ DATA_VERSION=1
 TARGET_FLOOR_RATIO=1.10 # reportd-mysql wall / floor wall, at most
 TARGET_PYTHON_RATIO=10  # python wall / reportd-mysql wall, at least
 TARGET_RSS_MB=64        # reportd peak RSS at ROWS and ROWS_BIG, at most
+TARGET_DB_XLSX_RATIO=2.0 # reportd-mysql (xlsx) wall / db-read wall, at most (issue 32)
+TARGET_DB_CSV_RATIO=1.1  # reportd-csv wall / db-read wall, at most (issue 32)
 # Targets (issue 4).
 TARGET_DELAY_P99_MS=20  # fire delay p99 with BENCH_SCHED_TASKS tasks, at most
 TARGET_IDLE_RSS_MB=50   # daemon RSS with BENCH_IDLE_TASKS tasks, below
@@ -307,6 +315,7 @@ export:
   temp_dir: $BENCH_DIR/temp
   output_dir: $BENCH_DIR/exports
   max_file_size: $BENCH_MAX_FILE_SIZE
+  compression_level: ${BENCH_ZIP_LEVEL:-3}
 logging:
   file: $LOGS/reportd.log
 EOF
@@ -460,16 +469,16 @@ build_tables() {
 # ---------------------------------------------------------------------------
 
 # Results by case name.
-declare -A R_ROWS R_WALL R_RSS R_SIZE R_STATUS R_RUNS
+declare -A R_ROWS R_WALL R_RSS R_SIZE R_FILES R_STATUS R_RUNS
 CASES=() # in order of first run
 
 # Size in MB of an output file and its _partN siblings, if any.
 output_mb() {
     local files=()
     [[ -f $1 ]] && files+=("$1")
-    mapfile -t -O "${#files[@]}" files < <(compgen -G "${1%.xlsx}_part*.xlsx" || true)
-    ((${#files[@]})) || { echo "?"; return; }
-    du -cb --apparent-size "${files[@]}" | awk 'END { printf "%.1f", $1 / 1048576 }'
+    mapfile -t -O "${#files[@]}" files < <(compgen -G "${1%.*}_part*.${1##*.}" || true)
+    ((${#files[@]})) || { echo "? ?"; return; }
+    du -cb --apparent-size "${files[@]}" | awk -v n="${#files[@]}" 'END { printf "%.1f %d\n", $1 / 1048576, n }'
 }
 
 # time_case CASE ROWS OUTPUT -- COMMAND...
@@ -483,7 +492,7 @@ time_case() {
     [[ -n ${R_RUNS[$name]:-} ]] || CASES+=("$name")
     R_RUNS[$name]=$run
     R_ROWS[$name]=$rows
-    rm -f "$out" "${out%.xlsx}"_part*.xlsx
+    rm -f "$out" "${out%.*}"_part*."${out##*.}"
     echo "    $name (run $run): $(printf '%q ' "$@")" | cut -c1-200
 
     local rc=0
@@ -495,15 +504,15 @@ time_case() {
         return 0
     fi
 
-    local wall rss size
+    local wall rss size files
     # "Elapsed (wall clock) time (h:mm:ss or m:ss): 1:02.35"
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
         n = split($2, p, ":"); s = 0
         for (i = 1; i <= n; i++) s = s * 60 + p[i]
         printf "%.2f", s }' "$tv")
     rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$tv")
-    size=$(output_mb "$out")
-    echo "      wall ${wall}s, peak RSS ${rss} MB, file ${size:-?} MB"
+    read -r size files < <(output_mb "$out")
+    echo "      wall ${wall}s, peak RSS ${rss} MB, file ${size:-?} MB in ${files:-?} file(s)"
 
     R_STATUS[$name]=${R_STATUS[$name]:-ok}
     if [[ -z ${R_WALL[$name]:-} ]] || awk -v a="$wall" -v b="${R_WALL[$name]}" 'BEGIN { exit !(a < b) }'; then
@@ -513,11 +522,22 @@ time_case() {
         R_RSS[$name]=$rss
     fi
     R_SIZE[$name]=$size
+    R_FILES[$name]=${files:-?}
 }
 
 reportd_export() { # CASE ROWS SOURCE SQL
     local out=$OUT/$1.xlsx
     time_case "$1" "$2" "$out" -- "$REPORTD" --config "$CONFIG" export --source "$3" --sql "$4" -o "$out"
+}
+reportd_csv() { # CASE ROWS SOURCE SQL
+    local out=$OUT/$1.csv
+    time_case "$1" "$2" "$out" -- "$REPORTD" --config "$CONFIG" export --source "$3" --sql "$4" -o "$out"
+}
+db_read() { # CASE ROWS TABLE
+    local out=$OUT/$1.tsv
+    time_case "$1" "$2" "$out" -- bash -c 'mariadb --no-defaults --protocol=TCP -h"$1" -P"$2" -u"$3" \
+        --default-character-set=utf8mb4 --quick --batch -D"$4" -e "SELECT * FROM $5" >"$6"' \
+        db-read "$MYSQL_HOST" "$MYSQL_PORT" "$MYSQL_USER" "$DB" "$3" "$out"
 }
 floor_run() { # CASE ROWS
     local out=$OUT/$1.xlsx
@@ -526,11 +546,13 @@ floor_run() { # CASE ROWS
 
 run_cases() {
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-    step "timing (reportd-mysql and floor interleaved, $BENCH_REPEAT run(s) each, best kept)"
+    step "timing (db-read, reportd-mysql, reportd-csv and floor interleaved, $BENCH_REPEAT run(s) each, best kept)"
     local i
     for ((i = 1; i <= BENCH_REPEAT; i++)); do
+        db_read db-read "$ROWS" orders
         if ((HAVE_REPORTD)); then
             reportd_export reportd-mysql "$ROWS" bench_mysql "SELECT * FROM orders"
+            reportd_csv reportd-csv "$ROWS" bench_mysql "SELECT * FROM orders"
         fi
         floor_run floor "$ROWS"
     done
@@ -585,16 +607,18 @@ report() {
         "PostgreSQL $(psql --version | awk '{ print $3 }'), $(date '+%Y-%m-%d %H:%M')"
     echo "wall = best of the runs, RSS = highest of the runs (/usr/bin/time -v); logs in $LOGS"
     echo "load average before timing: $LOAD_BEFORE (other work on the machine skews the figures)"
-    echo "floor deflate level: ${BENCH_ZIP_LEVEL:-default (6)}"
+    echo "deflate level (floor and reportd's export.compression_level): ${BENCH_ZIP_LEVEL:-3};" \
+        "compression threads: 1 (rust_xlsxwriter deflates the workbook on one thread when it is saved);" \
+        "export.max_file_size: $BENCH_MAX_FILE_SIZE"
     echo
-    printf '  %-14s %9s %5s %9s %10s %9s %8s\n' case rows runs "wall s" "rows/s" "RSS MB" "file MB"
-    printf '  %-14s %9s %5s %9s %10s %9s %8s\n' -------------- --------- ----- --------- ---------- --------- --------
+    printf '  %-14s %9s %5s %9s %10s %9s %8s %5s\n' case rows runs "wall s" "rows/s" "RSS MB" "file MB" files
+    printf '  %-14s %9s %5s %9s %10s %9s %8s %5s\n' -------------- --------- ----- --------- ---------- --------- -------- -----
     local c
     for c in "${CASES[@]}"; do
         if ok "$c"; then
-            printf '  %-14s %9s %5s %9s %10s %9s %8s\n' "$c" "${R_ROWS[$c]}" "${R_RUNS[$c]}" "${R_WALL[$c]}" \
+            printf '  %-14s %9s %5s %9s %10s %9s %8s %5s\n' "$c" "${R_ROWS[$c]}" "${R_RUNS[$c]}" "${R_WALL[$c]}" \
                 "$(awk -v r="${R_ROWS[$c]}" -v w="${R_WALL[$c]}" 'BEGIN { printf "%.0f", (w > 0 ? r / w : 0) }')" \
-                "${R_RSS[$c]}" "${R_SIZE[$c]}"
+                "${R_RSS[$c]}" "${R_SIZE[$c]}" "${R_FILES[$c]}"
         else
             printf '  %-14s %9s %5s %9s\n' "$c" "${R_ROWS[$c]}" "${R_RUNS[$c]}" "FAILED"
         fi
@@ -603,6 +627,8 @@ report() {
     echo
     echo "targets:"
     verdict "reportd-mysql / floor (wall)" "$(ratio reportd-mysql floor)" le "$TARGET_FLOOR_RATIO"
+    verdict "reportd-mysql (xlsx) / db-read" "$(ratio reportd-mysql db-read)" le "$TARGET_DB_XLSX_RATIO"
+    verdict "reportd-csv / db-read" "$(ratio reportd-csv db-read)" le "$TARGET_DB_CSV_RATIO"
     verdict "python / reportd-mysql (wall)" "$(ratio python reportd-mysql)" ge "$TARGET_PYTHON_RATIO"
     verdict "reportd-mysql peak RSS MB ($ROWS)" "$(ok reportd-mysql && echo "${R_RSS[reportd-mysql]}")" \
         le "$TARGET_RSS_MB"

@@ -1,9 +1,9 @@
 //! `export.max_total_bytes`: the bytes one run may write across all its files, counted where
 //! they are written. The CSV writer counts every byte it writes (exact). The xlsx writer
 //! knows a part's real size only once it is saved (compressed): it counts the saved parts'
-//! real sizes plus the current part's estimate (its cell bytes over the compression ratio,
-//! the same estimate that splits parts at `max_file_size`, conservative until a part has
-//! been measured), so a run stops a little early rather than late. Past the limit the sink
+//! real sizes plus the current part's gauge ([`super::gauge`], the same figure that splits
+//! parts at `max_file_size`, with room for the workbook's other parts), so a run stops a
+//! little early rather than late. Past the limit the sink
 //! fails with [`exceeded`] and, like any failed export, keeps no file.
 
 use super::sink::WriteError;

@@ -14,6 +14,7 @@
 pub mod budget;
 pub mod catch;
 pub mod csv;
+pub mod gauge;
 pub mod naming;
 pub mod place;
 pub mod sink;

@@ -311,6 +311,7 @@ async fn parts_case(format: &str) {
     ]);
     assert!(out.starts_with("20,000 rows"), "{out}");
     let mut ids = Vec::new();
+    let mut sizes = Vec::new();
     let mut n = 1;
     loop {
         let name = if n == 1 {
@@ -327,6 +328,7 @@ async fn parts_case(format: &str) {
             size <= 100 * 1024,
             "{name} is {size} bytes, over max_file_size"
         );
+        sizes.push(size);
         assert!(out.contains(&name), "summary names {name}: {out}");
         if format == "csv" {
             let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
@@ -362,6 +364,54 @@ async fn parts_case(format: &str) {
         (1..=20_000).collect::<Vec<u64>>(),
         "every row exactly once, in order"
     );
+    // Split on the real (compressed) size: every part but the last is filled near the limit.
+    for size in &sizes[..sizes.len() - 1] {
+        assert!(*size >= 85 * 1024, "a part of {size} bytes: {sizes:?}");
+    }
+}
+
+/// An export of 30,000 rows to `name` with `max_file_size`: the files' sizes, in order.
+fn xlsx_sizes(max_file_size: &str, name: &str, url: &str) -> Vec<u64> {
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &config_with_source(
+            "sqlite",
+            url,
+            &format!("export:\n  max_file_size: {max_file_size}\n  chunk_size: 1000\n"),
+        ),
+    );
+    let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 30000) \
+               SELECT x AS id, printf('%d-%d', x * 7919 % 10007, x * 104729 % 65537) AS code, \
+               x * 0.25 AS amount FROM c";
+    let out = w.ok(&["export", "--source", "src", "--sql", sql, "-o", name]);
+    assert!(out.starts_with("30,000 rows"), "{out}");
+    let stem = name.trim_end_matches(".xlsx");
+    let mut sizes = vec![std::fs::metadata(w.path().join(name)).unwrap().len()];
+    while let Ok(m) = std::fs::metadata(
+        w.path()
+            .join(format!("{stem}_part{}.xlsx", sizes.len() + 1)),
+    ) {
+        sizes.push(m.len());
+    }
+    sizes
+}
+
+#[tokio::test]
+async fn an_xlsx_that_compresses_under_max_file_size_is_one_file() {
+    let db = ScratchStore::new(Backend::Sqlite);
+    let url = db.create_source().await;
+    let whole = xlsx_sizes("400MB", "whole.xlsx", &url);
+    assert_eq!(whole.len(), 1);
+    // A limit 6 % above the file's size: one file, as big as before.
+    let limit = whole[0] + whole[0] * 6 / 100;
+    let one = xlsx_sizes(&limit.to_string(), "one.xlsx", &url);
+    assert_eq!(one.len(), 1, "one file under {limit} bytes: {one:?}");
+    assert!(one[0].abs_diff(whole[0]) < 64, "{one:?} {whole:?}");
+    // Below the file's size: two parts, each within the limit.
+    let limit = whole[0] * 3 / 4;
+    let two = xlsx_sizes(&limit.to_string(), "two.xlsx", &url);
+    assert_eq!(two.len(), 2, "{two:?} under {limit}");
+    assert!(two.iter().all(|s| *s <= limit), "{two:?} under {limit}");
 }
 
 #[tokio::test]
