@@ -13,6 +13,7 @@ use crate::model::secret::Secret;
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// Unique name; `apply` upserts by it.
+    #[schema(min_length = 1, max_length = 191)]
     pub name: String,
     /// Free text for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +85,7 @@ impl TaskSpec {
 #[serde(deny_unknown_fields)]
 pub struct SheetSpec {
     /// Excel sheet name: at most 31 characters, none of `[ ] : * ? / \`.
+    #[schema(min_length = 1, max_length = 31)]
     pub name: String,
     /// The query; may use `{today}`, `{yesterday}` and the other date macros.
     pub sql: String,

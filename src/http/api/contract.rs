@@ -460,4 +460,20 @@ mod tests {
         }
         assert_eq!(seen.len(), OPERATIONS.len());
     }
+
+    /// The names' length bounds in the document are the ones the server checks.
+    #[test]
+    fn name_bounds_are_the_servers() {
+        let (_, doc) = super::super::router();
+        let schemas = &doc["components"]["schemas"];
+        for (schema, max) in [
+            ("TaskSpec", crate::task::validate::TASK_NAME_MAX),
+            ("SheetSpec", crate::model::task::SHEET_NAME_MAX),
+            ("DataSourceBody", super::super::datasources::NAME_MAX),
+        ] {
+            let name = &schemas[schema]["properties"]["name"];
+            assert_eq!(name["maxLength"], max, "{schema}: {name}");
+            assert_eq!(name["minLength"], 1, "{schema}: {name}");
+        }
+    }
 }

@@ -107,6 +107,7 @@ impl DataSourceView {
 pub struct DataSourceBody {
     /// Name (required on POST; on PUT, if given, the name in the path).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 191)]
     pub name: Option<String>,
     /// mysql, adb, postgresql or sqlite.
     #[serde(rename = "type")]
