@@ -556,14 +556,7 @@ async fn changes_by_api_and_cli_are_audited_without_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_covers_every_route() {
     let api = Api::start(Backend::Sqlite, "").await;
-    let r = api
-        .http
-        .get(api.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let doc: Value = r.json().await.unwrap();
+    let doc = crate::api_contract::document(&api).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (method, path, _) in ROUTES {

@@ -11,7 +11,7 @@ use crate::api_auth::Api;
 use crate::helpers::Backend;
 
 /// The document the daemon serves.
-async fn document(api: &Api) -> Value {
+pub(crate) async fn document(api: &Api) -> Value {
     let r = api
         .http
         .get(api.url("/api/openapi.json"))
