@@ -11,7 +11,7 @@ use crate::export::naming::check_sql_macros;
 use crate::model::alert::Condition;
 use crate::model::cron::{Schedule, TooFrequent, check_min_interval};
 use crate::model::env;
-use crate::model::task::{MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
+use crate::model::task::{Format, MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
 use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::model::units::TimeZone;
 use crate::notify::templates;
@@ -23,6 +23,8 @@ pub const TASK_NAME_MAX: usize = 191;
 pub const RETRIES_MAX: u32 = 100;
 /// A cron expression must fire within this many years (croner's own search limit).
 const CRON_HORIZON_YEARS: i64 = 5;
+/// Longest `output.title`, in characters (one line above the header).
+const TITLE_MAX_CHARS: usize = 200;
 
 /// One problem with one task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,6 +234,25 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             fail("output.filename", e.to_string());
         } else if let Err(e) = template::check(name, FILENAME_PLACEHOLDERS) {
             fail("output.filename", e.to_string());
+        }
+    }
+    if let Some(title) = &spec.output.title {
+        if spec.output.format != Format::Xlsx {
+            fail(
+                "output.title",
+                "only an xlsx file has a title row: remove it or use format xlsx".into(),
+            );
+        } else if title.trim().is_empty() {
+            fail("output.title", "is empty: remove it or give a text".into());
+        } else if title.chars().count() > TITLE_MAX_CHARS {
+            fail(
+                "output.title",
+                format!("is longer than {TITLE_MAX_CHARS} characters"),
+            );
+        } else if let Err(e) = crate::model::plain::check(title) {
+            fail("output.title", e.to_string());
+        } else if let Err(e) = template::check(title, FILENAME_PLACEHOLDERS) {
+            fail("output.title", e.to_string());
         }
     }
     if let Some(t) = spec.timeout
