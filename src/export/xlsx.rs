@@ -480,19 +480,16 @@ impl Sink for XlsxSink {
 mod tests {
     use super::*;
 
+    /// A sink into `dir` (deflate level 1) with parts of `max_file_size`, `total` bytes in all.
+    fn sink(dir: &std::path::Path, max_file_size: u64, total: u64, look: Look) -> XlsxSink {
+        let temps = TempFiles::new(dir).unwrap();
+        XlsxSink::new("r.xlsx", max_file_size, 1, Budget::new(total), temps, look).unwrap()
+    }
+
     #[test]
     fn a_workbook_past_the_total_limit_fails_and_keeps_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let temps = TempFiles::new(dir.path()).unwrap();
-        let mut sink = XlsxSink::new(
-            "r.xlsx",
-            1 << 30,
-            1,
-            Budget::new(100 << 10),
-            temps,
-            Look::default(),
-        )
-        .unwrap();
+        let mut sink = sink(dir.path(), 1 << 30, 100 << 10, Look::default());
         sink.begin_sheet("s").unwrap();
         sink.columns(vec!["x".into()]).unwrap();
         let batch = Batch {
@@ -512,16 +509,7 @@ mod tests {
     fn saved_parts_count_with_their_real_size() {
         // Small parts, each measured when saved: the third pushes the total past 40 KB.
         let dir = tempfile::tempdir().unwrap();
-        let temps = TempFiles::new(dir.path()).unwrap();
-        let mut sink = XlsxSink::new(
-            "r.xlsx",
-            16 << 10,
-            1,
-            Budget::new(40 << 10),
-            temps,
-            Look::default(),
-        )
-        .unwrap();
+        let mut sink = sink(dir.path(), 16 << 10, 40 << 10, Look::default());
         sink.begin_sheet("s").unwrap();
         sink.columns(vec!["x".into()]).unwrap();
         let mut failed = None;
@@ -561,19 +549,11 @@ mod tests {
     fn numbers_are_grouped_by_type_and_names_stay_plain() {
         use calamine::{Reader, Xlsx, open_workbook};
         let dir = tempfile::tempdir().unwrap();
-        let temps = TempFiles::new(dir.path()).unwrap();
-        let mut sink = XlsxSink::new(
-            "r.xlsx",
-            1 << 30,
-            1,
-            Budget::new(1 << 30),
-            temps,
-            Look {
-                font: "宋体".into(),
-                title: Some("月报".into()),
-            },
-        )
-        .unwrap();
+        let look = Look {
+            font: "宋体".into(),
+            title: Some("月报".into()),
+        };
+        let mut sink = sink(dir.path(), 1 << 30, 1 << 30, look);
         sink.begin_sheet("s").unwrap();
         let names = ["金额", "订单数", "order_no", "ratio", "big", "mixed"];
         sink.columns(names.iter().map(|s| s.to_string()).collect())

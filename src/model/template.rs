@@ -77,7 +77,8 @@ pub const MESSAGE_PLACEHOLDERS: &[&str] = &[
 
 /// The SQL date macros: midnight of a day relative to the fire's (`{yesterday}`,
 /// `{yesterday:%Y%m%d}`); also in file names and titles.
-pub const SQL_MACROS: &[&str] = &[
+pub const SQL_MACROS: &[&str] = &MACROS;
+const MACROS: [&str; 8] = [
     "today",
     "yesterday",
     "tomorrow",
@@ -90,19 +91,22 @@ pub const SQL_MACROS: &[&str] = &[
 
 /// Placeholders of output file names and titles: the task, the fire's date and time, and
 /// the SQL date macros (the data's date: `日报_{yesterday:%Y%m%d}.xlsx`).
-pub const FILENAME_PLACEHOLDERS: &[&str] = &[
-    "task_name",
-    "date",
-    "datetime",
-    "today",
-    "yesterday",
-    "tomorrow",
-    "week_start",
-    "month_start",
-    "last_month_start",
-    "last_month_end",
-    "year_start",
-];
+pub const FILENAME_PLACEHOLDERS: &[&str] = &name_placeholders(["task_name", "date", "datetime"]);
+
+/// `own` followed by the SQL date macros.
+const fn name_placeholders(own: [&'static str; 3]) -> [&'static str; 11] {
+    let mut out = [""; 11];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = if i < own.len() {
+            own[i]
+        } else {
+            MACROS[i - own.len()]
+        };
+        i += 1;
+    }
+    out
+}
 
 /// Placeholders that take a `:FORMAT`: these and the SQL date macros.
 const DATE_PLACEHOLDERS: &[&str] = &["date", "datetime", "execution_time"];

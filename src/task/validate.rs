@@ -114,6 +114,12 @@ pub fn validate_all(specs: &[TaskSpec], ctx: &Context<'_>) -> Vec<TaskError> {
     errors
 }
 
+/// A file name or title template: plain text with file-name placeholders only.
+fn name_template(text: &str) -> Result<(), String> {
+    crate::model::plain::check(text).map_err(|e| e.to_string())?;
+    template::check(text, FILENAME_PLACEHOLDERS).map_err(|e| e.to_string())
+}
+
 /// Checks one task; `index` (0-based) names a task that has no name.
 pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskError> {
     let mut errors = Vec::new();
@@ -230,10 +236,8 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 "output.filename",
                 format!("{name:?} must be a file name, not a path"),
             );
-        } else if let Err(e) = crate::model::plain::check(name) {
-            fail("output.filename", e.to_string());
-        } else if let Err(e) = template::check(name, FILENAME_PLACEHOLDERS) {
-            fail("output.filename", e.to_string());
+        } else if let Err(e) = name_template(name) {
+            fail("output.filename", e);
         }
     }
     if let Some(title) = &spec.output.title {
@@ -249,10 +253,8 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 "output.title",
                 format!("is longer than {TITLE_MAX_CHARS} characters"),
             );
-        } else if let Err(e) = crate::model::plain::check(title) {
-            fail("output.title", e.to_string());
-        } else if let Err(e) = template::check(title, FILENAME_PLACEHOLDERS) {
-            fail("output.title", e.to_string());
+        } else if let Err(e) = name_template(title) {
+            fail("output.title", e);
         }
     }
     if let Some(t) = spec.timeout

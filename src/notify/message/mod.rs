@@ -163,23 +163,22 @@ impl Facts {
             "download_url" => self.download_url.clone().unwrap_or_default(),
             "status" => self.status.to_string(),
             "error" => self.error.clone().unwrap_or_default(),
-            "sheets" => self
-                .sheets
-                .iter()
-                .map(|(name, rows)| format!("{name} ({})", humanize::thousands(*rows)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            "sheet_rows" => self
-                .sheets
-                .iter()
-                .map(|(name, rows)| format!("{name} {} 行", humanize::thousands(*rows)))
-                .collect::<Vec<_>>()
-                .join("，"),
+            "sheets" => self.each_sheet(|name, rows| format!("{name} ({rows})"), ", "),
+            "sheet_rows" => self.each_sheet(|name, rows| format!("{name} {rows} 行"), "，"),
             "alert_state" => alert(|a| a.state.to_string()),
             "alert_condition" => alert(|a| a.condition.clone()),
             "alert_value" => alert(|a| a.value.clone()),
             _ => return None,
         })
+    }
+
+    /// Each sheet as `item(name, rows with separators)`, joined by `separator`.
+    fn each_sheet(&self, item: impl Fn(&str, String) -> String, separator: &str) -> String {
+        self.sheets
+            .iter()
+            .map(|(name, rows)| item(name, humanize::thousands(*rows)))
+            .collect::<Vec<_>>()
+            .join(separator)
     }
 
     /// Renders `template` with these facts and `{table}` showing at most `rows` rows. In
