@@ -6,10 +6,12 @@
 
 use calamine::{Data, HorizontalAlignment, Reader, Xlsx, open_workbook};
 use chrono::Datelike;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use crate::api_daemon::Daemon;
 use crate::dingtalk::{SECRET, StandIn};
 use crate::helpers::{Backend, DEMO_SOURCE, Workdir, files_under};
 
@@ -316,4 +318,83 @@ fn titles_and_date_macros_in_names_are_checked_when_applied() {
         range.get_value((0, 0)),
         Some(&Data::String(format!("t {}", month_start.format("%m月"))))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_log_shows_each_sheets_rows_and_durations_in_the_pages_language() {
+    let d = Daemon::start(Backend::Sqlite, "").await;
+    let (s, task) = d
+        .call(
+            "POST",
+            "/api/tasks",
+            Some(json!({"name": "两表", "data_source": "demo", "cron": "0 9 * * *",
+                "sheets": [
+                    {"name": "订单明细", "sql": "SELECT id, amount FROM orders ORDER BY id LIMIT 1234"},
+                    {"name": "城市汇总", "sql": "SELECT city, COUNT(*) AS n FROM orders GROUP BY city"}
+                ]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{task}");
+    let (s, ran) = d
+        .call(
+            "POST",
+            &format!("/api/tasks/{}/run", task["id"]),
+            Some(json!({})),
+        )
+        .await;
+    assert!((200..300).contains(&s), "{ran}");
+    let id = ran["execution_id"].as_i64().unwrap();
+    let run = d
+        .until_not(
+            &format!("/api/logs/{id}"),
+            &["running"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(run["status"], "success", "{run}");
+    let cities = run["sheets"][1]["rows"].as_u64().unwrap();
+    assert_eq!(run["sheets"][0], json!({"name": "订单明细", "rows": 1234}));
+    assert_eq!(run["rows"], 1234 + cities);
+
+    let token = d.login("ann", "viewer").await;
+    let page = |lang: &'static str| {
+        let (d, token) = (&d, token.clone());
+        async move {
+            let r = d
+                .http
+                .get(format!("{}/logs?lang={lang}", d.base))
+                .header("cookie", format!("reportd_session={token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let zh = page("zh").await;
+    let total = format!("{}", 1234 + cities);
+    let grouped = format!("{},{}", &total[..1], &total[1..]);
+    assert!(
+        zh.contains(&format!(">{grouped} <")),
+        "total with separators: {zh}"
+    );
+    assert!(
+        zh.contains(&format!(
+            r#"<div class="muted sheet-rows">订单明细 1,234 · 城市汇总 {cities}</div>"#
+        )),
+        "{zh}"
+    );
+    let duration = |html: &str| {
+        let cell = html
+            .split("data-label=\"")
+            .find(|c| c.starts_with("耗时\"") || c.starts_with("Duration\""))
+            .unwrap()
+            .to_string();
+        cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()].to_string()
+    };
+    let d_zh = duration(&zh);
+    assert!(d_zh.ends_with('秒') && !d_zh.ends_with('s'), "{d_zh}");
+    let en = page("en").await;
+    let d_en = duration(&en);
+    assert!(d_en.ends_with('s') && !d_en.contains('秒'), "{d_en}");
 }
