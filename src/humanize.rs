@@ -1,4 +1,5 @@
-//! Numbers for people: `1,000`, `2.5MB`, `3.2秒`/`3.2s`. Used in summaries, logs and messages.
+//! Numbers for people: `1,000`, `2.5MB`, `3.2秒`/`3.2s`, `1分45秒`/`1m 45s`. Used in
+//! summaries, logs, messages and the console.
 
 use std::time::Duration;
 
@@ -51,6 +52,21 @@ pub fn uptime(d: Duration) -> String {
     }
 }
 
+/// A span in its two largest units, in Chinese (`3.2秒`, `1分45秒`, `2小时5分`, `3天4小时`)
+/// or English (`3.2s`, `1m 45s`, `2h 5m`, `3d 4h`); under a minute with one decimal.
+pub fn span(d: Duration, chinese: bool) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (chinese, days, hours, mins) {
+        (true, 0, 0, 0) => format!("{:.1}秒", d.as_secs_f64()),
+        (true, 0, 0, _) => format!("{mins}分{secs}秒"),
+        (true, 0, _, _) => format!("{hours}小时{mins}分"),
+        (true, ..) => format!("{days}天{hours}小时"),
+        (false, 0, 0, 0) => seconds(d),
+        (false, ..) => uptime(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +87,15 @@ mod tests {
             uptime(Duration::from_secs(3 * 86_400 + 4 * 3600 + 9)),
             "3d 4h"
         );
+        let cases = [
+            (3_210, "3.2秒", "3.2s"),
+            (105_000, "1分45秒", "1m 45s"),
+            (7_500_000, "2小时5分", "2h 5m"),
+            ((3 * 86_400 + 4 * 3600 + 9) * 1000, "3天4小时", "3d 4h"),
+        ];
+        for (ms, zh, en) in cases {
+            assert_eq!(span(Duration::from_millis(ms), true), zh);
+            assert_eq!(span(Duration::from_millis(ms), false), en);
+        }
     }
 }

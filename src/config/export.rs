@@ -43,7 +43,17 @@ pub struct ExportSettings {
     pub download_expiry: u64,
     /// Export jobs: the workers of each lane and the row estimate between them.
     pub jobs: JobSettings,
+    /// The font of xlsx files (every cell; at most 31 characters). The default, 等线
+    /// (DengXian), is Excel's own Chinese font since Office 2016 and ships with Windows 10+,
+    /// Office and WPS; `微软雅黑` or `宋体` are other choices that render Chinese everywhere.
+    pub font: String,
 }
+
+/// `export.font` when it is absent.
+pub const DEFAULT_FONT: &str = "等线";
+
+/// Longest font name Excel keeps.
+const FONT_MAX_CHARS: usize = 31;
 
 /// `export.max_total_bytes` when it is absent or 0: 10 GB.
 pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 10 << 30;
@@ -52,6 +62,27 @@ pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 10 << 30;
 pub const DEFAULT_JOB_MAX_TIMEOUT: u64 = 3600;
 
 impl ExportSettings {
+    /// Checks `font`: a plain name of 1 to 31 characters.
+    ///
+    /// # Errors
+    /// Why the name cannot be a font name, for `export.font: …`.
+    pub fn check_font(&self) -> Result<(), String> {
+        let font = self.font.trim();
+        if font.is_empty() {
+            return Err("is empty: give a font name such as 等线 or 微软雅黑".into());
+        }
+        if font.chars().count() > FONT_MAX_CHARS {
+            return Err(format!(
+                "{:?} is longer than {FONT_MAX_CHARS} characters (Excel's limit)",
+                font.chars().take(40).collect::<String>()
+            ));
+        }
+        if font.chars().any(char::is_control) {
+            return Err("must not hold control characters".into());
+        }
+        crate::model::plain::check(font).map_err(|e| e.to_string())
+    }
+
     /// The bytes one run may write across all its files: `max_total_bytes`, or
     /// [`DEFAULT_MAX_TOTAL_BYTES`] when it is 0 (there is no "unlimited").
     pub fn total_bytes_limit(&self) -> u64 {
@@ -108,6 +139,7 @@ impl Default for ExportSettings {
             csv_escape_formulas: true,
             download_expiry: 7 * 86_400,
             jobs: JobSettings::default(),
+            font: DEFAULT_FONT.to_string(),
         }
     }
 }

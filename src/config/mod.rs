@@ -31,7 +31,7 @@ use crate::model::datasource::DataSourceSpec;
 pub use daemon::DaemonSettings;
 pub use dingtalk::DingTalkSettings;
 pub use email::{EmailSettings, Security};
-pub use export::{ExportSettings, JobSettings};
+pub use export::{DEFAULT_FONT, ExportSettings, JobSettings};
 pub use feishu::FeishuSettings;
 pub use http::HttpSettings;
 pub use limits::{CHUNK_SIZE_MAX, DAYS_MAX, TIMEOUT_MAX};
@@ -189,6 +189,9 @@ impl Settings {
                 "system_database: a mysql or postgresql store needs `host` or `url`".into(),
             ));
         }
+        self.export
+            .check_font()
+            .map_err(|m| invalid("font", format!("export.font: {m}")))?;
         limits::check(self, text)
     }
 

@@ -6,6 +6,7 @@
 //!
 //! - [`naming`]: file names and SQL date macros.
 //! - [`sink`]: the writer loop and the `Sink` trait; [`xlsx`] and [`csv`] implement it.
+//! - [`look`]: fonts, number formats, header style and page setup of xlsx files.
 //! - [`budget`]: `export.max_total_bytes`, counted where the bytes are written.
 //! - [`catch`]: a panic of the writer turned into its error.
 //! - [`temp`]: temp files, their removal, and sweeping those of dead processes.
@@ -15,6 +16,7 @@ pub mod budget;
 pub mod catch;
 pub mod csv;
 pub mod gauge;
+pub mod look;
 pub mod naming;
 pub mod place;
 pub mod sink;
@@ -111,6 +113,8 @@ pub struct ExportRequest {
     pub csv_escape_formulas: bool,
     /// Rows of the first sheet kept in [`ExportOutcome::preview`] (0: none).
     pub preview_rows: usize,
+    /// xlsx: the font and the title row.
+    pub look: look::Look,
 }
 
 /// A file an export produced.
@@ -176,6 +180,7 @@ pub async fn export(
             req.compression_level,
             budget::Budget::new(req.max_total_bytes),
             temps,
+            req.look.clone(),
         )?),
         Format::Csv => Box::new(csv::CsvSink::new(
             &first_name,

@@ -1,7 +1,9 @@
-//! Names and parameters rendered at a fire's scheduled time in the task's zone: output file
-//! names (`{task_name} {date} {date:%Y%m%d} {datetime}`), sanitised for the file system, and
-//! the SQL date macros `{today} {yesterday} {tomorrow} {week_start} {month_start}
-//! {last_month_start} {last_month_end} {year_start}` (`YYYY-MM-DD`, or `{today:%Y%m%d}`).
+//! Names and parameters rendered at a fire's scheduled time in the task's zone: the SQL date
+//! macros `{today} {yesterday} {tomorrow} {week_start} {month_start} {last_month_start}
+//! {last_month_end} {year_start}` (`YYYY-MM-DD`, or `{today:%Y%m%d}`), and output file names
+//! and titles (`{task_name} {date} {date:%Y%m%d} {datetime}` and the same date macros, so a
+//! name can carry the data's day: `日报_{yesterday:%Y%m%d}.xlsx`); file names are sanitised
+//! for the file system. Every date macro is rendered by one function, [`macro_value`].
 //! A date macro stands for midnight of its day in the task's zone, so time items of a format
 //! (`{yesterday:%Y-%m-%d %H:%M:%S}`, `{today:%s}`) render `00:00:00` and its epoch second.
 //!
@@ -18,17 +20,7 @@ use crate::model::template;
 /// File name template used when a task names none.
 pub const DEFAULT_FILENAME: &str = "{task_name}_{datetime}";
 
-/// The SQL date macros.
-pub const SQL_MACROS: &[&str] = &[
-    "today",
-    "yesterday",
-    "tomorrow",
-    "week_start",
-    "month_start",
-    "last_month_start",
-    "last_month_end",
-    "year_start",
-];
+pub use crate::model::template::SQL_MACROS;
 
 /// The date a SQL macro stands for, on the day of `at` (weeks start on Monday).
 pub fn macro_date(name: &str, at: DateTime<Tz>) -> Option<NaiveDate> {
@@ -100,39 +92,55 @@ fn render_checked(
     }
 }
 
+/// The value of date macro `name` (with its `format`, default `%Y-%m-%d`) for a fire at
+/// `at`: `None` when `name` is no macro, `Some(Err(()))` for a format chrono cannot write.
+fn macro_value(name: &str, format: Option<&str>, at: DateTime<Tz>) -> Option<Result<String, ()>> {
+    let day = macro_date(name, at)?;
+    Some(
+        template::format_time(&midnight(day, at.timezone()), format.unwrap_or("%Y-%m-%d"))
+            .ok_or(()),
+    )
+}
+
 /// Replaces the date macros in `sql`. Other `{...}` text is left alone: it may be SQL (a
 /// PostgreSQL array literal, JSON).
 ///
 /// # Errors
 /// A macro's format chrono cannot write.
 pub fn render_sql(sql: &str, at: DateTime<Tz>) -> Result<String, RenderError> {
-    render_checked(sql, |name, format| {
-        let day = macro_date(name, at)?;
-        Some(
-            template::format_time(&midnight(day, at.timezone()), format.unwrap_or("%Y-%m-%d"))
-                .ok_or(()),
-        )
+    render_checked(sql, |name, format| macro_value(name, format, at))
+}
+
+/// A file name or title template rendered at `at`: `{task_name}`, `{date}`, `{datetime}` and
+/// the date macros; nothing made safe yet.
+///
+/// # Errors
+/// A date format chrono cannot write.
+pub fn render_name(
+    template_text: &str,
+    task_name: &str,
+    at: DateTime<Tz>,
+) -> Result<String, RenderError> {
+    render_checked(template_text, |name, fmt| match name {
+        "task_name" => Some(Ok(task_name.to_string())),
+        "date" => Some(template::format_time(&at, fmt.unwrap_or("%Y-%m-%d")).ok_or(())),
+        "datetime" => Some(template::format_time(&at, fmt.unwrap_or("%Y%m%d_%H%M%S")).ok_or(())),
+        _ => macro_value(name, fmt, at),
     })
 }
 
-/// The file name for a task's output: the template rendered at `at`, made safe for the file
-/// system, with the format's extension.
+/// The file name for a task's output: the template rendered at `at` ([`render_name`]), made
+/// safe for the file system, with the format's extension.
 ///
 /// # Errors
-/// A `{date:...}` or `{datetime:...}` format chrono cannot write.
+/// A date format chrono cannot write.
 pub fn render_filename(
     template_text: Option<&str>,
     task_name: &str,
     at: DateTime<Tz>,
     format: Format,
 ) -> Result<String, RenderError> {
-    let text = template_text.unwrap_or(DEFAULT_FILENAME);
-    let rendered = render_checked(text, |name, fmt| match name {
-        "task_name" => Some(Ok(task_name.to_string())),
-        "date" => Some(template::format_time(&at, fmt.unwrap_or("%Y-%m-%d")).ok_or(())),
-        "datetime" => Some(template::format_time(&at, fmt.unwrap_or("%Y%m%d_%H%M%S")).ok_or(())),
-        _ => None,
-    })?;
+    let rendered = render_name(template_text.unwrap_or(DEFAULT_FILENAME), task_name, at)?;
     let ext = format.extension();
     let stem = strip_extension(&rendered, ext);
     Ok(format!("{}.{ext}", sanitize(stem)))
@@ -272,6 +280,37 @@ mod tests {
             "r_1795395600_+0800.csv"
         );
         assert_eq!(part_name("a.b.xlsx", 3), "a.b_part3.xlsx");
+    }
+
+    #[test]
+    fn file_names_carry_the_data_date() {
+        // Fired on 2026-03-01 (a Sunday) at 09:00: the data is of the day before.
+        let t = at(2026, 3, 1, 9);
+        assert_eq!(
+            render_filename(Some("日报_{yesterday:%Y%m%d}.xlsx"), "x", t, Format::Xlsx).unwrap(),
+            "日报_20260228.xlsx"
+        );
+        assert_eq!(
+            render_filename(
+                Some("{last_month_start:%Y%m}_{week_start}_{date:%d}"),
+                "x",
+                t,
+                Format::Csv
+            )
+            .unwrap(),
+            "202602_2026-02-23_01.csv"
+        );
+        // Time items of a macro are midnight's; separators still become `_`.
+        assert_eq!(
+            render_filename(Some("r_{today:%H:%M}"), "x", t, Format::Xlsx).unwrap(),
+            "r_00_00.xlsx"
+        );
+        assert_eq!(
+            render_name("{task_name} {yesterday}", "订单", t).unwrap(),
+            "订单 2026-02-28"
+        );
+        let e = render_filename(Some("r_{yesterday:%#z}"), "x", t, Format::Xlsx).unwrap_err();
+        assert_eq!(e.placeholder, "yesterday");
     }
 
     #[test]

@@ -1,16 +1,18 @@
-//! The xlsx writer: rust_xlsxwriter in constant-memory mode, one worksheet per query, bold
-//! frozen header with autofilter, column widths from the header and first rows, real dates.
+//! The xlsx writer: rust_xlsxwriter in constant-memory mode, one worksheet per query, styled
+//! frozen header with autofilter, column widths from the header and first rows, real dates,
+//! numbers with thousands separators, ready to print ([`super::look`]).
 //! A sheet that reaches Excel's 1,048,576 rows continues in `name (2)`; a workbook whose
 //! compressed size, measured as it grows ([`super::gauge`]), would pass `max_file_size` is
 //! closed and the export continues in `_part2`. A saved part is checked against the limit: one
 //! past it fails the export rather than being kept. The saved parts' sizes and the current
 //! part's gauge count against `export.max_total_bytes` ([`super::budget`]).
 
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use rust_xlsxwriter::{Workbook, XlsxError};
 use std::collections::HashSet;
 
 use super::budget::Budget;
 use super::gauge::{self, Gauge};
+use super::look::{self, Formats, Look, Shown};
 use super::naming::part_name;
 use super::sink::{Part, Sink, WriteError, Written, display_width};
 use super::temp::TempFiles;
@@ -34,33 +36,12 @@ const SHEET_BYTES: u64 = 1 << 10;
 /// bench's 1M rows: the gauge within 1 % of the real size.
 const MARGIN: f64 = 0.03;
 
-struct Formats {
-    header: Format,
-    date: Format,
-    datetime: Format,
-    time: Format,
-    /// `0.0`, `0.00`, ... for decimals of scale 1..=10.
-    decimals: Vec<Format>,
-}
-
-impl Formats {
-    fn new() -> Formats {
-        Formats {
-            header: Format::new().set_bold(),
-            date: Format::new().set_num_format("yyyy-mm-dd"),
-            datetime: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
-            time: Format::new().set_num_format("hh:mm:ss"),
-            decimals: (1..=10)
-                .map(|n| Format::new().set_num_format(format!("0.{}", "0".repeat(n))))
-                .collect(),
-        }
-    }
-}
-
 struct Sheet {
     base: String,
     seq: u32,
     columns: Vec<String>,
+    /// What each column holds (from the first rows).
+    looks: Vec<look::Column>,
     /// Worksheet index in the current workbook, once opened.
     index: Option<usize>,
     /// Next row to write.
@@ -83,6 +64,7 @@ pub struct XlsxSink {
     sheets: Vec<(String, u64)>,
     sheet: Option<Sheet>,
     formats: Formats,
+    look: Look,
     /// The current part's compressed rows.
     gauge: Gauge,
     /// Worksheets in the current part.
@@ -123,8 +105,10 @@ impl XlsxSink {
         compression_level: u8,
         budget: Budget,
         temps: TempFiles,
+        look: Look,
     ) -> Result<XlsxSink, WriteError> {
-        let workbook = new_workbook(&temps, compression_level, max_file_size)?;
+        let formats = Formats::new(&look.font);
+        let workbook = new_workbook(&temps, compression_level, max_file_size, &formats)?;
         Ok(XlsxSink {
             file_name: file_name.to_string(),
             max_file_size,
@@ -136,14 +120,16 @@ impl XlsxSink {
             parts: Vec::new(),
             sheets: Vec::new(),
             sheet: None,
-            formats: Formats::new(),
+            formats,
+            look,
             gauge: Gauge::new(compression_level, max_file_size),
             worksheets: 0,
             truncated: 0,
         })
     }
 
-    /// Opens the worksheet of the current sheet (name by `seq`), sets widths, writes the header.
+    /// Opens the worksheet of the current sheet (name by `seq`): widths, column formats, page
+    /// setup, the title (when there is one) and the header.
     fn open_worksheet(&mut self) -> Result<(), WriteError> {
         let sheet = self.sheet.as_mut().expect("a sheet is open");
         let mut name = sheet_name(&sheet.base, sheet.seq);
@@ -156,18 +142,32 @@ impl XlsxSink {
             .add_worksheet_with_constant_memory()
             .map_err(err)?;
         ws.set_name(&name).map_err(err)?;
+        let f = &self.formats;
         for (c, w) in sheet.widths.iter().enumerate() {
             ws.set_column_width(c as u16, *w).map_err(err)?;
         }
+        for (c, col) in sheet.looks.iter().enumerate() {
+            if let Some(format) = f.get(col.shown) {
+                ws.set_column_format(c as u16, format).map_err(err)?;
+            }
+        }
+        let header_row = self.look.header_row();
+        look::page_setup(ws, &sheet.widths, header_row).map_err(err)?;
+        if let Some(title) = &self.look.title {
+            ws.write_string_with_format(0, 0, title, &f.title)
+                .map_err(err)?;
+        }
         if !sheet.columns.is_empty() {
-            ws.set_freeze_panes(1, 0).map_err(err)?;
+            ws.set_freeze_panes(header_row + 1, 0).map_err(err)?;
         }
         for (c, h) in sheet.columns.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, h, &self.formats.header)
+            let number = sheet.looks.get(c).is_some_and(|l| l.number);
+            let format = if number { &f.header_number } else { &f.header };
+            ws.write_string_with_format(header_row, c as u16, h, format)
                 .map_err(err)?;
         }
         sheet.index = Some(self.workbook.worksheets().len() - 1);
-        sheet.row = 1;
+        sheet.row = header_row + 1;
         self.worksheets += 1;
         Ok(())
     }
@@ -183,7 +183,7 @@ impl XlsxSink {
         if !sheet.columns.is_empty() {
             let ws = self.workbook.worksheet_from_index(index).map_err(err)?;
             ws.autofilter(
-                0,
+                self.look.header_row(),
                 0,
                 sheet.row.saturating_sub(1),
                 (sheet.columns.len() - 1) as u16,
@@ -225,7 +225,12 @@ impl XlsxSink {
             bytes,
         });
         if !last {
-            self.workbook = new_workbook(&self.temps, self.compression_level, self.max_file_size)?;
+            self.workbook = new_workbook(
+                &self.temps,
+                self.compression_level,
+                self.max_file_size,
+                &self.formats,
+            )?;
             self.names.clear();
             self.gauge.new_part();
             self.worksheets = 0;
@@ -271,24 +276,21 @@ impl XlsxSink {
         let f = &self.formats;
         for (c, cell) in cells.iter().enumerate() {
             let col = c as u16;
+            // A cell shown as its column is written bare: the column's format applies.
+            let own = sheet.looks.get(c).and_then(|l| {
+                let shown = Shown::of(cell, l.code);
+                if shown == l.shown { None } else { f.get(shown) }
+            });
             match cell {
                 Cell::Null => {}
                 Cell::Bool(b) => {
                     ws.write_boolean(row, col, *b).map_err(err)?;
                 }
                 Cell::Int(i) => {
-                    ws.write_number(row, col, *i as f64).map_err(err)?;
+                    number(ws, row, col, *i as f64, own)?;
                 }
-                Cell::Number(n) => {
-                    ws.write_number(row, col, *n).map_err(err)?;
-                }
-                Cell::Decimal(n, scale) => {
-                    match f.decimals.get(usize::from(*scale).wrapping_sub(1)) {
-                        Some(fmt) => ws
-                            .write_number_with_format(row, col, *n, fmt)
-                            .map_err(err)?,
-                        None => ws.write_number(row, col, *n).map_err(err)?,
-                    };
+                Cell::Number(n) | Cell::Decimal(n, _) => {
+                    number(ws, row, col, *n, own)?;
                 }
                 Cell::Text(s) => {
                     let text = if s.len() > MAX_TEXT_CHARS && s.chars().count() > MAX_TEXT_CHARS {
@@ -304,16 +306,13 @@ impl XlsxSink {
                     ws.write_string(row, col, text).map_err(err)?;
                 }
                 Cell::Date(d) => {
-                    ws.write_datetime_with_format(row, col, d, &f.date)
-                        .map_err(err)?;
+                    datetime(ws, row, col, d, own)?;
                 }
                 Cell::DateTime(dt) => {
-                    ws.write_datetime_with_format(row, col, dt, &f.datetime)
-                        .map_err(err)?;
+                    datetime(ws, row, col, dt, own)?;
                 }
                 Cell::Time(t) => {
-                    ws.write_datetime_with_format(row, col, t, &f.time)
-                        .map_err(err)?;
+                    datetime(ws, row, col, t, own)?;
                 }
             };
         }
@@ -329,12 +328,46 @@ impl XlsxSink {
     }
 }
 
+/// Writes a number, with `format` or bare (the column's format).
+fn number(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    col: u16,
+    n: f64,
+    format: Option<&rust_xlsxwriter::Format>,
+) -> Result<(), WriteError> {
+    match format {
+        Some(f) => ws.write_number_with_format(row, col, n, f),
+        None => ws.write_number(row, col, n),
+    }
+    .map(drop)
+    .map_err(err)
+}
+
+/// Writes a date or time, with `format` or bare (the column's format).
+fn datetime(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    col: u16,
+    t: impl rust_xlsxwriter::IntoExcelDateTime,
+    format: Option<&rust_xlsxwriter::Format>,
+) -> Result<(), WriteError> {
+    match format {
+        Some(f) => ws.write_datetime_with_format(row, col, t, f),
+        None => ws.write_datetime(row, col, t),
+    }
+    .map(drop)
+    .map_err(err)
+}
+
 fn new_workbook(
     temps: &TempFiles,
     compression_level: u8,
     max_file_size: u64,
+    formats: &Formats,
 ) -> Result<Workbook, WriteError> {
     let mut wb = Workbook::new();
+    formats.set_default(&mut wb).map_err(err)?;
     wb.set_tempdir(temps.dir()).map_err(err)?;
     wb.set_zip_compression_level(compression_level.clamp(1, 9));
     // ZIP64 records let a worksheet's XML pass 4 GB, but LibreOffice (7.4) cannot open files
@@ -366,7 +399,7 @@ fn widths(columns: &[String], batch: &Batch) -> Vec<f64> {
                     Cell::Null => 0,
                     Cell::Bool(_) => 5,
                     Cell::Int(i) => gauge::digits(*i) as usize + 1,
-                    Cell::Number(_) | Cell::Decimal(..) => 12,
+                    Cell::Number(_) | Cell::Decimal(..) => 14,
                     Cell::Text(s) => display_width(&s.chars().take(80).collect::<String>()),
                     Cell::Date(_) => 10,
                     Cell::DateTime(_) => 19,
@@ -386,6 +419,7 @@ impl Sink for XlsxSink {
             base: name.to_string(),
             seq: 1,
             columns: Vec::new(),
+            looks: Vec::new(),
             index: None,
             row: 0,
             widths: Vec::new(),
@@ -412,6 +446,7 @@ impl Sink for XlsxSink {
         let n = sheet.columns.len().max(1);
         if sheet.index.is_none() {
             sheet.widths = widths(&sheet.columns, batch);
+            sheet.looks = look::columns(&sheet.columns, batch);
             self.open_worksheet()?;
         }
         for (i, row) in batch.cells.chunks(n).enumerate() {
@@ -445,11 +480,16 @@ impl Sink for XlsxSink {
 mod tests {
     use super::*;
 
+    /// A sink into `dir` (deflate level 1) with parts of `max_file_size`, `total` bytes in all.
+    fn sink(dir: &std::path::Path, max_file_size: u64, total: u64, look: Look) -> XlsxSink {
+        let temps = TempFiles::new(dir).unwrap();
+        XlsxSink::new("r.xlsx", max_file_size, 1, Budget::new(total), temps, look).unwrap()
+    }
+
     #[test]
     fn a_workbook_past_the_total_limit_fails_and_keeps_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let temps = TempFiles::new(dir.path()).unwrap();
-        let mut sink = XlsxSink::new("r.xlsx", 1 << 30, 1, Budget::new(100 << 10), temps).unwrap();
+        let mut sink = sink(dir.path(), 1 << 30, 100 << 10, Look::default());
         sink.begin_sheet("s").unwrap();
         sink.columns(vec!["x".into()]).unwrap();
         let batch = Batch {
@@ -469,8 +509,7 @@ mod tests {
     fn saved_parts_count_with_their_real_size() {
         // Small parts, each measured when saved: the third pushes the total past 40 KB.
         let dir = tempfile::tempdir().unwrap();
-        let temps = TempFiles::new(dir.path()).unwrap();
-        let mut sink = XlsxSink::new("r.xlsx", 16 << 10, 1, Budget::new(40 << 10), temps).unwrap();
+        let mut sink = sink(dir.path(), 16 << 10, 40 << 10, Look::default());
         sink.begin_sheet("s").unwrap();
         sink.columns(vec!["x".into()]).unwrap();
         let mut failed = None;
@@ -504,6 +543,86 @@ mod tests {
                 char::from(b'a' + (x % 26) as u8)
             })
             .collect()
+    }
+
+    #[test]
+    fn numbers_are_grouped_by_type_and_names_stay_plain() {
+        use calamine::{Reader, Xlsx, open_workbook};
+        let dir = tempfile::tempdir().unwrap();
+        let look = Look {
+            font: "宋体".into(),
+            title: Some("月报".into()),
+        };
+        let mut sink = sink(dir.path(), 1 << 30, 1 << 30, look);
+        sink.begin_sheet("s").unwrap();
+        let names = ["金额", "订单数", "order_no", "ratio", "big", "mixed"];
+        sink.columns(names.iter().map(|s| s.to_string()).collect())
+            .unwrap();
+        let batch = Batch {
+            cells: vec![
+                Cell::Decimal(1234.5, 2),
+                Cell::Int(12),
+                Cell::Decimal(20260101001.0, 0),
+                Cell::Number(0.125),
+                Cell::Decimal(5.0, 0),
+                Cell::Int(3),
+                // Second row: another scale, and a decimal in an integer column.
+                Cell::Decimal(7.125, 3),
+                Cell::Int(1_234_567),
+                Cell::Decimal(20260101002.0, 0),
+                Cell::Number(1.5),
+                Cell::Decimal(5.0, 0),
+                Cell::Decimal(2.5, 1),
+            ],
+            rows: 2,
+        };
+        sink.rows(&batch).unwrap();
+        let written = Box::new(sink).finish().unwrap();
+        let path = &written.parts[0].temp;
+        let mut book: Xlsx<_> = open_workbook(path).unwrap();
+        let styles = book.worksheet_style("s").unwrap();
+        let format_of = |r: u32, c: u32| {
+            styles
+                .get((r, c))
+                .and_then(|s| s.number_format.as_ref())
+                .map_or("General".to_string(), |f| f.format_code.clone())
+        };
+        // Row 0 is the title, row 1 the header.
+        let row2: Vec<String> = (0..6).map(|c| format_of(2, c)).collect();
+        assert_eq!(
+            row2,
+            [
+                "#,##0.00",
+                "#,##0",
+                "General",
+                "#,##0.00##",
+                "#,##0",
+                "#,##0"
+            ]
+        );
+        let row3: Vec<String> = (0..6).map(|c| format_of(3, c)).collect();
+        assert_eq!(
+            row3,
+            [
+                "#,##0.000",
+                "#,##0",
+                "General",
+                "#,##0.00##",
+                "#,##0",
+                "#,##0.0"
+            ]
+        );
+        let font = styles.get((0, 0)).and_then(|s| s.font.clone()).unwrap();
+        assert_eq!(font.name.as_deref(), Some("宋体"));
+        let range = book.worksheet_range("s").unwrap();
+        assert_eq!(
+            range.get_value((0, 0)),
+            Some(&calamine::Data::String("月报".into()))
+        );
+        assert_eq!(
+            range.get_value((3, 1)),
+            Some(&calamine::Data::Float(1_234_567.0))
+        );
     }
 
     #[test]

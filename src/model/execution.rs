@@ -105,6 +105,28 @@ pub struct NotificationOutcome {
     pub error: Option<String>,
 }
 
+/// The rows one sheet (one query) of an execution got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SheetRows {
+    /// The sheet's name (the query's; continuation sheets `name (2)` count with it).
+    pub name: String,
+    /// Data rows, header not counted.
+    pub rows: u64,
+}
+
+impl SheetRows {
+    /// `(name, rows)` pairs as sheets.
+    pub fn list(pairs: &[(String, u64)]) -> Vec<SheetRows> {
+        pairs
+            .iter()
+            .map(|(name, rows)| SheetRows {
+                name: name.clone(),
+                rows: *rows,
+            })
+            .collect()
+    }
+}
+
 /// The start of an execution.
 #[derive(Debug, Clone)]
 pub struct NewExecution {
@@ -133,6 +155,8 @@ pub struct Finish {
     pub status: Option<ExecutionStatus>,
     /// Data rows exported.
     pub rows: Option<u64>,
+    /// Data rows per sheet, in order.
+    pub sheets: Vec<SheetRows>,
     /// Bytes written.
     pub bytes: Option<u64>,
     /// Files produced.
@@ -168,6 +192,9 @@ pub struct Execution {
     pub status: ExecutionStatus,
     /// Rows exported.
     pub rows: Option<u64>,
+    /// Rows per sheet, in order (empty before a run ends, after a failure, and for runs
+    /// recorded by versions that did not keep them).
+    pub sheets: Vec<SheetRows>,
     /// Bytes written.
     pub bytes: Option<u64>,
     /// Files produced.

@@ -117,6 +117,7 @@ impl JobSpec {
                         .clone()
                         .unwrap_or_else(|| DEFAULT_JOB_FILENAME.to_string()),
                 ),
+                title: None,
             },
             timeout: self.timeout,
             retries: 0,

@@ -122,9 +122,14 @@ pub struct OutputSpec {
     /// `xlsx` (default) or `csv`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub format: Format,
-    /// File name template: `{task_name} {date} {date:%Y%m%d} {datetime}`.
+    /// File name template: `{task_name} {date} {date:%Y%m%d} {datetime}` and the SQL date
+    /// macros (`日报_{yesterday:%Y%m%d}.xlsx`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// xlsx: a first row above the header saying what the file covers, with the file name's
+    /// placeholders (`{task_name} {yesterday}`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 impl OutputSpec {

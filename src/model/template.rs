@@ -24,7 +24,7 @@ pub enum TemplateError {
     },
     /// A `:FORMAT` on a placeholder that is not a date.
     #[error(
-        "placeholder {{{0}}} takes no format (only {{date:...}}, {{datetime:...}}, {{execution_time:...}})"
+        "placeholder {{{0}}} takes no format (only {{date:...}}, {{datetime:...}}, {{execution_time:...}} and the date macros such as {{yesterday:...}})"
     )]
     TakesNoFormat(String),
     /// A date placeholder whose format cannot be used.
@@ -68,16 +68,47 @@ pub const MESSAGE_PLACEHOLDERS: &[&str] = &[
     "task_id",
     "execution_id",
     "sheets",
+    "sheet_rows",
     "table",
     "alert_state",
     "alert_condition",
     "alert_value",
 ];
 
-/// Placeholders of output file names.
-pub const FILENAME_PLACEHOLDERS: &[&str] = &["task_name", "date", "datetime"];
+/// The SQL date macros: midnight of a day relative to the fire's (`{yesterday}`,
+/// `{yesterday:%Y%m%d}`); also in file names and titles.
+pub const SQL_MACROS: &[&str] = &MACROS;
+const MACROS: [&str; 8] = [
+    "today",
+    "yesterday",
+    "tomorrow",
+    "week_start",
+    "month_start",
+    "last_month_start",
+    "last_month_end",
+    "year_start",
+];
 
-/// Placeholders that take a `:FORMAT`.
+/// Placeholders of output file names and titles: the task, the fire's date and time, and
+/// the SQL date macros (the data's date: `日报_{yesterday:%Y%m%d}.xlsx`).
+pub const FILENAME_PLACEHOLDERS: &[&str] = &name_placeholders(["task_name", "date", "datetime"]);
+
+/// `own` followed by the SQL date macros.
+const fn name_placeholders(own: [&'static str; 3]) -> [&'static str; 11] {
+    let mut out = [""; 11];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = if i < own.len() {
+            own[i]
+        } else {
+            MACROS[i - own.len()]
+        };
+        i += 1;
+    }
+    out
+}
+
+/// Placeholders that take a `:FORMAT`: these and the SQL date macros.
 const DATE_PLACEHOLDERS: &[&str] = &["date", "datetime", "execution_time"];
 
 /// Template file extensions; a template value ending in one of these is a file name.
@@ -163,7 +194,7 @@ pub fn check(template: &str, known: &[&str]) -> Result<(), TemplateError> {
             });
         }
         if let Some(f) = format {
-            if !DATE_PLACEHOLDERS.contains(&name) {
+            if !DATE_PLACEHOLDERS.contains(&name) && !SQL_MACROS.contains(&name) {
                 return Err(TemplateError::TakesNoFormat(name.to_string()));
             }
             check_date_format(f).map_err(|error| TemplateError::Format {
@@ -427,6 +458,18 @@ mod tests {
                 .contains("bad date format")
         );
         assert!(check("{download_url}", FILENAME_PLACEHOLDERS).is_err());
+        check(
+            "日报_{yesterday:%Y%m%d}_{month_start}",
+            FILENAME_PLACEHOLDERS,
+        )
+        .unwrap();
+        assert!(check("{yesterday}", MESSAGE_PLACEHOLDERS).is_err());
+        assert!(
+            check("{yesterday:%Q}", FILENAME_PLACEHOLDERS)
+                .unwrap_err()
+                .to_string()
+                .contains("bad date format")
+        );
     }
 
     #[test]

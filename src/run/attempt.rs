@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::export::naming::RenderError;
 use crate::export::{ExportError, ExportOutcome, export};
 use crate::model::alert::{AlertState, ConditionError};
-use crate::model::execution::{ExecutionStatus, Finish, NewExecution, Trigger};
+use crate::model::execution::{ExecutionStatus, Finish, NewExecution, SheetRows, Trigger};
 use crate::notify::message::{AlertFacts, Facts};
 use crate::notify::notifier::Notifier;
 use crate::source::SourceError;
@@ -194,6 +194,7 @@ impl Attempt<'_> {
                 let finish = Finish {
                     status: Some(ExecutionStatus::Success),
                     rows: Some(outcome.rows),
+                    sheets: SheetRows::list(&outcome.sheets),
                     bytes: Some(outcome.bytes()),
                     files: outcome
                         .files

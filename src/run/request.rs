@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use std::time::Duration;
 
 use crate::config::{ExportSettings, SchedulerSettings, Settings};
-use crate::export::naming::{RenderError, render_filename, render_sql};
+use crate::export::naming::{RenderError, render_filename, render_name, render_sql};
 use crate::export::{Destination, ExportRequest, SheetQuery};
 use crate::model::task::Format;
 use crate::model::task::TaskSpec;
@@ -45,6 +45,10 @@ impl ExportSettings {
             temp_dir: self.temp_dir.clone(),
             csv_escape_formulas: self.csv_escape_formulas,
             preview_rows: 0,
+            look: crate::export::look::Look {
+                font: self.font.trim().to_string(),
+                title: None,
+            },
         }
     }
 }
@@ -113,6 +117,12 @@ pub fn export_request(
         query_timeout,
         settings.scheduler.timezone.0,
     );
+    request.look.title = spec
+        .output
+        .title
+        .as_deref()
+        .map(|t| render_name(t, &spec.name, at))
+        .transpose()?;
     // `{table}` shows these rows; an alert on the first query reads its first cell.
     let alert_reads_it = spec.alert.as_ref().is_some_and(|a| a.sql.is_none());
     request.preview_rows = (spec.notify.preview_rows as usize).max(usize::from(alert_reads_it));

@@ -22,6 +22,7 @@ struct Row {
     finished_at: Option<DateTime<Utc>>,
     status: String,
     rows_count: Option<i64>,
+    sheet_rows: Option<String>,
     bytes: Option<i64>,
     files: Option<String>,
     error: Option<String>,
@@ -54,6 +55,10 @@ impl Row {
                 .parse()
                 .map_err(|e: UnknownValue| corrupt("status", e.to_string()))?,
             rows: self.rows_count.map(|n| n.max(0) as u64),
+            sheets: match self.sheet_rows {
+                Some(s) => from_json(|| format!("execution {id} (sheet_rows)"), &s)?,
+                None => Vec::new(),
+            },
             bytes: self.bytes.map(|n| n.max(0) as u64),
             files: match self.files {
                 Some(f) => from_json(|| format!("execution {id} (files)"), &f)?,
@@ -77,7 +82,7 @@ impl Row {
 macro_rules! select_executions {
     ($tail:literal) => {
         concat!(
-            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, bytes, files, error, notifications, instance, alert FROM executions",
+            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, sheet_rows, bytes, files, error, notifications, instance, alert FROM executions",
             $tail
         )
     };
@@ -150,14 +155,16 @@ impl super::Store {
         let t = now();
         let status = finish.status.unwrap_or(ExecutionStatus::Success);
         let files = to_json(&finish.files);
+        let sheet_rows = to_json(&finish.sheets);
         let notes = to_json(&finish.notifications);
         let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ? WHERE id = ?",
+                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, sheet_rows = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ? WHERE id = ?",
             ))
             .bind(t)
             .bind(status.as_str())
             .bind(finish.rows.map(|n| n as i64))
+            .bind(&sheet_rows)
             .bind(finish.bytes.map(|n| n as i64))
             .bind(&files)
             .bind(&finish.error)

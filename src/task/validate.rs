@@ -11,7 +11,7 @@ use crate::export::naming::check_sql_macros;
 use crate::model::alert::Condition;
 use crate::model::cron::{Schedule, TooFrequent, check_min_interval};
 use crate::model::env;
-use crate::model::task::{MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
+use crate::model::task::{Format, MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
 use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::model::units::TimeZone;
 use crate::notify::templates;
@@ -23,6 +23,8 @@ pub const TASK_NAME_MAX: usize = 191;
 pub const RETRIES_MAX: u32 = 100;
 /// A cron expression must fire within this many years (croner's own search limit).
 const CRON_HORIZON_YEARS: i64 = 5;
+/// Longest `output.title`, in characters (one line above the header).
+const TITLE_MAX_CHARS: usize = 200;
 
 /// One problem with one task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +112,12 @@ pub fn validate_all(specs: &[TaskSpec], ctx: &Context<'_>) -> Vec<TaskError> {
         errors.extend(validate(spec, ctx, i));
     }
     errors
+}
+
+/// A file name or title template: plain text with file-name placeholders only.
+fn name_template(text: &str) -> Result<(), String> {
+    crate::model::plain::check(text).map_err(|e| e.to_string())?;
+    template::check(text, FILENAME_PLACEHOLDERS).map_err(|e| e.to_string())
 }
 
 /// Checks one task; `index` (0-based) names a task that has no name.
@@ -228,10 +236,25 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 "output.filename",
                 format!("{name:?} must be a file name, not a path"),
             );
-        } else if let Err(e) = crate::model::plain::check(name) {
-            fail("output.filename", e.to_string());
-        } else if let Err(e) = template::check(name, FILENAME_PLACEHOLDERS) {
-            fail("output.filename", e.to_string());
+        } else if let Err(e) = name_template(name) {
+            fail("output.filename", e);
+        }
+    }
+    if let Some(title) = &spec.output.title {
+        if spec.output.format != Format::Xlsx {
+            fail(
+                "output.title",
+                "only an xlsx file has a title row: remove it or use format xlsx".into(),
+            );
+        } else if title.trim().is_empty() {
+            fail("output.title", "is empty: remove it or give a text".into());
+        } else if title.chars().count() > TITLE_MAX_CHARS {
+            fail(
+                "output.title",
+                format!("is longer than {TITLE_MAX_CHARS} characters"),
+            );
+        } else if let Err(e) = name_template(title) {
+            fail("output.title", e);
         }
     }
     if let Some(t) = spec.timeout

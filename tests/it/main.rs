@@ -36,6 +36,7 @@ mod layout;
 mod logging;
 mod notify;
 mod pools;
+mod reports;
 mod safety_accounts;
 mod safety_bounds;
 mod safety_config;

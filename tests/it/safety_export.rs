@@ -72,6 +72,7 @@ fn request(who: &str, dir: &Path, temp: &Path) -> ExportRequest {
         temp_dir: temp.to_path_buf(),
         csv_escape_formulas: true,
         preview_rows: 0,
+        look: Default::default(),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::helpers::{Backend, ScratchStore};
 use reportd::model::alert::AlertState;
 use reportd::model::datasource::{DataSourceSpec, SourceKind};
 use reportd::model::execution::{
-    ExecutionStatus, Finish, NewExecution, NotificationOutcome, Trigger,
+    ExecutionStatus, Finish, NewExecution, NotificationOutcome, SheetRows, Trigger,
 };
 use reportd::store::{Change, Store, StoreError};
 use reportd::task::file::TaskFile;
@@ -172,6 +172,16 @@ async fn suite(backend: Backend) {
             &Finish {
                 status: Some(ExecutionStatus::Success),
                 rows: Some(9_007_199_254_740_993),
+                sheets: vec![
+                    SheetRows {
+                        name: "订单明细".into(),
+                        rows: 888,
+                    },
+                    SheetRows {
+                        name: "城市汇总".into(),
+                        rows: 9_007_199_254_740_105,
+                    },
+                ],
                 bytes: Some(123_456),
                 files: vec!["exports/2026-11-23/订单日报_20261123.xlsx".into()],
                 error: None,
@@ -190,6 +200,15 @@ async fn suite(backend: Backend) {
     let row = done.iter().find(|e| e.id == id).unwrap();
     assert_eq!(row.status, ExecutionStatus::Success);
     assert_eq!(row.rows, Some(9_007_199_254_740_993));
+    let sheets: Vec<(&str, u64)> = row
+        .sheets
+        .iter()
+        .map(|s| (s.name.as_str(), s.rows))
+        .collect();
+    assert_eq!(
+        sheets,
+        [("订单明细", 888), ("城市汇总", 9_007_199_254_740_105)]
+    );
     assert_eq!(
         row.files,
         vec!["exports/2026-11-23/订单日报_20261123.xlsx".to_string()]

@@ -165,6 +165,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("remove_sheet", "移除工作表", "Remove sheet"),
     ("output", "输出", "Output"),
     ("filename", "文件名模板", "File name"),
+    (
+        "report_title",
+        "标题行（仅 xlsx，可选）",
+        "Title row (xlsx, optional)",
+    ),
     ("timeout", "超时（秒）", "Timeout (s)"),
     ("retries", "重试次数", "Retries"),
     ("send_test", "发送测试消息", "Send test message"),

@@ -60,6 +60,8 @@ struct Row {
     started: String,
     duration: String,
     rows: String,
+    /// Each sheet's rows, when the run had several: `订单明细 888 · 城市汇总 10`.
+    sheets: String,
     size: String,
     error: String,
     notifications: Vec<NotificationOutcome>,
@@ -119,11 +121,18 @@ pub async fn page(
             started: chrome.time(&e.started_at),
             duration: e
                 .finished_at
-                .map(|end| {
-                    crate::humanize::seconds((end - e.started_at).to_std().unwrap_or_default())
-                })
+                .map(|end| chrome.duration((end - e.started_at).to_std().unwrap_or_default()))
                 .unwrap_or_default(),
-            rows: e.rows.map(|r| r.to_string()).unwrap_or_default(),
+            rows: e.rows.map(crate::humanize::thousands).unwrap_or_default(),
+            sheets: if e.sheets.len() > 1 {
+                e.sheets
+                    .iter()
+                    .map(|s| format!("{} {}", s.name, crate::humanize::thousands(s.rows)))
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            } else {
+                String::new()
+            },
             size: bytes(e.bytes),
             error: e.error.clone().unwrap_or_default(),
             notifications: e.notifications.clone(),

@@ -210,6 +210,11 @@ impl Chrome {
         self.role.allows(Role::Admin)
     }
 
+    /// A span in the page's language: `1分45秒`, `1m 45s`.
+    pub fn duration(&self, d: std::time::Duration) -> String {
+        crate::humanize::span(d, self.lang == Lang::Zh)
+    }
+
     /// `YYYY-MM-DD HH:MM:SS` in the scheduler's zone.
     pub fn time(&self, at: &DateTime<Utc>) -> String {
         at.with_timezone(&self.tz)

@@ -79,7 +79,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> Response {
             id: e.id,
             task: e.task_name,
             started: chrome.time(&e.started_at),
-            elapsed: crate::humanize::seconds((now - e.started_at).to_std().unwrap_or_default()),
+            elapsed: chrome.duration((now - e.started_at).to_std().unwrap_or_default()),
         })
         .collect();
     let failures = failures
@@ -111,7 +111,7 @@ pub async fn page(State(state): State<AppState>, s: Session) -> Response {
                 .collect()
         })
         .unwrap_or_default();
-    let uptime = crate::humanize::uptime(std::time::Duration::from_secs(
+    let uptime = chrome.duration(std::time::Duration::from_secs(
         u64::try_from(status.uptime_seconds).unwrap_or(0),
     ));
     html(&OverviewPage {

@@ -4,7 +4,8 @@
 //! `_recovery` (`.md` for DingTalk, WeCom and Feishu; `.html` + `.txt` for e-mail). A task's
 //! own template stands for the report and the alert. Values are HTML-escaped in HTML
 //! templates; `{table}` is a markdown or an HTML table, cut by rows to the channel's size
-//! limit.
+//! limit. `{sheet_rows}` lists each sheet's rows (`订单明细 888 行，城市汇总 10 行`); a line
+//! holding it is left out of a run with one sheet or none, where `{rows_count}` says it all.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -162,12 +163,8 @@ impl Facts {
             "download_url" => self.download_url.clone().unwrap_or_default(),
             "status" => self.status.to_string(),
             "error" => self.error.clone().unwrap_or_default(),
-            "sheets" => self
-                .sheets
-                .iter()
-                .map(|(name, rows)| format!("{name} ({})", humanize::thousands(*rows)))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "sheets" => self.each_sheet(|name, rows| format!("{name} ({rows})"), ", "),
+            "sheet_rows" => self.each_sheet(|name, rows| format!("{name} {rows} 行"), "，"),
             "alert_state" => alert(|a| a.state.to_string()),
             "alert_condition" => alert(|a| a.condition.clone()),
             "alert_value" => alert(|a| a.value.clone()),
@@ -175,11 +172,21 @@ impl Facts {
         })
     }
 
+    /// Each sheet as `item(name, rows with separators)`, joined by `separator`.
+    fn each_sheet(&self, item: impl Fn(&str, String) -> String, separator: &str) -> String {
+        self.sheets
+            .iter()
+            .map(|(name, rows)| item(name, humanize::thousands(*rows)))
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
     /// Renders `template` with these facts and `{table}` showing at most `rows` rows. In
     /// HTML every value is escaped (and the table is HTML); in markdown the values that come
     /// from the data (`{alert_value}`, `{error}`) are made inert.
     fn render_rows(&self, template: &str, mode: Escape, rows: usize) -> String {
-        template::render(template, |name, format| {
+        let template = self.without_sheet_rows(template);
+        template::render(&template, |name, format| {
             if name == "table" {
                 let t = self.table();
                 return Some(match mode {
@@ -194,6 +201,19 @@ impl Facts {
                 Escape::Plain | Escape::Markdown => v,
             })
         })
+    }
+
+    /// `template` without its lines holding `{sheet_rows}` when the run has one sheet or
+    /// none (the total is the sheet's rows).
+    fn without_sheet_rows<'t>(&self, template: &'t str) -> std::borrow::Cow<'t, str> {
+        if self.sheets.len() > 1 || !template.contains("{sheet_rows}") {
+            return std::borrow::Cow::Borrowed(template);
+        }
+        let kept: Vec<&str> = template
+            .split_inclusive('\n')
+            .filter(|line| !line.contains("{sheet_rows}"))
+            .collect();
+        std::borrow::Cow::Owned(kept.concat())
     }
 
     /// Renders `template` with these facts and every preview row in `{table}`; values are

@@ -78,7 +78,8 @@ fn the_shipped_report_templates_render_every_placeholder() {
         "{}",
         e.html
     );
-    assert!(e.html.contains("订单 (1,000)"));
+    // One sheet: no line of each sheet's rows (the total says it all).
+    assert!(!e.html.contains("各表行数"), "{}", e.html);
     assert!(
         e.text
             .contains("下载:     https://r.example.com/files/a.xlsx?expires=1&sig=x"),
@@ -297,4 +298,51 @@ fn feishu_tables_are_measured_as_json() {
             .filter(|l| l.starts_with('|'))
             .all(|l| l.ends_with(" |"))
     );
+}
+
+#[test]
+fn several_sheets_list_their_rows_and_one_sheet_does_not() {
+    let mut f = facts(ExecutionStatus::Success);
+    f.sheets = vec![("订单明细".into(), 888), ("城市汇总".into(), 1_200)];
+    f.rows = 2_088;
+    assert_eq!(
+        f.value("sheet_rows", None).unwrap(),
+        "订单明细 888 行，城市汇总 1,200 行"
+    );
+    assert_eq!(f.value("rows_count", None).unwrap(), "2,088");
+    for channel in [Markdown::DingTalk, Markdown::WeCom, Markdown::Feishu] {
+        let m = markdown(&f, channel, None, &templates(), 0).unwrap();
+        assert!(
+            m.text.contains("订单明细 888 行，城市汇总 1,200 行"),
+            "{channel:?}: {}",
+            m.text
+        );
+    }
+    let e = email(&f, None, None, &templates()).unwrap();
+    assert!(
+        e.html
+            .contains("<td>订单明细 888 行，城市汇总 1,200 行</td>"),
+        "{}",
+        e.html
+    );
+    assert!(
+        e.text
+            .contains("各表行数: 订单明细 888 行，城市汇总 1,200 行"),
+        "{}",
+        e.text
+    );
+
+    // One sheet: the total says it all; the line goes, in shipped and own templates alike.
+    let one = facts(ExecutionStatus::Success);
+    let d = markdown(&one, Markdown::DingTalk, None, &templates(), 0).unwrap();
+    assert!(!d.text.contains("各表行数"), "{}", d.text);
+    assert!(
+        d.text.contains("**数据行数**: 1,000\n- **文件大小**"),
+        "{}",
+        d.text
+    );
+    let own = one.render("a\nrows: {sheet_rows}\nb {rows_count}", false);
+    assert_eq!(own, "a\nb 1,000");
+    let e = email(&one, None, None, &templates()).unwrap();
+    assert!(!e.html.contains("各表行数") && !e.text.contains("各表行数"));
 }
