@@ -28,6 +28,7 @@ struct Row {
     notifications: Option<String>,
     instance: Option<String>,
     alert: Option<String>,
+    split: Option<String>,
 }
 
 impl Row {
@@ -70,6 +71,10 @@ impl Row {
                 .map(|a| a.parse())
                 .transpose()
                 .map_err(|e: UnknownValue| corrupt("alert", e.to_string()))?,
+            split: match self.split {
+                Some(s) => from_json(|| format!("execution {id} (split)"), &s)?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -77,7 +82,7 @@ impl Row {
 macro_rules! select_executions {
     ($tail:literal) => {
         concat!(
-            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, bytes, files, error, notifications, instance, alert FROM executions",
+            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, bytes, files, error, notifications, instance, alert, split FROM executions",
             $tail
         )
     };
@@ -151,9 +156,10 @@ impl super::Store {
         let status = finish.status.unwrap_or(ExecutionStatus::Success);
         let files = to_json(&finish.files);
         let notes = to_json(&finish.notifications);
+        let split = (!finish.split.is_empty()).then(|| to_json(&finish.split));
         let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ? WHERE id = ?",
+                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ?, split = ? WHERE id = ?",
             ))
             .bind(t)
             .bind(status.as_str())
@@ -163,6 +169,7 @@ impl super::Store {
             .bind(&finish.error)
             .bind(&notes)
             .bind(finish.alert.map(AlertState::as_str))
+            .bind(&split)
             .bind(id)
             .execute(pool)
             .await

@@ -172,6 +172,7 @@ fn blank() -> TaskSpec {
         timezone: None,
         enabled: true,
         sql: None,
+        split: None,
         sheets: Vec::new(),
         output: Default::default(),
         timeout: None,
