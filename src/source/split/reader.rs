@@ -403,7 +403,7 @@ impl<'w> RangeRun<'w> {
         if self.ordered
             && !self.want_cut
             && self.rows >= RECUT_FACTOR * w.chunk_rows
-            && self.rows % 512 == 0
+            && self.rows.is_multiple_of(512)
             && w.starving()
         {
             self.want_cut = true;
