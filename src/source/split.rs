@@ -53,12 +53,14 @@ struct Described {
     key: KeyType,
 }
 
-/// What the bounds query found.
+/// What the bounds queries found.
 struct Bounds {
     min: Option<i128>,
     max: Option<i128>,
-    all: i64,
-    keyed: i64,
+    /// Some key is NULL.
+    nulls: bool,
+    /// The planner's row estimate of the query.
+    estimate: Option<u64>,
 }
 
 impl Source {
@@ -110,6 +112,10 @@ impl Source {
             )));
         }
         let readers = read.spec.readers as usize;
+        // The planner's row count sizes the ranges (counting the rows would read them all
+        // once more); a range that turns out bigger is cut again while it is read. Asked
+        // before the first reader holds its connection, so that it needs no second one.
+        let estimate = self.estimate_rows(name, &probe).await.ok().flatten();
         let (settled, _) = tokio::sync::watch::channel(0usize);
         let mut set = JoinSet::new();
         let (work, described) = match self {
@@ -140,8 +146,15 @@ impl Source {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(db("split read: reading the bounds of the key"))?;
-                let bounds = bounds(&row, described.key)
+                let mut bounds = bounds(&row, described.key)
                     .map_err(db("split read: reading the bounds of the key"))?;
+                let nulls: i64 = sqlx::query_scalar(AssertSqlSafe(nulls_sql(&q, &probe)))
+                    .persistent(false)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db("split read: looking for NULL keys"))?;
+                bounds.nulls = nulls > 0;
+                bounds.estimate = estimate;
                 let work = Arc::new(plan(&read, column, &described, &bounds, opts, self));
                 let reader = Reader {
                     work: work.clone(),
@@ -187,8 +200,15 @@ impl Source {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(db("split read: reading the bounds of the key"))?;
-                let bounds = bounds(&row, described.key)
+                let mut bounds = bounds(&row, described.key)
                     .map_err(db("split read: reading the bounds of the key"))?;
+                let nulls: i64 = sqlx::query_scalar(AssertSqlSafe(nulls_sql(&q, &probe)))
+                    .persistent(false)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db("split read: looking for NULL keys"))?;
+                bounds.nulls = nulls > 0;
+                bounds.estimate = estimate;
                 let work = Arc::new(plan(&read, column, &described, &bounds, opts, self));
                 let reader = Reader {
                     work: work.clone(),
@@ -311,21 +331,24 @@ fn describe(
     })
 }
 
-/// `MIN`, `MAX` and the counts of the quoted result column `q` of `probe`.
+/// `MIN` and `MAX` of the quoted result column `q` of `probe` (an index answers them).
 fn bounds_sql(q: &str, probe: &str) -> String {
-    format!("SELECT MIN({q}), MAX({q}), COUNT(*), COUNT({q}) FROM ({probe}) AS reportd_split")
+    format!("SELECT MIN({q}), MAX({q}) FROM ({probe}) AS reportd_split")
 }
 
-fn bounds<R: KeyRow>(row: &R, key: KeyType) -> Result<Bounds, sqlx::Error>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
+/// 1 when some row of `probe` has a NULL `q`, else 0 (it stops at the first).
+fn nulls_sql(q: &str, probe: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 AS n FROM ({probe}) AS reportd_split WHERE {q} IS NULL LIMIT 1) AS reportd_nulls"
+    )
+}
+
+fn bounds<R: KeyRow>(row: &R, key: KeyType) -> Result<Bounds, sqlx::Error> {
     Ok(Bounds {
         min: row.key(0, key)?,
         max: row.key(1, key)?,
-        all: row.try_get(2)?,
-        keyed: row.try_get(3)?,
+        nulls: false,
+        estimate: None,
     })
 }
 
@@ -348,15 +371,16 @@ fn plan(
         read.preview_rows,
         source.dialect(),
     );
-    if let (Some(lo), Some(hi)) = (bounds.min, bounds.max) {
-        w.plan(
-            lo,
-            hi + 1,
-            bounds.keyed.max(0) as u64,
-            bounds.all > bounds.keyed,
-        );
-    } else if bounds.all > 0 {
-        w.plan(0, 0, 0, true);
+    match (bounds.min, bounds.max) {
+        (Some(lo), Some(hi)) => {
+            // Without an estimate: one row per key value at most (the ranges of a sparse
+            // key are cut again as they are read).
+            let width = u64::try_from(hi - lo + 1).unwrap_or(u64::MAX);
+            let rows = bounds.estimate.unwrap_or(width).max(1);
+            w.plan(lo, hi + 1, rows, bounds.nulls);
+        }
+        _ if bounds.nulls => w.plan(0, 0, 0, true),
+        _ => {}
     }
     w
 }

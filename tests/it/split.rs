@@ -477,8 +477,8 @@ async fn the_execution_records_ranges_readers_and_rows_per_reader() {
     assert_eq!(run["rows"], 4300);
     let split = &run["split"][0];
     assert_eq!(split["column"], "id");
-    // 4 ranges of keys and the NULL range.
-    assert_eq!(split["ranges"], 5, "{split:#}");
+    // Ranges of keys (sized by the planner's estimate) and the NULL range.
+    assert!(split["ranges"].as_u64().unwrap() >= 2, "{split:#}");
     let per: Vec<u64> = split["rows_per_reader"]
         .as_array()
         .unwrap()
