@@ -96,10 +96,25 @@
 # Needs python3 (standard library; scripts/bench_herd.py). About 90 s.
 # E.g. BENCH_ONLY=herd BENCH_REPORTD=target/release/reportd scripts/bench.sh.
 #
+# Split (issue 28). On $DB.orders (ROWS rows x 11 columns, built as for the export part) in
+# MariaDB and PostgreSQL: `reportd export` of `SELECT * FROM orders WHERE 1=1 ORDER BY id` (one
+# reader) against the same query with `WHERE {split}` and --split-column id --readers N
+# --chunk-rows BENCH_SPLIT_CHUNK for each N of BENCH_SPLIT_READERS, to CSV and xlsx; runs
+# alternate (single, 1, 2, 4, 8, single, ...) BENCH_SPLIT_REPEAT times; best wall time and
+# highest peak RSS kept. Every split file is compared with the single reader's (cmp for CSV).
+# Targets: CSV with 4 readers <= 0.80 x single on both backends; xlsx no slower (<= 1.05 x);
+# peak RSS <= 64 MB with 4 readers. E.g. BENCH_ONLY=split ROWS=200000 BENCH_SPLIT_REPEAT=1
+# BENCH_REPORTD=target/release/reportd scripts/bench.sh (a quick try).
+#
 # All parts exit 0 whatever the figures.
 #
 # Environment:
-#   BENCH_ONLY=            export | scheduler | api | notify | jobs | console | herd; empty (the default) runs all seven
+#   BENCH_ONLY=            export | scheduler | api | notify | jobs | console | herd | split; empty (the default) runs all eight
+# Split part:
+#   BENCH_SPLIT_READERS="1 2 4 8"   reader counts compared with the single reader
+#   BENCH_SPLIT_CHUNK=100000        --chunk-rows
+#   BENCH_SPLIT_REPEAT=3            alternating runs of every case (best kept)
+#   BENCH_SPLIT_FORMATS="csv xlsx"  formats
 #   BENCH_DIR=/tmp/reportd-bench   work dir: venv, config, outputs, logs; scheduler in sched/
 #   BENCH_REPORTD=PATH     use this reportd binary instead of building
 #                          ${CARGO_TARGET_DIR:-target}/release/reportd
@@ -157,6 +172,10 @@ BENCH_MAX_FILE_SIZE=${BENCH_MAX_FILE_SIZE:-4GB}
 BENCH_REBUILD=${BENCH_REBUILD:-0}
 BENCH_ZIP_LEVEL=${BENCH_ZIP_LEVEL:-3}
 BENCH_ONLY=${BENCH_ONLY:-}
+BENCH_SPLIT_READERS=${BENCH_SPLIT_READERS:-1 2 4 8}
+BENCH_SPLIT_CHUNK=${BENCH_SPLIT_CHUNK:-100000}
+BENCH_SPLIT_REPEAT=${BENCH_SPLIT_REPEAT:-3}
+BENCH_SPLIT_FORMATS=${BENCH_SPLIT_FORMATS:-csv xlsx}
 BENCH_SCHED_TASKS=${BENCH_SCHED_TASKS:-1000}
 BENCH_SCHED_SECONDS=${BENCH_SCHED_SECONDS:-130}
 BENCH_SCHED_WORKERS=${BENCH_SCHED_WORKERS:-10}
@@ -208,7 +227,7 @@ die() {
 step() { echo "==> $*"; }
 warn() { echo "warning: $*" >&2; }
 
-[[ $BENCH_ONLY =~ ^(|export|scheduler|api|notify|jobs|console|herd)$ ]] || die "BENCH_ONLY must be export, scheduler, api, notify, jobs, console, herd or empty, got '$BENCH_ONLY'"
+[[ $BENCH_ONLY =~ ^(|export|scheduler|api|notify|jobs|console|herd|split)$ ]] || die "BENCH_ONLY must be export, scheduler, api, notify, jobs, console, herd, split or empty, got '$BENCH_ONLY'"
 want() { [[ -z $BENCH_ONLY || $BENCH_ONLY == "$1" ]]; }
 if want export; then
     [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS must be a positive integer, got '$ROWS'"
@@ -308,9 +327,11 @@ data_sources:
   bench_mysql:
     type: mysql
     url: mysql://$MYSQL_USER@$MYSQL_HOST:$MYSQL_PORT/$DB
+    max_connections: 16
   bench_pg:
     type: postgresql
     url: postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB
+    max_connections: 16
 export:
   temp_dir: $BENCH_DIR/temp
   output_dir: $BENCH_DIR/exports
@@ -1039,6 +1060,76 @@ export_main() {
     report
 }
 
+# ---------------------------------------------------------------------------
+# Split reads (issue 28)
+# ---------------------------------------------------------------------------
+
+TARGET_SPLIT_CSV_RATIO=0.80  # CSV, 4 readers / single, at most
+TARGET_SPLIT_XLSX_RATIO=1.05 # xlsx, 4 readers / single, at most (no slower, within noise)
+
+split_case() { # SOURCE TAG FORMAT READERS(0: single)
+    local src=$1 tag=$2 fmt=$3 n=$4 name out
+    if ((n == 0)); then
+        name=split-$tag-$fmt-single
+        out=$OUT/$name.$fmt
+        time_case "$name" "$ROWS" "$out" -- "$REPORTD" --config "$CONFIG" export --source "$src" \
+            --sql "SELECT * FROM orders WHERE 1=1 ORDER BY id" -o "$out"
+    else
+        name=split-$tag-$fmt-r$n
+        out=$OUT/$name.$fmt
+        time_case "$name" "$ROWS" "$out" -- "$REPORTD" --config "$CONFIG" export --source "$src" \
+            --sql "SELECT * FROM orders WHERE {split} ORDER BY id" -o "$out" \
+            --split-column id --readers "$n" --chunk-rows "$BENCH_SPLIT_CHUNK"
+        if [[ $fmt == csv ]] && ok "$name" && ok "split-$tag-$fmt-single" &&
+            ! cmp -s "$out" "$OUT/split-$tag-$fmt-single.$fmt"; then
+            warn "$name: the file differs from the single reader's"
+            R_STATUS[$name]="differs"
+        fi
+    fi
+}
+
+split_main() {
+    mkdir -p "$BENCH_DIR" "$LOGS" "$OUT"
+    [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is needed: apt-get install time"
+    ensure_services
+    ensure_reportd
+    write_config
+    ROWS_BIG=0 build_tables
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    local run src tag fmt n
+    for ((run = 1; run <= BENCH_SPLIT_REPEAT; run++)); do
+        for src in bench_mysql bench_pg; do
+            tag=${src#bench_}
+            for fmt in $BENCH_SPLIT_FORMATS; do
+                split_case "$src" "$tag" "$fmt" 0
+                for n in $BENCH_SPLIT_READERS; do split_case "$src" "$tag" "$fmt" "$n"; done
+            done
+        done
+    done
+    echo
+    echo "reportd split benchmark: $ROWS rows, $(nproc) cores, $(date '+%Y-%m-%d %H:%M'); load before: $LOAD_BEFORE"
+    printf '  %-24s %8s %8s %10s\n' case "wall s" "x single" "RSS MB"
+    for tag in mysql pg; do
+        for fmt in $BENCH_SPLIT_FORMATS; do
+            for n in single $BENCH_SPLIT_READERS; do
+                local c=split-$tag-$fmt-$n
+                [[ $n == single ]] || c=split-$tag-$fmt-r$n
+                printf '  %-24s %8s %8s %10s %s\n' "$c" "${R_WALL[$c]:-}" "$(ratio "$c" "split-$tag-$fmt-single")" \
+                    "${R_RSS[$c]:-}" "$([[ ${R_STATUS[$c]:-} == ok ]] || echo "${R_STATUS[$c]:-}")"
+            done
+        done
+    done
+    echo
+    echo "targets:"
+    for tag in mysql pg; do
+        verdict "$tag csv 4 readers / single" "$(ratio "split-$tag-csv-r4" "split-$tag-csv-single")" le "$TARGET_SPLIT_CSV_RATIO"
+        verdict "$tag xlsx 4 readers / single" "$(ratio "split-$tag-xlsx-r4" "split-$tag-xlsx-single")" le "$TARGET_SPLIT_XLSX_RATIO"
+        verdict "$tag csv 4 readers peak RSS MB" "${R_RSS[split-$tag-csv-r4]:-}" le "$TARGET_RSS_MB"
+        verdict "$tag xlsx 4 readers peak RSS MB" "${R_RSS[split-$tag-xlsx-r4]:-}" le "$TARGET_RSS_MB"
+    done
+    return 0
+}
+
 notify_main() {
     command -v python3 >/dev/null || die "python3 is needed"
     ensure_reportd
@@ -1184,6 +1275,7 @@ main() {
     if want jobs; then jobs_main; fi
     if want console; then console_main; fi
     if want herd; then herd_main; fi
+    if want split; then split_main; fi
 }
 
 main "$@"

@@ -278,6 +278,15 @@ pub struct ExportArgs {
     /// xlsx or csv (default: from the file extension, else xlsx).
     #[arg(long, value_parser = parse_format)]
     pub format: Option<Format>,
+    /// Read with several readers over ranges of this key column (`{split}` in --sql).
+    #[arg(long)]
+    pub split_column: Option<String>,
+    /// Readers of a split read (1-32).
+    #[arg(long, default_value_t = 4, requires = "split_column")]
+    pub readers: u32,
+    /// Rows per range of a split read, about.
+    #[arg(long, default_value_t = 100_000, requires = "split_column")]
+    pub chunk_rows: u64,
 }
 
 /// An `--format` other than xlsx or csv.

@@ -1,5 +1,7 @@
-//! `reportd export --source NAME --sql SQL -o FILE [--format xlsx|csv]`: an ad-hoc export
-//! that needs only `data_sources` in the config (a source added to the store is found too).
+//! `reportd export --source NAME --sql SQL -o FILE [--format xlsx|csv] [--split-column COL
+//! --readers N --chunk-rows N]`: an ad-hoc export that needs only `data_sources` in the config
+//! (a source added to the store is found too); with `--split-column`, read by several readers
+//! over key ranges (`{split}` in the SQL).
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
@@ -13,7 +15,8 @@ use crate::cli::ExportArgs;
 use crate::config::Settings;
 use crate::export::naming::render_sql;
 use crate::export::{Destination, SheetQuery, export};
-use crate::model::task::{Format, default_sheet_name};
+use crate::model::split::PLACEHOLDER;
+use crate::model::task::{Format, SplitSpec, default_sheet_name};
 use crate::source::Source;
 use crate::store::Store;
 use crate::store::catalog;
@@ -53,9 +56,25 @@ pub async fn dispatch(settings: &Settings, args: ExportArgs) -> anyhow::Result<E
         .file_stem()
         .map_or_else(|| "Sheet1".into(), |s| s.to_string_lossy().into_owned());
     let now = Utc::now().with_timezone(&settings.scheduler.timezone.0);
+    let split = args.split_column.map(|column| SplitSpec {
+        column,
+        readers: args.readers,
+        chunk_rows: args.chunk_rows,
+    });
+    match &split {
+        Some(s) => {
+            s.check(&args.sql)
+                .map_err(|e| anyhow::anyhow!("--split-column: {e}"))?;
+        }
+        None if args.sql.contains(PLACEHOLDER) => {
+            bail!("--sql holds {PLACEHOLDER}: give --split-column (and --readers, --chunk-rows)")
+        }
+        None => {}
+    }
     let sheets = vec![SheetQuery {
         name: default_sheet_name(&stem),
         sql: render_sql(&args.sql, now).context("--sql")?,
+        split,
     }];
     let request = settings.export.request(
         sheets,

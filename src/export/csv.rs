@@ -17,7 +17,7 @@ use super::naming::{part_name, sanitize};
 use super::sink::{Part, Sink, WriteError, Written};
 use super::temp::TempFiles;
 use crate::source::cell::Cell;
-use crate::source::query::Batch;
+use crate::source::query::{Batch, Encoded, RowEncoder};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Longest `<file stem>_<sheet>` in bytes: room for `_2`, `_part12`, the extension and a
@@ -268,6 +268,49 @@ fn field_text(out: &mut String, cell: &Cell, escape: bool) {
     cell.write_text(out);
 }
 
+impl CsvSink {
+    /// Writes one encoded line, in a new part when it would pass `max_file_size`.
+    fn write_line(&mut self, line: &[u8]) -> Result<(), WriteError> {
+        let len = line.len() as u64;
+        let needs_new = match &self.open {
+            None => true,
+            Some(o) => o.rows > 0 && o.part.bytes + len > self.max_file_size,
+        };
+        if needs_new {
+            self.open_file()?;
+        }
+        self.budget.spend(len)?;
+        let open = self.open.as_mut().expect("opened above");
+        open.file.write_all(line).map_err(io)?;
+        open.part.bytes += len;
+        open.rows += 1;
+        if let Some(s) = self.sheet.as_mut() {
+            s.1 += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Appends one row as a CSV line (with its CRLF) to `line`; `field` is scratch space. The
+/// writer's own format, also used by the readers of a split read ([`encoder`]).
+pub fn encode_row(row: &[Cell], escape_formulas: bool, line: &mut Vec<u8>, field: &mut String) {
+    for (i, cell) in row.iter().enumerate() {
+        field_text(field, cell, escape_formulas);
+        push_field(line, field, i == 0);
+    }
+    line.extend_from_slice(b"\r\n");
+}
+
+/// [`encode_row`] as a reader's row encoder (its scratch space per thread).
+pub fn encoder(escape_formulas: bool) -> RowEncoder {
+    std::sync::Arc::new(move |row: &[Cell], out: &mut Vec<u8>| {
+        thread_local! {
+            static FIELD: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        FIELD.with_borrow_mut(|field| encode_row(row, escape_formulas, out, field));
+    })
+}
+
 impl Sink for CsvSink {
     fn begin_sheet(&mut self, name: &str) -> Result<(), WriteError> {
         self.finish_sheet()?;
@@ -285,29 +328,38 @@ impl Sink for CsvSink {
 
     fn rows(&mut self, batch: &Batch) -> Result<(), WriteError> {
         let n = self.columns.len().max(1);
+        let mut line = std::mem::take(&mut self.line);
         for row in batch.cells.chunks(n) {
-            self.line.clear();
-            for (i, cell) in row.iter().enumerate() {
-                field_text(&mut self.field, cell, self.escape_formulas);
-                push_field(&mut self.line, &self.field, i == 0);
-            }
-            self.line.extend_from_slice(b"\r\n");
-            let len = self.line.len() as u64;
-            let needs_new = match &self.open {
-                None => true,
-                Some(o) => o.rows > 0 && o.part.bytes + len > self.max_file_size,
-            };
-            if needs_new {
-                self.open_file()?;
-            }
+            line.clear();
+            encode_row(row, self.escape_formulas, &mut line, &mut self.field);
+            self.write_line(&line)?;
+        }
+        self.line = line;
+        Ok(())
+    }
+
+    fn encoded(&mut self, rows: &Encoded) -> Result<(), WriteError> {
+        let len = rows.bytes.len() as u64;
+        let fits = self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.part.bytes + len <= self.max_file_size);
+        if fits {
+            // The whole batch fits the file: one write.
             self.budget.spend(len)?;
-            let open = self.open.as_mut().expect("opened above");
-            open.file.write_all(&self.line).map_err(io)?;
+            let open = self.open.as_mut().expect("checked above");
+            open.file.write_all(&rows.bytes).map_err(io)?;
             open.part.bytes += len;
-            open.rows += 1;
+            open.rows += rows.rows as u64;
             if let Some(s) = self.sheet.as_mut() {
-                s.1 += 1;
+                s.1 += rows.rows as u64;
             }
+            return Ok(());
+        }
+        let mut start = 0;
+        for &end in &rows.ends {
+            self.write_line(&rows.bytes[start..end])?;
+            start = end;
         }
         Ok(())
     }

@@ -33,9 +33,11 @@ pub use sink::WriteError;
 use sink::{Sink, WriteFailure};
 use temp::TempFiles;
 
+use crate::model::split::{SplitRecord, SplitSpec};
 use crate::model::table::Preview;
 use crate::model::task::Format;
 use crate::source::query::{Chunk, QueryHandle, QueryOptions};
+use crate::source::split::SplitRead;
 use crate::source::{Source, SourceError};
 
 /// Reader-to-writer batches in flight: enough to keep both cores busy, little memory.
@@ -72,6 +74,8 @@ pub struct SheetQuery {
     pub name: String,
     /// The SQL, macros already rendered.
     pub sql: String,
+    /// Read with several readers over key ranges (the SQL holds `{split}`).
+    pub split: Option<SplitSpec>,
 }
 
 /// Where the files go.
@@ -142,6 +146,9 @@ pub struct ExportOutcome {
     /// The first rows of the first sheet (`ExportRequest::preview_rows` of them).
     #[serde(skip)]
     pub preview: Preview,
+    /// What each split sheet's read did (ranges, readers, rows per reader).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<SplitRecord>,
 }
 
 impl ExportOutcome {
@@ -217,19 +224,43 @@ pub async fn export(
     };
 
     let handle = QueryHandle::default();
+    // CSV rows of a split read are encoded by its readers: the writer only appends them.
+    let encoder = match req.format {
+        Format::Csv => Some(csv::encoder(req.csv_escape_formulas)),
+        _ => None,
+    };
     let read = async {
         let mut rows = 0;
-        for sheet in &req.sheets {
+        let mut splits = Vec::new();
+        for (i, sheet) in req.sheets.iter().enumerate() {
             if tx.send(Chunk::Sheet(sheet.name.clone())).await.is_err() {
                 return Err(ExportError::Source(SourceError::Stopped {
                     name: source_name.to_string(),
                 }));
             }
-            rows += source
-                .stream(source_name, &sheet.sql, &req.query, &tx, &handle)
-                .await?;
+            rows += match &sheet.split {
+                None => {
+                    source
+                        .stream(source_name, &sheet.sql, &req.query, &tx, &handle)
+                        .await?
+                }
+                Some(spec) => {
+                    let read = SplitRead {
+                        sheet: &sheet.name,
+                        sql: &sheet.sql,
+                        spec,
+                        encoder: encoder.clone(),
+                        preview_rows: if i == 0 { req.preview_rows } else { 0 },
+                    };
+                    let (n, record) = source
+                        .stream_split(source_name, read, &req.query, &tx, &handle)
+                        .await?;
+                    splits.push(record);
+                    n
+                }
+            };
         }
-        Ok(rows)
+        Ok((rows, splits))
     };
     let read_result = tokio::select! {
         r = read => r,
@@ -247,7 +278,7 @@ pub async fn export(
         .map_err(|e| WriteError::msg(format!("{what}: waiting for the writer: {e}")))?
         .map_err(|payload| catch::from_panic(what, &crate::panics::message(&*payload)))?;
 
-    let (rows, mut written) = match (read_result, written) {
+    let ((rows, splits), mut written) = match (read_result, written) {
         (Ok(rows), Ok(written)) => (rows, written),
         // A writer error is the root cause when the reader only saw the writer stop.
         (
@@ -284,5 +315,6 @@ pub async fn export(
         truncated_cells,
         elapsed: started.elapsed(),
         preview,
+        splits,
     })
 }

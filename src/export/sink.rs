@@ -8,7 +8,7 @@ use tokio::sync::mpsc::Receiver;
 
 use super::temp::TempFiles;
 use crate::model::table::Preview;
-use crate::source::query::{Batch, Chunk, Recycle};
+use crate::source::query::{Batch, Chunk, Encoded, Recycle};
 
 /// One finished file of an export, still in the temp directory.
 #[derive(Debug, Clone)]
@@ -73,6 +73,11 @@ pub trait Sink {
     fn columns(&mut self, names: Vec<String>) -> Result<(), WriteError>;
     /// The next rows of the current sheet.
     fn rows(&mut self, batch: &Batch) -> Result<(), WriteError>;
+    /// The next rows of the current sheet, already in this sink's format (only sinks that
+    /// hand out an encoder get them).
+    fn encoded(&mut self, _rows: &Encoded) -> Result<(), WriteError> {
+        Err(WriteError::msg("this format takes no pre-encoded rows"))
+    }
     /// Closes the files.
     fn finish(self: Box<Self>) -> Result<Written, WriteError>;
 }
@@ -118,6 +123,14 @@ pub fn drive(
                 let r = sink.rows(&batch);
                 progress.fetch_add(batch.rows as u64, Ordering::Relaxed);
                 recycle.give(batch.cells);
+                r
+            }
+            Chunk::Encoded(rows) => {
+                if sheets_seen == 1 {
+                    keep_preview(&mut preview, &rows.head, preview_rows);
+                }
+                let r = sink.encoded(&rows);
+                progress.fetch_add(rows.rows as u64, Ordering::Relaxed);
                 r
             }
         };
@@ -174,6 +187,13 @@ impl Sink for NoFile {
     fn rows(&mut self, batch: &Batch) -> Result<(), WriteError> {
         if let Some((_, n)) = self.sheets.last_mut() {
             *n += batch.rows as u64;
+        }
+        Ok(())
+    }
+
+    fn encoded(&mut self, rows: &Encoded) -> Result<(), WriteError> {
+        if let Some((_, n)) = self.sheets.last_mut() {
+            *n += rows.rows as u64;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use super::Jobs;
 use crate::export::naming::render_sql;
 use crate::model::job::{JobSpec, Lane, NewJob, Owner};
 use crate::model::role::Role;
-use crate::model::task::{Format, SheetSpec, WebhookNotify};
+use crate::model::task::{Format, SheetSpec, SplitSpec, WebhookNotify};
 use crate::run::request::open_source;
 use crate::source::estimate::ESTIMATE_TIMEOUT;
 use crate::store::{StoreError, Submitted, catalog};
@@ -31,7 +31,11 @@ pub struct JobRequest {
     /// One query (one sheet, `Sheet1`).
     #[serde(default)]
     pub sql: Option<String>,
-    /// Several queries, one sheet each: `[{"name", "sql"}]`.
+    /// Read `sql` with several readers over ranges of a key: `{"column", "readers",
+    /// "chunk_rows"}` (the SQL holds `{split}` once).
+    #[serde(default)]
+    pub split: Option<SplitSpec>,
+    /// Several queries, one sheet each: `[{"name", "sql", "split"?}]`.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
     pub sheets: Option<Vec<SheetSpec>>,
@@ -176,6 +180,7 @@ impl Jobs {
                 (Some(sql), None) => vec![SheetSpec {
                     name: SINGLE_SHEET.into(),
                     sql: sql.clone(),
+                    split: r.split.clone(),
                 }],
                 (None, Some(sheets)) if !sheets.is_empty() => sheets.clone(),
                 (Some(_), Some(_)) => {
@@ -298,6 +303,8 @@ impl Jobs {
             let Ok(sql) = render_sql(&sheet.sql, at) else {
                 continue;
             };
+            // A split query's estimate is the whole query's.
+            let sql = sql.replace(crate::model::split::PLACEHOLDER, "(1=1)");
             match source.estimate_rows(&spec.data_source, &sql).await {
                 Ok(Some(n)) => total = Some(total.unwrap_or(0).saturating_add(n)),
                 Ok(None) => {}

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::alert::AlertState;
+use super::split::SplitRecord;
 
 /// Life-cycle state of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -167,6 +168,8 @@ pub struct Finish {
     pub notifications: Vec<NotificationOutcome>,
     /// The state of the task's alert (none without an alert).
     pub alert: Option<AlertState>,
+    /// What each split read did (none without `split`).
+    pub split: Vec<SplitRecord>,
 }
 
 /// A stored execution.
@@ -208,4 +211,7 @@ pub struct Execution {
     /// The state of the task's alert (absent without an alert).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertState>,
+    /// What each split read did: ranges, readers, rows per reader (absent without `split`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub split: Vec<SplitRecord>,
 }

@@ -109,6 +109,7 @@ impl JobSpec {
             timezone: None,
             enabled: false,
             sql: None,
+            split: None,
             sheets: self.sheets.clone(),
             output: OutputSpec {
                 format: self.format,

@@ -15,6 +15,7 @@ pub mod plain;
 pub mod role;
 pub mod sealed;
 pub mod secret;
+pub mod split;
 pub mod table;
 pub mod task;
 pub mod template;

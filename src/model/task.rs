@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::secret::Secret;
+pub use crate::model::split::SplitSpec;
 
 /// One report task as written in a task file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -31,6 +32,9 @@ pub struct TaskSpec {
     /// A single query (one sheet named after the task). Give this or `sheets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// Read the single `sql` with several readers over ranges of a key (`{split}` in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitSpec>,
     /// Several queries, one sheet each, in one workbook.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sheets: Vec<SheetSpec>,
@@ -74,6 +78,7 @@ impl TaskSpec {
             Some(sql) => vec![SheetSpec {
                 name: default_sheet_name(&self.name),
                 sql: sql.clone(),
+                split: self.split.clone(),
             }],
             None => self.sheets.clone(),
         }
@@ -89,6 +94,9 @@ pub struct SheetSpec {
     pub name: String,
     /// The query; may use `{today}`, `{yesterday}` and the other date macros.
     pub sql: String,
+    /// Read the query with several readers over ranges of a key (`{split}` in its WHERE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitSpec>,
 }
 
 /// File format of a report.

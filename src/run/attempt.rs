@@ -204,6 +204,7 @@ impl Attempt<'_> {
                     error: None,
                     notifications: Vec::new(),
                     alert: alert.as_ref().map(|a| a.state),
+                    split: outcome.splits.clone(),
                 };
                 (ExecutionStatus::Success, finish, Some(outcome), None, alert)
             }

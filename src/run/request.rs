@@ -90,6 +90,7 @@ pub fn export_request(
             Ok(SheetQuery {
                 name: s.name,
                 sql: render_sql(&s.sql, at)?,
+                split: s.split,
             })
         })
         .collect::<Result<_, RenderError>>()?;
@@ -158,6 +159,7 @@ pub fn alert_request(
     let sheets = vec![SheetQuery {
         name: "alert".into(),
         sql: render_sql(sql, at)?,
+        split: None,
     }];
     let destination = Destination::Dir {
         dir: settings.export.temp_dir.clone(),

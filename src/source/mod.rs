@@ -10,6 +10,7 @@
 //! - [`pools`]: the one pool per data source, and how a query borrows a connection.
 //! - [`slots`]: at most `max_connections` previews and tests on a source at once.
 //! - [`rights`]: what the account can do beyond reading; `security.read_only_accounts`.
+//! - [`split`]: one query read as key ranges by several connections, merged in key order.
 
 pub mod cell;
 pub mod classify;
@@ -19,6 +20,7 @@ pub mod pools;
 pub mod query;
 pub mod rights;
 pub mod slots;
+pub mod split;
 mod sqllex;
 
 use sqlx::ConnectOptions;
@@ -59,6 +61,24 @@ pub enum SourceError {
         name: String,
         /// Why (names the statement kind).
         refusal: classify::Refusal,
+    },
+    /// A split read cannot run as set (the column, its type, the readers, the source).
+    #[error("data source {name}: split: {message}")]
+    Split {
+        /// Data source name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading one range of a split read failed.
+    #[error("data source {name}: split range {range}: {cause}")]
+    Range {
+        /// Data source name.
+        name: String,
+        /// The range's condition (`id >= 1 AND id < 100`).
+        range: String,
+        /// The driver's error.
+        cause: sqlx::Error,
     },
     /// The receiver of the rows went away (the writer stopped).
     #[error("data source {name}: the export writer stopped")]

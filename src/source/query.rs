@@ -6,7 +6,6 @@ use chrono_tz::Tz;
 use futures_util::TryStreamExt;
 use sqlx::{AssertSqlSafe, Column as _, Connection, Executor, Row, SqlSafeStr, Statement as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::Sender;
 
@@ -33,7 +32,27 @@ pub enum Chunk {
     Columns(Vec<String>),
     /// The next rows.
     Rows(Batch),
+    /// The next rows, already written in the output's format by a reader of a split read
+    /// (CSV lines): the writer only appends them.
+    Encoded(Encoded),
 }
+
+/// Rows already in the output's format (see [`Chunk::Encoded`]).
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// Rows in the batch.
+    pub rows: usize,
+    /// Their bytes, row after row.
+    pub bytes: Vec<u8>,
+    /// Where each row ends in `bytes` (so a file can be split between rows).
+    pub ends: Vec<usize>,
+    /// The first rows as cells, for the message's preview (at most the preview's length).
+    pub head: Batch,
+}
+
+/// Writes one row (its cells) in the output's format, appending to the buffer: how readers
+/// of a split read encode rows for the writer (the CSV writer's own row format).
+pub type RowEncoder = Arc<dyn Fn(&[Cell], &mut Vec<u8>) + Send + Sync>;
 
 /// How a query runs.
 #[derive(Debug, Clone)]
@@ -61,12 +80,12 @@ impl Marks {
     }
 
     /// A query is about to be sent: the first time counts.
-    fn sent(&self) {
+    pub(super) fn sent(&self) {
         self.lock().0.get_or_insert_with(Instant::now);
     }
 
     /// A query's last row came: the latest time counts.
-    fn read(&self) {
+    pub(super) fn read(&self) {
         self.lock().1 = Some(Instant::now());
     }
 
@@ -97,7 +116,7 @@ impl Recycle {
     }
 
     /// An empty buffer with room for `capacity` cells: a used one, cleared, if there is one.
-    fn take(&self, capacity: usize) -> Vec<Cell> {
+    pub(super) fn take(&self, capacity: usize) -> Vec<Cell> {
         let used = self.0.lock().ok().and_then(|mut stash| stash.pop());
         match used {
             Some(mut cells) => {
@@ -110,24 +129,40 @@ impl Recycle {
     }
 }
 
-/// The server-side identity of a running query, to cancel it from another connection.
+/// The server-side identities of a query's connections (one, or one per reader of a split
+/// read), to cancel them from another connection.
 #[derive(Debug, Default, Clone)]
-pub struct QueryHandle(Arc<AtomicU64>);
+pub struct QueryHandle(Arc<std::sync::Mutex<Vec<u64>>>);
 
 impl QueryHandle {
-    fn set(&self, id: u64) {
-        self.0.store(id, Ordering::Relaxed);
+    fn ids(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self) -> Option<u64> {
-        Some(self.0.load(Ordering::Relaxed)).filter(|id| *id != 0)
+    /// The query now runs on connection `id` alone.
+    fn set(&self, id: u64) {
+        *self.ids() = vec![id];
+    }
+
+    /// One more connection (a reader of a split read) runs the query.
+    pub(super) fn add(&self, id: u64) {
+        self.ids().push(id);
+    }
+
+    /// Connection `id` no longer runs the query (its reader gave it back).
+    pub(super) fn remove(&self, id: u64) {
+        self.ids().retain(|i| *i != id);
+    }
+
+    fn get(&self) -> Vec<u64> {
+        self.ids().iter().copied().filter(|id| *id != 0).collect()
     }
 }
 
 /// Appends the cells of `row` to `out`. sqlx's decoders panic on some values they cannot
 /// represent (PostgreSQL `infinity` in an array of timestamps, say): such a panic becomes a
 /// decode error naming the column, and the query fails like any other.
-fn push_row<R: Decode>(
+pub(super) fn push_row<R: Decode>(
     row: &R,
     kinds: &[Kind],
     tz: Tz,
@@ -224,6 +259,53 @@ macro_rules! pump {
     };
 }
 
+/// Readies a MySQL connection for a report query: the server-side statement timeout is set
+/// for the session. Returns the connection's id (for [`Source::cancel`]) and the session
+/// variable that was set, for [`mysql_reset`] (none when the server does not know it: the
+/// client-side timeout still applies).
+pub(super) async fn mysql_session(
+    conn: &mut sqlx::MySqlConnection,
+    name: &str,
+    opts: &QueryOptions,
+) -> Result<(u64, Option<&'static str>), sqlx::Error> {
+    let (id, version): (u64, String) = sqlx::query_as("SELECT CONNECTION_ID(), VERSION()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let millis = opts.timeout.map_or(0, |t| t.as_millis().max(1));
+    let variable = if version.to_ascii_lowercase().contains("mariadb") {
+        "max_statement_time"
+    } else {
+        "max_execution_time"
+    };
+    let value = if variable == "max_statement_time" {
+        format!("{}", millis as f64 / 1000.0)
+    } else {
+        millis.to_string()
+    };
+    // AnalyticDB and older servers may not know the variable: the client-side
+    // timeout still applies, so a refusal here is not fatal.
+    let set = conn
+        .execute(AssertSqlSafe(format!("SET SESSION {variable} = {value}")))
+        .await;
+    if let Err(e) = &set {
+        tracing::debug!(source = name, error = %e, "server statement timeout not set");
+    }
+    Ok((id, set.ok().map(|_| variable)))
+}
+
+/// Puts back the session variable [`mysql_session`] set, before the connection returns to
+/// the pool.
+pub(super) async fn mysql_reset(
+    conn: &mut sqlx::MySqlConnection,
+    set: Option<&'static str>,
+) -> Result<(), sqlx::Error> {
+    if let Some(variable) = set {
+        conn.execute(AssertSqlSafe(format!("SET SESSION {variable} = DEFAULT")))
+            .await?;
+    }
+    Ok(())
+}
+
 impl Source {
     /// The SQL family whose lexical rules the classifier applies.
     pub fn dialect(&self) -> Dialect {
@@ -271,42 +353,15 @@ impl Source {
             Source::MySql(pool) => {
                 let mut conn = lease(pool).await.map_err(db)?;
                 opts.marks.sent();
-                let (id, version): (u64, String) =
-                    sqlx::query_as("SELECT CONNECTION_ID(), VERSION()")
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db)?;
+                let (id, set) = mysql_session(&mut conn, name, opts).await.map_err(db)?;
                 handle.set(id);
-                let millis = opts.timeout.map_or(0, |t| t.as_millis().max(1));
-                let variable = if version.to_ascii_lowercase().contains("mariadb") {
-                    "max_statement_time"
-                } else {
-                    "max_execution_time"
-                };
-                let value = if variable == "max_statement_time" {
-                    format!("{}", millis as f64 / 1000.0)
-                } else {
-                    millis.to_string()
-                };
-                // AnalyticDB and older servers may not know the variable: the client-side
-                // timeout still applies, so a refusal here is not fatal.
-                let set = conn
-                    .execute(AssertSqlSafe(format!("SET SESSION {variable} = {value}")))
-                    .await;
-                if let Err(e) = &set {
-                    tracing::debug!(source = name, error = %e, "server statement timeout not set");
-                }
                 let mut tx = conn
                     .begin_with("START TRANSACTION READ ONLY")
                     .await
                     .map_err(db)?;
                 let result = pump!(&mut *tx, sql.clone(), opts, out).map_err(db)?;
                 tx.rollback().await.map_err(db)?;
-                if set.is_ok() {
-                    conn.execute(AssertSqlSafe(format!("SET SESSION {variable} = DEFAULT")))
-                        .await
-                        .map_err(db)?;
-                }
+                mysql_reset(&mut conn, set).await.map_err(db)?;
                 conn.give_back();
                 result
             }
@@ -352,38 +407,50 @@ impl Source {
         Ok(rows)
     }
 
-    /// Asks the server to stop the query behind `handle` (MySQL `KILL QUERY`, PostgreSQL
-    /// `pg_cancel_backend`); best effort, from a connection of its own outside the pool (whose
-    /// connections may all be busy), closed at once. The query's own connection is not
-    /// given back to the pool afterwards: its [`Lease`](super::pools::Lease) is dropped with the query.
+    /// Asks the server to stop the queries behind `handle` (MySQL `KILL QUERY`, PostgreSQL
+    /// `pg_cancel_backend`; every reader of a split read); best effort, from a connection of
+    /// its own outside the pool (whose connections may all be busy), closed at once. The
+    /// queries' own connections are not given back to the pool afterwards: their
+    /// [`Lease`](super::pools::Lease)s are dropped with the queries.
     pub async fn cancel(&self, handle: &QueryHandle) {
-        let Some(id) = handle.get() else { return };
+        let ids = handle.get();
+        if ids.is_empty() {
+            return;
+        }
         let result = match self {
             Source::MySql(pool) => match aside(pool).await {
                 Ok(mut conn) => {
-                    let r = conn
-                        .execute(AssertSqlSafe(format!("KILL QUERY {id}")))
-                        .await;
+                    let mut r = Ok(());
+                    for id in &ids {
+                        let one = conn
+                            .execute(AssertSqlSafe(format!("KILL QUERY {id}")))
+                            .await;
+                        r = r.and(one.map(drop));
+                    }
                     let _ = conn.close().await;
-                    r.map(drop)
+                    r
                 }
                 Err(e) => Err(e),
             },
             Source::Postgres(pool) => match aside(pool).await {
                 Ok(mut conn) => {
-                    let r = sqlx::query("SELECT pg_cancel_backend($1)")
-                        .bind(id as i32)
-                        .execute(&mut conn)
-                        .await;
+                    let mut r = Ok(());
+                    for id in &ids {
+                        let one = sqlx::query("SELECT pg_cancel_backend($1)")
+                            .bind(*id as i32)
+                            .execute(&mut conn)
+                            .await;
+                        r = r.and(one.map(drop));
+                    }
                     let _ = conn.close().await;
-                    r.map(drop)
+                    r
                 }
                 Err(e) => Err(e),
             },
             Source::Sqlite(_) => Ok(()),
         };
         if let Err(e) = result {
-            tracing::warn!(query = id, error = %e, "could not cancel the query on the server");
+            tracing::warn!(queries = ?ids, error = %e, "could not cancel the query on the server");
         }
     }
 }

@@ -29,6 +29,7 @@ struct Row {
     notifications: Option<String>,
     instance: Option<String>,
     alert: Option<String>,
+    split: Option<String>,
 }
 
 impl Row {
@@ -75,6 +76,10 @@ impl Row {
                 .map(|a| a.parse())
                 .transpose()
                 .map_err(|e: UnknownValue| corrupt("alert", e.to_string()))?,
+            split: match self.split {
+                Some(s) => from_json(|| format!("execution {id} (split)"), &s)?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -82,7 +87,7 @@ impl Row {
 macro_rules! select_executions {
     ($tail:literal) => {
         concat!(
-            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, sheet_rows, bytes, files, error, notifications, instance, alert FROM executions",
+            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, sheet_rows, bytes, files, error, notifications, instance, alert, split FROM executions",
             $tail
         )
     };
@@ -157,9 +162,10 @@ impl super::Store {
         let files = to_json(&finish.files);
         let sheet_rows = to_json(&finish.sheets);
         let notes = to_json(&finish.notifications);
+        let split = (!finish.split.is_empty()).then(|| to_json(&finish.split));
         let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, sheet_rows = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ? WHERE id = ?",
+                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, sheet_rows = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ?, split = ? WHERE id = ?",
             ))
             .bind(t)
             .bind(status.as_str())
@@ -170,6 +176,7 @@ impl super::Store {
             .bind(&finish.error)
             .bind(&notes)
             .bind(finish.alert.map(AlertState::as_str))
+            .bind(&split)
             .bind(id)
             .execute(pool)
             .await

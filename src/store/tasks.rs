@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::secrets::TASK_SECRETS;
 use super::{StoreError, db, dispatch, from_json, now, to_json};
 use crate::model::sealed::SecretKey;
-use crate::model::task::{SheetSpec, TaskSpec};
+use crate::model::task::{SheetSpec, SplitSpec, TaskSpec};
 
 /// A stored task.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,8 @@ pub enum Change {
 struct StoredSheet {
     name: Option<String>,
     sql: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    split: Option<SplitSpec>,
 }
 
 /// The task columns, as written and compared. `notify` is plain in [`Columns::from_spec`]
@@ -67,6 +69,7 @@ impl Columns {
             Some(sql) => vec![StoredSheet {
                 name: None,
                 sql: sql.clone(),
+                split: spec.split.clone(),
             }],
             None => spec
                 .sheets
@@ -74,6 +77,7 @@ impl Columns {
                 .map(|s| StoredSheet {
                     name: Some(s.name.clone()),
                     sql: s.sql.clone(),
+                    split: s.split.clone(),
                 })
                 .collect(),
         };
@@ -129,15 +133,23 @@ impl Columns {
         let name = self.name;
         let what = |col: &str| format!("task {name:?} ({col})");
         let stored: Vec<StoredSheet> = from_json(|| what("sheets"), &self.sheets)?;
-        let (sql, sheets) = match stored.as_slice() {
-            [StoredSheet { name: None, sql }] => (Some(sql.clone()), Vec::new()),
+        let (sql, split, sheets) = match stored.as_slice() {
+            [
+                StoredSheet {
+                    name: None,
+                    sql,
+                    split,
+                },
+            ] => (Some(sql.clone()), split.clone(), Vec::new()),
             _ => (
+                None,
                 None,
                 stored
                     .into_iter()
                     .map(|s| SheetSpec {
                         name: s.name.unwrap_or_default(),
                         sql: s.sql,
+                        split: s.split,
                     })
                     .collect(),
             ),
@@ -159,6 +171,7 @@ impl Columns {
             timezone: self.timezone,
             enabled: self.enabled,
             sql,
+            split,
             sheets,
             timeout: self.timeout_secs.map(|t| t.max(0) as u64),
             retries: self.retries.clamp(0, i64::from(u32::MAX)) as u32,

@@ -11,7 +11,8 @@ use crate::export::naming::check_sql_macros;
 use crate::model::alert::Condition;
 use crate::model::cron::{Schedule, TooFrequent, check_min_interval};
 use crate::model::env;
-use crate::model::task::{Format, MAX_PREVIEW_ROWS, TaskSpec, check_sheet_name};
+use crate::model::split;
+use crate::model::task::{Format, MAX_PREVIEW_ROWS, SplitSpec, TaskSpec, check_sheet_name};
 use crate::model::template::{self, FILENAME_PLACEHOLDERS, MESSAGE_PLACEHOLDERS, TemplateRef};
 use crate::model::units::TimeZone;
 use crate::notify::templates;
@@ -59,6 +60,9 @@ pub struct Context<'a> {
     pub min_interval: u64,
     /// `scheduler.timezone`: the zone of tasks that name none.
     pub default_tz: TimeZone,
+    /// `max_connections` of the data sources in config.yaml (a split's `readers` may not
+    /// pass it; a source added to the store is checked when the run starts).
+    pub pool_sizes: BTreeMap<String, u32>,
 }
 
 impl<'a> Context<'a> {
@@ -74,6 +78,11 @@ impl<'a> Context<'a> {
             task_env_prefix: &settings.security.task_env_prefix,
             min_interval: settings.scheduler.min_interval,
             default_tz: settings.scheduler.timezone,
+            pool_sizes: settings
+                .data_sources
+                .iter()
+                .map(|(name, spec)| (name.clone(), spec.pool_size()))
+                .collect(),
         }
     }
 }
@@ -130,9 +139,32 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
     };
     // The SQL is classified with its own server's rules (the run checks it the same way); an
     // unknown source is reported below, and its SQL is held to any server's reading.
-    let read_check = |sql: &str| match ctx.data_sources.get(&spec.data_source) {
-        Some(dialect) => classify::check(sql, *dialect),
-        None => classify::check_any(sql),
+    let read_check = |sql: &str| {
+        // `{split}` stands for a range condition: the classifier reads a true one there.
+        let sql = sql.replace(split::PLACEHOLDER, "(1=1)");
+        match ctx.data_sources.get(&spec.data_source) {
+            Some(dialect) => classify::check(&sql, *dialect),
+            None => classify::check_any(&sql),
+        }
+    };
+    let split_check = |sql: &str, s: Option<&SplitSpec>| -> Result<(), String> {
+        let Some(s) = s else {
+            return match sql.contains(split::PLACEHOLDER) {
+                true => Err(format!(
+                    "{} needs `split:` beside the SQL",
+                    split::PLACEHOLDER
+                )),
+                false => Ok(()),
+            };
+        };
+        s.check(sql).map_err(|e| format!("split: {e}"))?;
+        match ctx.pool_sizes.get(&spec.data_source) {
+            Some(max) if s.readers > *max => Err(format!(
+                "split: readers is {} but data source {} has max_connections {max}",
+                s.readers, spec.data_source
+            )),
+            _ => Ok(()),
+        }
     };
     let mut fail = |field: &str, message: String| {
         errors.push(TaskError {
@@ -199,9 +231,17 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         (Some(sql), true) => {
             if let Err(e) = read_check(sql) {
                 fail("sql", e.to_string());
+            } else if let Err(e) = split_check(sql, spec.split.as_ref()) {
+                fail("sql", e);
             }
         }
         _ => {}
+    }
+    if spec.split.is_some() && spec.sql.is_none() {
+        fail(
+            "split",
+            "goes with a single `sql`; with `sheets`, give `split` on the sheet".into(),
+        );
     }
     if let Some(sql) = &spec.sql
         && let Err(e) = check_sql_macros(sql)
@@ -223,6 +263,11 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         } else if let Err(e) = check_sql_macros(&sheet.sql) {
             fail(&format!("sheets[{}].sql", i + 1), e.to_string());
         } else if let Err(e) = read_check(&sheet.sql) {
+            fail(
+                &format!("sheets[{}].sql", i + 1),
+                format!("sheet {:?}: {e}", sheet.name),
+            );
+        } else if let Err(e) = split_check(&sheet.sql, sheet.split.as_ref()) {
             fail(
                 &format!("sheets[{}].sql", i + 1),
                 format!("sheet {:?}: {e}", sheet.name),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::helpers::{Backend, Workdir, files_under, mysql_url, pg_url};
 
 /// Queries on the source server whose text holds `marker`, other than the asking one.
-async fn queries_with(url: &str, marker: &str) -> i64 {
+pub(crate) async fn queries_with(url: &str, marker: &str) -> i64 {
     if url.starts_with("mysql:") {
         let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
         let sql = format!(

@@ -367,3 +367,56 @@ async fn console_editor_saves_an_unchanged_task_unchanged() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_editor_saves_a_split_read() {
+    let d = daemon_with(&[("eddie", "editor")]).await;
+    let base = d.base.clone();
+    let b = Browser::start(&base).await;
+    b.login(&base, "eddie", PASSWORD, "/tasks").await;
+    b.click("#task-new").await;
+    b.until(
+        "the editor",
+        "return !!document.getElementById('task-editor') && document.readyState === 'complete';",
+    )
+    .await;
+    b.fill("#f-name", "split_read").await;
+    b.c.find(Locator::Css("#f-data_source"))
+        .await
+        .unwrap()
+        .select_by_value("demo")
+        .await
+        .unwrap();
+    b.fill("#f-cron", "30 8 * * 1-5").await;
+    b.fill(
+        "#sheet-0-sql",
+        "SELECT id, amount FROM orders o WHERE {split} ORDER BY o.id",
+    )
+    .await;
+    b.fill(".sheet[data-sheet='0'] .sheet-split-column", "o.id")
+        .await;
+    b.fill(".sheet[data-sheet='0'] .sheet-split-readers", "2")
+        .await;
+    b.fill(".sheet[data-sheet='0'] .sheet-split-chunk", "500")
+        .await;
+    b.click("#save").await;
+    b.until(
+        "the task page",
+        "return /^\\/tasks\\/\\d+$/.test(location.pathname) && document.readyState === 'complete';",
+    )
+    .await;
+    let (s, task) = d.call("GET", "/api/tasks/split_read", None).await;
+    assert_eq!(s, 200, "{task}");
+    assert_eq!(
+        task["split"],
+        json!({"column": "o.id", "readers": 2, "chunk_rows": 500}),
+        "{task}"
+    );
+    // Editing shows the setting again.
+    b.visit(&base, &format!("/tasks/{}/edit", task["id"])).await;
+    b.until(
+        "the split column",
+        "const e = document.querySelector(\".sheet[data-sheet='0'] .sheet-split-column\"); return !!e && e.value === 'o.id';",
+    )
+    .await;
+}

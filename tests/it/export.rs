@@ -50,7 +50,7 @@ fn check(cell: &Data, want: &Want, at: &str) {
 }
 
 /// Every sheet of a workbook: name and rows (header first).
-fn read_xlsx(path: &Path) -> Vec<(String, Vec<Vec<Data>>)> {
+pub(crate) fn read_xlsx(path: &Path) -> Vec<(String, Vec<Vec<Data>>)> {
     let mut wb: Xlsx<_> = open_workbook(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let names = wb.sheet_names();
     names

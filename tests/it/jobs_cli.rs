@@ -22,6 +22,7 @@ fn new_job(by: &str, lane: Lane, callback: bool) -> NewJob {
             sheets: vec![SheetSpec {
                 name: "orders".into(),
                 sql: "SELECT id, total FROM orders".into(),
+                split: None,
             }],
             format: Format::Xlsx,
             filename: None,

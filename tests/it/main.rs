@@ -52,6 +52,7 @@ mod safety_sql;
 mod safety_surface;
 mod scheduler;
 mod secrets;
+mod split;
 mod stand_in;
 mod store;
 mod store_jobs;

@@ -52,6 +52,7 @@ fn request(who: &str, dir: &Path, temp: &Path) -> ExportRequest {
         sheets: vec![SheetQuery {
             name: "data".into(),
             sql: marker_sql(who, 12),
+            split: None,
         }],
         format: Format::Csv,
         destination: Destination::Dir {

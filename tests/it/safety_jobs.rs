@@ -167,6 +167,7 @@ fn new_job(by: &str, lane: Lane) -> NewJob {
             sheets: vec![SheetSpec {
                 name: "s".into(),
                 sql: "SELECT 1".into(),
+                split: None,
             }],
             format: Format::Csv,
             filename: None,

@@ -9,6 +9,7 @@ use reportd::model::datasource::{DataSourceSpec, SourceKind};
 use reportd::model::execution::{
     ExecutionStatus, Finish, NewExecution, NotificationOutcome, SheetRows, Trigger,
 };
+use reportd::model::split::SplitRecord;
 use reportd::store::{Change, Store, StoreError};
 use reportd::task::file::TaskFile;
 
@@ -192,6 +193,14 @@ async fn suite(backend: Backend) {
                     error: None,
                 }],
                 alert: Some(AlertState::Triggered),
+                split: vec![SplitRecord {
+                    sheet: "订单".into(),
+                    column: "o.id".into(),
+                    ranges: 12,
+                    recut: 1,
+                    readers: 2,
+                    rows_per_reader: vec![7, 5],
+                }],
             },
         )
         .await
@@ -215,6 +224,11 @@ async fn suite(backend: Backend) {
     );
     assert_eq!(row.notifications.len(), 1);
     assert_eq!(row.alert, Some(AlertState::Triggered));
+    assert_eq!(
+        row.split[0].rows_per_reader,
+        vec![7, 5],
+        "the split record round-trips"
+    );
     assert_eq!(
         store.previous_alert(hourly.id, id + 1).await.unwrap(),
         None,

@@ -25,6 +25,7 @@ fn spec(sql: &str) -> JobSpec {
         sheets: vec![SheetSpec {
             name: "订单".into(),
             sql: sql.into(),
+            split: None,
         }],
         format: Format::Csv,
         filename: Some("orders_{date:%Y%m%d}".into()),

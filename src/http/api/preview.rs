@@ -173,6 +173,8 @@ pub async fn preview(
     let tz = state.settings.scheduler.timezone.0;
     let sql = render_sql(&body.sql, Utc::now().with_timezone(&tz))
         .map_err(|e| ApiError::invalid("sql", e.to_string()))?;
+    // A split query previews as one reader reads it whole.
+    let sql = sql.replace(crate::model::split::PLACEHOLDER, "(1=1)");
     // Refused before a connection is made (the stream checks again).
     classify::check(&sql, entry.spec.kind.dialect())
         .map_err(|r| ApiError::invalid("sql", format!("data source {name}: {r}")))?;
@@ -380,7 +382,7 @@ async fn run(
                         rows.push(row);
                     }
                 }
-                Chunk::Sheet(_) => {}
+                Chunk::Sheet(_) | Chunk::Encoded(_) => {}
             }
         }
         (columns, rows, false)

@@ -15,7 +15,7 @@ use crate::http::AppState;
 use crate::http::api::auth::Viewer;
 use crate::http::api::datasources;
 use crate::http::api::tasks::{self, TaskView};
-use crate::model::task::{Format, NotifyOn, Repeat, TaskSpec};
+use crate::model::task::{Format, NotifyOn, Repeat, SplitSpec, TaskSpec};
 
 /// Each channel's keys and how they are edited (`secret`, `text`, `textarea`, `list`,
 /// `bool`), in task-file order.
@@ -85,6 +85,22 @@ struct ChannelForm {
 struct SheetForm {
     name: String,
     sql: String,
+    /// `split` of the sheet: key column, readers, rows per range (empty: none).
+    split_column: String,
+    split_readers: String,
+    split_chunk_rows: String,
+}
+
+impl SheetForm {
+    fn new(name: String, sql: String, split: Option<&SplitSpec>) -> SheetForm {
+        SheetForm {
+            name,
+            sql,
+            split_column: split.map(|s| s.column.clone()).unwrap_or_default(),
+            split_readers: split.map(|s| s.readers.to_string()).unwrap_or_default(),
+            split_chunk_rows: split.map(|s| s.chunk_rows.to_string()).unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -172,6 +188,7 @@ fn blank() -> TaskSpec {
         timezone: None,
         enabled: true,
         sql: None,
+        split: None,
         sheets: Vec::new(),
         output: Default::default(),
         timeout: None,
@@ -198,24 +215,19 @@ async fn page(state: AppState, s: Session, task: Option<TaskView>) -> Response {
     }
     // A task with one `sql` is one sheet without a name (saved back as `sql`).
     let mut sheets: Vec<SheetForm> = match &spec.sql {
-        Some(sql) => vec![SheetForm {
-            name: String::new(),
-            sql: sql.clone(),
-        }],
+        Some(sql) => vec![SheetForm::new(
+            String::new(),
+            sql.clone(),
+            spec.split.as_ref(),
+        )],
         None => spec
             .sheets
             .iter()
-            .map(|s| SheetForm {
-                name: s.name.clone(),
-                sql: s.sql.clone(),
-            })
+            .map(|s| SheetForm::new(s.name.clone(), s.sql.clone(), s.split.as_ref()))
             .collect(),
     };
     if sheets.is_empty() {
-        sheets.push(SheetForm {
-            name: String::new(),
-            sql: String::new(),
-        });
+        sheets.push(SheetForm::new(String::new(), String::new(), None));
     }
     let alert = spec.alert.clone();
     html(&EditorPage {

@@ -85,9 +85,22 @@
     setPath(b, "notify.on", on);
     var sheets = [];
     list.querySelectorAll(".sheet").forEach(function (row) {
-      sheets.push({ name: row.querySelector(".sheet-name").value.trim(), sql: row.querySelector(".sheet-sql").value });
+      var sheet = { name: row.querySelector(".sheet-name").value.trim(), sql: row.querySelector(".sheet-sql").value };
+      // Split read: a key column turns it on; readers and rows per range as typed (checked by the server).
+      var col = row.querySelector(".sheet-split-column").value.trim();
+      if (col) {
+        sheet.split = {
+          column: col,
+          readers: Number(row.querySelector(".sheet-split-readers").value || 4),
+          chunk_rows: Number(row.querySelector(".sheet-split-chunk").value || 100000)
+        };
+      }
+      sheets.push(sheet);
     });
-    if (sheets.length === 1 && sheets[0].name === "") { b.sql = sheets[0].sql; } else { b.sheets = sheets; }
+    if (sheets.length === 1 && sheets[0].name === "") {
+      b.sql = sheets[0].sql;
+      if (sheets[0].split) { b.split = sheets[0].split; }
+    } else { b.sheets = sheets; }
     return b;
   }
 
