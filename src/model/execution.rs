@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::alert::AlertState;
+use super::delivery::{DeliveryOutcome, FileChecksum};
 
 /// Life-cycle state of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -143,6 +144,10 @@ pub struct Finish {
     pub notifications: Vec<NotificationOutcome>,
     /// The state of the task's alert (none without an alert).
     pub alert: Option<AlertState>,
+    /// Each file's upload to each storage target.
+    pub deliveries: Vec<DeliveryOutcome>,
+    /// Each file's checksums.
+    pub checksums: Vec<FileChecksum>,
 }
 
 /// A stored execution.
@@ -181,4 +186,10 @@ pub struct Execution {
     /// The state of the task's alert (absent without an alert).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertState>,
+    /// Each file's upload to each storage target of the task (`deliver`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<DeliveryOutcome>,
+    /// The checksums (sha256, md5) of each file, taken as it was placed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<FileChecksum>,
 }

@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::export::naming::RenderError;
 use crate::export::{ExportError, ExportOutcome, export};
 use crate::model::alert::{AlertState, ConditionError};
+use crate::model::delivery::{DeliverFailure, DeliveryOutcome, FileChecksum};
 use crate::model::execution::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::notify::message::{AlertFacts, Facts};
 use crate::notify::notifier::Notifier;
@@ -148,6 +149,9 @@ impl Attempt<'_> {
             started_at,
             elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
             stopped: false,
+            link: None,
+            deliveries: Vec::new(),
+            checksums: Vec::new(),
         }
     }
 
@@ -189,8 +193,10 @@ impl Attempt<'_> {
                 spec.name
             );
         }
+        let mut delivered = Delivered::default();
         let (status, finish, outcome, error, alert) = match result {
-            Ok((outcome, alert)) => {
+            Ok((outcome, alert, d)) => {
+                delivered = d;
                 let finish = Finish {
                     status: Some(ExecutionStatus::Success),
                     rows: Some(outcome.rows),
@@ -203,8 +209,43 @@ impl Attempt<'_> {
                     error: None,
                     notifications: Vec::new(),
                     alert: alert.as_ref().map(|a| a.state),
+                    deliveries: delivered.outcomes.clone(),
+                    checksums: delivered.checksums.clone(),
                 };
                 (ExecutionStatus::Success, finish, Some(outcome), None, alert)
+            }
+            Err(Failure::Deliver(failed)) => {
+                // The upload failed (or was stopped): the run fails naming the target, but
+                // its files are placed and stay, so the record lists them.
+                let DeliverFailed {
+                    outcome,
+                    delivered: d,
+                    message,
+                } = *failed;
+                delivered = d;
+                let status = if cancelled.load(Ordering::SeqCst) {
+                    ExecutionStatus::Cancelled
+                } else if timed_out.load(Ordering::SeqCst) {
+                    ExecutionStatus::Timeout
+                } else {
+                    ExecutionStatus::Failed
+                };
+                let text = format!("task {}: {message}", spec.name).replace('\n', " ");
+                let finish = Finish {
+                    status: Some(status),
+                    rows: Some(outcome.rows),
+                    bytes: Some(outcome.bytes()),
+                    files: outcome
+                        .files
+                        .iter()
+                        .map(|f| f.path.display().to_string())
+                        .collect(),
+                    error: Some(text.clone()),
+                    deliveries: delivered.outcomes.clone(),
+                    checksums: delivered.checksums.clone(),
+                    ..Finish::default()
+                };
+                (status, finish, None, Some(text), None)
             }
             Err(e) => {
                 let status = match &e {
@@ -246,6 +287,9 @@ impl Attempt<'_> {
         self.overhead(&marks);
         let mut report = self.report(execution_id, status, outcome, error, started_at);
         report.alert = alert;
+        report.link = delivered.link;
+        report.deliveries = delivered.outcomes;
+        report.checksums = delivered.checksums;
         crate::metrics::execution(
             self.metric_name(),
             status.as_str(),
@@ -294,7 +338,7 @@ impl Attempt<'_> {
         timeout: std::time::Duration,
         stop: impl Fn() -> F,
         marks: &Marks,
-    ) -> Result<(ExportOutcome, Option<AlertFacts>), Failure> {
+    ) -> Result<(ExportOutcome, Option<AlertFacts>, Delivered), Failure> {
         let spec = &self.task.spec;
         #[cfg(debug_assertions)]
         if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == spec.name.as_str()) {
@@ -312,6 +356,126 @@ impl Attempt<'_> {
         let source = open_source(self.settings, store, &spec.data_source).await?;
         let progress = self.ctx.progress.clone();
         let result = export(&source, &spec.data_source, &request, progress, stop()).await;
+        let (outcome, alert) = self.alert(result, &source, timeout, &stop, marks).await?;
+        let delivered = self.deliver(&outcome, stop()).await;
+        match delivered {
+            Ok(d) => Ok((outcome, alert, d)),
+            Err((delivered, message)) => Err(Failure::Deliver(Box::new(DeliverFailed {
+                outcome,
+                delivered,
+                message,
+            }))),
+        }
+    }
+
+    /// The checksums of the placed files, then their upload to the task's storage targets
+    /// (`deliver`), stopped when `stop` resolves. A failed upload fails the run unless the
+    /// task says `deliver_failure: warn`; either way the local files stay.
+    async fn deliver(
+        &self,
+        outcome: &ExportOutcome,
+        stop: impl Future<Output = String>,
+    ) -> Result<Delivered, (Delivered, String)> {
+        let spec = &self.task.spec;
+        let mut delivered = Delivered::default();
+        for f in &outcome.files {
+            match crate::deliver::checksum::of_file(&f.path).await {
+                Ok(c) => delivered.checksums.push(c),
+                Err(e) => {
+                    tracing::warn!(file = %f.path.display(), error = %e, "cannot checksum a placed file")
+                }
+            }
+        }
+        let targets = self.deliver_targets();
+        if targets.is_empty() || outcome.files.is_empty() {
+            return Ok(delivered);
+        }
+        let files: Vec<&std::path::Path> = outcome.files.iter().map(|f| f.path.as_path()).collect();
+        let plan = crate::deliver::Plan {
+            storage: &self.settings.storage,
+            output_dir: &self.settings.export.output_dir,
+            retry: crate::deliver::UPLOAD_RETRY,
+            clock: &self.executor.clock,
+            stop: &self.ctx.stop,
+        };
+        tokio::select! {
+            outcomes = crate::deliver::deliver(&plan, &targets, &files) => {
+                delivered.outcomes = outcomes;
+            }
+            reason = stop => {
+                return Err((delivered, format!("delivery to storage stopped: {reason}")));
+            }
+        }
+        if let Some(link_target) = &spec.links {
+            delivered.link = self.presign(link_target, &delivered.outcomes).await;
+        }
+        let failed: Vec<&str> = delivered
+            .outcomes
+            .iter()
+            .filter_map(|o| o.error.as_deref())
+            .collect();
+        match failed.first() {
+            Some(first) if spec.deliver_failure == DeliverFailure::Fail => {
+                let more = match failed.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more failed uploads)", n - 1),
+                };
+                let message = format!("{first}{more}; the local files stay");
+                Err((delivered, message))
+            }
+            _ => Ok(delivered),
+        }
+    }
+
+    /// The storage targets this run uploads to: the task's `deliver`; an export job's only
+    /// those the admin opened to jobs (`jobs: true`).
+    fn deliver_targets(&self) -> Vec<String> {
+        let spec = &self.task.spec;
+        match self.ctx.job {
+            None => spec.deliver.clone(),
+            Some(_) => spec
+                .deliver
+                .iter()
+                .filter(|n| self.settings.storage.get(*n).is_some_and(|t| t.jobs))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// A presigned link to the first file delivered to `target` (`links:`), or none (logged).
+    async fn presign(
+        &self,
+        target: &str,
+        outcomes: &[crate::model::delivery::DeliveryOutcome],
+    ) -> Option<String> {
+        let key = outcomes
+            .iter()
+            .find(|o| o.ok && o.target == target)
+            .and_then(|o| o.key.clone())?;
+        let settings = self.settings.storage.get(target)?;
+        let signed = match crate::deliver::Target::build(settings) {
+            Ok(t) => t.presign(&key, settings.link_expiry()).await,
+            Err(e) => Err(e),
+        };
+        match signed {
+            Ok(url) => Some(url),
+            Err(e) => {
+                tracing::warn!(task = %self.task.spec.name, storage = target, error = %e, "cannot presign a link; messages carry the daemon's own link");
+                None
+            }
+        }
+    }
+
+    /// The alert's query and condition over a finished export (none without an alert).
+    async fn alert<F: Future<Output = String>>(
+        &self,
+        result: Result<ExportOutcome, ExportError>,
+        source: &crate::source::Source,
+        timeout: std::time::Duration,
+        stop: &impl Fn() -> F,
+        marks: &Marks,
+    ) -> Result<(ExportOutcome, Option<AlertFacts>), Failure> {
+        let spec = &self.task.spec;
         match (result, &spec.alert) {
             (Err(e), _) => Err(Failure::Export(e)),
             (Ok(outcome), None) => Ok((outcome, None)),
@@ -427,7 +591,10 @@ impl Attempt<'_> {
             tz: self.task.spec.zone(self.settings.scheduler.timezone),
             rows: report.rows(),
             bytes: report.bytes(),
-            download_url: files.first().and_then(|f| notifier.link(f)),
+            download_url: report
+                .link
+                .clone()
+                .or_else(|| files.first().and_then(|f| notifier.link(f))),
             files,
             sheets: outcome.map(|o| o.sheets.clone()).unwrap_or_default(),
             elapsed: report.elapsed,
@@ -453,6 +620,31 @@ enum Failure {
     /// The alert's condition could not be evaluated.
     #[error("alert.condition: {0}")]
     Condition(#[from] ConditionError),
+    /// An upload to a storage target failed (the files are placed and stay).
+    #[error("{}", .0.message)]
+    Deliver(Box<DeliverFailed>),
+}
+
+/// What delivery to storage left for the record.
+#[derive(Debug, Default)]
+struct Delivered {
+    /// Each file's checksums.
+    checksums: Vec<FileChecksum>,
+    /// Each (target, file) upload.
+    outcomes: Vec<DeliveryOutcome>,
+    /// The presigned link of `links:`.
+    link: Option<String>,
+}
+
+/// A run whose export succeeded and whose delivery failed.
+#[derive(Debug)]
+struct DeliverFailed {
+    /// The export (its files stay).
+    outcome: ExportOutcome,
+    /// What was delivered and checksummed.
+    delivered: Delivered,
+    /// Names the target and the error.
+    message: String,
 }
 
 impl From<SourceError> for Failure {

@@ -28,6 +28,8 @@ struct Row {
     notifications: Option<String>,
     instance: Option<String>,
     alert: Option<String>,
+    deliveries: Option<String>,
+    checksums: Option<String>,
 }
 
 impl Row {
@@ -70,6 +72,14 @@ impl Row {
                 .map(|a| a.parse())
                 .transpose()
                 .map_err(|e: UnknownValue| corrupt("alert", e.to_string()))?,
+            deliveries: match self.deliveries {
+                Some(d) => from_json(|| format!("execution {id} (deliveries)"), &d)?,
+                None => Vec::new(),
+            },
+            checksums: match self.checksums {
+                Some(c) => from_json(|| format!("execution {id} (checksums)"), &c)?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -77,7 +87,7 @@ impl Row {
 macro_rules! select_executions {
     ($tail:literal) => {
         concat!(
-            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, bytes, files, error, notifications, instance, alert FROM executions",
+            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, bytes, files, error, notifications, instance, alert, deliveries, checksums FROM executions",
             $tail
         )
     };
@@ -151,9 +161,11 @@ impl super::Store {
         let status = finish.status.unwrap_or(ExecutionStatus::Success);
         let files = to_json(&finish.files);
         let notes = to_json(&finish.notifications);
+        let deliveries = (!finish.deliveries.is_empty()).then(|| to_json(&finish.deliveries));
+        let checksums = (!finish.checksums.is_empty()).then(|| to_json(&finish.checksums));
         let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ? WHERE id = ?",
+                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ?, deliveries = ?, checksums = ? WHERE id = ?",
             ))
             .bind(t)
             .bind(status.as_str())
@@ -163,6 +175,8 @@ impl super::Store {
             .bind(&finish.error)
             .bind(&notes)
             .bind(finish.alert.map(AlertState::as_str))
+            .bind(&deliveries)
+            .bind(&checksums)
             .bind(id)
             .execute(pool)
             .await

@@ -52,6 +52,7 @@ mod safety_surface;
 mod scheduler;
 mod secrets;
 mod stand_in;
+mod storage;
 mod store;
 mod store_jobs;
 mod supervise;
