@@ -487,7 +487,7 @@ impl Attempt<'_> {
                             alert_request(self.settings, spec, self.ctx.scheduled_at, timeout)?;
                         request.query.marks = marks.clone();
                         let progress = Default::default();
-                        export(&source, &spec.data_source, &request, progress, stop())
+                        export(source, &spec.data_source, &request, progress, stop())
                             .await
                             .map(|o| alert::observed(&o))
                             .map_err(Failure::Alert)
