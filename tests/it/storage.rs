@@ -553,3 +553,86 @@ fn a_large_file_goes_up_in_parts_with_flat_memory() {
     eprintln!("peak RSS of the run: {rss:.1} MB for a {size}-byte file");
     assert!(rss < 80.0, "peak RSS {rss:.1} MB");
 }
+
+/// An export job (the download center) delivers only to targets the admin opened to jobs,
+/// its file records sha256 and md5, and `export.max_downloads` turns the file `410` after
+/// that many downloads.
+#[tokio::test]
+async fn an_export_job_delivers_records_checksums_and_expires_after_max_downloads() {
+    use crate::api_daemon::Daemon;
+    use serde_json::json;
+    let s3 = Server::start("s3");
+    let target = |name: &str, jobs: bool| {
+        format!(
+            "  {name}:\n    type: s3\n    endpoint: http://127.0.0.1:{}\n    bucket: reports\n    access_key_id: test-key\n    secret_access_key: {S3_SECRET}\n    jobs: {jobs}\n",
+            s3.port
+        )
+    };
+    let storage = format!(
+        "storage:\n{}{}",
+        target("open", true),
+        target("closed", false)
+    );
+    let d = Daemon::start_full(Backend::Sqlite, &storage, "", "  max_downloads: 2\n").await;
+    let editor = d.login("ed", "editor").await;
+    let body = |deliver: &str| json!({"data_source": "demo", "format": "csv", "sql": "SELECT id, amount FROM orders", "deliver": [deliver]});
+    let (s, b) = d
+        .call_as(&editor, "POST", "/api/exports", Some(body("closed")))
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["field"], "deliver[0]", "{b}");
+    let (s, b) = d
+        .call_as(&editor, "POST", "/api/exports", Some(body("open")))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    let job = d
+        .until_not(
+            &format!("/api/exports/{id}"),
+            &["queued", "running"],
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(job["status"], "done", "{job:#}");
+    let file = &job["files"][0];
+    let url = format!("{}{}", d.base, file["url"].as_str().unwrap());
+    let get = || async {
+        let r = d.http.get(&url).bearer_auth(&editor).send().await.unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    };
+    let (s, bytes) = get().await;
+    assert_eq!(s, 200);
+    assert_eq!(file["sha256"], sha256_hex(&bytes).as_str(), "{job:#}");
+    assert_eq!(file["md5"].as_str().unwrap().len(), 32);
+
+    // The upload went to `exports/<id>/<name>` of the target, recorded on the execution.
+    let execution = job["execution_id"].as_i64().unwrap();
+    let (_, run) = d.call("GET", &format!("/api/logs/{execution}"), None).await;
+    let delivered = &run["deliveries"][0];
+    assert_eq!(delivered["target"], "open", "{run:#}");
+    assert_eq!(delivered["ok"], true, "{run:#}");
+    let key = delivered["key"].as_str().unwrap();
+    assert!(key.starts_with(&format!("exports/{id}/")), "{key}");
+    // moto answers an anonymous GET of a private object 403; it does not check signatures.
+    let answer = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/reports/{key}", s3.port))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test-key/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{key}");
+    let object = answer.bytes().await.unwrap();
+    assert_eq!(sha256_hex(&object), sha256_hex(&bytes), "{key}");
+    assert!(!run.to_string().contains(S3_SECRET));
+
+    // Two downloads allowed: the second works, the third is 410.
+    assert_eq!(get().await.0, 200);
+    let (s, body) = get().await;
+    assert_eq!(s, 410, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("after 2 downloads"));
+    let (_, job) = d.call("GET", &format!("/api/exports/{id}"), None).await;
+    assert_eq!(job["files"][0]["downloads"], 2, "{job:#}");
+}
