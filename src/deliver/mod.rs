@@ -402,6 +402,7 @@ pub const UPLOAD_RETRY: RetryPolicy = RetryPolicy::exponential(3, Duration::from
 /// Uploads every file to every target in `targets`, in order; one outcome per (target,
 /// file). Never fails as a whole: a failure is an outcome with its error.
 pub async fn deliver(plan: &Plan<'_>, targets: &[String], files: &[&Path]) -> Vec<DeliveryOutcome> {
+    tracing::info!(targets = %targets.join(", "), files = files.len(), "delivering to storage");
     let mut outcomes = Vec::new();
     for name in targets {
         let target = match plan.storage.get(name) {
