@@ -198,19 +198,8 @@ impl Attempt<'_> {
             Ok((outcome, alert, d)) => {
                 delivered = d;
                 let finish = Finish {
-                    status: Some(ExecutionStatus::Success),
-                    rows: Some(outcome.rows),
-                    bytes: Some(outcome.bytes()),
-                    files: outcome
-                        .files
-                        .iter()
-                        .map(|f| f.path.display().to_string())
-                        .collect(),
-                    error: None,
-                    notifications: Vec::new(),
                     alert: alert.as_ref().map(|a| a.state),
-                    deliveries: delivered.outcomes.clone(),
-                    checksums: delivered.checksums.clone(),
+                    ..placed(ExecutionStatus::Success, &outcome, &delivered)
                 };
                 (ExecutionStatus::Success, finish, Some(outcome), None, alert)
             }
@@ -232,18 +221,8 @@ impl Attempt<'_> {
                 };
                 let text = format!("task {}: {message}", spec.name).replace('\n', " ");
                 let finish = Finish {
-                    status: Some(status),
-                    rows: Some(outcome.rows),
-                    bytes: Some(outcome.bytes()),
-                    files: outcome
-                        .files
-                        .iter()
-                        .map(|f| f.path.display().to_string())
-                        .collect(),
                     error: Some(text.clone()),
-                    deliveries: delivered.outcomes.clone(),
-                    checksums: delivered.checksums.clone(),
-                    ..Finish::default()
+                    ..placed(status, &outcome, &delivered)
                 };
                 (status, finish, None, Some(text), None)
             }
@@ -623,6 +602,23 @@ enum Failure {
     /// An upload to a storage target failed (the files are placed and stay).
     #[error("{}", .0.message)]
     Deliver(Box<DeliverFailed>),
+}
+
+/// The record of a run whose files were placed: counts, files, uploads and checksums.
+fn placed(status: ExecutionStatus, outcome: &ExportOutcome, delivered: &Delivered) -> Finish {
+    Finish {
+        status: Some(status),
+        rows: Some(outcome.rows),
+        bytes: Some(outcome.bytes()),
+        files: outcome
+            .files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect(),
+        deliveries: delivered.outcomes.clone(),
+        checksums: delivered.checksums.clone(),
+        ..Finish::default()
+    }
 }
 
 /// What delivery to storage left for the record.

@@ -9,10 +9,10 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
+use crate::alerts::block_on;
 use crate::dingtalk::{SECRET, StandIn};
 use crate::helpers::{Backend, DEMO_SOURCE, Workdir, repo};
 
@@ -39,15 +39,7 @@ impl Server {
             .spawn()
             .expect("python3 runs (scripts/test.sh installs moto, pyftpdlib, asyncssh)");
         let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("storage.py {kind} did not start; it printed {line:?}"));
+        let port = crate::stand_in::read_port(&mut child, &format!("storage.py {kind}"));
         Server {
             child,
             _stdin: stdin,
@@ -160,6 +152,22 @@ fn local_file(w: &Workdir, run: &Value) -> PathBuf {
     p
 }
 
+/// `task run t` fails (exit 1) naming storage `target` on its last line, and the local
+/// file stays; returns the run.
+fn run_fails_naming(w: &Workdir, target: &str) -> Ran {
+    let ran = run(w, &["task", "run", "t"]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let last = ran.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("storage {target}:")),
+        "{}",
+        ran.stderr
+    );
+    assert!(last.contains("the local files stay"), "{}", ran.stderr);
+    local_file(w, &last_run(w));
+    ran
+}
+
 /// `root/<date folder>/<name>` for a local file placed at `output_dir/<date>/<name>`.
 fn expected_key(root: &str, local: &Path) -> String {
     let date = local
@@ -186,14 +194,6 @@ fn assert_no_secret(w: &Workdir, outputs: &[&Ran], secrets: &[&str]) {
             assert!(!text.contains(secret), "{secret} shown: {text}");
         }
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 #[test]
@@ -277,11 +277,7 @@ fn a_wrong_bucket_fails_the_run_naming_the_target_and_keeps_the_local_file() {
         "    deliver: [minio]\n",
         "",
     );
-    let ran = run(&w, &["task", "run", "t"]);
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
-    let last = ran.stderr.lines().last().unwrap_or_default();
-    assert!(last.contains("storage minio:"), "{}", ran.stderr);
-    assert!(last.contains("the local files stay"), "{}", ran.stderr);
+    let ran = run_fails_naming(&w, "minio");
     let execution = last_run(&w);
     assert_eq!(execution["status"], "failed");
     assert!(
@@ -373,14 +369,7 @@ fn ftp_delivery_is_a_byte_for_byte_copy_that_never_overwrites_and_a_wrong_passwo
             "password: \"wrong-pass\"",
         ),
     );
-    let failed = run(&w, &["task", "run", "t"]);
-    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("storage legacy_ftp:"),
-        "{}",
-        failed.stderr
-    );
-    local_file(&w, &last_run(&w));
+    let failed = run_fails_naming(&w, "legacy_ftp");
     assert_no_secret(&w, &[&ran, &tested, &failed], &[FTP_PASSWORD, "wrong-pass"]);
 }
 
@@ -427,13 +416,7 @@ fn sftp_delivery_checks_the_host_key_and_copies_byte_for_byte() {
         ),
     );
     let before = crate::helpers::files_under(&sftp.path("sftp")).len();
-    let refused = run(&w, &["task", "run", "t"]);
-    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("storage wms_sftp:"),
-        "{}",
-        refused.stderr
-    );
+    let refused = run_fails_naming(&w, "wms_sftp");
     assert!(
         refused.stderr.to_lowercase().contains("host key"),
         "the refusal names the host key: {}",
@@ -443,7 +426,6 @@ fn sftp_delivery_checks_the_host_key_and_copies_byte_for_byte() {
         crate::helpers::files_under(&sftp.path("sftp")).len(),
         before
     );
-    local_file(&w, &last_run(&w));
 }
 
 #[test]
