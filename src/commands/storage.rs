@@ -20,7 +20,6 @@ struct Listed {
     location: String,
     root: String,
     jobs: bool,
-    retention_days: Option<u32>,
 }
 
 /// `bucket @ endpoint` or `user@host:port`.
@@ -63,7 +62,6 @@ pub async fn dispatch(settings: &Settings, command: StorageCommand) -> anyhow::R
                     location: location(t),
                     root: t.root.clone().unwrap_or_default(),
                     jobs: t.jobs,
-                    retention_days: t.retention_days,
                 })
                 .collect();
             if json {
