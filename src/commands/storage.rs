@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::{print_json, table};
 use crate::cli::StorageCommand;
-use crate::config::{Settings, StorageTarget};
+use crate::config::Settings;
 use crate::deliver::Target;
 
 /// A target as listed: where it is, never a credential.
@@ -20,30 +20,6 @@ struct Listed {
     location: String,
     root: String,
     jobs: bool,
-}
-
-/// `bucket @ endpoint` or `user@host:port`.
-fn location(t: &StorageTarget) -> String {
-    if t.kind.is_object_store() {
-        format!(
-            "{} @ {}",
-            t.bucket.as_deref().unwrap_or_default(),
-            t.endpoint.as_deref().unwrap_or_default()
-        )
-    } else {
-        let port = t
-            .port
-            .unwrap_or(if t.kind == crate::config::StorageKind::Sftp {
-                22
-            } else {
-                21
-            });
-        format!(
-            "{}@{}:{port}",
-            t.user.as_deref().unwrap_or_default(),
-            t.host.as_deref().unwrap_or_default()
-        )
-    }
 }
 
 /// Carries out `reportd storage ...`.
@@ -59,7 +35,7 @@ pub async fn dispatch(settings: &Settings, command: StorageCommand) -> anyhow::R
                 .map(|(name, t)| Listed {
                     name: name.clone(),
                     kind: t.kind.as_str(),
-                    location: location(t),
+                    location: t.location(),
                     root: t.root.clone().unwrap_or_default(),
                     jobs: t.jobs,
                 })
@@ -92,11 +68,11 @@ pub async fn dispatch(settings: &Settings, command: StorageCommand) -> anyhow::R
             let key = target
                 .probe()
                 .await
-                .with_context(|| format!("storage {name} ({})", location(t)))?;
+                .with_context(|| format!("storage {name} ({})", t.location()))?;
             println!(
                 "storage {name}: ok ({} {}, wrote, read back and removed {key} in {:.2}s)",
                 t.kind.as_str(),
-                location(t),
+                t.location(),
                 started.elapsed().as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)

@@ -131,6 +131,27 @@ impl StorageTarget {
         std::time::Duration::from_secs(self.timeout.unwrap_or(300))
     }
 
+    /// Where it is, for people: `bucket @ endpoint` or `user@host:port` (no credential).
+    pub fn location(&self) -> String {
+        if self.kind.is_object_store() {
+            format!(
+                "{} @ {}",
+                self.bucket.as_deref().unwrap_or_default(),
+                self.endpoint.as_deref().unwrap_or_default()
+            )
+        } else {
+            let port = self.port.unwrap_or(match self.kind {
+                StorageKind::Sftp => 22,
+                _ => 21,
+            });
+            format!(
+                "{}@{}:{port}",
+                self.user.as_deref().unwrap_or_default(),
+                self.host.as_deref().unwrap_or_default()
+            )
+        }
+    }
+
     /// The root folder, `/`-separated, without leading or trailing slashes (may be empty).
     pub fn root(&self) -> String {
         self.root

@@ -618,3 +618,63 @@ async fn an_export_job_delivers_records_checksums_and_expires_after_max_download
     let (_, job) = d.call("GET", &format!("/api/exports/{id}"), None).await;
     assert_eq!(job["files"][0]["downloads"], 2, "{job:#}");
 }
+
+/// `POST /api/storage/{name}/test` (admin) writes, reads back and removes an object; it names
+/// the target and never a credential when that fails; the console lists the targets with a
+/// test button for admins only.
+#[tokio::test]
+async fn the_api_and_console_test_a_storage_target() {
+    use crate::api_daemon::Daemon;
+    let s3 = Server::start("s3");
+    let target = |name: &str, bucket: &str| {
+        format!(
+            "  {name}:\n    type: s3\n    endpoint: http://127.0.0.1:{}\n    bucket: {bucket}\n    access_key_id: test-key\n    secret_access_key: {S3_SECRET}\n",
+            s3.port
+        )
+    };
+    let storage = format!(
+        "storage:\n{}{}",
+        target("minio", "reports"),
+        target("broken", "no-such-bucket")
+    );
+    let d = Daemon::start(Backend::Sqlite, &storage).await;
+    let admin = d.login("ann", "admin").await;
+    let editor = d.login("ed", "editor").await;
+    let (s, b) = d
+        .call_as(&admin, "POST", "/api/storage/minio/test", None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["ok"], true, "{b}");
+    let (s, b) = d
+        .call_as(&admin, "POST", "/api/storage/broken/test", None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["ok"], false, "{b}");
+    assert!(
+        b["error"].as_str().unwrap().starts_with("storage broken: "),
+        "{b}"
+    );
+    assert!(!b.to_string().contains(S3_SECRET));
+    let (s, _) = d
+        .call_as(&admin, "POST", "/api/storage/nowhere/test", None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = d
+        .call_as(&editor, "POST", "/api/storage/minio/test", None)
+        .await;
+    assert_eq!(s, 403, "an editor may not write to a target");
+
+    let page = |token: String| {
+        let url = format!("{}/data-sources", d.base);
+        let http = d.http.clone();
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            r.text().await.unwrap()
+        }
+    };
+    let html = page(admin.clone()).await;
+    assert!(html.contains("id=\"storage-targets\""), "{html}");
+    assert!(html.contains("data-call=\"POST /api/storage/minio/test\""));
+    assert!(!html.contains(S3_SECRET));
+    assert!(!page(editor.clone()).await.contains("storage-targets"));
+}
