@@ -115,6 +115,10 @@ pub struct StorageTarget {
     /// Object stores: lifetime of presigned links, seconds (default 7 days).
     #[serde(default, deserialize_with = "crate::model::env::opt_num")]
     pub link_expiry: Option<u64>,
+    /// `reportd cleanup` removes delivered files (in the date folders and `exports/` below
+    /// `root`) older than this many days; off when unset. Not for sftp.
+    #[serde(default, deserialize_with = "crate::model::env::opt_num")]
+    pub retention_days: Option<u32>,
     /// Seconds one request (or one part of an upload) may take.
     #[serde(default, deserialize_with = "crate::model::env::opt_num")]
     pub timeout: Option<u64>,
@@ -264,6 +268,17 @@ impl StorageTarget {
                 "link_expiry must be 1-{LINK_EXPIRY_DEFAULT} seconds (7 days, the longest a \
                  presigned link may live), not {secs}"
             ));
+        }
+        if let Some(days) = self.retention_days {
+            if !(1..=super::DAYS_MAX).contains(&u64::from(days)) {
+                return Err(format!(
+                    "retention_days must be 1-{}, not {days}",
+                    super::DAYS_MAX
+                ));
+            }
+            if self.kind == StorageKind::Sftp {
+                return Err("retention_days is not supported for sftp targets".into());
+            }
         }
         if let Some(t) = self.timeout
             && !(1..=86_400).contains(&t)

@@ -9,6 +9,7 @@
 //! - [`deliver`]: every file to every target, each upload retried by the one retry policy
 //!   ([`crate::notify::retry`]), each outcome returned for the execution record.
 //! - [`checksum`]: sha256 and md5 of a placed file, read in chunks.
+//! - [`retention`]: `reportd cleanup` removes delivered files past `retention_days`.
 //!
 //! Uploads stream: the file is read in [`CHUNK`]-sized pieces (object stores upload them as
 //! the parts of a multipart upload), never whole. An existing object is never overwritten: a
@@ -16,6 +17,7 @@
 //! `If-None-Match: *` so two uploads racing for a name cannot both win.
 
 pub mod checksum;
+pub mod retention;
 pub mod sftp;
 
 use opendal::{ErrorKind, Operator};

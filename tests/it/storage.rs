@@ -678,3 +678,57 @@ async fn the_api_and_console_test_a_storage_target() {
     assert!(!html.contains(S3_SECRET));
     assert!(!page(editor.clone()).await.contains("storage-targets"));
 }
+
+/// `reportd cleanup` removes delivered files past the target's `retention_days` (here on
+/// FTP, whose listing carries each file's time), and nothing else under the root.
+#[test]
+fn cleanup_removes_delivered_files_past_the_retention_only() {
+    let ftp = Server::start("ftp");
+    let w = setup(
+        &format!("{}    retention_days: 2\n", ftp_target(&ftp, FTP_PASSWORD)),
+        "SELECT id FROM orders",
+        "    deliver: [legacy_ftp]\n",
+        "",
+    );
+    run(&w, &["task", "run", "t"]).assert_ok();
+    let key = last_run(&w)["deliveries"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fresh = ftp.path("ftp").join(&key);
+    // An old delivered file in an old date folder, and an old file of someone else.
+    let old = ftp.path("ftp/in/2020-01-02/旧报表.csv");
+    let foreign = ftp.path("ftp/in/keep-me.csv");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let ten_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+    for p in [&old, &foreign] {
+        std::fs::write(p, "old\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(ten_days_ago)
+            .unwrap();
+    }
+    let dry = run(&w, &["cleanup", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout
+            .contains("storage legacy_ftp: would remove 1 file(s)"),
+        "{}",
+        dry.stdout
+    );
+    assert!(old.exists());
+    let done = run(&w, &["cleanup"]);
+    done.assert_ok();
+    assert!(
+        done.stdout
+            .contains("storage legacy_ftp: removed 1 file(s)"),
+        "{}",
+        done.stdout
+    );
+    assert!(!old.exists(), "past the retention: removed");
+    assert!(fresh.exists(), "within the retention: kept");
+    assert!(foreign.exists(), "not in a folder reportd writes: kept");
+    assert_no_secret(&w, &[&dry, &done], &[FTP_PASSWORD]);
+}
