@@ -677,6 +677,36 @@ async fn the_api_and_console_test_a_storage_target() {
     assert!(html.contains("data-call=\"POST /api/storage/minio/test\""));
     assert!(!html.contains(S3_SECRET));
     assert!(!page(editor.clone()).await.contains("storage-targets"));
+
+    // A task saved over the API delivers; the log page shows the upload and the checksums.
+    let task = serde_json::json!({
+        "name": "delivered", "data_source": "demo", "cron": "0 9 1 1 *",
+        "sql": "SELECT id FROM orders", "output": {"format": "csv"}, "deliver": ["minio"]
+    });
+    let (s, b) = d.call_as(&admin, "POST", "/api/tasks", Some(task)).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["deliver"][0], "minio", "{b}");
+    let r = d
+        .http
+        .post(format!("{}/tasks/delivered/run?wait=true", d.base))
+        .bearer_auth(crate::api_daemon::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let logs = d
+        .http
+        .get(format!("{}/logs", d.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(logs.contains("class=\"delivery\""), "{logs}");
+    assert!(logs.contains(" minio: OK"), "{logs}");
+    assert!(logs.contains("class=\"muted checksum\""), "{logs}");
 }
 
 /// `reportd cleanup` removes delivered files past the target's `retention_days` (here on
