@@ -5,7 +5,9 @@
 //! Uploads are byte-for-byte copies at `root/<date>/<file>`, an existing object is never
 //! overwritten, a presigned link downloads the file, a failed upload fails the run naming the
 //! target and keeps the local file, a host-key mismatch is refused, a large file goes up in
-//! parts, and no credential shows in any output.
+//! parts, and no credential shows in any output. Also: export jobs deliver only to targets
+//! open to jobs and expire after `export.max_downloads`; `POST /api/storage/{name}/test` and
+//! the console; `reportd cleanup` and `retention_days`.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
