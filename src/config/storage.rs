@@ -13,6 +13,11 @@ use crate::model::secret::Secret;
 /// Default lifetime of a presigned link, seconds (7 days, S3's longest).
 pub const LINK_EXPIRY_DEFAULT: u64 = 7 * 86_400;
 
+/// What is wrong with a storage target, naming the key (one line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TargetError(pub String);
+
 /// The kind of a storage target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,120 +177,123 @@ impl StorageTarget {
     ///
     /// # Errors
     /// One line naming the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TargetError> {
         let kind = self.kind.as_str();
-        let need = |set: bool, key: &str| {
-            if set {
-                Ok(())
-            } else {
-                Err(format!("type {kind} needs `{key}`"))
-            }
-        };
-        let unused = |set: bool, key: &str| {
-            if set {
-                Err(format!("`{key}` does not apply to type {kind}"))
-            } else {
-                Ok(())
-            }
-        };
-        if self.kind.is_object_store() {
-            need(self.endpoint.is_some(), "endpoint")?;
-            need(self.bucket.is_some(), "bucket")?;
-            need(!self.access_key_id.is_empty(), "access_key_id")?;
-            need(!self.secret_access_key.is_empty(), "secret_access_key")?;
-            let endpoint = self.endpoint.as_deref().unwrap_or_default();
-            let url = url::Url::parse(endpoint)
-                .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {e}"))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(format!(
-                    "endpoint {endpoint:?} must be an http:// or https:// URL with a host"
-                ));
-            }
-            if !url.username().is_empty() || url.password().is_some() {
-                return Err("endpoint: give credentials in access_key_id and \
-                            secret_access_key, not in the URL"
-                    .into());
-            }
-            let bucket = self.bucket.as_deref().unwrap_or_default();
-            let valid_bucket = (3..=63).contains(&bucket.len())
-                && bucket.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-                });
-            if !valid_bucket {
-                return Err(format!(
-                    "bucket {bucket:?}: 3 to 63 lower-case letters, digits, `-` or `.`"
-                ));
-            }
-            unused(self.host.is_some(), "host")?;
-            unused(self.port.is_some(), "port")?;
-            unused(self.user.is_some(), "user")?;
-            unused(!self.password.is_empty(), "password")?;
-            unused(self.key_file.is_some(), "key_file")?;
-            unused(self.known_hosts_file.is_some(), "known_hosts_file")?;
-            unused(self.tls, "tls")?;
-            if self.kind != StorageKind::S3 {
-                unused(self.path_style.is_some(), "path_style")?;
-                unused(self.region.is_some(), "region")?;
-            }
-        } else {
-            need(self.host.is_some(), "host")?;
-            need(self.user.is_some(), "user")?;
-            let host = self.host.as_deref().unwrap_or_default();
-            if host.contains(['/', '@', ' ']) || host.starts_with('-') {
-                return Err(format!("host {host:?} is not a host name or address"));
-            }
-            if self.port == Some(0) {
-                return Err("port must be 1-65535".into());
-            }
-            for (set, key) in [
-                (self.endpoint.is_some(), "endpoint"),
-                (self.bucket.is_some(), "bucket"),
-                (self.region.is_some(), "region"),
-                (self.path_style.is_some(), "path_style"),
-                (!self.access_key_id.is_empty(), "access_key_id"),
-                (!self.secret_access_key.is_empty(), "secret_access_key"),
-                (self.link_expiry.is_some(), "link_expiry"),
-            ] {
-                unused(set, key)?;
-            }
-            if self.kind == StorageKind::Sftp {
-                need(self.key_file.is_some(), "key_file")?;
-                need(self.known_hosts_file.is_some(), "known_hosts_file")?;
-                unused(!self.password.is_empty(), "password (use key_file)")?;
-                unused(self.tls, "tls")?;
-                if self.user.as_deref().unwrap_or_default().starts_with('-') {
-                    return Err("user must not start with `-`".into());
+        let checked = || {
+            let need = |set: bool, key: &str| {
+                if set {
+                    Ok(())
+                } else {
+                    Err(format!("type {kind} needs `{key}`"))
                 }
-            } else {
+            };
+            let unused = |set: bool, key: &str| {
+                if set {
+                    Err(format!("`{key}` does not apply to type {kind}"))
+                } else {
+                    Ok(())
+                }
+            };
+            if self.kind.is_object_store() {
+                need(self.endpoint.is_some(), "endpoint")?;
+                need(self.bucket.is_some(), "bucket")?;
+                need(!self.access_key_id.is_empty(), "access_key_id")?;
+                need(!self.secret_access_key.is_empty(), "secret_access_key")?;
+                let endpoint = self.endpoint.as_deref().unwrap_or_default();
+                let url = url::Url::parse(endpoint)
+                    .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    return Err(format!(
+                        "endpoint {endpoint:?} must be an http:// or https:// URL with a host"
+                    ));
+                }
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err("endpoint: give credentials in access_key_id and \
+                            secret_access_key, not in the URL"
+                        .into());
+                }
+                let bucket = self.bucket.as_deref().unwrap_or_default();
+                let valid_bucket = (3..=63).contains(&bucket.len())
+                    && bucket.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                    });
+                if !valid_bucket {
+                    return Err(format!(
+                        "bucket {bucket:?}: 3 to 63 lower-case letters, digits, `-` or `.`"
+                    ));
+                }
+                unused(self.host.is_some(), "host")?;
+                unused(self.port.is_some(), "port")?;
+                unused(self.user.is_some(), "user")?;
+                unused(!self.password.is_empty(), "password")?;
                 unused(self.key_file.is_some(), "key_file")?;
                 unused(self.known_hosts_file.is_some(), "known_hosts_file")?;
+                unused(self.tls, "tls")?;
+                if self.kind != StorageKind::S3 {
+                    unused(self.path_style.is_some(), "path_style")?;
+                    unused(self.region.is_some(), "region")?;
+                }
+            } else {
+                need(self.host.is_some(), "host")?;
+                need(self.user.is_some(), "user")?;
+                let host = self.host.as_deref().unwrap_or_default();
+                if host.contains(['/', '@', ' ']) || host.starts_with('-') {
+                    return Err(format!("host {host:?} is not a host name or address"));
+                }
+                if self.port == Some(0) {
+                    return Err("port must be 1-65535".into());
+                }
+                for (set, key) in [
+                    (self.endpoint.is_some(), "endpoint"),
+                    (self.bucket.is_some(), "bucket"),
+                    (self.region.is_some(), "region"),
+                    (self.path_style.is_some(), "path_style"),
+                    (!self.access_key_id.is_empty(), "access_key_id"),
+                    (!self.secret_access_key.is_empty(), "secret_access_key"),
+                    (self.link_expiry.is_some(), "link_expiry"),
+                ] {
+                    unused(set, key)?;
+                }
+                if self.kind == StorageKind::Sftp {
+                    need(self.key_file.is_some(), "key_file")?;
+                    need(self.known_hosts_file.is_some(), "known_hosts_file")?;
+                    unused(!self.password.is_empty(), "password (use key_file)")?;
+                    unused(self.tls, "tls")?;
+                    if self.user.as_deref().unwrap_or_default().starts_with('-') {
+                        return Err("user must not start with `-`".into());
+                    }
+                } else {
+                    unused(self.key_file.is_some(), "key_file")?;
+                    unused(self.known_hosts_file.is_some(), "known_hosts_file")?;
+                }
             }
-        }
-        if let Some(secs) = self.link_expiry
-            && !(1..=LINK_EXPIRY_DEFAULT).contains(&secs)
-        {
-            return Err(format!(
-                "link_expiry must be 1-{LINK_EXPIRY_DEFAULT} seconds (7 days, the longest a \
-                 presigned link may live), not {secs}"
-            ));
-        }
-        if let Some(days) = self.retention_days {
-            if !(1..=super::DAYS_MAX).contains(&u64::from(days)) {
+            if let Some(secs) = self.link_expiry
+                && !(1..=LINK_EXPIRY_DEFAULT).contains(&secs)
+            {
                 return Err(format!(
-                    "retention_days must be 1-{}, not {days}",
-                    super::DAYS_MAX
+                    "link_expiry must be 1-{LINK_EXPIRY_DEFAULT} seconds (7 days, the longest a \
+                 presigned link may live), not {secs}"
                 ));
             }
-            if self.kind == StorageKind::Sftp {
-                return Err("retention_days is not supported for sftp targets".into());
+            if let Some(days) = self.retention_days {
+                if !(1..=super::DAYS_MAX).contains(&u64::from(days)) {
+                    return Err(format!(
+                        "retention_days must be 1-{}, not {days}",
+                        super::DAYS_MAX
+                    ));
+                }
+                if self.kind == StorageKind::Sftp {
+                    return Err("retention_days is not supported for sftp targets".into());
+                }
             }
-        }
-        if let Some(t) = self.timeout
-            && !(1..=86_400).contains(&t)
-        {
-            return Err(format!("timeout must be 1-86400 seconds, not {t}"));
-        }
-        Ok(())
+            if let Some(t) = self.timeout
+                && !(1..=86_400).contains(&t)
+            {
+                return Err(format!("timeout must be 1-86400 seconds, not {t}"));
+            }
+            Ok(())
+        };
+        checked().map_err(TargetError)
     }
 
     /// Makes `key_file` and `known_hosts_file` absolute against the config's directory.

@@ -369,54 +369,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             ),
         );
     }
-    for (i, name) in spec.deliver.iter().enumerate() {
-        if !ctx.storage.contains_key(name) {
-            fail(
-                &format!("deliver[{}]", i + 1),
-                format!(
-                    "no storage target named {:?} in config.yaml (known: {})",
-                    plain_quote(name),
-                    known(ctx.storage.keys())
-                ),
-            );
-        } else if spec.deliver[..i].contains(name) {
-            fail(
-                &format!("deliver[{}]", i + 1),
-                format!("{name:?} is named twice"),
-            );
-        }
-    }
-    if !spec.deliver.is_empty() && spec.output.format == crate::model::task::Format::None {
-        fail(
-            "deliver",
-            "a task without a file (output.format: none) has nothing to deliver".into(),
-        );
-    }
-    if let Some(link) = &spec.links {
-        match ctx.storage.get(link) {
-            None => fail(
-                "links",
-                format!(
-                    "no storage target named {:?} in config.yaml",
-                    plain_quote(link)
-                ),
-            ),
-            Some(_) if !spec.deliver.contains(link) => fail(
-                "links",
-                format!(
-                    "{link:?} must also be one of `deliver` (the link points at the delivered file)"
-                ),
-            ),
-            Some(t) if !t.kind.is_object_store() => fail(
-                "links",
-                format!(
-                    "{link:?} is a {} target; only s3, oss and cos make presigned links",
-                    t.kind.as_str()
-                ),
-            ),
-            Some(_) => {}
-        }
-    }
+    super::delivery::check(spec, ctx.storage, &mut fail);
     if let Some(a) = &spec.alert {
         if let Err(e) = a.condition.parse::<Condition>() {
             fail("alert.condition", e.to_string());
@@ -432,21 +385,6 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
         }
     }
     errors
-}
-
-/// At most 100 characters of a name from the input, for messages.
-fn plain_quote(name: &str) -> String {
-    name.chars().take(100).collect()
-}
-
-/// The known names, comma-separated (`none` when there are none).
-fn known<'k>(names: impl Iterator<Item = &'k String>) -> String {
-    let all: Vec<&str> = names.map(String::as_str).collect();
-    if all.is_empty() {
-        "none".into()
-    } else {
-        all.join(", ")
-    }
 }
 
 /// A cron expression that matches no date within the next `CRON_HORIZON_YEARS` years.
