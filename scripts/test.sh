@@ -359,6 +359,24 @@ ensure_python_module() {
 }
 
 # ---------------------------------------------------------------------------
+# Storage servers of the delivery tests (issue 30): moto_server (S3, path-style), pyftpdlib
+# (FTP), asyncssh (an SFTP server), driven by the system's OpenSSH client as reportd drives
+# it. tests/stand_ins/storage.py starts a fresh one of each per test on a free port of
+# 127.0.0.1 (own keys, own known-hosts file, own bucket), so nothing is shared between tests
+# and nothing is left running; this block installs what it needs, idempotently.
+# ---------------------------------------------------------------------------
+
+ensure_storage_servers() {
+    ensure_python_module moto.server 'moto[server]'
+    ensure_python_module boto3 boto3
+    ensure_python_module pyftpdlib pyftpdlib
+    ensure_python_module asyncssh asyncssh
+    command -v ssh >/dev/null 2>&1 || apt_install openssh-client
+    command -v ssh >/dev/null 2>&1 || die "ssh (openssh-client) still missing after apt-get install"
+    echo "storage servers: ok (moto_server, pyftpdlib, asyncssh; ssh $(ssh -V 2>&1 | cut -d, -f1))"
+}
+
+# ---------------------------------------------------------------------------
 # Services
 # ---------------------------------------------------------------------------
 
@@ -383,6 +401,7 @@ ensure_python_module aiosmtpd aiosmtpd
 ensure_python_module openapi_spec_validator openapi-spec-validator
 ensure_python_module schemathesis schemathesis
 ensure_python_module openapi_python_client openapi-python-client
+ensure_storage_servers
 
 # Scratch databases left by an interrupted earlier run (tests name theirs reportd_t_*).
 for db in $(mysql_tcp -N -e "SHOW DATABASES LIKE 'reportd\\_t\\_%'" 2>/dev/null); do

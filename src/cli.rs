@@ -92,6 +92,9 @@ pub enum Command {
     /// Export jobs (the download center): list, show, cancel.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Storage targets (`storage:` in config.yaml).
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// Stop a running execution, whichever instance runs it (its query is stopped on the
     /// server, no file is kept).
     Cancel {
@@ -107,6 +110,22 @@ pub enum Command {
         /// Only count the files that would go.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+/// `reportd storage ...`
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// List the targets (type and where; never a credential).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a small object to a target, read it back and remove it.
+    Test {
+        /// Target name (a key of `storage:`).
+        name: String,
     },
 }
 
@@ -241,7 +260,8 @@ impl Command {
             | Command::Export(_)
             | Command::Cron(_)
             | Command::Logs { .. }
-            | Command::Notify(_) => false,
+            | Command::Notify(_)
+            | Command::Storage(_) => false,
             Command::Cleanup { dry_run, .. } => !dry_run,
             Command::Cancel { .. } => true,
             Command::Jobs(j) => matches!(j, JobsCommand::Cancel { .. }),

@@ -8,7 +8,7 @@
 //! cycle):
 //!
 //! ```text
-//! model ← config ← {store, source, export, notify} ← run ← {schedule, jobs, http, commands} ← app ← main
+//! model ← config ← {store, source, export, deliver, notify} ← run ← {schedule, jobs, http, commands} ← app ← main
 //! ```
 //!
 //! - [`model`]: the value types every stage shares, no I/O: tasks, data-source specs,
@@ -20,6 +20,8 @@
 //! - [`source`]: the databases reports read from: pools, streamed rows and cells, the demo
 //!   data, and the classifier that lets only one read statement through.
 //! - [`export`]: streaming rows into xlsx/csv files: writers, names, temp files, placement.
+//! - [`deliver`]: storage targets (s3, oss, cos over opendal; sftp; ftp): placed files
+//!   uploaded, checksummed, presigned links.
 //! - [`notify`]: one folder per channel (`dingtalk/`, `email/`), the notifier that picks
 //!   them, templates and download links, and `retry`, the one retry policy of the crate.
 //! - [`outbound`]: the one network policy of URLs given by tasks, jobs and test messages:
@@ -52,6 +54,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod deliver;
 pub mod export;
 pub mod http;
 pub(crate) mod humanize;

@@ -1,5 +1,6 @@
 //! `reportd cleanup [--days N] [--dry-run]`: removes exported files and execution history
-//! older than the retention (see `crate::retention`).
+//! older than the retention (see `crate::retention`), and delivered files past a storage
+//! target's `retention_days` (see `crate::deliver::retention`).
 
 use anyhow::bail;
 use chrono::Utc;
@@ -60,5 +61,36 @@ pub async fn dispatch(
             "cleanup"
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(sweep_storage(settings, now, dry_run).await)
+}
+
+/// Removes the delivered files past each storage target's `retention_days` (targets
+/// without one are left alone). A target that fails is reported and makes the exit code 1;
+/// the others are still swept.
+async fn sweep_storage(settings: &Settings, now: chrono::DateTime<Utc>, dry_run: bool) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for (name, t) in &settings.storage {
+        let Some(days) = t.retention_days else {
+            continue;
+        };
+        let swept = match crate::deliver::Target::build(t) {
+            Ok(target) => target.sweep(days_before(now, days), dry_run).await,
+            Err(e) => Err(e),
+        };
+        match swept {
+            Ok(s) => println!(
+                "storage {name}: {} {} file(s) ({}) older than {days} days",
+                if dry_run { "would remove" } else { "removed" },
+                humanize::thousands(s.files),
+                humanize::bytes(s.bytes)
+            ),
+            Err(e) => {
+                eprintln!(
+                    "error: storage {name}: removing delivered files older than {days} days: {e}"
+                );
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
 }

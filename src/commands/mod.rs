@@ -1,5 +1,5 @@
 //! The subcommands, one file per family: [`check`], [`cleanup`], [`cron`], [`datasource`], [`export`],
-//! [`jobs`], [`logs`], [`notify`], [`daemon`], [`secrets`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
+//! [`jobs`], [`logs`], [`notify`], [`daemon`], [`secrets`], [`storage`], [`supervise`], [`task`]. Each returns the process exit code or an error that `main` prints as
 //! one line.
 
 pub mod cancel;
@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod logs;
 pub mod notify;
 pub mod secrets;
+pub mod storage;
 pub mod supervise;
 pub mod task;
 pub mod user;
@@ -59,6 +60,7 @@ pub async fn dispatch(command: Command, settings: &Settings) -> anyhow::Result<E
         Command::Jobs(c) => jobs::dispatch(settings, c).await,
         Command::User(c) => user::dispatch(settings, c).await,
         Command::Secrets(c) => secrets::dispatch(settings, c).await,
+        Command::Storage(c) => storage::dispatch(settings, c).await,
     }
 }
 

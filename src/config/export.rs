@@ -41,6 +41,10 @@ pub struct ExportSettings {
     /// Export jobs (the download center): seconds a done job's files stay downloadable
     /// (default 7 days); then they are removed and its links answer 410.
     pub download_expiry: u64,
+    /// Export jobs: a file answers 410 (expired) after this many downloads (unlimited when
+    /// unset; seed 004's download records).
+    #[serde(deserialize_with = "crate::model::env::opt_num")]
+    pub max_downloads: Option<u64>,
     /// Export jobs: the workers of each lane and the row estimate between them.
     pub jobs: JobSettings,
     /// The font of xlsx files (every cell; at most 31 characters). The default, 等线
@@ -138,6 +142,7 @@ impl Default for ExportSettings {
             compression_level: 3,
             csv_escape_formulas: true,
             download_expiry: 7 * 86_400,
+            max_downloads: None,
             jobs: JobSettings::default(),
             font: DEFAULT_FONT.to_string(),
         }

@@ -16,6 +16,7 @@ mod logging;
 mod outbound;
 mod scheduler;
 mod security;
+mod storage;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ pub use scheduler::SchedulerSettings;
 pub use security::{
     KeyError, ReadOnlyAccounts, SecuritySettings, read_key_file, sibling, write_key_file,
 };
+pub use storage::{LINK_EXPIRY_DEFAULT, StorageKind, StorageTarget};
 pub use store::{StoreKind, SystemDatabase};
 pub use webhook::WebhookSettings;
 pub use wecom::WeComSettings;
@@ -104,6 +106,9 @@ pub struct Settings {
     /// PID file and shutdown.
     #[serde(default, deserialize_with = "crate::model::env::section")]
     pub daemon: DaemonSettings,
+    /// Named storage targets tasks deliver their files to (`deliver: [name]`).
+    #[serde(default, deserialize_with = "crate::model::env::section")]
+    pub storage: BTreeMap<String, StorageTarget>,
     /// Key for secrets at rest; login lifetime.
     #[serde(default, deserialize_with = "crate::model::env::section")]
     pub security: SecuritySettings,
@@ -182,6 +187,22 @@ impl Settings {
             spec.validate()
                 .map_err(|m| invalid(name, format!("data_sources.{name}: {m}")))?;
         }
+        for (name, target) in &self.storage {
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(invalid(
+                    name,
+                    format!("storage.{name}: a target's name is 1-64 letters, digits, `_` or `-`"),
+                ));
+            }
+            target
+                .validate()
+                .map_err(|m| invalid(name, format!("storage.{name}: {m}")))?;
+        }
         let sd = &self.system_database;
         if sd.kind != StoreKind::Sqlite && sd.url.is_empty() && sd.host.is_none() {
             return Err(invalid(
@@ -220,6 +241,9 @@ impl Settings {
         }
         for spec in self.data_sources.values_mut() {
             spec.resolve_paths(&base);
+        }
+        for target in self.storage.values_mut() {
+            target.resolve_paths(&base);
         }
     }
 }

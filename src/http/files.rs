@@ -61,14 +61,26 @@ pub(super) async fn download(
         Ok(f) => f,
         Err(gone) => return gone,
     };
-    tracing::info!(file = %file.display(), "download");
-    let response = send_file(&file).await;
-    if let Some((id, index)) = job_file.filter(|_| response.status().is_success())
-        && let Err(e) = state.store.count_job_download(id, index).await
-    {
-        tracing::error!(job = id, error = %e, "cannot count a download");
+    if let Some((id, index)) = job_file {
+        // Counted (and the limit checked) in one statement before the file is sent.
+        let max = state.settings.export.max_downloads;
+        match state.store.count_job_download(id, index, max).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return (
+                    StatusCode::GONE,
+                    format!(
+                        "this file has expired after {} downloads\n",
+                        max.unwrap_or_default()
+                    ),
+                )
+                    .into_response();
+            }
+            Err(e) => tracing::error!(job = id, error = %e, "cannot count a download"),
+        }
     }
-    response
+    tracing::info!(file = %file.display(), "download");
+    send_file(&file).await
 }
 
 /// The file as an `attachment`, streamed with its content type and length; 404 when it

@@ -56,6 +56,10 @@ pub struct JobRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub callback: Option<WebhookNotify>,
+    /// Storage targets (of `storage:` in config.yaml, marked `jobs: true` by the admin) the
+    /// file is uploaded to once written.
+    #[serde(default)]
+    pub deliver: Option<Vec<String>>,
 }
 
 /// Why a job was not queued.
@@ -200,6 +204,7 @@ impl Jobs {
                 filename: r.filename.clone(),
                 task: None,
                 timeout: r.timeout,
+                deliver: r.deliver.clone().unwrap_or_default(),
             };
             return Ok((spec, None));
         };
@@ -230,6 +235,7 @@ impl Jobs {
         if r.timeout.is_some() {
             spec.timeout = r.timeout;
         }
+        spec.deliver = r.deliver.clone().unwrap_or_default();
         Ok((spec, Some(record.id)))
     }
 
@@ -260,6 +266,17 @@ impl Jobs {
                         "give the value itself: ${ENV} references are not taken here",
                     ));
                 }
+            }
+        }
+        for (i, name) in spec.deliver.iter().enumerate() {
+            if !self.settings.storage.get(name).is_some_and(|t| t.jobs) {
+                return Err(invalid(
+                    &format!("deliver[{i}]"),
+                    format!(
+                        "{:?} is not a storage target open to export jobs (`jobs: true` in config.yaml)",
+                        name.chars().take(100).collect::<String>()
+                    ),
+                ));
             }
         }
         let mut task = spec.task_spec(0);

@@ -28,6 +28,12 @@ pub struct FileView {
     pub downloads: u64,
     /// The last download.
     pub last_download_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the file, lower-case hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// MD5 of the file, lower-case hex (the seed's download records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
 }
 
 /// A job.
@@ -136,5 +142,7 @@ fn file_view(job: &Job, f: &JobFile, links: Option<&LinkSigner>) -> FileView {
         bytes: f.bytes,
         downloads: f.downloads,
         last_download_at: f.last_download_at,
+        sha256: f.sha256.clone(),
+        md5: f.md5.clone(),
     }
 }

@@ -99,6 +99,7 @@ impl Jobs {
                 bytes: None,
                 error: Some(format!("export job {}: cannot record its run: {e}", job.id)),
                 files: Vec::new(),
+                checksums: Vec::new(),
                 expires_at: None,
             },
         };
@@ -132,6 +133,7 @@ impl Jobs {
             bytes: Some(report.bytes()),
             error: report.error.clone(),
             files: Vec::new(),
+            checksums: report.checksums.clone(),
             expires_at: None,
         };
         match report.status {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::alert::AlertState;
 use super::split::SplitRecord;
+use super::delivery::{DeliveryOutcome, FileChecksum};
 
 /// Life-cycle state of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -170,6 +171,10 @@ pub struct Finish {
     pub alert: Option<AlertState>,
     /// What each split read did (none without `split`).
     pub split: Vec<SplitRecord>,
+    /// Each file's upload to each storage target.
+    pub deliveries: Vec<DeliveryOutcome>,
+    /// Each file's checksums.
+    pub checksums: Vec<FileChecksum>,
 }
 
 /// A stored execution.
@@ -214,4 +219,10 @@ pub struct Execution {
     /// What each split read did: ranges, readers, rows per reader (absent without `split`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub split: Vec<SplitRecord>,
+    /// Each file's upload to each storage target of the task (`deliver`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<DeliveryOutcome>,
+    /// The checksums (sha256, md5) of each file, taken as it was placed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<FileChecksum>,
 }

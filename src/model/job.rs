@@ -79,6 +79,9 @@ pub struct JobSpec {
     /// Seconds before the run is cancelled; default `scheduler.task_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// Storage targets the file is uploaded to (only those marked `jobs: true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliver: Vec<String>,
 }
 
 /// The default file-name template of an ad-hoc job.
@@ -95,6 +98,7 @@ impl JobSpec {
             filename: task.output.filename.clone(),
             task: Some(task.name.clone()),
             timeout: task.timeout,
+            deliver: Vec::new(),
         }
     }
 
@@ -124,6 +128,9 @@ impl JobSpec {
             retries: 0,
             notify: Default::default(),
             alert: None,
+            deliver: self.deliver.clone(),
+            deliver_failure: Default::default(),
+            links: None,
         }
     }
 }
@@ -182,6 +189,10 @@ pub struct JobFile {
     pub downloads: u64,
     /// When it was last downloaded.
     pub last_download_at: Option<DateTime<Utc>>,
+    /// SHA-256 of its bytes, lower-case hex (jobs finished before checksums were kept: none).
+    pub sha256: Option<String>,
+    /// MD5 of its bytes, lower-case hex.
+    pub md5: Option<String>,
 }
 
 /// A job as stored.
@@ -243,6 +254,8 @@ pub struct JobFinish {
     pub error: Option<String>,
     /// The files, in order: (name, path, bytes).
     pub files: Vec<(String, String, u64)>,
+    /// Their checksums, by name.
+    pub checksums: Vec<super::delivery::FileChecksum>,
     /// When the files go (done jobs).
     pub expires_at: Option<DateTime<Utc>>,
 }

@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod cron;
 pub mod datasource;
+pub mod delivery;
 pub mod env;
 pub mod execution;
 pub mod job;

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::delivery::DeliverFailure;
 use crate::model::secret::Secret;
 pub use crate::model::split::SplitSpec;
 
@@ -53,6 +54,18 @@ pub struct TaskSpec {
     /// Notify only when a condition on the result holds (and when it stops holding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertSpec>,
+    /// Storage targets (names in `storage:` of config.yaml) each file is uploaded to after it
+    /// is placed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliver: Vec<String>,
+    /// `fail` (default): a failed upload fails the run, naming the target; `warn`: it is
+    /// recorded and logged only. The local file stays either way.
+    #[serde(default, skip_serializing_if = "DeliverFailure::is_default")]
+    pub deliver_failure: DeliverFailure,
+    /// A target of `deliver` whose presigned URLs messages carry instead of the daemon's
+    /// own download link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<String>,
 }
 
 impl TaskSpec {

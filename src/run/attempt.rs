@@ -11,6 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::alert;
+use super::deliver::{DeliverFailed, Delivered, placed};
 use super::report::{RunError, RunReport};
 use super::request::{alert_request, export_request, open_source};
 use super::{Executor, RunContext};
@@ -19,7 +20,7 @@ use crate::config::Settings;
 use crate::export::naming::RenderError;
 use crate::export::{ExportError, ExportOutcome, export};
 use crate::model::alert::{AlertState, ConditionError};
-use crate::model::execution::{ExecutionStatus, Finish, NewExecution, SheetRows, Trigger};
+use crate::model::execution::{ExecutionStatus, Finish, NewExecution, Trigger};
 use crate::notify::message::{AlertFacts, Facts};
 use crate::notify::notifier::Notifier;
 use crate::source::SourceError;
@@ -148,6 +149,9 @@ impl Attempt<'_> {
             started_at,
             elapsed: (Utc::now() - started_at).to_std().unwrap_or_default(),
             stopped: false,
+            link: None,
+            deliveries: Vec::new(),
+            checksums: Vec::new(),
         }
     }
 
@@ -189,24 +193,38 @@ impl Attempt<'_> {
                 spec.name
             );
         }
+        let mut delivered = Delivered::default();
         let (status, finish, outcome, error, alert) = match result {
-            Ok((outcome, alert)) => {
+            Ok((outcome, alert, d)) => {
+                delivered = d;
                 let finish = Finish {
-                    status: Some(ExecutionStatus::Success),
-                    rows: Some(outcome.rows),
-                    sheets: SheetRows::list(&outcome.sheets),
-                    bytes: Some(outcome.bytes()),
-                    files: outcome
-                        .files
-                        .iter()
-                        .map(|f| f.path.display().to_string())
-                        .collect(),
-                    error: None,
-                    notifications: Vec::new(),
                     alert: alert.as_ref().map(|a| a.state),
-                    split: outcome.splits.clone(),
+                    ..placed(ExecutionStatus::Success, &outcome, &delivered)
                 };
                 (ExecutionStatus::Success, finish, Some(outcome), None, alert)
+            }
+            Err(Failure::Deliver(failed)) => {
+                // The upload failed (or was stopped): the run fails naming the target, but
+                // its files are placed and stay, so the record lists them.
+                let DeliverFailed {
+                    outcome,
+                    delivered: d,
+                    message,
+                } = *failed;
+                delivered = d;
+                let status = if cancelled.load(Ordering::SeqCst) {
+                    ExecutionStatus::Cancelled
+                } else if timed_out.load(Ordering::SeqCst) {
+                    ExecutionStatus::Timeout
+                } else {
+                    ExecutionStatus::Failed
+                };
+                let text = format!("task {}: {message}", spec.name).replace('\n', " ");
+                let finish = Finish {
+                    error: Some(text.clone()),
+                    ..placed(status, &outcome, &delivered)
+                };
+                (status, finish, None, Some(text), None)
             }
             Err(e) => {
                 let status = match &e {
@@ -248,6 +266,9 @@ impl Attempt<'_> {
         self.overhead(&marks);
         let mut report = self.report(execution_id, status, outcome, error, started_at);
         report.alert = alert;
+        report.link = delivered.link;
+        report.deliveries = delivered.outcomes;
+        report.checksums = delivered.checksums;
         crate::metrics::execution(
             self.metric_name(),
             status.as_str(),
@@ -296,7 +317,7 @@ impl Attempt<'_> {
         timeout: std::time::Duration,
         stop: impl Fn() -> F,
         marks: &Marks,
-    ) -> Result<(ExportOutcome, Option<AlertFacts>), Failure> {
+    ) -> Result<(ExportOutcome, Option<AlertFacts>, Delivered), Failure> {
         let spec = &self.task.spec;
         #[cfg(debug_assertions)]
         if std::env::var_os(DEBUG_PANIC_ENV).is_some_and(|v| v == spec.name.as_str()) {
@@ -314,6 +335,28 @@ impl Attempt<'_> {
         let source = open_source(self.settings, store, &spec.data_source).await?;
         let progress = self.ctx.progress.clone();
         let result = export(&source, &spec.data_source, &request, progress, stop()).await;
+        let (outcome, alert) = self.alert(result, &source, timeout, &stop, marks).await?;
+        let delivered = self.deliver(&outcome, stop()).await;
+        match delivered {
+            Ok(d) => Ok((outcome, alert, d)),
+            Err((delivered, message)) => Err(Failure::Deliver(Box::new(DeliverFailed {
+                outcome,
+                delivered,
+                message,
+            }))),
+        }
+    }
+
+    /// The alert's query and condition over a finished export (none without an alert).
+    async fn alert<F: Future<Output = String>>(
+        &self,
+        result: Result<ExportOutcome, ExportError>,
+        source: &crate::source::Source,
+        timeout: std::time::Duration,
+        stop: &impl Fn() -> F,
+        marks: &Marks,
+    ) -> Result<(ExportOutcome, Option<AlertFacts>), Failure> {
+        let spec = &self.task.spec;
         match (result, &spec.alert) {
             (Err(e), _) => Err(Failure::Export(e)),
             (Ok(outcome), None) => Ok((outcome, None)),
@@ -325,7 +368,7 @@ impl Attempt<'_> {
                             alert_request(self.settings, spec, self.ctx.scheduled_at, timeout)?;
                         request.query.marks = marks.clone();
                         let progress = Default::default();
-                        export(&source, &spec.data_source, &request, progress, stop())
+                        export(source, &spec.data_source, &request, progress, stop())
                             .await
                             .map(|o| alert::observed(&o))
                             .map_err(Failure::Alert)
@@ -429,7 +472,10 @@ impl Attempt<'_> {
             tz: self.task.spec.zone(self.settings.scheduler.timezone),
             rows: report.rows(),
             bytes: report.bytes(),
-            download_url: files.first().and_then(|f| notifier.link(f)),
+            download_url: report
+                .link
+                .clone()
+                .or_else(|| files.first().and_then(|f| notifier.link(f))),
             files,
             sheets: outcome.map(|o| o.sheets.clone()).unwrap_or_default(),
             elapsed: report.elapsed,
@@ -455,6 +501,9 @@ enum Failure {
     /// The alert's condition could not be evaluated.
     #[error("alert.condition: {0}")]
     Condition(#[from] ConditionError),
+    /// An upload to a storage target failed (the files are placed and stay).
+    #[error("{}", .0.message)]
+    Deliver(Box<DeliverFailed>),
 }
 
 impl From<SourceError> for Failure {

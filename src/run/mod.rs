@@ -14,6 +14,9 @@
 //!    in the task's zone, its data source is looked up in the catalog and opened;
 //! 5. **export** ([`crate::export`]): rows stream into xlsx/csv files under the task timeout
 //!    (or until the stop signal: shutdown, lease lost);
+//!    Then **deliver**: the placed files are checksummed and uploaded to the task's storage
+//!    targets ([`crate::deliver`]); a failed upload fails the run naming the target unless
+//!    `deliver_failure: warn`;
 //! 6. **record**: the row is completed with rows, bytes and files, or the error (`failed`,
 //!    `timeout`, `interrupted`); a panic anywhere from 3 on is caught and recorded `failed`;
 //! 7. the worker slot is released, then **notify** ([`crate::notify`]): DingTalk and e-mail
@@ -27,6 +30,7 @@
 
 pub mod alert;
 pub mod attempt;
+mod deliver;
 pub mod instance;
 pub mod report;
 pub mod request;

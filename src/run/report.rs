@@ -37,6 +37,12 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// A retry was due but the run was stopped while waiting for it.
     pub stopped: bool,
+    /// The presigned link of the task's `links:` target, when it made one.
+    pub link: Option<String>,
+    /// Each file's upload to each storage target.
+    pub deliveries: Vec<crate::model::delivery::DeliveryOutcome>,
+    /// Each file's checksums.
+    pub checksums: Vec<crate::model::delivery::FileChecksum>,
 }
 
 /// Why a run could not even be recorded.

@@ -30,6 +30,8 @@ struct Row {
     instance: Option<String>,
     alert: Option<String>,
     split: Option<String>,
+    deliveries: Option<String>,
+    checksums: Option<String>,
 }
 
 impl Row {
@@ -80,6 +82,14 @@ impl Row {
                 Some(s) => from_json(|| format!("execution {id} (split)"), &s)?,
                 None => Vec::new(),
             },
+            deliveries: match self.deliveries {
+                Some(d) => from_json(|| format!("execution {id} (deliveries)"), &d)?,
+                None => Vec::new(),
+            },
+            checksums: match self.checksums {
+                Some(c) => from_json(|| format!("execution {id} (checksums)"), &c)?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -87,7 +97,7 @@ impl Row {
 macro_rules! select_executions {
     ($tail:literal) => {
         concat!(
-            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, sheet_rows, bytes, files, error, notifications, instance, alert, split FROM executions",
+            "SELECT id, task_id, task_name, trigger_kind, attempt, scheduled_at, started_at, finished_at, status, rows_count, sheet_rows, bytes, files, error, notifications, instance, alert, split, deliveries, checksums FROM executions",
             $tail
         )
     };
@@ -163,9 +173,11 @@ impl super::Store {
         let sheet_rows = to_json(&finish.sheets);
         let notes = to_json(&finish.notifications);
         let split = (!finish.split.is_empty()).then(|| to_json(&finish.split));
+        let deliveries = (!finish.deliveries.is_empty()).then(|| to_json(&finish.deliveries));
+        let checksums = (!finish.checksums.is_empty()).then(|| to_json(&finish.checksums));
         let changed = dispatch!(self, |pool, sql| {
             sqlx::query(sql(
-                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, sheet_rows = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ?, split = ? WHERE id = ?",
+                "UPDATE executions SET finished_at = ?, status = ?, rows_count = ?, sheet_rows = ?, bytes = ?, files = ?, error = ?, notifications = ?, alert = ?, split = ?, deliveries = ?, checksums = ? WHERE id = ?",
             ))
             .bind(t)
             .bind(status.as_str())
@@ -177,6 +189,8 @@ impl super::Store {
             .bind(&notes)
             .bind(finish.alert.map(AlertState::as_str))
             .bind(&split)
+            .bind(&deliveries)
+            .bind(&checksums)
             .bind(id)
             .execute(pool)
             .await

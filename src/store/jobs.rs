@@ -86,6 +86,8 @@ struct FileRow {
     bytes: i64,
     downloads: i64,
     last_download_at: Option<DateTime<Utc>>,
+    sha256: Option<String>,
+    md5: Option<String>,
 }
 
 impl FileRow {
@@ -97,6 +99,8 @@ impl FileRow {
             bytes: count(self.bytes),
             downloads: count(self.downloads),
             last_download_at: self.last_download_at,
+            sha256: self.sha256,
+            md5: self.md5,
         }
     }
 }
@@ -205,7 +209,7 @@ pub(crate) use select_jobs;
 macro_rules! select_files {
     ($tail:literal) => {
         concat!(
-            "SELECT f.job_id, f.idx, f.name, f.path, f.bytes, f.downloads, f.last_download_at FROM export_job_files f",
+            "SELECT f.job_id, f.idx, f.name, f.path, f.bytes, f.downloads, f.last_download_at, f.sha256, f.md5 FROM export_job_files f",
             $tail
         )
     };

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::secrets::TASK_SECRETS;
 use super::{StoreError, db, dispatch, from_json, now, to_json};
+use crate::model::delivery::DeliverFailure;
 use crate::model::sealed::SecretKey;
 use crate::model::task::{SheetSpec, SplitSpec, TaskSpec};
 
@@ -61,6 +62,18 @@ struct Columns {
     timeout_secs: Option<i64>,
     retries: i64,
     alert: Option<String>,
+    delivery: Option<String>,
+}
+
+/// The `delivery` column: a task's storage targets (absent when it delivers nothing).
+#[derive(Serialize, Deserialize)]
+struct StoredDelivery {
+    #[serde(default)]
+    deliver: Vec<String>,
+    #[serde(default)]
+    deliver_failure: DeliverFailure,
+    #[serde(default)]
+    links: Option<String>,
 }
 
 impl Columns {
@@ -94,6 +107,16 @@ impl Columns {
             timeout_secs: spec.timeout.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
             retries: i64::from(spec.retries),
             alert: spec.alert.as_ref().map(to_json),
+            delivery: (!spec.deliver.is_empty()
+                || !spec.deliver_failure.is_default()
+                || spec.links.is_some())
+            .then(|| {
+                to_json(&StoredDelivery {
+                    deliver: spec.deliver.clone(),
+                    deliver_failure: spec.deliver_failure,
+                    links: spec.links.clone(),
+                })
+            }),
         }
     }
 
@@ -158,7 +181,18 @@ impl Columns {
             Some(a) => Some(from_json(|| what("alert"), a)?),
             None => None,
         };
+        let delivery: StoredDelivery = match &self.delivery {
+            Some(d) => from_json(|| what("delivery"), d)?,
+            None => StoredDelivery {
+                deliver: Vec::new(),
+                deliver_failure: DeliverFailure::Fail,
+                links: None,
+            },
+        };
         Ok(TaskSpec {
+            deliver: delivery.deliver,
+            deliver_failure: delivery.deliver_failure,
+            links: delivery.links,
             output: from_json(|| what("output"), &self.output)?,
             notify: serde_json::from_value(notify).map_err(|e| StoreError::Corrupt {
                 what: what("notify"),
@@ -204,13 +238,13 @@ impl Row {
 macro_rules! select_tasks {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, alert, created_at, updated_at FROM tasks",
+            "SELECT id, name, description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, alert, delivery, created_at, updated_at FROM tasks",
             $tail
         )
     };
 }
 
-/// Binds the eleven task columns from `description` to `alert`, in that order.
+/// Binds the twelve task columns from `description` to `delivery`, in that order.
 macro_rules! bind_columns {
     ($query:expr, $c:expr) => {
         $query
@@ -225,6 +259,7 @@ macro_rules! bind_columns {
             .bind($c.timeout_secs)
             .bind($c.retries)
             .bind(&$c.alert)
+            .bind(&$c.delivery)
     };
 }
 
@@ -332,7 +367,7 @@ impl super::Store {
                     Some(row) => {
                         bind_columns!(
                             sqlx::query(sql(
-                                "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, alert = ?, updated_at = ? WHERE id = ?",
+                                "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, alert = ?, delivery = ?, updated_at = ? WHERE id = ?",
                             )),
                             new
                         )
@@ -346,7 +381,7 @@ impl super::Store {
                     None => {
                         bind_columns!(
                             sqlx::query(sql(
-                                "INSERT INTO tasks (description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, alert, updated_at, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                "INSERT INTO tasks (description, data_source, cron, timezone, enabled, sheets, output, notify, timeout_secs, retries, alert, delivery, updated_at, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             )),
                             new
                         )

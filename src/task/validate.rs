@@ -63,6 +63,8 @@ pub struct Context<'a> {
     /// `max_connections` of the data sources in config.yaml (a split's `readers` may not
     /// pass it; a source added to the store is checked when the run starts).
     pub pool_sizes: BTreeMap<String, u32>,
+    /// `storage:`: the targets `deliver` may name.
+    pub storage: &'a BTreeMap<String, crate::config::StorageTarget>,
 }
 
 impl<'a> Context<'a> {
@@ -83,6 +85,7 @@ impl<'a> Context<'a> {
                 .iter()
                 .map(|(name, spec)| (name.clone(), spec.pool_size()))
                 .collect(),
+            storage: &settings.storage,
         }
     }
 }
@@ -434,6 +437,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             ),
         );
     }
+    super::delivery::check(spec, ctx.storage, &mut fail);
     if let Some(a) = &spec.alert {
         if let Err(e) = a.condition.parse::<Condition>() {
             fail("alert.condition", e.to_string());

@@ -26,7 +26,8 @@ fn setup(ding: &StandIn, tasks: &str) -> (Workdir, String) {
     (w, url)
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// Runs `f` to its end on a fresh current-thread runtime (for the synchronous tests).
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,7 +3,7 @@
 //! certificate made by rcgen for each test. Received messages are parsed back with
 //! mail-parser and the attached workbook with calamine.
 
-use std::io::{BufRead, BufReader, Cursor};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,17 +98,7 @@ impl SmtpServer {
             .spawn()
             .expect("python3 runs (scripts/test.sh installs aiosmtpd)");
         let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                panic!("smtp.py did not start (is aiosmtpd installed?); it printed {line:?}")
-            });
+        let port = crate::stand_in::read_port(&mut child, "smtp.py (is aiosmtpd installed?)");
         SmtpServer {
             child,
             _stdin: stdin,

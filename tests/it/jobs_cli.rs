@@ -28,6 +28,7 @@ fn new_job(by: &str, lane: Lane, callback: bool) -> NewJob {
             filename: None,
             task: Some("daily".into()),
             timeout: None,
+            deliver: Vec::new(),
         },
         lane,
         estimate: Some(1500),
@@ -117,10 +118,11 @@ async fn jobs_list_show_and_cancel() {
             ),
         ],
         expires_at: Some(now() + chrono::Duration::days(7)),
+        checksums: Vec::new(),
     };
     assert!(store.finish_job(j1, "inst-a", &finish).await.unwrap());
     for _ in 0..3 {
-        store.count_job_download(j1, 0).await.unwrap();
+        store.count_job_download(j1, 0, None).await.unwrap();
     }
     assert_eq!(
         store
@@ -287,6 +289,7 @@ async fn jobs_list_show_and_cancel() {
         error: Some(format!("cancelled by {asked}")),
         files: Vec::new(),
         expires_at: None,
+        checksums: Vec::new(),
     };
     assert!(store.finish_job(j3, "inst-b", &cancelled).await.unwrap());
     let out = cancelling.await.unwrap();

@@ -54,6 +54,7 @@ mod scheduler;
 mod secrets;
 mod split;
 mod stand_in;
+mod storage;
 mod store;
 mod store_jobs;
 mod supervise;

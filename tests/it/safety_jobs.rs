@@ -173,6 +173,7 @@ fn new_job(by: &str, lane: Lane) -> NewJob {
             filename: None,
             task: None,
             timeout: Some(60),
+            deliver: Vec::new(),
         },
         lane,
         estimate: None,
@@ -253,6 +254,7 @@ async fn one_running_job_per_user_and_lane_across_daemons(backend: Backend) {
         error: None,
         files: Vec::new(),
         expires_at: None,
+        checksums: Vec::new(),
     };
     assert!(
         stores[0]

@@ -8,6 +8,18 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+/// Reads the `PORT n` line a started server (`what`) prints first on its stdout.
+pub fn read_port(child: &mut Child, what: &str) -> u16 {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{what} did not start; it printed {line:?}"))
+}
+
 /// A running stand-in, killed on drop.
 pub struct StandIn {
     child: Child,

@@ -6,6 +6,7 @@ use chrono::{Duration, TimeZone, Utc};
 use crate::helpers::{Backend, ScratchStore};
 use reportd::model::alert::AlertState;
 use reportd::model::datasource::{DataSourceSpec, SourceKind};
+use reportd::model::delivery::{DeliveryOutcome, FileChecksum};
 use reportd::model::execution::{
     ExecutionStatus, Finish, NewExecution, NotificationOutcome, SheetRows, Trigger,
 };
@@ -201,6 +202,21 @@ async fn suite(backend: Backend) {
                     readers: 2,
                     rows_per_reader: vec![7, 5],
                 }],
+                deliveries: vec![DeliveryOutcome {
+                    target: "oss_reports".into(),
+                    file: "订单日报_20261123.xlsx".into(),
+                    ok: true,
+                    key: Some("reportd/2026-11-23/订单日报_20261123.xlsx".into()),
+                    bytes: 123_456,
+                    attempts: 2,
+                    error: None,
+                }],
+                checksums: vec![FileChecksum {
+                    file: "订单日报_20261123.xlsx".into(),
+                    bytes: 123_456,
+                    sha256: "ab".repeat(32),
+                    md5: "cd".repeat(16),
+                }],
             },
         )
         .await
@@ -224,6 +240,13 @@ async fn suite(backend: Backend) {
     );
     assert_eq!(row.notifications.len(), 1);
     assert_eq!(row.alert, Some(AlertState::Triggered));
+    assert_eq!(row.deliveries.len(), 1);
+    assert_eq!(
+        row.deliveries[0].key.as_deref(),
+        Some("reportd/2026-11-23/订单日报_20261123.xlsx")
+    );
+    assert_eq!(row.deliveries[0].attempts, 2);
+    assert_eq!(row.checksums[0].md5, "cd".repeat(16));
     assert_eq!(
         row.split[0].rows_per_reader,
         vec![7, 5],

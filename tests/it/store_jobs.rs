@@ -31,6 +31,7 @@ fn spec(sql: &str) -> JobSpec {
         filename: Some("orders_{date:%Y%m%d}".into()),
         task: None,
         timeout: Some(600),
+        deliver: Vec::new(),
     }
 }
 
@@ -354,6 +355,7 @@ async fn suite(backend: Backend) {
         error: None,
         files: files.clone(),
         expires_at: Some(expires),
+        checksums: Vec::new(),
     };
     assert!(
         !store
@@ -386,8 +388,8 @@ async fn suite(backend: Backend) {
             .iter()
             .all(|f| f.downloads == 0 && f.last_download_at.is_none())
     );
-    store.count_job_download(done, 1).await.unwrap();
-    store2.count_job_download(done, 1).await.unwrap();
+    store.count_job_download(done, 1, None).await.unwrap();
+    store2.count_job_download(done, 1, None).await.unwrap();
     let second = store.job_file(done, 1).await.unwrap().unwrap();
     assert_eq!(
         (second.downloads, second.path.as_str()),

@@ -126,6 +126,13 @@ pub const OPERATIONS: &[Operation] = &[
         EDITOR,
         &[],
     ),
+    op(
+        "post",
+        "/api/storage/{name}/test",
+        "testStorage",
+        ADMIN,
+        &[],
+    ),
     op("get", "/api/logs", "listExecutions", VIEWER, &[]),
     op("get", "/api/logs/{id}", "getExecution", VIEWER, &[]),
     op(

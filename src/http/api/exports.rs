@@ -288,15 +288,30 @@ pub async fn download(
         .iter()
         .find(|f| f.index == n)
         .ok_or_else(no_file)?;
+    // The download is counted (and the limit checked) in one statement before it is sent:
+    // two clients at the last allowed download cannot both have it.
+    let max = state.settings.export.max_downloads;
+    match state.store.count_job_download(job.id, n, max).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                format!(
+                    "export job {}: file {} has expired after {} downloads (export.max_downloads)",
+                    job.id,
+                    file.name,
+                    max.unwrap_or_default()
+                ),
+            ));
+        }
+        Err(e) => tracing::error!(job = job.id, error = %e, "cannot count a download"),
+    }
     let response = crate::http::files::send_file(std::path::Path::new(&file.path)).await;
     if !response.status().is_success() {
         return Err(ApiError::new(
             StatusCode::GONE,
             format!("export job {}: file {} is gone", job.id, file.name),
         ));
-    }
-    if let Err(e) = state.store.count_job_download(job.id, n).await {
-        tracing::error!(job = job.id, error = %e, "cannot count a download");
     }
     tracing::info!(job = job.id, file = %file.name, user = %caller.name, "export job download");
     Ok(response.into_response())

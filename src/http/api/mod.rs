@@ -11,7 +11,8 @@
 //!   CSRF and same-origin checks; login, logout, me;
 //! - one file per resource: [`tasks`], [`datasources`], [`logs`], [`preview`] (preview and
 //!   cron), [`assist`] (the task editor's file-name example and test message), [`users`],
-//!   [`audit`](mod@audit), [`exports`] (the download center).
+//!   [`audit`](mod@audit), [`exports`] (the download center), [`storage`] (a storage
+//!   target's test).
 
 pub mod assist;
 pub mod audit;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod exports;
 pub mod logs;
 pub mod preview;
+pub mod storage;
 pub mod tasks;
 pub mod users;
 
@@ -152,6 +154,7 @@ pub fn router() -> (Router<AppState>, serde_json::Value) {
         .merge(users::routes())
         .merge(audit::routes())
         .merge(exports::routes())
+        .merge(storage::routes())
         .split_for_parts();
     (router, contract::finish(doc))
 }

@@ -125,6 +125,8 @@ struct EditorPage {
     alert_condition: String,
     alert_sql: String,
     alert_always: bool,
+    /// `deliver_failure: warn`.
+    deliver_warn: bool,
 }
 
 impl EditorPage {
@@ -195,6 +197,9 @@ fn blank() -> TaskSpec {
         retries: 0,
         notify: Default::default(),
         alert: None,
+        deliver: Vec::new(),
+        deliver_failure: Default::default(),
+        links: None,
     }
 }
 
@@ -256,6 +261,7 @@ async fn page(state: AppState, s: Session, task: Option<TaskView>) -> Response {
             .and_then(|a| a.sql.clone())
             .unwrap_or_default(),
         alert_always: alert.is_some_and(|a| a.repeat == Repeat::Always),
+        deliver_warn: spec.deliver_failure == crate::model::delivery::DeliverFailure::Warn,
         chrome,
         spec,
     })

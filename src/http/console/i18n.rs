@@ -174,6 +174,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("retries", "重试次数", "Retries"),
     ("send_test", "发送测试消息", "Send test message"),
     ("alert", "告警", "Alert"),
+    ("storage", "存储", "Storage"),
     ("saved", "已保存", "Saved"),
     ("description", "说明", "Description"),
     ("data_source", "数据源", "Data source"),

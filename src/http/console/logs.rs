@@ -66,6 +66,32 @@ struct Row {
     error: String,
     notifications: Vec<NotificationOutcome>,
     downloads: Vec<Download>,
+    /// Uploads to storage targets.
+    deliveries: Vec<crate::model::delivery::DeliveryOutcome>,
+    /// sha256 / md5 of the files.
+    checksums: Vec<Sum>,
+}
+
+/// A file's checksums as shown: the first 12 hex digits, the whole in the tooltip.
+struct Sum {
+    file: String,
+    sha256: String,
+    md5: String,
+    sha_short: String,
+    md5_short: String,
+}
+
+impl From<&crate::model::delivery::FileChecksum> for Sum {
+    fn from(c: &crate::model::delivery::FileChecksum) -> Sum {
+        let short = |h: &str| h.chars().take(12).collect();
+        Sum {
+            file: c.file.clone(),
+            sha_short: short(&c.sha256),
+            md5_short: short(&c.md5),
+            sha256: c.sha256.clone(),
+            md5: c.md5.clone(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -137,6 +163,8 @@ pub async fn page(
             error: e.error.clone().unwrap_or_default(),
             notifications: e.notifications.clone(),
             downloads,
+            deliveries: e.deliveries.clone(),
+            checksums: e.checksums.iter().map(Sum::from).collect(),
         })
         .collect();
     let per = u64::from(PER_PAGE);

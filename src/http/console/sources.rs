@@ -1,6 +1,7 @@
 //! `/data-sources`: the list (never a password), "test connection" for everyone, and for
 //! admins the add, edit (password write-only) and delete forms, all posting to
-//! `/api/data-sources`.
+//! `/api/data-sources`; for admins also the storage targets of config.yaml, each with a test
+//! button (`POST /api/storage/{name}/test`).
 
 use askama::Template;
 use axum::extract::State;
@@ -18,6 +19,9 @@ struct SourcesPage {
     chrome: Chrome,
     sources: Vec<DataSourceView>,
     kinds: &'static [&'static str],
+    /// The storage targets of config.yaml (shown to admins, who may test them):
+    /// (name, type, location).
+    targets: Vec<(String, &'static str, String)>,
 }
 
 impl SourcesPage {
@@ -38,8 +42,17 @@ impl SourcesPage {
 /// `GET /data-sources`.
 pub async fn page(State(state): State<AppState>, s: Session) -> Response {
     let chrome = s.chrome("/data-sources", "nav.sources");
-    match datasources::list(State(state), Viewer(s.caller.clone())).await {
+    match datasources::list(State(state.clone()), Viewer(s.caller.clone())).await {
         Ok(list) => html(&SourcesPage {
+            targets: match chrome.is_admin() {
+                true => state
+                    .settings
+                    .storage
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.kind.as_str(), t.location()))
+                    .collect(),
+                false => Vec::new(),
+            },
             chrome,
             sources: list.0.items,
             kinds: &["mysql", "adb", "postgresql", "sqlite"],

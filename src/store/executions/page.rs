@@ -42,7 +42,7 @@ fn status_term(status: ExecutionStatus) -> &'static str {
 }
 
 /// The columns of [`Row`], of the table aliased `e`.
-const PAGE_COLUMNS: &str = "e.id, e.task_id, e.task_name, e.trigger_kind, e.attempt, e.scheduled_at, e.started_at, e.finished_at, e.status, e.rows_count, e.sheet_rows, e.bytes, e.files, e.error, e.notifications, e.instance, e.alert, e.split";
+const PAGE_COLUMNS: &str = "e.id, e.task_id, e.task_name, e.trigger_kind, e.attempt, e.scheduled_at, e.started_at, e.finished_at, e.status, e.rows_count, e.sheet_rows, e.bytes, e.files, e.error, e.notifications, e.instance, e.alert, e.split, e.deliveries, e.checksums";
 
 impl ExecutionFilter {
     /// ` WHERE ...` with `?` placeholders (or nothing), and the values in order.

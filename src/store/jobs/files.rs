@@ -24,14 +24,31 @@ impl crate::store::Store {
     }
 
     /// Counts one download of file `index` of job `id` (one atomic `UPDATE`, now as its
-    /// last download).
+    /// last download), unless it already had `max` downloads (`export.max_downloads`).
+    /// Returns false when the limit is reached (or there is no such file).
     ///
     /// # Errors
     /// Database errors.
-    pub async fn count_job_download(&self, id: i64, index: u32) -> Result<(), StoreError> {
+    pub async fn count_job_download(
+        &self,
+        id: i64,
+        index: u32,
+        max: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let t = now();
-        dispatch!(self, |pool, sql| {
-            sqlx::query(sql(
+        let max = max.map(|m| i64::try_from(m).unwrap_or(i64::MAX));
+        dispatch!(self, |pool, sql| match max {
+            Some(max) => sqlx::query(sql(
+                "UPDATE export_job_files SET downloads = downloads + 1, last_download_at = ? WHERE job_id = ? AND idx = ? AND downloads < ?",
+            ))
+            .bind(t)
+            .bind(id)
+            .bind(i64::from(index))
+            .bind(max)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0),
+            None => sqlx::query(sql(
                 "UPDATE export_job_files SET downloads = downloads + 1, last_download_at = ? WHERE job_id = ? AND idx = ?",
             ))
             .bind(t)
@@ -39,7 +56,7 @@ impl crate::store::Store {
             .bind(i64::from(index))
             .execute(pool)
             .await
-            .map(drop)
+            .map(|r| r.rows_affected() > 0),
         })
         .map_err(db("counting a download"))
     }

@@ -96,8 +96,9 @@ impl crate::store::Store {
                 .await
                 .map_err(db("recording an export job's files"))?;
             for (idx, (name, path, bytes)) in finish.files.iter().enumerate() {
+                let sum = finish.checksums.iter().find(|c| &c.file == name);
                 sqlx::query(sql(
-                    "INSERT INTO export_job_files (job_id, idx, name, path, path_hash, bytes, downloads) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    "INSERT INTO export_job_files (job_id, idx, name, path, path_hash, bytes, downloads, sha256, md5) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 ))
                 .bind(id)
                 .bind(i64::try_from(idx).unwrap_or(i64::MAX))
@@ -105,6 +106,8 @@ impl crate::store::Store {
                 .bind(path)
                 .bind(path_hash(path))
                 .bind(stored(*bytes))
+                .bind(sum.map(|c| c.sha256.as_str()))
+                .bind(sum.map(|c| c.md5.as_str()))
                 .execute(&mut *tx)
                 .await
                 .map_err(db("recording an export job's files"))?;

@@ -50,7 +50,7 @@ struct ListedRow {
 macro_rules! select_listed {
     ($page:literal) => {
         concat!(
-            "SELECT t.id, t.name, t.description, t.data_source, t.cron, t.timezone, t.enabled, t.sheets, t.output, t.notify, t.timeout_secs, t.retries, t.alert, t.created_at, t.updated_at, ",
+            "SELECT t.id, t.name, t.description, t.data_source, t.cron, t.timezone, t.enabled, t.sheets, t.output, t.notify, t.timeout_secs, t.retries, t.alert, t.delivery, t.created_at, t.updated_at, ",
             "e.id AS last_id, e.status AS last_status, e.started_at AS last_started_at, e.finished_at AS last_finished_at, e.rows_count AS last_rows, e.error AS last_error ",
             "FROM (SELECT p.id AS page_id, (SELECT x.id FROM executions x WHERE x.task_id = p.id ORDER BY x.started_at DESC, x.id DESC LIMIT 1) AS last_run_id FROM tasks p",
             $page,
@@ -231,7 +231,7 @@ impl Store {
             }
             bind_columns!(
                 sqlx::query(sql(
-                    "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, alert = ?, updated_at = ?, name = ? WHERE id = ?",
+                    "UPDATE tasks SET description = ?, data_source = ?, cron = ?, timezone = ?, enabled = ?, sheets = ?, output = ?, notify = ?, timeout_secs = ?, retries = ?, alert = ?, delivery = ?, updated_at = ?, name = ? WHERE id = ?",
                 )),
                 new
             )
