@@ -53,6 +53,12 @@ pub(super) fn check(settings: &Settings, text: &str) -> Result<(), ConfigError> 
             DAYS_MAX * DAY,
         ),
         (
+            "export.max_downloads",
+            e.max_downloads.unwrap_or(1),
+            1,
+            1 << 40,
+        ),
+        (
             "export.jobs.fast_workers",
             e.jobs.fast_workers as u64,
             1,

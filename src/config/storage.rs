@@ -285,6 +285,13 @@ impl StorageTarget {
                 if self.kind == StorageKind::Sftp {
                     return Err("retention_days is not supported for sftp targets".into());
                 }
+                if self.root().is_empty() {
+                    // Without a root of its own, retention would sweep date folders that
+                    // other writers of the bucket or server put there.
+                    return Err(
+                        "retention_days needs a root: the folder reportd alone writes".into(),
+                    );
+                }
             }
             if let Some(t) = self.timeout
                 && !(1..=86_400).contains(&t)

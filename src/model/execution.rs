@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::alert::AlertState;
-use super::split::SplitRecord;
 use super::delivery::{DeliveryOutcome, FileChecksum};
+use super::split::SplitRecord;
 
 /// Life-cycle state of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -370,6 +370,7 @@ fn plan(
         read.encoder.clone(),
         read.preview_rows,
         source.dialect(),
+        read.spec.readers as usize,
     );
     match (bounds.min, bounds.max) {
         (Some(lo), Some(hi)) => {

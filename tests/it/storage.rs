@@ -463,6 +463,10 @@ fn delivery_settings_are_checked_at_load_and_apply() {
             "  s:\n    type: ftp\n    host: h\n    user: u\n    bucket: x\n",
             "`bucket` does not apply",
         ),
+        (
+            "  s:\n    type: ftp\n    host: h\n    user: u\n    retention_days: 3\n",
+            "retention_days needs a root",
+        ),
     ] {
         let w = Workdir::new(Backend::Sqlite, &format!("{DEMO_SOURCE}storage:\n{yaml}"));
         let err = w.fails(&["check", "--no-connect"], 1);
@@ -471,6 +475,12 @@ fn delivery_settings_are_checked_at_load_and_apply() {
             "{yaml}: {err}"
         );
     }
+    let w = Workdir::new(
+        Backend::Sqlite,
+        &format!("{DEMO_SOURCE}export:\n  max_downloads: 0\n"),
+    );
+    let err = w.fails(&["check", "--no-connect"], 1);
+    assert!(err.contains("export.max_downloads"), "{err}");
 }
 
 /// Peak RSS in MB of the biggest child process waited for so far.

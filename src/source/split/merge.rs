@@ -102,6 +102,12 @@ pub struct Work {
     pub preview_rows: usize,
     /// The server's SQL family.
     pub dialect: Dialect,
+    /// Ranges a reader may start ahead of the one the merge drains (twice the readers):
+    /// what waits in memory is bounded by the readers, not by the number of ranges.
+    pub window: usize,
+    /// The query sorts by the key first (ascending): only then may a range be cut again
+    /// while read (its rows arrive in key order, so none below the cut is still to come).
+    pub recut: bool,
 }
 
 impl Work {
@@ -186,7 +192,15 @@ impl Work {
             notified.as_mut().enable();
             {
                 let mut st = self.lock();
-                if let Some((order, range)) = st.pending.pop_first() {
+                // A range beyond the window waits, unless the merge needs it next (a piece
+                // of a range cut again sorts before ranges already started).
+                let needed = match (st.pending.keys().next(), st.started.keys().next()) {
+                    (Some(p), Some(s)) => p < s,
+                    _ => true,
+                };
+                if (needed || st.started.len() < self.window)
+                    && let Some((order, range)) = st.pending.pop_first()
+                {
                     let (tx, rx) = channel(RANGE_BATCHES);
                     st.started.insert(order, rx);
                     st.busy += 1;
@@ -296,6 +310,10 @@ pub async fn merge(work: &Work, out: &Sender<Chunk>) -> Result<u64, MergeStop> {
                 _ => None,
             }
         };
+        if next.is_some() {
+            // A place in the window is free.
+            work.changed.notify_waiters();
+        }
         let Some(mut rx) = next else {
             notified.await;
             continue;
@@ -331,7 +349,9 @@ pub fn work(
     encoder: Option<RowEncoder>,
     preview_rows: usize,
     dialect: Dialect,
+    readers: usize,
 ) -> Work {
+    let recut = sorts_by_key(&template, &column, dialect);
     Work {
         state: Mutex::default(),
         changed: Notify::new(),
@@ -348,12 +368,83 @@ pub fn work(
         encoder,
         preview_rows,
         dialect,
+        window: readers.max(1) * 2,
+        recut,
     }
+}
+
+/// True when the query's last top-level `ORDER BY` starts with the key column, ascending.
+fn sorts_by_key(template: &str, column: &SplitColumn, dialect: Dialect) -> bool {
+    use crate::source::sqllex::{Kind, tokens};
+    let sql = template.replace(crate::model::split::PLACEHOLDER, "(1=1)");
+    let Ok(toks) = tokens(&sql, dialect, dialect != Dialect::Postgres) else {
+        return false;
+    };
+    let text = |i: usize| &sql[toks[i].start..toks[i].end];
+    let word = |i: usize, w: &str| toks[i].kind == Kind::Word && text(i).eq_ignore_ascii_case(w);
+    let mut depth = 0i32;
+    let mut after = None;
+    for i in 0..toks.len() {
+        match toks[i].kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth -= 1,
+            _ if depth == 0 && i + 1 < toks.len() && word(i, "ORDER") && word(i + 1, "BY") => {
+                after = Some(i + 2);
+            }
+            _ => {}
+        }
+    }
+    let Some(mut i) = after else {
+        return false;
+    };
+    let mut name = String::new();
+    while i < toks.len() {
+        match toks[i].kind {
+            Kind::Word if !name.is_empty() && !name.ends_with('.') => break,
+            Kind::Word => name.push_str(text(i)),
+            Kind::Quoted => {
+                let t = text(i);
+                name.push_str(t.get(1..t.len().saturating_sub(1)).unwrap_or(""));
+            }
+            Kind::Punct(b'.') => name.push('.'),
+            _ => break,
+        }
+        i += 1;
+    }
+    let descending = i < toks.len() && word(i, "DESC");
+    let same = |n: &str| n.eq_ignore_ascii_case(&name);
+    !descending && (same(&column.expr) || same(&column.name))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_is_cut_again_only_under_an_order_by_the_key() {
+        let col = SplitColumn {
+            expr: "o.id".into(),
+            name: "id".into(),
+        };
+        let yes = [
+            "SELECT * FROM o WHERE {split} ORDER BY o.id",
+            "SELECT * FROM o WHERE {split} ORDER BY id ASC, x",
+            "SELECT * FROM o WHERE {split} order by `o`.`id` LIMIT 5",
+        ];
+        let no = [
+            "SELECT * FROM o WHERE {split}",
+            "SELECT * FROM o WHERE {split} ORDER BY o.id DESC",
+            "SELECT * FROM o WHERE {split} ORDER BY x, o.id",
+            "SELECT * FROM (SELECT * FROM o ORDER BY id) t WHERE {split}",
+            "SELECT * FROM o WHERE {split} ORDER BY o.id2",
+        ];
+        for sql in yes {
+            assert!(sorts_by_key(sql, &col, Dialect::MySql), "{sql}");
+        }
+        for sql in no {
+            assert!(!sorts_by_key(sql, &col, Dialect::MySql), "{sql}");
+        }
+    }
 
     #[test]
     fn cuts_cover_the_range_once() {

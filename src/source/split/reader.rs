@@ -251,9 +251,12 @@ impl Reader {
             let label = self.work.condition(&range);
             let sql = self.range_sql(&range)?;
             let fail = |e| Failure::Range(label.clone(), e);
-            conn.execute(AssertSqlSafe(format!(
+            // The extended protocol: the server takes one statement, whatever the text holds.
+            sqlx::query(AssertSqlSafe(format!(
                 "DECLARE reportd_split NO SCROLL CURSOR FOR {sql}"
             )))
+            .persistent(false)
+            .execute(&mut *conn)
             .await
             .map_err(fail)?;
             let mut run = RangeRun::new(&self.work, range);
@@ -389,7 +392,12 @@ impl<'w> RangeRun<'w> {
         {
             match self.last {
                 Some(last) if k < last => self.ordered = false,
-                Some(last) if k > last && self.want_cut && self.ordered => {
+                Some(last)
+                    if k > last
+                        && self.want_cut
+                        && self.ordered
+                        && (self.range.lo..self.range.hi).contains(&k) =>
+                {
                     return Ok(Step::Cut(k));
                 }
                 _ => {}
@@ -401,6 +409,7 @@ impl<'w> RangeRun<'w> {
         }
         self.rows += 1;
         if self.ordered
+            && w.recut
             && !self.want_cut
             && self.rows >= RECUT_FACTOR * w.chunk_rows
             && self.rows.is_multiple_of(512)
