@@ -53,6 +53,11 @@ pub struct ExportSettings {
     pub font: String,
 }
 
+/// Why `export.font` cannot be a font name (the text after `export.font: `).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadFont(pub String);
+
 /// `export.font` when it is absent.
 pub const DEFAULT_FONT: &str = "等线";
 
@@ -70,21 +75,23 @@ impl ExportSettings {
     ///
     /// # Errors
     /// Why the name cannot be a font name, for `export.font: …`.
-    pub fn check_font(&self) -> Result<(), String> {
+    pub fn check_font(&self) -> Result<(), BadFont> {
         let font = self.font.trim();
         if font.is_empty() {
-            return Err("is empty: give a font name such as 等线 or 微软雅黑".into());
-        }
-        if font.chars().count() > FONT_MAX_CHARS {
-            return Err(format!(
-                "{:?} is longer than {FONT_MAX_CHARS} characters (Excel's limit)",
-                font.chars().take(40).collect::<String>()
+            return Err(BadFont(
+                "is empty: give a font name such as 等线 or 微软雅黑".into(),
             ));
         }
-        if font.chars().any(char::is_control) {
-            return Err("must not hold control characters".into());
+        if font.chars().count() > FONT_MAX_CHARS {
+            return Err(BadFont(format!(
+                "{:?} is longer than {FONT_MAX_CHARS} characters (Excel's limit)",
+                font.chars().take(40).collect::<String>()
+            )));
         }
-        crate::model::plain::check(font).map_err(|e| e.to_string())
+        if font.chars().any(char::is_control) {
+            return Err(BadFont("must not hold control characters".into()));
+        }
+        crate::model::plain::check(font).map_err(|e| BadFont(e.to_string()))
     }
 
     /// The bytes one run may write across all its files: `max_total_bytes`, or

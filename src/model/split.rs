@@ -40,37 +40,42 @@ pub struct SplitColumn {
     pub name: String,
 }
 
+/// What is wrong with a `split` setting, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SplitError(pub String);
+
 impl SplitSpec {
     /// Checks the setting against the query it splits (before macros are rendered).
     ///
     /// # Errors
     /// One line naming what is wrong: `{split}` missing or used twice, `readers` outside
     /// 1-32, `chunk_rows` 0 or too big, a column that is not a plain (dotted) identifier.
-    pub fn check(&self, sql: &str) -> Result<SplitColumn, String> {
+    pub fn check(&self, sql: &str) -> Result<SplitColumn, SplitError> {
         match sql.matches(PLACEHOLDER).count() {
             1 => {}
             0 => {
-                return Err(format!(
+                return Err(SplitError(format!(
                     "the SQL must hold {PLACEHOLDER} once (in its WHERE clause)"
-                ));
+                )));
             }
             n => {
-                return Err(format!(
+                return Err(SplitError(format!(
                     "the SQL holds {PLACEHOLDER} {n} times; it must hold it once"
-                ));
+                )));
             }
         }
         if !(1..=READERS_MAX).contains(&self.readers) {
-            return Err(format!(
+            return Err(SplitError(format!(
                 "readers is {}; give 1 to {READERS_MAX}",
                 self.readers
-            ));
+            )));
         }
         if !(1..=CHUNK_ROWS_MAX).contains(&self.chunk_rows) {
-            return Err(format!(
+            return Err(SplitError(format!(
                 "chunk_rows is {}; give 1 to {CHUNK_ROWS_MAX}",
                 self.chunk_rows
-            ));
+            )));
         }
         parse_column(&self.column)
     }
@@ -82,7 +87,7 @@ impl SplitSpec {
 ///
 /// # Errors
 /// Why the name is not accepted.
-pub fn parse_column(column: &str) -> Result<SplitColumn, String> {
+pub fn parse_column(column: &str) -> Result<SplitColumn, SplitError> {
     let shown: String = column.chars().take(100).collect();
     let parts: Vec<&str> = column.split('.').collect();
     let plain = |p: &str| {
@@ -94,9 +99,9 @@ pub fn parse_column(column: &str) -> Result<SplitColumn, String> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
     };
     if parts.len() > 3 || !parts.iter().all(|p| plain(p)) {
-        return Err(format!(
+        return Err(SplitError(format!(
             "column {shown:?} is not a plain column name (letters, digits, _ and $, parts joined by dots)"
-        ));
+        )));
     }
     Ok(SplitColumn {
         expr: column.to_string(),
@@ -138,24 +143,33 @@ mod tests {
         let sql = "SELECT * FROM t o WHERE {split} ORDER BY o.id";
         let col = spec(4, 10).check(sql).unwrap();
         assert_eq!((col.expr.as_str(), col.name.as_str()), ("o.id", "id"));
-        assert!(spec(0, 10).check(sql).unwrap_err().contains("readers is 0"));
+        assert!(
+            spec(0, 10)
+                .check(sql)
+                .unwrap_err()
+                .0
+                .contains("readers is 0")
+        );
         assert!(
             spec(33, 10)
                 .check(sql)
                 .unwrap_err()
+                .0
                 .contains("readers is 33")
         );
         assert!(
             spec(4, 0)
                 .check(sql)
                 .unwrap_err()
+                .0
                 .contains("chunk_rows is 0")
         );
-        assert!(spec(4, 1).check("SELECT 1").unwrap_err().contains("once"));
+        assert!(spec(4, 1).check("SELECT 1").unwrap_err().0.contains("once"));
         assert!(
             spec(4, 1)
                 .check("SELECT 1 WHERE {split} AND {split}")
                 .unwrap_err()
+                .0
                 .contains("2 times")
         );
         for bad in ["id; DROP", "1id", "a.b.c.d", "", "a..b", "id`"] {

@@ -30,7 +30,7 @@ use super::classify;
 use super::pools::lease;
 use super::query::{Chunk, QueryHandle, QueryOptions, RowEncoder, mysql_session};
 use super::{Source, SourceError};
-use crate::model::split::{PLACEHOLDER, SplitRecord, SplitSpec};
+use crate::model::split::{PLACEHOLDER, SplitError, SplitRecord, SplitSpec};
 
 /// One query to read split.
 pub struct SplitRead<'a> {
@@ -86,7 +86,10 @@ impl Source {
             name: name.to_string(),
             message,
         };
-        let column = read.spec.check(read.sql).map_err(&split_err)?;
+        let column = read
+            .spec
+            .check(read.sql)
+            .map_err(|e: SplitError| split_err(e.0))?;
         let probe = read.sql.replace(PLACEHOLDER, "(1=1)");
         classify::check(&probe, self.dialect()).map_err(|refusal| SourceError::Refused {
             name: name.to_string(),
@@ -139,7 +142,7 @@ impl Source {
                     .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
                     .collect();
                 let described =
-                    describe(&column.expr, &types, KeyType::mysql).map_err(&split_err)?;
+                    describe(&column.expr, &types, KeyType::mysql).map_err(|e| split_err(e.0))?;
                 let q = format!("`{}`", types[described.key_index].0);
                 let row = sqlx::query(AssertSqlSafe(bounds_sql(&q, &probe)))
                     .persistent(false)
@@ -192,8 +195,8 @@ impl Source {
                     .iter()
                     .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
                     .collect();
-                let described =
-                    describe(&column.expr, &types, KeyType::postgres).map_err(&split_err)?;
+                let described = describe(&column.expr, &types, KeyType::postgres)
+                    .map_err(|e| split_err(e.0))?;
                 let q = format!("\"{}\"", types[described.key_index].0.replace('"', "\"\""));
                 let row = sqlx::query(AssertSqlSafe(bounds_sql(&q, &probe)))
                     .persistent(false)
@@ -305,7 +308,7 @@ fn describe(
     expr: &str,
     types: &[(String, String)],
     key_type: fn(&str) -> Option<KeyType>,
-) -> Result<Described, String> {
+) -> Result<Described, SplitError> {
     let wanted = expr.rsplit('.').next().unwrap_or(expr);
     let names: Vec<String> = types.iter().map(|(n, _)| n.clone()).collect();
     let key_index = names
@@ -313,16 +316,16 @@ fn describe(
         .position(|n| n.eq_ignore_ascii_case(wanted))
         .ok_or_else(|| {
             let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
-            format!(
+            SplitError(format!(
                 "column {expr}: the query returns no column {wanted} (it returns {})",
                 shown.join(", ")
-            )
+            ))
         })?;
     let type_name = &types[key_index].1;
     let key = key_type(type_name).ok_or_else(|| {
-        format!(
+        SplitError(format!(
             "column {expr} is of type {type_name}; only integer, date and date/time columns can be split"
-        )
+        ))
     })?;
     Ok(Described {
         names,

@@ -126,10 +126,15 @@ pub fn validate_all(specs: &[TaskSpec], ctx: &Context<'_>) -> Vec<TaskError> {
     errors
 }
 
-/// A file name or title template: plain text with file-name placeholders only.
-fn name_template(text: &str) -> Result<(), String> {
-    crate::model::plain::check(text).map_err(|e| e.to_string())?;
-    template::check(text, FILENAME_PLACEHOLDERS).map_err(|e| e.to_string())
+/// What is wrong with a file name or title template (plain text with file-name
+/// placeholders only), if anything.
+fn name_template_problem(text: &str) -> Option<String> {
+    match crate::model::plain::check(text) {
+        Err(e) => Some(e.to_string()),
+        Ok(_) => template::check(text, FILENAME_PLACEHOLDERS)
+            .err()
+            .map(|e| e.to_string()),
+    }
 }
 
 /// Checks one task; `index` (0-based) names a task that has no name.
@@ -150,22 +155,23 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             None => classify::check_any(&sql),
         }
     };
-    let split_check = |sql: &str, s: Option<&SplitSpec>| -> Result<(), String> {
+    let split_check = |sql: &str, s: Option<&SplitSpec>| -> Result<(), split::SplitError> {
         let Some(s) = s else {
             return match sql.contains(split::PLACEHOLDER) {
-                true => Err(format!(
+                true => Err(split::SplitError(format!(
                     "{} needs `split:` beside the SQL",
                     split::PLACEHOLDER
-                )),
+                ))),
                 false => Ok(()),
             };
         };
-        s.check(sql).map_err(|e| format!("split: {e}"))?;
+        s.check(sql)
+            .map_err(|e| split::SplitError(format!("split: {e}")))?;
         match ctx.pool_sizes.get(&spec.data_source) {
-            Some(max) if s.readers > *max => Err(format!(
+            Some(max) if s.readers > *max => Err(split::SplitError(format!(
                 "split: readers is {} but data source {} has max_connections {max}",
                 s.readers, spec.data_source
-            )),
+            ))),
             _ => Ok(()),
         }
     };
@@ -235,7 +241,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
             if let Err(e) = read_check(sql) {
                 fail("sql", e.to_string());
             } else if let Err(e) = split_check(sql, spec.split.as_ref()) {
-                fail("sql", e);
+                fail("sql", e.to_string());
             }
         }
         _ => {}
@@ -284,7 +290,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 "output.filename",
                 format!("{name:?} must be a file name, not a path"),
             );
-        } else if let Err(e) = name_template(name) {
+        } else if let Some(e) = name_template_problem(name) {
             fail("output.filename", e);
         }
     }
@@ -301,7 +307,7 @@ pub fn validate(spec: &TaskSpec, ctx: &Context<'_>, index: usize) -> Vec<TaskErr
                 "output.title",
                 format!("is longer than {TITLE_MAX_CHARS} characters"),
             );
-        } else if let Err(e) = name_template(title) {
+        } else if let Some(e) = name_template_problem(title) {
             fail("output.title", e);
         }
     }
@@ -548,64 +554,4 @@ fn looks_like_address_or_env(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::task::utf16_prefix;
-
-    #[test]
-    fn sheet_names() {
-        assert!(check_sheet_name("订单").is_ok());
-        assert!(check_sheet_name(&"长".repeat(31)).is_ok());
-        assert!(
-            check_sheet_name(&"长".repeat(32))
-                .unwrap_err()
-                .to_string()
-                .contains("at most 31")
-        );
-        assert!(
-            check_sheet_name("a/b")
-                .unwrap_err()
-                .to_string()
-                .contains("'/'")
-        );
-        // 16 emoji are 32 UTF-16 units.
-        assert!(check_sheet_name(&"📊".repeat(15)).is_ok());
-        assert!(
-            check_sheet_name(&"📊".repeat(16))
-                .unwrap_err()
-                .to_string()
-                .contains("32 UTF-16 units")
-        );
-        assert!(check_sheet_name("'x").is_err());
-        assert!(check_sheet_name("").is_err());
-    }
-
-    #[test]
-    fn utf16_prefixes() {
-        assert_eq!(utf16_prefix("a📊b", 2), "a");
-        assert_eq!(utf16_prefix("a📊b", 3), "a📊");
-        assert_eq!(utf16_prefix("订单", 31), "订单");
-    }
-
-    #[test]
-    fn crons_that_never_fire() {
-        for (expr, fires) in [
-            ("0 9 31 2 *", false),
-            ("0 9 30 2 *", false),
-            ("0 9 29 2 *", true),
-            ("0 9 * * *", true),
-        ] {
-            let s = Schedule::parse(expr).unwrap();
-            assert_eq!(check_fires(&s, expr).is_ok(), fires, "{expr}");
-        }
-    }
-
-    #[test]
-    fn addresses() {
-        assert!(looks_like_address_or_env("ops@example.com"));
-        assert!(looks_like_address_or_env("运维 <ops@example.com>"));
-        assert!(looks_like_address_or_env("${OPS_MAIL}"));
-        assert!(!looks_like_address_or_env("ops"));
-        assert!(!looks_like_address_or_env("ops@localhost"));
-    }
-}
+mod tests;
