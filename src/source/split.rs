@@ -121,6 +121,40 @@ impl Source {
         let estimate = self.estimate_rows(name, &probe).await.ok().flatten();
         let (settled, _) = tokio::sync::watch::channel(0usize);
         let mut set = JoinSet::new();
+        // On the first reader's connection, inside its snapshot: the key's place and type
+        // in the result, then its bounds and whether it has NULLs. The key is quoted by
+        // the result's own name (it equals the checked column name, ignoring case).
+        macro_rules! plan_on {
+            ($conn:ident, $key_type:expr, $quote:literal) => {{
+                let stmt = (&mut *$conn)
+                    .prepare(AssertSqlSafe(probe.clone()).into_sql_str())
+                    .await
+                    .map_err(db("split read: describing the query"))?;
+                let types: Vec<(String, String)> = stmt
+                    .columns()
+                    .iter()
+                    .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
+                    .collect();
+                let described =
+                    describe(&column.expr, &types, $key_type).map_err(|e| split_err(e.0))?;
+                let q = quoted(&types[described.key_index].0, $quote);
+                let row = sqlx::query(AssertSqlSafe(bounds_sql(&q, &probe)))
+                    .persistent(false)
+                    .fetch_one(&mut *$conn)
+                    .await
+                    .map_err(db("split read: reading the bounds of the key"))?;
+                let mut bounds = bounds(&row, described.key)
+                    .map_err(db("split read: reading the bounds of the key"))?;
+                let nulls: i64 = sqlx::query_scalar(AssertSqlSafe(nulls_sql(&q, &probe)))
+                    .persistent(false)
+                    .fetch_one(&mut *$conn)
+                    .await
+                    .map_err(db("split read: looking for NULL keys"))?;
+                bounds.nulls = nulls > 0;
+                bounds.estimate = estimate;
+                (described, bounds)
+            }};
+        }
         let (work, described) = match self {
             Source::MySql(pool) => {
                 let mut conn = lease(pool).await.map_err(db("split read: connect"))?;
@@ -132,32 +166,7 @@ impl Source {
                 conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
                     .await
                     .map_err(db("split read: starting the snapshot"))?;
-                let stmt = (&mut *conn)
-                    .prepare(AssertSqlSafe(probe.clone()).into_sql_str())
-                    .await
-                    .map_err(db("split read: describing the query"))?;
-                let types: Vec<(String, String)> = stmt
-                    .columns()
-                    .iter()
-                    .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
-                    .collect();
-                let described =
-                    describe(&column.expr, &types, KeyType::mysql).map_err(|e| split_err(e.0))?;
-                let q = format!("`{}`", types[described.key_index].0);
-                let row = sqlx::query(AssertSqlSafe(bounds_sql(&q, &probe)))
-                    .persistent(false)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db("split read: reading the bounds of the key"))?;
-                let mut bounds = bounds(&row, described.key)
-                    .map_err(db("split read: reading the bounds of the key"))?;
-                let nulls: i64 = sqlx::query_scalar(AssertSqlSafe(nulls_sql(&q, &probe)))
-                    .persistent(false)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db("split read: looking for NULL keys"))?;
-                bounds.nulls = nulls > 0;
-                bounds.estimate = estimate;
+                let (described, bounds) = plan_on!(conn, KeyType::mysql, '`');
                 let work = Arc::new(plan(&read, column, &described, &bounds, opts, self));
                 let reader = Reader {
                     work: work.clone(),
@@ -186,32 +195,7 @@ impl Source {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(db("split read: exporting the snapshot"))?;
-                let stmt = (&mut *conn)
-                    .prepare(AssertSqlSafe(probe.clone()).into_sql_str())
-                    .await
-                    .map_err(db("split read: describing the query"))?;
-                let types: Vec<(String, String)> = stmt
-                    .columns()
-                    .iter()
-                    .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
-                    .collect();
-                let described = describe(&column.expr, &types, KeyType::postgres)
-                    .map_err(|e| split_err(e.0))?;
-                let q = format!("\"{}\"", types[described.key_index].0.replace('"', "\"\""));
-                let row = sqlx::query(AssertSqlSafe(bounds_sql(&q, &probe)))
-                    .persistent(false)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db("split read: reading the bounds of the key"))?;
-                let mut bounds = bounds(&row, described.key)
-                    .map_err(db("split read: reading the bounds of the key"))?;
-                let nulls: i64 = sqlx::query_scalar(AssertSqlSafe(nulls_sql(&q, &probe)))
-                    .persistent(false)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db("split read: looking for NULL keys"))?;
-                bounds.nulls = nulls > 0;
-                bounds.estimate = estimate;
+                let (described, bounds) = plan_on!(conn, KeyType::postgres, '"');
                 let work = Arc::new(plan(&read, column, &described, &bounds, opts, self));
                 let reader = Reader {
                     work: work.clone(),
@@ -332,6 +316,13 @@ fn describe(
         key_index,
         key,
     })
+}
+
+/// `name` as a quoted identifier: inside `quote`, the quote doubled (MySQL backticks,
+/// PostgreSQL double quotes).
+fn quoted(name: &str, quote: char) -> String {
+    let doubled = format!("{quote}{quote}");
+    format!("{quote}{}{quote}", name.replace(quote, &doubled))
 }
 
 /// `MIN` and `MAX` of the quoted result column `q` of `probe` (an index answers them).
